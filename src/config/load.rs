@@ -1,0 +1,124 @@
+//! Reads the settings and cluster files of a repository checkout from disk.
+//! The rest of the config layer is pure; this is its I/O edge.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::cluster::{assemble_estate, parse_cluster, ClusterSource};
+use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
+use super::Estate;
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+
+/// Loads `deployer.yaml`: the file `config` names (relative to `repo`), or
+/// `deployer.yaml` at the root when present, or the defaults.
+pub fn load_settings(repo: &Path, config: Option<&Path>) -> Result<Settings, Error> {
+    let (path, required) = match config {
+        Some(config) => (repo.join(config), true),
+        None => (repo.join(DEFAULT_SETTINGS_FILE), false),
+    };
+    let display = display_path(repo, &path);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Settings::default()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Config(vec![Diagnostic::new(display, "settings file not found")
+                .hint("the `config` input is relative to the repository root; leave it empty for the defaults")]))
+        }
+        Err(error) => return Err(Error::io(path, error)),
+    };
+    Settings::parse(&display, &text).map_err(Error::Config)
+}
+
+/// Finds, reads and validates every cluster file. All problems in all files are reported together.
+pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
+    let files = find_cluster_files(repo, settings)?;
+    if files.is_empty() {
+        return Err(Error::Config(vec![Diagnostic::new(
+            settings.cluster_search_root(),
+            format!("no cluster files match `{}`", settings.cluster_glob),
+        )
+        .hint("run from the repository root (or pass --repo), or set `clusters.glob` in deployer.yaml")]));
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
+    for file in files {
+        let path = repo.join(&file);
+        match fs::read(&path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => sources.push(ClusterSource { file, text }),
+                Err(_) => problems.push(
+                    Diagnostic::new(file, "the file is not UTF-8 text").hint("save it as UTF-8"),
+                ),
+            },
+            Err(error) => return Err(Error::io(path, error)),
+        }
+    }
+    let exists = |relative: &str| repo.join(relative).is_file();
+    let mut parsed = Vec::with_capacity(sources.len());
+    for source in &sources {
+        match parse_cluster(source, &exists) {
+            Ok(cluster) => parsed.push((cluster, source)),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Config(problems));
+    }
+    assemble_estate(parsed).map_err(Error::Config)
+}
+
+/// Repository-relative paths of the cluster files, sorted.
+pub fn find_cluster_files(repo: &Path, settings: &Settings) -> Result<Vec<String>, Error> {
+    let root = settings.cluster_search_root();
+    let mut found = Vec::new();
+    let start = if root.is_empty() {
+        repo.to_path_buf()
+    } else {
+        repo.join(root)
+    };
+    if start.is_dir() {
+        walk(&start, root, settings, &mut found)?;
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn walk(
+    dir: &Path,
+    relative: &str,
+    settings: &Settings,
+    found: &mut Vec<String>,
+) -> Result<(), Error> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name == ".git" {
+            continue;
+        }
+        let child = if relative.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{relative}/{name}")
+        };
+        // Symlinks are not followed: a link could leave the repository or loop.
+        let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
+        if file_type.is_dir() {
+            walk(&entry.path(), &child, settings, found)?;
+        } else if file_type.is_file() && settings.is_cluster_file(&child) {
+            found.push(child);
+        }
+    }
+    Ok(())
+}
+
+/// `path` relative to `repo` with `/` separators when it is inside it, else as given.
+fn display_path(repo: &Path, path: &Path) -> String {
+    let relative: PathBuf = path
+        .strip_prefix(repo)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf());
+    relative.to_string_lossy().replace('\\', "/")
+}

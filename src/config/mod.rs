@@ -1,0 +1,69 @@
+//! The repository's configuration: typed values the planner works on.
+//!
+//! Files are read by [`load`] (the only part that touches the filesystem),
+//! parsed into [`raw`] types and validated by [`cluster`] and [`settings`].
+//! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
+
+pub mod cluster;
+pub mod load;
+pub mod locate;
+pub mod raw;
+pub mod settings;
+pub mod yaml;
+
+pub use raw::Provider;
+pub use settings::Settings;
+
+use crate::repo_path;
+
+/// Every cluster of the repository, sorted by name; names are unique.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Estate {
+    pub clusters: Vec<Cluster>,
+}
+
+/// One validated `cluster.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub name: String,
+    pub provider: Provider,
+    /// Repository-relative path of the `cluster.yaml` file.
+    pub file: String,
+    /// Repository-relative folder holding it; values files are relative to it.
+    pub dir: String,
+    /// The support chart, when the cluster has a non-empty `support` block.
+    pub support: Option<Support>,
+    /// Hubs in `cluster.yaml` order.
+    pub hubs: Vec<Hub>,
+}
+
+/// A cluster's support chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Support {
+    pub values_files: Vec<ValuesFile>,
+}
+
+/// One hub: a Helm release of `helm_chart` in the namespace of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hub {
+    pub name: String,
+    pub helm_chart: String,
+    pub values_files: Vec<ValuesFile>,
+}
+
+/// A Helm values file listed in `cluster.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuesFile {
+    /// Repository-relative, normalised path: what changed paths are compared with.
+    pub path: String,
+}
+
+impl ValuesFile {
+    /// The file name, as reasons show it.
+    pub fn basename(&self) -> &str {
+        repo_path::basename(&self.path)
+    }
+}
+
+/// The chart a hub deploys when `helm_chart` is not given.
+pub const DEFAULT_HELM_CHART: &str = "basehub";

@@ -1,0 +1,126 @@
+//! The configuration files as written: serde types with no validation beyond
+//! their shape. [`super::cluster`] and [`super::settings`] turn them into typed config.
+//!
+//! The JSON Schemas in `schemas/` are generated from these types
+//! (`deployer schema cluster` / `deployer schema settings`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+/// How a job gets credentials for a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Gcp,
+    Aws,
+    Azure,
+    Kubeconfig,
+}
+
+impl Provider {
+    /// The name used in `cluster.yaml` and in the matrices.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Gcp => "gcp",
+            Provider::Aws => "aws",
+            Provider::Azure => "azure",
+            Provider::Kubeconfig => "kubeconfig",
+        }
+    }
+}
+
+/// `config/clusters/<cluster>/cluster.yaml`. Fields not listed here are allowed and ignored.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(title = "deployer cluster.yaml")]
+pub struct RawCluster {
+    /// Cluster name, unique across the repository: lowercase letters, digits, `-` and `.`.
+    pub name: String,
+    /// Cloud provider, which decides how a job gets cluster credentials.
+    pub provider: Provider,
+    /// The support chart of this cluster; absent or empty means the cluster has none.
+    #[serde(default)]
+    pub support: Option<RawSupport>,
+    /// The hubs (Helm releases) on this cluster.
+    #[serde(default)]
+    pub hubs: Option<Vec<RawHub>>,
+}
+
+/// The `support` block of a cluster.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawSupport {
+    /// Values files for the support chart, relative to the cluster folder, in the order Helm applies them.
+    #[serde(default)]
+    pub helm_chart_values_files: Option<Vec<String>>,
+    /// Any other keys (kept only to tell an empty block from a non-empty one).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, IgnoredAny>,
+}
+
+/// One hub in a cluster's `hubs` list.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawHub {
+    /// Hub name: the Helm release and namespace name (lowercase DNS-1123 label, at most 53 characters).
+    pub name: String,
+    /// Chart under `helm-charts/` to deploy; defaults to `basehub`.
+    #[serde(default)]
+    pub helm_chart: Option<String>,
+    /// Values files relative to the cluster folder, in the order Helm applies them.
+    #[serde(default)]
+    pub helm_chart_values_files: Option<Vec<String>>,
+}
+
+/// `deployer.yaml` at the repository root: every pattern the planner uses. All fields are optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "deployer.yaml")]
+pub struct RawSettings {
+    /// Where the `cluster.yaml` files are.
+    #[serde(default)]
+    pub clusters: Option<RawClusterDiscovery>,
+    /// Changed paths matching any of these globs redeploy every hub.
+    #[serde(default)]
+    pub redeploy_all_hubs: Option<Vec<String>>,
+    /// Changed paths matching any of these globs redeploy every support chart.
+    #[serde(default)]
+    pub redeploy_all_support: Option<Vec<String>>,
+    /// A hub whose name matches this glob is a staging hub (a canary for its cluster's prod hubs).
+    #[serde(default)]
+    pub staging_hub_pattern: Option<String>,
+    /// The pull-request label names the planner reacts to.
+    #[serde(default)]
+    pub labels: Option<RawLabels>,
+}
+
+/// The `clusters` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClusterDiscovery {
+    /// Glob of the cluster files, relative to the repository root.
+    #[serde(default)]
+    pub glob: Option<String>,
+    /// Globs of cluster files to skip (templates and the like).
+    #[serde(default)]
+    pub exclude: Option<Vec<String>>,
+}
+
+/// The `labels` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabels {
+    /// Plan nothing at all.
+    #[serde(default)]
+    pub skip_deploy: Option<String>,
+    /// Plan no hub upgrades (support charts still upgrade).
+    #[serde(default)]
+    pub skip_deploy_hubs: Option<String>,
+    /// Upgrade every hub.
+    #[serde(default)]
+    pub deploy_hubs: Option<String>,
+    /// Upgrade every support chart.
+    #[serde(default)]
+    pub deploy_support: Option<String>,
+}

@@ -1,0 +1,372 @@
+//! `deployer.yaml`: the patterns and label names the planner uses, with their defaults.
+
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+
+use super::locate::{display_path, locate, Segment};
+use super::raw::RawSettings;
+use super::yaml;
+use crate::diagnostic::Diagnostic;
+
+/// The default settings file, at the repository root.
+pub const DEFAULT_SETTINGS_FILE: &str = "deployer.yaml";
+
+/// Default glob of cluster files.
+pub const DEFAULT_CLUSTER_GLOB: &str = "config/clusters/**/cluster.yaml";
+/// Default cluster-file excludes.
+pub const DEFAULT_CLUSTER_EXCLUDE: &[&str] = &["config/clusters/templates/**"];
+/// Default "redeploy every hub" patterns.
+pub const DEFAULT_REDEPLOY_ALL_HUBS: &[&str] = &[
+    "deployer/**",
+    "requirements.txt",
+    ".github/actions/setup-deploy/**",
+    "helm-charts/basehub/**",
+    "helm-charts/daskhub/**",
+];
+/// Default "redeploy every support chart" patterns.
+pub const DEFAULT_REDEPLOY_ALL_SUPPORT: &[&str] = &["helm-charts/support/**"];
+/// Default staging-hub pattern: any name containing `staging`.
+pub const DEFAULT_STAGING_HUB_PATTERN: &str = "*staging*";
+
+/// The label names the planner reacts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub skip_deploy: String,
+    pub skip_deploy_hubs: String,
+    pub deploy_hubs: String,
+    pub deploy_support: String,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels {
+            skip_deploy: "deployer:skip-deploy".into(),
+            skip_deploy_hubs: "deployer:skip-deploy-hubs".into(),
+            deploy_hubs: "deployer:deploy-hubs".into(),
+            deploy_support: "deployer:deploy-support".into(),
+        }
+    }
+}
+
+/// A list of globs compiled into one matcher, keeping the source patterns for explanations.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl Patterns {
+    /// Compiles `patterns`; on failure returns the index of the bad pattern and the reason.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, (usize, String)> {
+        let mut builder = GlobSetBuilder::new();
+        for (index, pattern) in patterns.iter().enumerate() {
+            builder.add(compile(pattern.as_ref()).map_err(|e| (index, e))?);
+        }
+        let set = builder.build().map_err(|e| (0, e.to_string()))?;
+        Ok(Patterns {
+            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
+            set,
+        })
+    }
+
+    /// True when `path` matches any pattern.
+    pub fn is_match(&self, path: &str) -> bool {
+        self.set.is_match(path)
+    }
+
+    /// The patterns `path` matches, in the order they were given.
+    pub fn matching(&self, path: &str) -> Vec<&str> {
+        self.set
+            .matches(path)
+            .into_iter()
+            .map(|i| self.patterns[i].as_str())
+            .collect()
+    }
+
+    /// The source patterns.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+/// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
+fn compile(pattern: &str) -> Result<Glob, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| e.kind().to_string())
+}
+
+/// Everything configurable about planning.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cluster_glob: String,
+    cluster_matcher: GlobMatcher,
+    pub cluster_exclude: Patterns,
+    pub redeploy_all_hubs: Patterns,
+    pub redeploy_all_support: Patterns,
+    pub staging_hub_pattern: String,
+    staging_matcher: GlobMatcher,
+    pub labels: Labels,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        // The defaults are fixed, valid patterns; `from_raw` cannot fail on them.
+        match Settings::from_raw(RawSettings::default()) {
+            Ok(settings) => settings,
+            Err(problem) => unreachable!("default settings are valid: {problem:?}"),
+        }
+    }
+}
+
+impl Settings {
+    /// Parses and validates the text of a settings file.
+    pub fn parse(file: &str, text: &str) -> Result<Settings, Vec<Diagnostic>> {
+        let raw: RawSettings = yaml::parse(file, text)?;
+        Settings::from_raw(raw).map_err(|(path, message)| {
+            let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
+            vec![Diagnostic::new(file, message)
+                .at(locate(text, &segments))
+                .field(display_path(&segments))
+                .hint("patterns are globs: `*` matches within one folder, `**` across folders")]
+        })
+    }
+
+    fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
+        let discovery = raw.clusters.unwrap_or_default();
+        let cluster_glob = discovery
+            .glob
+            .unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
+        let cluster_matcher = compile(&cluster_glob)
+            .map_err(|e| {
+                (
+                    path(&["clusters", "glob"], None),
+                    format!("invalid glob `{cluster_glob}`: {e}"),
+                )
+            })?
+            .compile_matcher();
+        let cluster_exclude = patterns(
+            discovery.exclude,
+            DEFAULT_CLUSTER_EXCLUDE,
+            &["clusters", "exclude"],
+        )?;
+        let redeploy_all_hubs = patterns(
+            raw.redeploy_all_hubs,
+            DEFAULT_REDEPLOY_ALL_HUBS,
+            &["redeploy_all_hubs"],
+        )?;
+        let redeploy_all_support = patterns(
+            raw.redeploy_all_support,
+            DEFAULT_REDEPLOY_ALL_SUPPORT,
+            &["redeploy_all_support"],
+        )?;
+        let staging_hub_pattern = raw
+            .staging_hub_pattern
+            .unwrap_or_else(|| DEFAULT_STAGING_HUB_PATTERN.to_owned());
+        let staging_matcher = compile(&staging_hub_pattern)
+            .map_err(|e| {
+                (
+                    path(&["staging_hub_pattern"], None),
+                    format!("invalid glob `{staging_hub_pattern}`: {e}"),
+                )
+            })?
+            .compile_matcher();
+        let defaults = Labels::default();
+        let raw_labels = raw.labels.unwrap_or_default();
+        let labels = Labels {
+            skip_deploy: raw_labels.skip_deploy.unwrap_or(defaults.skip_deploy),
+            skip_deploy_hubs: raw_labels
+                .skip_deploy_hubs
+                .unwrap_or(defaults.skip_deploy_hubs),
+            deploy_hubs: raw_labels.deploy_hubs.unwrap_or(defaults.deploy_hubs),
+            deploy_support: raw_labels.deploy_support.unwrap_or(defaults.deploy_support),
+        };
+        Ok(Settings {
+            cluster_glob,
+            cluster_matcher,
+            cluster_exclude,
+            redeploy_all_hubs,
+            redeploy_all_support,
+            staging_hub_pattern,
+            staging_matcher,
+            labels,
+        })
+    }
+
+    /// True when the repository-relative `path` is a cluster file to read.
+    pub fn is_cluster_file(&self, path: &str) -> bool {
+        self.cluster_matcher.is_match(path) && !self.cluster_exclude.is_match(path)
+    }
+
+    /// The folder to search for cluster files: the glob's leading folders without wildcards.
+    pub fn cluster_search_root(&self) -> &str {
+        let glob = self.cluster_glob.as_str();
+        let mut end = 0;
+        for (index, segment) in glob.split('/').enumerate() {
+            if segment.contains(['*', '?', '[', '{', '\\']) {
+                break;
+            }
+            let start = if index == 0 { 0 } else { end + 1 };
+            let candidate_end = start + segment.len();
+            if candidate_end == glob.len() {
+                break; // the last segment is the file name itself
+            }
+            end = candidate_end;
+        }
+        &glob[..end]
+    }
+
+    /// True when a hub of this name is a staging hub.
+    pub fn is_staging_hub(&self, name: &str) -> bool {
+        self.staging_matcher.is_match(name)
+    }
+}
+
+/// An owned field path, for errors built before the source text is at hand.
+#[derive(Debug, Clone)]
+enum OwnedSegment {
+    Key(&'static str),
+    Index(usize),
+}
+
+impl OwnedSegment {
+    fn as_segment(&self) -> Segment<'static> {
+        match self {
+            OwnedSegment::Key(key) => Segment::Key(key),
+            OwnedSegment::Index(index) => Segment::Index(*index),
+        }
+    }
+}
+
+fn path(keys: &[&'static str], index: Option<usize>) -> Vec<OwnedSegment> {
+    let mut path: Vec<OwnedSegment> = keys.iter().map(|k| OwnedSegment::Key(k)).collect();
+    if let Some(index) = index {
+        path.push(OwnedSegment::Index(index));
+    }
+    path
+}
+
+fn patterns(
+    given: Option<Vec<String>>,
+    defaults: &[&str],
+    keys: &[&'static str],
+) -> Result<Patterns, (Vec<OwnedSegment>, String)> {
+    let list: Vec<String> =
+        given.unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
+    Patterns::new(&list).map_err(|(index, error)| {
+        let pattern = list.get(index).map(String::as_str).unwrap_or_default();
+        (
+            path(keys, Some(index)),
+            format!("invalid glob `{pattern}`: {error}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_patterns_follow_the_rules() {
+        let settings = Settings::default();
+        let all_hubs = [
+            ("deployer/commands/deployer.py", true),
+            ("deployer/x", true),
+            ("requirements.txt", true),
+            ("docs/requirements.txt", false),
+            (".github/actions/setup-deploy/action.yaml", true),
+            ("helm-charts/basehub/values.yaml", true),
+            ("helm-charts/daskhub/templates/a/b.yaml", true),
+            ("helm-charts/support/values.yaml", false),
+            ("helm-charts/images/hub/Dockerfile", false),
+            ("deployer", false),
+            ("mydeployer/x", false),
+        ];
+        for (path, expected) in all_hubs {
+            assert_eq!(
+                settings.redeploy_all_hubs.is_match(path),
+                expected,
+                "{path}"
+            );
+        }
+        assert!(settings
+            .redeploy_all_support
+            .is_match("helm-charts/support/templates/deep/x.yaml"));
+        assert!(!settings
+            .redeploy_all_support
+            .is_match("helm-charts/supportx/a"));
+    }
+
+    #[test]
+    fn cluster_files() {
+        let settings = Settings::default();
+        let cases = [
+            ("config/clusters/c1/cluster.yaml", true),
+            ("config/clusters/region/c1/cluster.yaml", true),
+            ("config/clusters/templates/gcp/cluster.yaml", false),
+            ("config/clusters/c1/cluster.yml", false),
+            ("other/c1/cluster.yaml", false),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(settings.is_cluster_file(path), expected, "{path}");
+        }
+        assert_eq!(settings.cluster_search_root(), "config/clusters");
+    }
+
+    #[test]
+    fn search_roots() {
+        let cases = [
+            ("config/clusters/**/cluster.yaml", "config/clusters"),
+            ("clusters/*.yaml", "clusters"),
+            ("cluster.yaml", ""),
+            ("**/cluster.yaml", ""),
+            ("a/b/c/cluster.yaml", "a/b/c"),
+        ];
+        for (glob, root) in cases {
+            let text = format!("clusters:\n  glob: '{glob}'\n");
+            let settings = Settings::parse("deployer.yaml", &text).unwrap();
+            assert_eq!(settings.cluster_search_root(), root, "{glob}");
+        }
+    }
+
+    #[test]
+    fn staging_pattern() {
+        let settings = Settings::default();
+        for (name, expected) in [
+            ("staging", true),
+            ("dask-staging", true),
+            ("staging2", true),
+            ("prod", false),
+            ("stage", false),
+        ] {
+            assert_eq!(settings.is_staging_hub(name), expected, "{name}");
+        }
+        let custom = Settings::parse("deployer.yaml", "staging_hub_pattern: 'canary-*'\n").unwrap();
+        assert!(custom.is_staging_hub("canary-1"));
+        assert!(!custom.is_staging_hub("staging"));
+    }
+
+    #[test]
+    fn overrides_replace_defaults() {
+        let text = "redeploy_all_hubs: ['charts/hub/**']\nlabels:\n  deploy_hubs: 'ci:all-hubs'\n";
+        let settings = Settings::parse("deployer.yaml", text).unwrap();
+        assert!(settings.redeploy_all_hubs.is_match("charts/hub/x"));
+        assert!(!settings.redeploy_all_hubs.is_match("helm-charts/basehub/x"));
+        assert_eq!(settings.labels.deploy_hubs, "ci:all-hubs");
+        assert_eq!(settings.labels.skip_deploy, "deployer:skip-deploy");
+    }
+
+    #[test]
+    fn bad_settings_point_at_the_line() {
+        let cases = [
+            ("redeploy_all_hubs:\n  - ok/**\n  - 'bad/[x'\n", "deployer.yaml:3:5: redeploy_all_hubs[1]: invalid glob `bad/[x`: unclosed character class; missing ']'"),
+            ("labels:\n  deploy_hub: x\n", "deployer.yaml:2:3: labels: unknown field `deploy_hub`, expected one of `skip_deploy`, `skip_deploy_hubs`, `deploy_hubs`, `deploy_support`"),
+            ("staging_hub_pattern: '[a'\n", "deployer.yaml:1:22: staging_hub_pattern: invalid glob `[a`: unclosed character class; missing ']'"),
+        ];
+        for (text, expected) in cases {
+            let problems = Settings::parse("deployer.yaml", text).unwrap_err();
+            assert_eq!(problems[0].to_string().lines().next().unwrap(), expected);
+        }
+    }
+}

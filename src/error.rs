@@ -1,0 +1,75 @@
+//! The library's error type. Binaries wrap it in `anyhow`; the runner renders it.
+
+use std::path::PathBuf;
+
+use crate::diagnostic::Diagnostic;
+
+/// Everything that can stop a stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more configuration files are invalid; every problem is listed.
+    #[error("{}", render_diagnostics(.0))]
+    Config(Vec<Diagnostic>),
+
+    /// An action input or command-line value is malformed.
+    #[error("invalid input `{input}`: {message}")]
+    Input { input: String, message: String },
+
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A matrix has more jobs than GitHub Actions accepts.
+    #[error(
+        "the {matrix} matrix has {count} jobs, more than GitHub's limit of {limit} jobs per matrix; \
+         split the change into smaller pull requests, or deploy in batches with the \
+         `deployer:skip-deploy-hubs` label and a manual run"
+    )]
+    MatrixTooLarge {
+        matrix: &'static str,
+        count: usize,
+        limit: usize,
+    },
+
+    /// The runner environment is missing something the stage needs.
+    #[error("{0}")]
+    Runner(String),
+
+    /// A `git` command failed.
+    #[error("git {args}: {message}")]
+    Git { args: String, message: String },
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Input`] for the input `input`.
+    pub fn input(input: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input {
+            input: input.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let mut text = match diagnostics.len() {
+        1 => String::from("invalid configuration:"),
+        n => format!("invalid configuration ({n} problems):"),
+    };
+    for diagnostic in diagnostics {
+        text.push('\n');
+        text.push_str(&diagnostic.to_string());
+    }
+    text
+}

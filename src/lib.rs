@@ -1,0 +1,28 @@
+//! `deployer`: plan and run Helm deployments across many Kubernetes clusters
+//! from one Git repository.
+//!
+//! The crate is split into a pure core and I/O edges (see `ARCHITECTURE.md`):
+//!
+//! - [`config`]: the repository's `cluster.yaml` files and `deployer.yaml`,
+//!   deserialised into raw types and validated into typed values.
+//! - [`changes`]: the changed paths and PR labels a plan is made from.
+//! - [`plan`]: the decision rules; values in, values out.
+//! - [`render`]: the plan as log tables, Markdown and JSON.
+//! - [`plan_folder`]: the `plan.json` + `comment.md` hand-off to the comment workflow.
+//! - [`generate`]: the `generate` stage, shared by the action and the CLI.
+//! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
+
+pub mod changes;
+pub mod config;
+pub mod diagnostic;
+pub mod error;
+pub mod explain;
+pub mod generate;
+pub mod plan;
+pub mod plan_folder;
+pub mod render;
+pub mod repo_path;
+pub mod runner;
+
+pub use diagnostic::Diagnostic;
+pub use error::Error;

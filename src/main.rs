@@ -1,0 +1,215 @@
+//! `deployer`: the command-line tool for local use (plan, explain, validate).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
+use deployer::config::load::{load_estate, load_settings};
+use deployer::generate::{generate, GenerateRequest};
+use deployer::{explain, render, runner};
+
+/// Plan Helm deployments across many Kubernetes clusters from one Git repository.
+#[derive(Debug, Parser)]
+#[command(name = "deployer", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+/// Where the repository and its settings are.
+#[derive(Debug, clap::Args)]
+struct RepoArgs {
+    /// The repository checkout.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    repo: PathBuf,
+    /// Settings file, relative to the repository [default: deployer.yaml when present]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Plan which support charts, staging hubs and prod hubs a change upgrades.
+    Generate {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Changed paths: comma- or newline-separated, a JSON array, or `-` to read them from stdin.
+        #[arg(
+            long,
+            value_name = "LIST",
+            required_unless_present = "base",
+            conflicts_with = "base"
+        )]
+        changed_files: Option<String>,
+        /// Take the changed paths from `git diff --name-only REF...HEAD` in the repository.
+        #[arg(long, value_name = "REF")]
+        base: Option<String>,
+        /// Pull-request labels, as a JSON array of names.
+        #[arg(long, value_name = "JSON", default_value = "[]")]
+        labels: String,
+        /// How to print the plan.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Show what each path would upgrade on its own, and why.
+    Explain {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Repository-relative paths.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+    /// Check the settings and every cluster file, reporting all problems.
+    Validate {
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// Print the JSON Schema of a configuration file.
+    Schema {
+        #[arg(value_enum)]
+        file: SchemaFile,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// Box-drawn tables, as in the job log.
+    Table,
+    /// One JSON object with the two matrices.
+    Json,
+    /// The pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SchemaFile {
+    /// config/clusters/<cluster>/cluster.yaml
+    Cluster,
+    /// deployer.yaml
+    Settings,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            match error.downcast_ref::<deployer::Error>() {
+                Some(error) => eprintln!("error: {error}"),
+                None => eprintln!("error: {error:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Commands::Generate {
+            repo,
+            changed_files,
+            base,
+            labels,
+            output,
+        } => {
+            let paths = match (changed_files, base) {
+                (Some(list), _) if list == "-" => {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .context("reading changed files from stdin")?;
+                    parse_path_list("--changed-files", &text)?
+                }
+                (Some(list), _) => parse_path_list("--changed-files", &list)?,
+                (None, Some(base)) => git_changed_files(&repo.repo, &base)?,
+                (None, None) => bail!("give --changed-files or --base"),
+            };
+            let labels = parse_labels("--labels", &labels)?;
+            let request = GenerateRequest {
+                repo: repo.repo,
+                config: repo.config,
+                changes: ChangeSet::new(paths, labels),
+            };
+            let generated = generate(&request)?;
+            let plan = &generated.plan;
+            for warning in &plan.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if let Err(error) = plan.check_matrix_limits() {
+                eprintln!("warning: {error}");
+            }
+            let text = match output {
+                Format::Table => render::log_tables(plan),
+                Format::Json => {
+                    let mut json = serde_json::to_string_pretty(&render::plan_json(plan))?;
+                    json.push('\n');
+                    json
+                }
+                Format::Markdown => render::comment(plan),
+            };
+            runner::print(&text);
+        }
+        Commands::Explain { repo, paths } => {
+            let settings = load_settings(&repo.repo, repo.config.as_deref())?;
+            let estate = load_estate(&repo.repo, &settings)?;
+            runner::print(&explain::render(&explain::explain(
+                &estate, &settings, &paths,
+            )));
+        }
+        Commands::Validate { repo } => {
+            let settings = load_settings(&repo.repo, repo.config.as_deref())?;
+            let estate = load_estate(&repo.repo, &settings)?;
+            let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
+            runner::print(&format!(
+                "ok: {} clusters, {hubs} hubs\n",
+                estate.clusters.len()
+            ));
+        }
+        Commands::Schema { file } => {
+            let schema = match file {
+                SchemaFile::Cluster => schemars::schema_for!(deployer::config::raw::RawCluster),
+                SchemaFile::Settings => schemars::schema_for!(deployer::config::raw::RawSettings),
+            };
+            let mut json = serde_json::to_string_pretty(&schema)?;
+            json.push('\n');
+            runner::print(&json);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Paths changed between `base` and `HEAD` (three-dot: since the merge base).
+fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<String>> {
+    if base.starts_with('-') {
+        bail!("--base `{base}` is not a Git revision");
+    }
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            &format!("{base}...HEAD"),
+            "--",
+        ])
+        .output()
+        .context("running git (is it installed?)")?;
+    if !output.status.success() {
+        return Err(deployer::Error::Git {
+            args: format!("diff --name-only {base}...HEAD"),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        }
+        .into());
+    }
+    let text = String::from_utf8(output.stdout).context("git printed a path that is not UTF-8")?;
+    Ok(text
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect())
+}

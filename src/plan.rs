@@ -1,0 +1,540 @@
+//! The decision rules: which support charts, staging hubs and prod hubs a
+//! change upgrades, and why. Pure: values in, values out.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::changes::ChangeSet;
+use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
+use crate::error::Error;
+
+/// GitHub Actions' limit on jobs per matrix.
+pub const MAX_MATRIX_JOBS: usize = 256;
+
+/// Output and file key of the support-and-staging matrix.
+pub const SUPPORT_AND_STAGING_KEY: &str = "support-and-staging-matrix-jobs";
+/// Output and file key of the prod-hub matrix.
+pub const PROD_HUBS_KEY: &str = "prod-hub-matrix-jobs";
+
+/// One leg of the support-and-staging matrix: one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportAndStagingJob {
+    pub cluster_name: String,
+    pub provider: Provider,
+    pub upgrade_support: bool,
+    pub reason_for_support_redeploy: String,
+    pub upgrade_staging: bool,
+    pub reason_for_staging_redeploy: String,
+    pub staging_hubs: Vec<String>,
+}
+
+/// One leg of the prod-hub matrix: one hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProdHubJob {
+    pub cluster_name: String,
+    pub provider: Provider,
+    pub hub_name: String,
+    pub reason_for_redeploy: String,
+}
+
+/// Something the plan's reader should know that does not stop it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanWarning {
+    /// A cluster's prod hubs deploy with no staging hub to try the change first.
+    NoCanary {
+        cluster_name: String,
+        cluster_file: String,
+        prod_hubs: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for PlanWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanWarning::NoCanary { cluster_name, prod_hubs, .. } => write!(
+                f,
+                "cluster `{cluster_name}` has no staging hub, so its prod hubs ({}) deploy without a canary",
+                prod_hubs.join(", ")
+            ),
+        }
+    }
+}
+
+/// The two matrices, and warnings about them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Sorted by cluster name.
+    pub support_and_staging: Vec<SupportAndStagingJob>,
+    /// Sorted by cluster name, then `cluster.yaml` order.
+    pub prod_hubs: Vec<ProdHubJob>,
+    pub warnings: Vec<PlanWarning>,
+}
+
+impl Plan {
+    /// True when nothing is to be upgraded.
+    pub fn is_empty(&self) -> bool {
+        self.support_and_staging.is_empty() && self.prod_hubs.is_empty()
+    }
+
+    /// Fails when a matrix is larger than GitHub Actions accepts.
+    pub fn check_matrix_limits(&self) -> Result<(), Error> {
+        let sizes = [
+            (SUPPORT_AND_STAGING_KEY, self.support_and_staging.len()),
+            (PROD_HUBS_KEY, self.prod_hubs.len()),
+        ];
+        for (matrix, count) in sizes {
+            if count > MAX_MATRIX_JOBS {
+                return Err(Error::MatrixTooLarge {
+                    matrix,
+                    count,
+                    limit: MAX_MATRIX_JOBS,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reason prefix for hubs upgraded because of their own values files.
+pub const VALUES_FILES_REASON: &str = "Following helm chart values files were modified: ";
+/// Reason prefix for staging hubs upgraded because prod hubs of their cluster are.
+pub const PROD_HUBS_REASON: &str = "Following prod hubs require redeploy: ";
+/// Reason for everything on a cluster whose `cluster.yaml` changed.
+pub const CLUSTER_FILE_REASON: &str = "cluster.yaml file was modified";
+/// Reason for hubs when a "redeploy all hubs" pattern matched.
+pub const CORE_REASON: &str = "Core infrastructure has been modified";
+/// Reason for support charts when a "redeploy all support" pattern matched.
+pub const SUPPORT_CHART_REASON: &str = "Support helm chart has been modified";
+
+/// Why everything of one kind is upgraded, if it is.
+fn global_reason(
+    changes: &ChangeSet,
+    label: &str,
+    patterns_match: bool,
+    pattern_reason: &str,
+) -> Option<String> {
+    if changes.has_label(label) {
+        Some(format!("{label} label detected"))
+    } else if patterns_match {
+        Some(pattern_reason.to_owned())
+    } else {
+        None
+    }
+}
+
+/// Plans the upgrades a change needs.
+pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
+    let labels = &settings.labels;
+    if changes.has_label(&labels.skip_deploy) {
+        return Plan::default();
+    }
+    let all_hubs = global_reason(
+        changes,
+        &labels.deploy_hubs,
+        changes
+            .paths
+            .iter()
+            .any(|p| settings.redeploy_all_hubs.is_match(p)),
+        CORE_REASON,
+    );
+    let all_support = global_reason(
+        changes,
+        &labels.deploy_support,
+        changes
+            .paths
+            .iter()
+            .any(|p| settings.redeploy_all_support.is_match(p)),
+        SUPPORT_CHART_REASON,
+    );
+    let skip_hubs = changes.has_label(&labels.skip_deploy_hubs);
+    let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
+
+    let mut plan = Plan::default();
+    for cluster in &estate.clusters {
+        let decide = ClusterDecision {
+            cluster,
+            changed: &changed,
+        };
+        plan_cluster(
+            &decide,
+            settings,
+            all_hubs.as_deref(),
+            all_support.as_deref(),
+            skip_hubs,
+            &mut plan,
+        );
+    }
+    plan
+}
+
+/// Per-cluster view of the change.
+struct ClusterDecision<'a> {
+    cluster: &'a Cluster,
+    changed: &'a HashSet<&'a str>,
+}
+
+impl ClusterDecision<'_> {
+    /// The reason to upgrade something with these values files, first rule that applies.
+    fn reason(&self, global: Option<&str>, values_files: &[ValuesFile]) -> Option<String> {
+        if let Some(global) = global {
+            return Some(global.to_owned());
+        }
+        if self.changed.contains(self.cluster.file.as_str()) {
+            return Some(CLUSTER_FILE_REASON.to_owned());
+        }
+        let modified: Vec<&str> = values_files
+            .iter()
+            .filter(|file| self.changed.contains(file.path.as_str()))
+            .map(ValuesFile::basename)
+            .collect();
+        (!modified.is_empty()).then(|| format!("{VALUES_FILES_REASON}{}", modified.join(", ")))
+    }
+}
+
+fn plan_cluster(
+    decide: &ClusterDecision<'_>,
+    settings: &Settings,
+    all_hubs: Option<&str>,
+    all_support: Option<&str>,
+    skip_hubs: bool,
+    plan: &mut Plan,
+) {
+    let cluster = decide.cluster;
+    let support_reason = cluster
+        .support
+        .as_ref()
+        .and_then(|support| decide.reason(all_support, &support.values_files));
+
+    let mut staging: Vec<(&str, Option<String>)> = Vec::new();
+    let mut prod: Vec<(&str, String)> = Vec::new();
+    if !skip_hubs {
+        for hub in &cluster.hubs {
+            let reason = decide.reason(all_hubs, &hub.values_files);
+            if settings.is_staging_hub(&hub.name) {
+                staging.push((&hub.name, reason));
+            } else if let Some(reason) = reason {
+                prod.push((&hub.name, reason));
+            }
+        }
+    }
+
+    // Staging is the canary: any prod upgrade on a cluster upgrades all of its staging hubs.
+    if !prod.is_empty() {
+        let forced = format!(
+            "{PROD_HUBS_REASON}{}",
+            prod.iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (_, reason) in &mut staging {
+            reason.get_or_insert_with(|| forced.clone());
+        }
+        if staging.is_empty() {
+            plan.warnings.push(PlanWarning::NoCanary {
+                cluster_name: cluster.name.clone(),
+                cluster_file: cluster.file.clone(),
+                prod_hubs: prod.iter().map(|(name, _)| (*name).to_owned()).collect(),
+            });
+        }
+    }
+    let staging: Vec<(&str, String)> = staging
+        .into_iter()
+        .filter_map(|(name, reason)| reason.map(|reason| (name, reason)))
+        .collect();
+
+    if support_reason.is_some() || !staging.is_empty() {
+        plan.support_and_staging.push(SupportAndStagingJob {
+            cluster_name: cluster.name.clone(),
+            provider: cluster.provider,
+            upgrade_support: support_reason.is_some(),
+            reason_for_support_redeploy: support_reason.unwrap_or_default(),
+            upgrade_staging: !staging.is_empty(),
+            reason_for_staging_redeploy: staging_reason(&staging),
+            staging_hubs: staging.iter().map(|(name, _)| (*name).to_owned()).collect(),
+        });
+    }
+    plan.prod_hubs
+        .extend(prod.into_iter().map(|(name, reason)| ProdHubJob {
+            cluster_name: cluster.name.clone(),
+            provider: cluster.provider,
+            hub_name: name.to_owned(),
+            reason_for_redeploy: reason,
+        }));
+}
+
+/// One reason when every staging hub shares it, else `hub: reason` pairs.
+fn staging_reason(staging: &[(&str, String)]) -> String {
+    match staging.split_first() {
+        None => String::new(),
+        Some(((_, first), rest)) if rest.iter().all(|(_, reason)| reason == first) => first.clone(),
+        Some(_) => staging
+            .iter()
+            .map(|(name, reason)| format!("{name}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Hub, Support, DEFAULT_HELM_CHART};
+
+    fn values(dir: &str, names: &[&str]) -> Vec<ValuesFile> {
+        names
+            .iter()
+            .map(|n| ValuesFile {
+                path: format!("{dir}/{n}"),
+            })
+            .collect()
+    }
+
+    fn cluster(name: &str, support: bool, hubs: &[(&str, &[&str])]) -> Cluster {
+        let dir = format!("c/{name}");
+        Cluster {
+            name: name.into(),
+            provider: Provider::Gcp,
+            file: format!("{dir}/cluster.yaml"),
+            support: support.then(|| Support {
+                values_files: values(&dir, &["support.yaml"]),
+            }),
+            hubs: hubs
+                .iter()
+                .map(|(hub, files)| Hub {
+                    name: (*hub).into(),
+                    helm_chart: DEFAULT_HELM_CHART.into(),
+                    values_files: values(&dir, files),
+                })
+                .collect(),
+            dir,
+        }
+    }
+
+    fn estate() -> Estate {
+        Estate {
+            clusters: vec![
+                cluster(
+                    "a",
+                    true,
+                    &[
+                        ("staging", &["common.yaml", "staging.yaml"]),
+                        ("prod1", &["common.yaml", "prod1.yaml"]),
+                        ("prod2", &["prod2.yaml"]),
+                    ],
+                ),
+                cluster("a-b", false, &[("prod", &["prod.yaml"])]),
+                cluster(
+                    "b",
+                    true,
+                    &[
+                        ("staging1", &["s1.yaml"]),
+                        ("staging2", &["s2.yaml"]),
+                        ("prod", &["p.yaml"]),
+                    ],
+                ),
+            ],
+        }
+    }
+
+    /// (cluster, support reason, staging hubs, staging reason) and (cluster, hub, reason).
+    type Expected<'a> = (
+        &'a [(&'a str, &'a str, &'a [&'a str], &'a str)],
+        &'a [(&'a str, &'a str, &'a str)],
+    );
+
+    fn check(paths: &[&str], labels: &[&str], expected: Expected<'_>) {
+        let result = plan(
+            &estate(),
+            &Settings::default(),
+            &ChangeSet::new(paths.iter().copied(), labels.iter().copied()),
+        );
+        let staging: Vec<(String, String, Vec<String>, String)> = result
+            .support_and_staging
+            .iter()
+            .map(|j| {
+                (
+                    j.cluster_name.clone(),
+                    j.reason_for_support_redeploy.clone(),
+                    j.staging_hubs.clone(),
+                    j.reason_for_staging_redeploy.clone(),
+                )
+            })
+            .collect();
+        let expected_staging: Vec<(String, String, Vec<String>, String)> = expected
+            .0
+            .iter()
+            .map(|(c, s, hubs, r)| {
+                (
+                    (*c).into(),
+                    (*s).into(),
+                    hubs.iter().map(|h| (*h).into()).collect(),
+                    (*r).into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            staging, expected_staging,
+            "support/staging for {paths:?} {labels:?}"
+        );
+        let prod: Vec<(&str, &str, &str)> = result
+            .prod_hubs
+            .iter()
+            .map(|j| {
+                (
+                    j.cluster_name.as_str(),
+                    j.hub_name.as_str(),
+                    j.reason_for_redeploy.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(prod, expected.1, "prod for {paths:?} {labels:?}");
+        for job in &result.support_and_staging {
+            assert_eq!(
+                job.upgrade_support,
+                !job.reason_for_support_redeploy.is_empty()
+            );
+            assert_eq!(job.upgrade_staging, !job.staging_hubs.is_empty());
+        }
+    }
+
+    #[test]
+    fn decision_table() {
+        // A staging hub changed itself keeps its own reason; the other gets the prod reason.
+        check(
+            &["c/b/s1.yaml", "c/b/p.yaml"],
+            &[],
+            (
+                &[("b", "", &["staging1", "staging2"], "staging1: Following helm chart values files were modified: s1.yaml; staging2: Following prod hubs require redeploy: prod")],
+                &[("b", "prod", "Following helm chart values files were modified: p.yaml")],
+            ),
+        );
+        // A shared file upgrades every hub listing it; basenames in listed order.
+        check(
+            &["c/a/prod1.yaml", "c/a/common.yaml"],
+            &[],
+            (
+                &[(
+                    "a",
+                    "",
+                    &["staging"],
+                    "Following helm chart values files were modified: common.yaml",
+                )],
+                &[(
+                    "a",
+                    "prod1",
+                    "Following helm chart values files were modified: common.yaml, prod1.yaml",
+                )],
+            ),
+        );
+        // Cluster names match exactly: `a-b` is not `a`.
+        check(
+            &["c/a-b/prod.yaml"],
+            &[],
+            (
+                &[],
+                &[(
+                    "a-b",
+                    "prod",
+                    "Following helm chart values files were modified: prod.yaml",
+                )],
+            ),
+        );
+        // skip-deploy-hubs keeps support, drops every hub.
+        check(
+            &["c/a/cluster.yaml"],
+            &["deployer:skip-deploy-hubs"],
+            (&[("a", "cluster.yaml file was modified", &[], "")], &[]),
+        );
+        // skip-deploy wins over everything.
+        check(
+            &["helm-charts/basehub/x"],
+            &["deployer:skip-deploy", "deployer:deploy-hubs"],
+            (&[], &[]),
+        );
+        // The label reason comes before the pattern reason.
+        check(
+            &["helm-charts/support/x"],
+            &["deployer:deploy-support"],
+            (
+                &[
+                    ("a", "deployer:deploy-support label detected", &[], ""),
+                    ("b", "deployer:deploy-support label detected", &[], ""),
+                ],
+                &[],
+            ),
+        );
+        // deploy-hubs forces every hub, with the label reason.
+        check(
+            &[],
+            &["deployer:deploy-hubs"],
+            (
+                &[
+                    ("a", "", &["staging"], "deployer:deploy-hubs label detected"),
+                    (
+                        "b",
+                        "",
+                        &["staging1", "staging2"],
+                        "deployer:deploy-hubs label detected",
+                    ),
+                ],
+                &[
+                    ("a", "prod1", "deployer:deploy-hubs label detected"),
+                    ("a", "prod2", "deployer:deploy-hubs label detected"),
+                    ("a-b", "prod", "deployer:deploy-hubs label detected"),
+                    ("b", "prod", "deployer:deploy-hubs label detected"),
+                ],
+            ),
+        );
+        // A file not listed by any hub does nothing, even in a cluster folder.
+        check(&["c/a/unlisted.yaml", "c/a"], &[], (&[], &[]));
+        // Nothing but unrelated paths.
+        check(&["README.md", "helm-charts/images/x"], &[], (&[], &[]));
+    }
+
+    #[test]
+    fn no_canary_is_a_warning_not_a_staging_entry() {
+        let result = plan(
+            &estate(),
+            &Settings::default(),
+            &ChangeSet::new(["c/a-b/prod.yaml"], Vec::<String>::new()),
+        );
+        assert!(result.support_and_staging.is_empty());
+        assert_eq!(
+            result.warnings,
+            [PlanWarning::NoCanary {
+                cluster_name: "a-b".into(),
+                cluster_file: "c/a-b/cluster.yaml".into(),
+                prod_hubs: vec!["prod".into()]
+            }]
+        );
+        assert_eq!(
+            result.warnings[0].to_string(),
+            "cluster `a-b` has no staging hub, so its prod hubs (prod) deploy without a canary"
+        );
+    }
+
+    #[test]
+    fn matrix_limit() {
+        let mut plan = Plan::default();
+        let job = ProdHubJob {
+            cluster_name: "c".into(),
+            provider: Provider::Aws,
+            hub_name: "h".into(),
+            reason_for_redeploy: "r".into(),
+        };
+        plan.prod_hubs = vec![job; MAX_MATRIX_JOBS];
+        assert!(plan.check_matrix_limits().is_ok());
+        plan.prod_hubs.push(plan.prod_hubs[0].clone());
+        let error = plan.check_matrix_limits().unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "the prod-hub-matrix-jobs matrix has 257 jobs, more than GitHub's limit of 256"
+            ),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! The GitHub Actions runner contract, in one place: the environment read
+//! once into a value, `INPUT_*` variables, `$GITHUB_OUTPUT` in its heredoc
+//! form, `$GITHUB_STEP_SUMMARY`, and workflow commands (annotations, groups,
+//! masks) on stdout.
+//!
+//! Stdout is a control channel in Actions: the runner parses workflow
+//! commands from it. This module is the only one allowed to write to it.
+#![allow(clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+
+/// The process environment, read once. Tests build it from a list of pairs.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerEnv {
+    vars: BTreeMap<String, String>,
+}
+
+impl RunnerEnv {
+    /// Reads the real environment (variables that are not UTF-8 are skipped).
+    pub fn from_process() -> Self {
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Builds an environment from name/value pairs.
+    pub fn from_vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        RunnerEnv {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// A variable, if set.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// An action input, as the runner passes it: `INPUT_` + the name upper-cased,
+    /// hyphens kept, spaces as `_`. Empty or blank values count as absent.
+    pub fn input(&self, name: &str) -> Option<&str> {
+        self.var(&input_variable(name))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A boolean input: `true`/`false` (any case); absent means `default`.
+    pub fn bool_input(&self, name: &str, default: bool) -> Result<bool, Error> {
+        match self.input(name).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(Error::input(
+                name,
+                format!("expected `true` or `false`, got `{other}`"),
+            )),
+        }
+    }
+
+    /// The repository checkout: `GITHUB_WORKSPACE`, or the current folder.
+    pub fn workspace(&self) -> PathBuf {
+        self.var("GITHUB_WORKSPACE")
+            .map_or_else(|| PathBuf::from("."), PathBuf::from)
+    }
+
+    /// The file step outputs are appended to.
+    pub fn output_file(&self) -> Result<PathBuf, Error> {
+        self.var("GITHUB_OUTPUT").filter(|v| !v.is_empty()).map(PathBuf::from).ok_or_else(|| {
+            Error::Runner("GITHUB_OUTPUT is not set: this binary runs as a GitHub Action step; use the `deployer` command locally".into())
+        })
+    }
+
+    /// The Markdown step summary file, when the runner provides one.
+    pub fn summary_file(&self) -> Option<PathBuf> {
+        self.var("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// The pull request of the triggering event (number and head SHA), if it was one.
+    pub fn pull_request(&self) -> Result<Option<(u64, String)>, Error> {
+        let Some(path) = self.var("GITHUB_EVENT_PATH").filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let event: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Runner(format!("GITHUB_EVENT_PATH {path} is not JSON: {e}")))?;
+        let pull_request = &event["pull_request"];
+        let number = pull_request["number"].as_u64();
+        let sha = pull_request["head"]["sha"].as_str();
+        Ok(number.zip(sha.map(str::to_owned)))
+    }
+}
+
+/// The variable the runner sets for the input `name`.
+pub fn input_variable(name: &str) -> String {
+    format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase())
+}
+
+/// Step outputs, written all at once when the step has succeeded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    entries: Vec<(String, String)>,
+}
+
+impl Outputs {
+    /// Adds an output.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.entries.push((name.to_owned(), value.into()));
+    }
+
+    /// The outputs in the `$GITHUB_OUTPUT` heredoc form, each value under a
+    /// delimiter from `new_delimiter`. A value containing its delimiter is refused.
+    pub fn encode(
+        &self,
+        mut new_delimiter: impl FnMut() -> Result<String, Error>,
+    ) -> Result<String, Error> {
+        let mut out = String::new();
+        for (name, value) in &self.entries {
+            if name.is_empty() || name.contains(['\n', '\r']) || name.contains("<<") {
+                return Err(Error::Runner(format!("invalid output name {name:?}")));
+            }
+            let delimiter = new_delimiter()?;
+            if value.contains(&delimiter) || name.contains(&delimiter) {
+                return Err(Error::Runner(format!(
+                    "the value of output `{name}` contains its delimiter; refusing to write it"
+                )));
+            }
+            out.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+        }
+        Ok(out)
+    }
+
+    /// Appends every output to `$GITHUB_OUTPUT` in one write.
+    pub fn write(&self, env: &RunnerEnv) -> Result<(), Error> {
+        let path = env.output_file()?;
+        let text = self.encode(random_delimiter)?;
+        append(&path, &text)
+    }
+}
+
+/// `ghadelimiter_` and 128 random bits, fresh for every value.
+pub fn random_delimiter() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Runner(format!("no randomness for an output delimiter: {e}")))?;
+    Ok(format!(
+        "ghadelimiter_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+/// Appends Markdown to the step summary, if the runner provides one.
+pub fn append_summary(env: &RunnerEnv, markdown: &str) -> Result<(), Error> {
+    match env.summary_file() {
+        Some(path) => append(&path, markdown),
+        None => Ok(()),
+    }
+}
+
+fn append(path: &Path, text: &str) -> Result<(), Error> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Escapes a workflow-command message.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow-command property value.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Severity of an annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Notice,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+        }
+    }
+}
+
+/// An annotation command for a diagnostic: at its file and line, hint included.
+pub fn diagnostic_command(level: Level, diagnostic: &Diagnostic) -> String {
+    let mut properties = vec![format!("file={}", escape_property(&diagnostic.file))];
+    if let Some(line) = diagnostic.line {
+        properties.push(format!("line={line}"));
+    }
+    if let Some(column) = diagnostic.column {
+        properties.push(format!("col={column}"));
+    }
+    let mut message = diagnostic.headline();
+    if let Some(hint) = &diagnostic.hint {
+        message.push_str("\nhint: ");
+        message.push_str(hint);
+    }
+    format!(
+        "::{} {}::{}",
+        level.command(),
+        properties.join(","),
+        escape_data(&message)
+    )
+}
+
+/// An annotation command with no file.
+pub fn message_command(level: Level, message: &str) -> String {
+    format!("::{}::{}", level.command(), escape_data(message))
+}
+
+/// Writes text to stdout as it is. Only for trusted text with no workflow commands.
+pub fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (e.g. `deployer ... | head`) is not an error worth failing for.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Writes text that may hold user content: if any line could be read as a
+/// workflow command, command processing is paused around it.
+pub fn print_untrusted(text: &str) -> Result<(), Error> {
+    if text.lines().any(|line| line.trim_start().starts_with("::")) {
+        let token = random_delimiter()?;
+        print(&format!("::stop-commands::{token}\n{text}\n::{token}::\n"));
+    } else {
+        print(text);
+    }
+    Ok(())
+}
+
+/// Prints an annotation for a diagnostic.
+pub fn annotate(level: Level, diagnostic: &Diagnostic) {
+    print(&format!("{}\n", diagnostic_command(level, diagnostic)));
+}
+
+/// Prints an annotation with no file.
+pub fn annotate_message(level: Level, message: &str) {
+    print(&format!("{}\n", message_command(level, message)));
+}
+
+/// Opens a collapsible log group.
+pub fn group(title: &str) {
+    print(&format!("::group::{}\n", escape_data(title)));
+}
+
+/// Closes the current log group.
+pub fn end_group() {
+    print("::endgroup::\n");
+}
+
+/// Reports a failed stage: annotations on stdout, a readable message on stderr.
+pub fn report_error(error: &Error) {
+    match error {
+        Error::Config(diagnostics) => {
+            for diagnostic in diagnostics {
+                annotate(Level::Error, diagnostic);
+            }
+        }
+        other => annotate_message(Level::Error, &other.to_string()),
+    }
+    eprintln!("error: {error}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_use_the_runner_names() {
+        let env = RunnerEnv::from_vars([
+            ("INPUT_CHANGED-FILES", " a.yaml "),
+            ("INPUT_LABELS", "  "),
+            ("INPUT_MY_INPUT", "x"),
+        ]);
+        assert_eq!(env.input("changed-files"), Some("a.yaml"));
+        assert_eq!(env.input("labels"), None);
+        assert_eq!(env.input("my input"), Some("x"));
+        assert_eq!(input_variable("plan-dir"), "INPUT_PLAN-DIR");
+    }
+
+    #[test]
+    fn bool_inputs() {
+        let env = RunnerEnv::from_vars([
+            ("INPUT_A", "TRUE"),
+            ("INPUT_B", "false"),
+            ("INPUT_C", "yes"),
+        ]);
+        assert!(env.bool_input("a", false).unwrap());
+        assert!(!env.bool_input("b", true).unwrap());
+        assert!(env.bool_input("missing", true).unwrap());
+        assert_eq!(
+            env.bool_input("c", true).unwrap_err().to_string(),
+            "invalid input `c`: expected `true` or `false`, got `yes`"
+        );
+    }
+
+    #[test]
+    fn outputs_use_heredocs_and_refuse_their_delimiter() {
+        let mut outputs = Outputs::default();
+        outputs.set("a", "1");
+        outputs.set("b", "two\nlines");
+        let mut n = 0;
+        let text = outputs
+            .encode(|| {
+                n += 1;
+                Ok(format!("EOF{n}"))
+            })
+            .unwrap();
+        assert_eq!(text, "a<<EOF1\n1\nEOF1\nb<<EOF2\ntwo\nlines\nEOF2\n");
+
+        let mut hostile = Outputs::default();
+        hostile.set("a", "x\nEOF\nevil=1");
+        assert!(hostile.encode(|| Ok("EOF".into())).is_err());
+    }
+
+    #[test]
+    fn delimiters_are_fresh() {
+        let a = random_delimiter().unwrap();
+        let b = random_delimiter().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "ghadelimiter_".len() + 32);
+    }
+
+    #[test]
+    fn commands_are_escaped() {
+        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
+        let diagnostic = Diagnostic::new("dir,x/cluster.yaml", "bad: value")
+            .at(Some((3, 7)))
+            .field("hubs[0].name")
+            .hint("fix");
+        assert_eq!(
+            diagnostic_command(Level::Error, &diagnostic),
+            "::error file=dir%2Cx/cluster.yaml,line=3,col=7::hubs[0].name: bad: value%0Ahint: fix"
+        );
+        assert_eq!(message_command(Level::Warning, "a\nb"), "::warning::a%0Ab");
+    }
+
+    #[test]
+    fn pull_request_from_event() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("event.json");
+        std::fs::write(
+            &path,
+            r#"{"pull_request": {"number": 12, "head": {"sha": "abc"}}}"#,
+        )
+        .unwrap();
+        let env = RunnerEnv::from_vars([("GITHUB_EVENT_PATH", path.to_str().unwrap())]);
+        assert_eq!(env.pull_request().unwrap(), Some((12, "abc".into())));
+        std::fs::write(&path, r#"{"ref": "refs/heads/main"}"#).unwrap();
+        assert_eq!(env.pull_request().unwrap(), None);
+        assert_eq!(RunnerEnv::default().pull_request().unwrap(), None);
+    }
+}
