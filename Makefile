@@ -1,0 +1,22 @@
+# Two commands matter on a fresh machine:
+#   make example   plan a change on the bundled example repository
+#   make test      build every binary, then run every test
+.PHONY: example test lint bench
+
+CARGO ?= cargo
+
+example:
+	$(CARGO) run --quiet --bin deployer -- generate \
+		--repo tests/fixtures/conformance/repo \
+		--changed-files config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml
+
+test:
+	$(CARGO) build --workspace --bins --quiet
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench --bench generate

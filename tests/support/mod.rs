@@ -1,0 +1,209 @@
+//! Helpers shared by the integration tests: the real binaries, run with the
+//! runner's contract (a clean environment, `INPUT_*` variables, temporary
+//! output files), and parsers for what they write.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+/// The project root.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under `tests/fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    project_root().join("tests/fixtures").join(path)
+}
+
+/// The bundled example repository (the conformance fixture).
+pub fn example_repo() -> PathBuf {
+    fixture("conformance/repo")
+}
+
+/// A binary of the workspace, built by `cargo build --workspace --bins`.
+/// Refuses a binary older than the sources, so a stale build never passes.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile folder");
+    let path = dir.join(name);
+    let built = fs::metadata(&path).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!("{} is missing: run the tests with `make test` (it builds every binary first)", path.display())
+    });
+    let newest = newest_source(&project_root());
+    assert!(
+        built >= newest,
+        "{} is older than the sources: run the tests with `make test` (it rebuilds every binary first)",
+        path.display()
+    );
+    path
+}
+
+fn newest_source(root: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut dirs = vec![root.join("src")];
+    for entry in fs::read_dir(root).expect("project root").flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("action-") {
+            dirs.push(entry.path().join("src"));
+        }
+    }
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(modified);
+            }
+        }
+    }
+    newest
+}
+
+/// One run of an action binary the way the runner starts a container step.
+pub struct ActionRun {
+    pub binary: String,
+    pub workspace: PathBuf,
+    pub inputs: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    pub event: Option<String>,
+}
+
+/// What an action run produced.
+pub struct ActionResult {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+    /// `$GITHUB_OUTPUT`, parsed; `None` when the file was never written.
+    pub outputs: Option<BTreeMap<String, String>>,
+    pub raw_outputs: String,
+    pub summary: String,
+    pub temp: tempfile::TempDir,
+}
+
+impl ActionRun {
+    pub fn new(binary: &str, workspace: impl Into<PathBuf>) -> Self {
+        ActionRun { binary: binary.into(), workspace: workspace.into(), inputs: Vec::new(), env: Vec::new(), event: None }
+    }
+
+    pub fn input(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.inputs.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn event(mut self, json: impl Into<String>) -> Self {
+        self.event = Some(json.into());
+        self
+    }
+
+    pub fn run(self) -> ActionResult {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let output_file = temp.path().join("github_output");
+        let summary_file = temp.path().join("step_summary");
+        let mut command = Command::new(bin(&self.binary));
+        command
+            .env_clear()
+            .current_dir(&self.workspace)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_WORKSPACE", &self.workspace)
+            .env("GITHUB_OUTPUT", &output_file)
+            .env("GITHUB_STEP_SUMMARY", &summary_file);
+        if let Some(event) = &self.event {
+            let event_file = temp.path().join("event.json");
+            fs::write(&event_file, event).expect("event file");
+            command.env("GITHUB_EVENT_PATH", &event_file);
+        }
+        for (name, value) in &self.inputs {
+            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
+        }
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let output = command.output().expect("run the action binary");
+        let raw_outputs = fs::read_to_string(&output_file).unwrap_or_default();
+        let outputs = output_file.exists().then(|| parse_github_output(&raw_outputs));
+        ActionResult {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            summary: fs::read_to_string(&summary_file).unwrap_or_default(),
+            outputs,
+            raw_outputs,
+            output,
+            temp,
+        }
+    }
+}
+
+impl ActionResult {
+    pub fn success(&self) -> bool {
+        self.output.status.success()
+    }
+
+    /// An output's value; panics with the run's logs when it is missing.
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs
+            .as_ref()
+            .and_then(|o| o.get(name))
+            .unwrap_or_else(|| panic!("no output {name}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    pub fn json_output(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(self.output(name)).expect("output is JSON")
+    }
+}
+
+/// Parses `$GITHUB_OUTPUT` as the runner does, insisting on the heredoc form
+/// with a distinct, unguessable delimiter per value.
+pub fn parse_github_output(text: &str) -> BTreeMap<String, String> {
+    let mut outputs = BTreeMap::new();
+    let mut lines = text.split('\n');
+    let mut delimiters = Vec::new();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let (name, delimiter) = line.split_once("<<").unwrap_or_else(|| panic!("not a heredoc output line: {line:?}"));
+        assert!(delimiter.starts_with("ghadelimiter_") && delimiter.len() >= 40, "weak delimiter {delimiter:?}");
+        assert!(!delimiters.contains(&delimiter.to_owned()), "delimiter reused");
+        delimiters.push(delimiter.to_owned());
+        let mut value = Vec::new();
+        loop {
+            let line = lines.next().unwrap_or_else(|| panic!("unterminated value of {name}"));
+            if line == delimiter {
+                break;
+            }
+            value.push(line);
+        }
+        assert!(outputs.insert(name.to_owned(), value.join("\n")).is_none(), "output {name} written twice");
+    }
+    outputs
+}
+
+/// Runs `deployer` with arguments, in a clean environment.
+pub fn deployer(args: &[&str]) -> Output {
+    Command::new(bin("deployer")).env_clear().args(args).output().expect("run deployer")
+}
+
+/// Copies a folder tree (for fixtures a test must modify).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create folder");
+    for entry in fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
