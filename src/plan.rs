@@ -56,7 +56,7 @@ impl std::fmt::Display for PlanWarning {
         match self {
             PlanWarning::NoCanary { cluster_name, prod_hubs, .. } => write!(
                 f,
-                "cluster `{cluster_name}` has no staging hub, so its prod hubs ({}) deploy without a canary",
+                "cluster {cluster_name} has no staging hub, so its prod hubs ({}) deploy without a canary",
                 prod_hubs.join(", ")
             ),
         }
@@ -513,7 +513,7 @@ mod tests {
         );
         assert_eq!(
             result.warnings[0].to_string(),
-            "cluster `a-b` has no staging hub, so its prod hubs (prod) deploy without a canary"
+            "cluster a-b has no staging hub, so its prod hubs (prod) deploy without a canary"
         );
     }
 

@@ -79,8 +79,8 @@ pub struct ActionResult {
     pub output: Output,
     pub stdout: String,
     pub stderr: String,
-    /// `$GITHUB_OUTPUT`, parsed; `None` when the file was never written.
-    pub outputs: Option<BTreeMap<String, String>>,
+    /// `$GITHUB_OUTPUT`, parsed.
+    pub outputs: BTreeMap<String, String>,
     pub raw_outputs: String,
     pub summary: String,
     pub temp: tempfile::TempDir,
@@ -110,6 +110,9 @@ impl ActionRun {
         let temp = tempfile::tempdir().expect("temp dir");
         let output_file = temp.path().join("github_output");
         let summary_file = temp.path().join("step_summary");
+        // The runner creates both files, empty, before the step starts.
+        fs::write(&output_file, "").expect("output file");
+        fs::write(&summary_file, "").expect("summary file");
         let mut command = Command::new(bin(&self.binary));
         command
             .env_clear()
@@ -131,7 +134,7 @@ impl ActionRun {
         }
         let output = command.output().expect("run the action binary");
         let raw_outputs = fs::read_to_string(&output_file).unwrap_or_default();
-        let outputs = output_file.exists().then(|| parse_github_output(&raw_outputs));
+        let outputs = parse_github_output(&raw_outputs);
         ActionResult {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -152,8 +155,7 @@ impl ActionResult {
     /// An output's value; panics with the run's logs when it is missing.
     pub fn output(&self, name: &str) -> &str {
         self.outputs
-            .as_ref()
-            .and_then(|o| o.get(name))
+            .get(name)
             .unwrap_or_else(|| panic!("no output {name}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 

@@ -1,0 +1,130 @@
+//! The `deployer` command-line tool: help, validate, explain, generate --base, schema.
+
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use support::{bin, copy_tree, deployer, example_repo, project_root};
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_on_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["generate", "--help"],
+        vec!["explain", "--help"],
+        vec!["validate", "--help"],
+        vec!["schema", "--help"],
+    ] {
+        let output = deployer(&args);
+        assert!(output.status.success(), "{args:?}");
+        assert!(stdout(&output).contains("Usage: deployer"), "{args:?}: {}", stdout(&output));
+    }
+}
+
+#[test]
+fn generate_needs_changed_files_or_base() {
+    let output = deployer(&["generate", "--repo", "."]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--changed-files"), "{}", stderr(&output));
+}
+
+#[test]
+fn validate_reports_ok_and_every_problem() {
+    let repo = example_repo();
+    let output = deployer(&["validate", "--repo", repo.to_str().expect("utf-8")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "ok: 4 clusters, 14 hubs\n");
+
+    let broken = tempfile::tempdir().expect("temp");
+    copy_tree(&repo, broken.path());
+    fs::write(broken.path().join("config/clusters/cluster2/cluster.yaml"), "name: cluster2\nprovider: ibm\n").expect("write");
+    fs::remove_file(broken.path().join("config/clusters/cluster3/prod.values.yaml")).expect("remove");
+    let output = deployer(&["validate", "--repo", broken.path().to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.starts_with("error: invalid configuration (2 problems):\n"), "{text}");
+    assert!(text.contains("config/clusters/cluster2/cluster.yaml:2:11: provider: unknown variant `ibm`"), "{text}");
+    assert!(text.contains("config/clusters/cluster3/cluster.yaml:22:9: hubs[2].helm_chart_values_files[0]: values file `prod.values.yaml` does not exist"), "{text}");
+    assert!(stdout(&output).is_empty(), "errors never go to stdout");
+}
+
+#[test]
+fn generate_from_git_base() {
+    let temp = tempfile::tempdir().expect("temp");
+    let repo = temp.path();
+    copy_tree(&example_repo(), repo);
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    git(&["checkout", "-qb", "change"]);
+    fs::write(repo.join("config/clusters/cluster3/prod.values.yaml"), "changed: true\n").expect("write");
+    git(&["commit", "-qam", "change prod"]);
+    let output = Command::new(bin("deployer"))
+        .args(["generate", "--base", "main", "--output", "json", "--repo"])
+        .arg(repo)
+        .output()
+        .expect("deployer");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(plan["prod-hub-matrix-jobs"][0]["hub_name"], "prod");
+    assert_eq!(plan["support-and-staging-matrix-jobs"][0]["staging_hubs"], serde_json::json!(["staging1", "staging2"]));
+
+    let bad = Command::new(bin("deployer")).args(["generate", "--base", "no-such-ref", "--repo"]).arg(repo).output().expect("run");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("git diff --name-only no-such-ref...HEAD"), "{}", stderr(&bad));
+}
+
+#[test]
+fn changed_files_from_stdin() {
+    use std::io::Write;
+    let mut child = Command::new(bin("deployer"))
+        .args(["generate", "--changed-files", "-", "--output", "json", "--repo"])
+        .arg(example_repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(b"config/clusters/cluster2/hub2.values.yaml\n").expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(plan["prod-hub-matrix-jobs"][0]["hub_name"], "hub2");
+}
+
+#[test]
+fn published_schemas_match_the_types() {
+    for (kind, file) in [("cluster", "schemas/cluster.schema.json"), ("settings", "schemas/deployer.schema.json")] {
+        let output = deployer(&["schema", kind]);
+        assert!(output.status.success());
+        let committed = fs::read_to_string(project_root().join(file)).expect("committed schema");
+        assert_eq!(stdout(&output), committed, "{file} is stale: run `deployer schema {kind} > {file}`");
+    }
+}
+
+#[test]
+fn cluster_schema_accepts_the_example_files() {
+    let output = deployer(&["schema", "cluster"]);
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(schema["required"], serde_json::json!(["name", "provider"]));
+    assert_eq!(schema["properties"]["provider"]["$ref"], "#/$defs/Provider");
+    let providers = &schema["$defs"]["Provider"];
+    assert!(providers.to_string().contains("kubeconfig"), "{providers}");
+}
