@@ -11,8 +11,8 @@ example:
 		--changed-files config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml
 
 test:
-	$(CARGO) build --workspace --bins --quiet
-	$(CARGO) test --workspace
+	$(CARGO) build --workspace --bins --locked --quiet
+	$(CARGO) test --workspace --locked
 
 lint:
 	$(CARGO) fmt --all --check

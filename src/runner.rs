@@ -307,6 +307,17 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_real_environment_once() {
+        let env = temp_env::with_vars(
+            [("INPUT_PLAN-DIR", Some("out")), ("GITHUB_WORKSPACE", Some("/github/workspace")), ("GITHUB_OUTPUT", None)],
+            RunnerEnv::from_process,
+        );
+        assert_eq!(env.input("plan-dir"), Some("out"));
+        assert_eq!(env.workspace(), PathBuf::from("/github/workspace"));
+        assert!(env.output_file().unwrap_err().to_string().starts_with("GITHUB_OUTPUT is not set"));
+    }
+
+    #[test]
     fn bool_inputs() {
         let env = RunnerEnv::from_vars([
             ("INPUT_A", "TRUE"),

@@ -1,0 +1,16 @@
+# One image holding every action binary. Each actions/<name>/action.yml picks
+# its binary with `runs.entrypoint`.
+#
+# Build stage: static musl binaries (the rust:alpine toolchain targets musl).
+FROM rust:1.95-alpine3.22 AS build
+RUN apk add --no-cache musl-dev
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY action-generate ./action-generate
+RUN cargo build --release --locked --workspace --bins
+
+# Runtime stage: nothing but the binaries; runs as root, as container actions must.
+FROM scratch
+COPY --from=build /src/target/release/action-generate /usr/local/bin/action-generate
+ENTRYPOINT ["/usr/local/bin/action-generate"]
