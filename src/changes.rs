@@ -19,15 +19,8 @@ impl ChangeSet {
         paths: impl IntoIterator<Item = P>,
         labels: impl IntoIterator<Item = L>,
     ) -> Self {
-        let paths = paths
-            .into_iter()
-            .map(|p| repo_path::normalize(p.as_ref()))
-            .filter(|p| !p.is_empty())
-            .collect();
-        ChangeSet {
-            paths,
-            labels: labels.into_iter().map(Into::into).collect(),
-        }
+        let paths = paths.into_iter().map(|p| repo_path::normalize(p.as_ref())).filter(|p| !p.is_empty()).collect();
+        ChangeSet { paths, labels: labels.into_iter().map(Into::into).collect() }
     }
 
     /// True when the change carries `label`.
@@ -44,11 +37,7 @@ pub fn parse_path_list(input: &str, text: &str) -> Result<Vec<String>, Error> {
         return serde_json::from_str::<Vec<String>>(trimmed)
             .map_err(|e| Error::input(input, format!("not a JSON array of strings: {e}")));
     }
-    Ok(trimmed
-        .split([',', '\n'])
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect())
+    Ok(trimmed.split([',', '\n']).map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
 }
 
 /// Parses the labels input: a JSON array of label names, or of label objects
@@ -65,10 +54,7 @@ pub fn parse_labels(input: &str, text: &str) -> Result<Vec<String>, Error> {
         return Ok(Vec::new());
     }
     let labels: Vec<Label> = serde_json::from_str(trimmed).map_err(|e| {
-        Error::input(
-            input,
-            format!("expected a JSON array of label names such as [\"deployer:deploy-hubs\"]: {e}"),
-        )
+        Error::input(input, format!("expected a JSON array of label names such as [\"deployer:deploy-hubs\"]: {e}"))
     })?;
     Ok(labels
         .into_iter()
@@ -93,23 +79,14 @@ mod tests {
             ("", &[]),
         ];
         for (text, expected) in cases {
-            assert_eq!(
-                parse_path_list("changed-files", text).unwrap(),
-                *expected,
-                "{text:?}"
-            );
+            assert_eq!(parse_path_list("changed-files", text).unwrap(), *expected, "{text:?}");
         }
     }
 
     #[test]
     fn bad_json_path_list_names_the_input() {
         let error = parse_path_list("changed-files", "[1, 2]").unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("invalid input `changed-files`: not a JSON array of strings"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("invalid input `changed-files`: not a JSON array of strings"), "{error}");
     }
 
     #[test]
@@ -117,10 +94,7 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("[]", &[]),
             ("", &[]),
-            (
-                "[\"a\", \"deployer:skip-deploy\"]",
-                &["a", "deployer:skip-deploy"],
-            ),
+            ("[\"a\", \"deployer:skip-deploy\"]", &["a", "deployer:skip-deploy"]),
             ("[{\"name\": \"a\", \"color\": \"fff\"}]", &["a"]),
         ];
         for (text, expected) in cases {
@@ -128,10 +102,7 @@ mod tests {
         }
         for bad in ["deployer:skip-deploy", "{\"a\": 1}", "[1]", "[\"a\""] {
             let error = parse_labels("labels", bad).unwrap_err().to_string();
-            assert!(
-                error.starts_with("invalid input `labels`:"),
-                "{bad}: {error}"
-            );
+            assert!(error.starts_with("invalid input `labels`:"), "{bad}: {error}");
         }
     }
 

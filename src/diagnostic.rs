@@ -26,14 +26,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic for `file` with no location yet.
     pub fn new(file: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            file: file.into(),
-            line: None,
-            column: None,
-            field: None,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { file: file.into(), line: None, column: None, field: None, message: message.into(), hint: None }
     }
 
     /// Sets the line and column.
@@ -93,17 +86,11 @@ mod tests {
     fn display_includes_position_field_and_hint() {
         let cases = [
             (
-                Diagnostic::new("a.yaml", "bad")
-                    .at(Some((3, 5)))
-                    .field("hubs[0].name")
-                    .hint("fix it"),
+                Diagnostic::new("a.yaml", "bad").at(Some((3, 5))).field("hubs[0].name").hint("fix it"),
                 "a.yaml:3:5: hubs[0].name: bad\n  hint: fix it",
             ),
             (Diagnostic::new("a.yaml", "bad"), "a.yaml: bad"),
-            (
-                Diagnostic::new("b.yaml", "worse").at(Some((1, 1))),
-                "b.yaml:1:1: worse",
-            ),
+            (Diagnostic::new("b.yaml", "worse").at(Some((1, 1))), "b.yaml:1:1: worse"),
         ];
         for (diagnostic, expected) in cases {
             assert_eq!(diagnostic.to_string(), expected);

@@ -29,11 +29,7 @@ pub enum Error {
          split the change into smaller pull requests, or deploy in batches with the \
          `deployer:skip-deploy-hubs` label and a manual run"
     )]
-    MatrixTooLarge {
-        matrix: &'static str,
-        count: usize,
-        limit: usize,
-    },
+    MatrixTooLarge { matrix: &'static str, count: usize, limit: usize },
 
     /// The runner environment is missing something the stage needs.
     #[error("{0}")]
@@ -47,18 +43,12 @@ pub enum Error {
 impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     /// An [`Error::Input`] for the input `input`.
     pub fn input(input: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Input {
-            input: input.into(),
-            message: message.into(),
-        }
+        Error::Input { input: input.into(), message: message.into() }
     }
 }
 

@@ -25,12 +25,7 @@ pub fn explain(estate: &Estate, settings: &Settings, paths: &[String]) -> Vec<Ex
         .map(|path| {
             let alone = ChangeSet::new([path.as_str()], Vec::<String>::new());
             Explanation {
-                all_hubs_patterns: settings
-                    .redeploy_all_hubs
-                    .matching(&path)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                all_hubs_patterns: settings.redeploy_all_hubs.matching(&path).into_iter().map(str::to_owned).collect(),
                 all_support_patterns: settings
                     .redeploy_all_support
                     .matching(&path)
@@ -51,12 +46,12 @@ pub fn render(explanations: &[Explanation]) -> String {
         out.push_str(&explanation.path);
         out.push('\n');
         for pattern in &explanation.all_hubs_patterns {
-            out.push_str(&format!(
-                "  matches redeploy_all_hubs pattern `{pattern}`: every hub is upgraded\n"
-            ));
+            out.push_str(&format!("  matches redeploy_all_hubs pattern `{pattern}`: every hub is upgraded\n"));
         }
         for pattern in &explanation.all_support_patterns {
-            out.push_str(&format!("  matches redeploy_all_support pattern `{pattern}`: every support chart is upgraded\n"));
+            out.push_str(&format!(
+                "  matches redeploy_all_support pattern `{pattern}`: every support chart is upgraded\n"
+            ));
         }
         let plan = &explanation.plan;
         if plan.is_empty() {
@@ -79,10 +74,7 @@ pub fn render(explanations: &[Explanation]) -> String {
             }
         }
         for job in &plan.prod_hubs {
-            out.push_str(&format!(
-                "  prod hub {}/{}: {}\n",
-                job.cluster_name, job.hub_name, job.reason_for_redeploy
-            ));
+            out.push_str(&format!("  prod hub {}/{}: {}\n", job.cluster_name, job.hub_name, job.reason_for_redeploy));
         }
         for warning in &plan.warnings {
             out.push_str(&format!("  warning: {warning}\n"));

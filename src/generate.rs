@@ -33,11 +33,7 @@ pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
     let settings = load_settings(&request.repo, request.config.as_deref())?;
     let estate = load_estate(&request.repo, &settings)?;
     let plan = plan(&estate, &settings, &request.changes);
-    Ok(Generated {
-        settings,
-        estate,
-        plan,
-    })
+    Ok(Generated { settings, estate, plan })
 }
 
 /// Input names of `actions/generate`.
@@ -95,22 +91,15 @@ impl GenerateInputs {
 /// The step outputs for a plan.
 pub fn action_outputs(plan: &Plan, plan_dir: &str) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
-    out.set(
-        outputs::SUPPORT_AND_STAGING,
-        compact_json(&plan.support_and_staging)?,
-    );
+    out.set(outputs::SUPPORT_AND_STAGING, compact_json(&plan.support_and_staging)?);
     out.set(outputs::PROD_HUBS, compact_json(&plan.prod_hubs)?);
-    out.set(
-        outputs::HAS_JOBS,
-        if plan.is_empty() { "false" } else { "true" },
-    );
+    out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
     out.set(outputs::PLAN_DIR, plan_dir);
     Ok(out)
 }
 
 fn compact_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::Runner(format!("cannot serialise a matrix: {e}")))
+    serde_json::to_string(value).map_err(|e| Error::Runner(format!("cannot serialise a matrix: {e}")))
 }
 
 #[cfg(test)]
@@ -135,19 +124,11 @@ mod tests {
     fn missing_or_bad_inputs_name_the_input() {
         let cases = [
             (vec![], "invalid input `changed-files`: is required"),
-            (
-                vec![("INPUT_CHANGED-FILES", "a"), ("INPUT_LABELS", "nope")],
-                "invalid input `labels`:",
-            ),
-            (
-                vec![("INPUT_CHANGED-FILES", "[\"a\", 1]")],
-                "invalid input `changed-files`:",
-            ),
+            (vec![("INPUT_CHANGED-FILES", "a"), ("INPUT_LABELS", "nope")], "invalid input `labels`:"),
+            (vec![("INPUT_CHANGED-FILES", "[\"a\", 1]")], "invalid input `changed-files`:"),
         ];
         for (vars, expected) in cases {
-            let error = GenerateInputs::from_env(&RunnerEnv::from_vars(vars))
-                .unwrap_err()
-                .to_string();
+            let error = GenerateInputs::from_env(&RunnerEnv::from_vars(vars)).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{error}");
         }
     }

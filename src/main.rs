@@ -37,12 +37,7 @@ enum Commands {
         #[command(flatten)]
         repo: RepoArgs,
         /// Changed paths: comma- or newline-separated, a JSON array, or `-` to read them from stdin.
-        #[arg(
-            long,
-            value_name = "LIST",
-            required_unless_present = "base",
-            conflicts_with = "base"
-        )]
+        #[arg(long, value_name = "LIST", required_unless_present = "base", conflicts_with = "base")]
         changed_files: Option<String>,
         /// Take the changed paths from `git diff --name-only REF...HEAD` in the repository.
         #[arg(long, value_name = "REF")]
@@ -108,19 +103,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Generate {
-            repo,
-            changed_files,
-            base,
-            labels,
-            output,
-        } => {
+        Commands::Generate { repo, changed_files, base, labels, output } => {
             let paths = match (changed_files, base) {
                 (Some(list), _) if list == "-" => {
                     let mut text = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut text)
-                        .context("reading changed files from stdin")?;
+                    std::io::stdin().read_to_string(&mut text).context("reading changed files from stdin")?;
                     parse_path_list("--changed-files", &text)?
                 }
                 (Some(list), _) => parse_path_list("--changed-files", &list)?,
@@ -128,11 +115,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => bail!("give --changed-files or --base"),
             };
             let labels = parse_labels("--labels", &labels)?;
-            let request = GenerateRequest {
-                repo: repo.repo,
-                config: repo.config,
-                changes: ChangeSet::new(paths, labels),
-            };
+            let request =
+                GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
             let generated = generate(&request)?;
             let plan = &generated.plan;
             for warning in &plan.warnings {
@@ -155,18 +139,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Commands::Explain { repo, paths } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
             let estate = load_estate(&repo.repo, &settings)?;
-            runner::print(&explain::render(&explain::explain(
-                &estate, &settings, &paths,
-            )));
+            runner::print(&explain::render(&explain::explain(&estate, &settings, &paths)));
         }
         Commands::Validate { repo } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
             let estate = load_estate(&repo.repo, &settings)?;
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
-            runner::print(&format!(
-                "ok: {} clusters, {hubs} hubs\n",
-                estate.clusters.len()
-            ));
+            runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }
         Commands::Schema { file } => {
             let schema = match file {
@@ -189,14 +168,7 @@ fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<S
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args([
-            "diff",
-            "--name-only",
-            "--no-renames",
-            "-z",
-            &format!("{base}...HEAD"),
-            "--",
-        ])
+        .args(["diff", "--name-only", "--no-renames", "-z", &format!("{base}...HEAD"), "--"])
         .output()
         .context("running git (is it installed?)")?;
     if !output.status.success() {
@@ -207,9 +179,5 @@ fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<S
         .into());
     }
     let text = String::from_utf8(output.stdout).context("git printed a path that is not UTF-8")?;
-    Ok(text
-        .split('\0')
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect())
+    Ok(text.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect())
 }

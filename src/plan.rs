@@ -44,11 +44,7 @@ pub struct ProdHubJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanWarning {
     /// A cluster's prod hubs deploy with no staging hub to try the change first.
-    NoCanary {
-        cluster_name: String,
-        cluster_file: String,
-        prod_hubs: Vec<String>,
-    },
+    NoCanary { cluster_name: String, cluster_file: String, prod_hubs: Vec<String> },
 }
 
 impl std::fmt::Display for PlanWarning {
@@ -81,17 +77,10 @@ impl Plan {
 
     /// Fails when a matrix is larger than GitHub Actions accepts.
     pub fn check_matrix_limits(&self) -> Result<(), Error> {
-        let sizes = [
-            (SUPPORT_AND_STAGING_KEY, self.support_and_staging.len()),
-            (PROD_HUBS_KEY, self.prod_hubs.len()),
-        ];
+        let sizes = [(SUPPORT_AND_STAGING_KEY, self.support_and_staging.len()), (PROD_HUBS_KEY, self.prod_hubs.len())];
         for (matrix, count) in sizes {
             if count > MAX_MATRIX_JOBS {
-                return Err(Error::MatrixTooLarge {
-                    matrix,
-                    count,
-                    limit: MAX_MATRIX_JOBS,
-                });
+                return Err(Error::MatrixTooLarge { matrix, count, limit: MAX_MATRIX_JOBS });
             }
         }
         Ok(())
@@ -110,12 +99,7 @@ pub const CORE_REASON: &str = "Core infrastructure has been modified";
 pub const SUPPORT_CHART_REASON: &str = "Support helm chart has been modified";
 
 /// Why everything of one kind is upgraded, if it is.
-fn global_reason(
-    changes: &ChangeSet,
-    label: &str,
-    patterns_match: bool,
-    pattern_reason: &str,
-) -> Option<String> {
+fn global_reason(changes: &ChangeSet, label: &str, patterns_match: bool, pattern_reason: &str) -> Option<String> {
     if changes.has_label(label) {
         Some(format!("{label} label detected"))
     } else if patterns_match {
@@ -134,19 +118,13 @@ pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
     let all_hubs = global_reason(
         changes,
         &labels.deploy_hubs,
-        changes
-            .paths
-            .iter()
-            .any(|p| settings.redeploy_all_hubs.is_match(p)),
+        changes.paths.iter().any(|p| settings.redeploy_all_hubs.is_match(p)),
         CORE_REASON,
     );
     let all_support = global_reason(
         changes,
         &labels.deploy_support,
-        changes
-            .paths
-            .iter()
-            .any(|p| settings.redeploy_all_support.is_match(p)),
+        changes.paths.iter().any(|p| settings.redeploy_all_support.is_match(p)),
         SUPPORT_CHART_REASON,
     );
     let skip_hubs = changes.has_label(&labels.skip_deploy_hubs);
@@ -154,18 +132,8 @@ pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
 
     let mut plan = Plan::default();
     for cluster in &estate.clusters {
-        let decide = ClusterDecision {
-            cluster,
-            changed: &changed,
-        };
-        plan_cluster(
-            &decide,
-            settings,
-            all_hubs.as_deref(),
-            all_support.as_deref(),
-            skip_hubs,
-            &mut plan,
-        );
+        let decide = ClusterDecision { cluster, changed: &changed };
+        plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
     plan
 }
@@ -203,10 +171,7 @@ fn plan_cluster(
     plan: &mut Plan,
 ) {
     let cluster = decide.cluster;
-    let support_reason = cluster
-        .support
-        .as_ref()
-        .and_then(|support| decide.reason(all_support, &support.values_files));
+    let support_reason = cluster.support.as_ref().and_then(|support| decide.reason(all_support, &support.values_files));
 
     let mut staging: Vec<(&str, Option<String>)> = Vec::new();
     let mut prod: Vec<(&str, String)> = Vec::new();
@@ -223,13 +188,7 @@ fn plan_cluster(
 
     // Staging is the canary: any prod upgrade on a cluster upgrades all of its staging hubs.
     if !prod.is_empty() {
-        let forced = format!(
-            "{PROD_HUBS_REASON}{}",
-            prod.iter()
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let forced = format!("{PROD_HUBS_REASON}{}", prod.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", "));
         for (_, reason) in &mut staging {
             reason.get_or_insert_with(|| forced.clone());
         }
@@ -241,10 +200,8 @@ fn plan_cluster(
             });
         }
     }
-    let staging: Vec<(&str, String)> = staging
-        .into_iter()
-        .filter_map(|(name, reason)| reason.map(|reason| (name, reason)))
-        .collect();
+    let staging: Vec<(&str, String)> =
+        staging.into_iter().filter_map(|(name, reason)| reason.map(|reason| (name, reason))).collect();
 
     if support_reason.is_some() || !staging.is_empty() {
         plan.support_and_staging.push(SupportAndStagingJob {
@@ -257,13 +214,12 @@ fn plan_cluster(
             staging_hubs: staging.iter().map(|(name, _)| (*name).to_owned()).collect(),
         });
     }
-    plan.prod_hubs
-        .extend(prod.into_iter().map(|(name, reason)| ProdHubJob {
-            cluster_name: cluster.name.clone(),
-            provider: cluster.provider,
-            hub_name: name.to_owned(),
-            reason_for_redeploy: reason,
-        }));
+    plan.prod_hubs.extend(prod.into_iter().map(|(name, reason)| ProdHubJob {
+        cluster_name: cluster.name.clone(),
+        provider: cluster.provider,
+        hub_name: name.to_owned(),
+        reason_for_redeploy: reason,
+    }));
 }
 
 /// One reason when every staging hub shares it, else `hub: reason` pairs.
@@ -271,11 +227,7 @@ fn staging_reason(staging: &[(&str, String)]) -> String {
     match staging.split_first() {
         None => String::new(),
         Some(((_, first), rest)) if rest.iter().all(|(_, reason)| reason == first) => first.clone(),
-        Some(_) => staging
-            .iter()
-            .map(|(name, reason)| format!("{name}: {reason}"))
-            .collect::<Vec<_>>()
-            .join("; "),
+        Some(_) => staging.iter().map(|(name, reason)| format!("{name}: {reason}")).collect::<Vec<_>>().join("; "),
     }
 }
 
@@ -285,12 +237,7 @@ mod tests {
     use crate::config::{Hub, Support, DEFAULT_HELM_CHART};
 
     fn values(dir: &str, names: &[&str]) -> Vec<ValuesFile> {
-        names
-            .iter()
-            .map(|n| ValuesFile {
-                path: format!("{dir}/{n}"),
-            })
-            .collect()
+        names.iter().map(|n| ValuesFile { path: format!("{dir}/{n}") }).collect()
     }
 
     fn cluster(name: &str, support: bool, hubs: &[(&str, &[&str])]) -> Cluster {
@@ -299,9 +246,7 @@ mod tests {
             name: name.into(),
             provider: Provider::Gcp,
             file: format!("{dir}/cluster.yaml"),
-            support: support.then(|| Support {
-                values_files: values(&dir, &["support.yaml"]),
-            }),
+            support: support.then(|| Support { values_files: values(&dir, &["support.yaml"]) }),
             hubs: hubs
                 .iter()
                 .map(|(hub, files)| Hub {
@@ -327,31 +272,17 @@ mod tests {
                     ],
                 ),
                 cluster("a-b", false, &[("prod", &["prod.yaml"])]),
-                cluster(
-                    "b",
-                    true,
-                    &[
-                        ("staging1", &["s1.yaml"]),
-                        ("staging2", &["s2.yaml"]),
-                        ("prod", &["p.yaml"]),
-                    ],
-                ),
+                cluster("b", true, &[("staging1", &["s1.yaml"]), ("staging2", &["s2.yaml"]), ("prod", &["p.yaml"])]),
             ],
         }
     }
 
     /// (cluster, support reason, staging hubs, staging reason) and (cluster, hub, reason).
-    type Expected<'a> = (
-        &'a [(&'a str, &'a str, &'a [&'a str], &'a str)],
-        &'a [(&'a str, &'a str, &'a str)],
-    );
+    type Expected<'a> = (&'a [(&'a str, &'a str, &'a [&'a str], &'a str)], &'a [(&'a str, &'a str, &'a str)]);
 
     fn check(paths: &[&str], labels: &[&str], expected: Expected<'_>) {
-        let result = plan(
-            &estate(),
-            &Settings::default(),
-            &ChangeSet::new(paths.iter().copied(), labels.iter().copied()),
-        );
+        let result =
+            plan(&estate(), &Settings::default(), &ChangeSet::new(paths.iter().copied(), labels.iter().copied()));
         let staging: Vec<(String, String, Vec<String>, String)> = result
             .support_and_staging
             .iter()
@@ -367,36 +298,17 @@ mod tests {
         let expected_staging: Vec<(String, String, Vec<String>, String)> = expected
             .0
             .iter()
-            .map(|(c, s, hubs, r)| {
-                (
-                    (*c).into(),
-                    (*s).into(),
-                    hubs.iter().map(|h| (*h).into()).collect(),
-                    (*r).into(),
-                )
-            })
+            .map(|(c, s, hubs, r)| ((*c).into(), (*s).into(), hubs.iter().map(|h| (*h).into()).collect(), (*r).into()))
             .collect();
-        assert_eq!(
-            staging, expected_staging,
-            "support/staging for {paths:?} {labels:?}"
-        );
+        assert_eq!(staging, expected_staging, "support/staging for {paths:?} {labels:?}");
         let prod: Vec<(&str, &str, &str)> = result
             .prod_hubs
             .iter()
-            .map(|j| {
-                (
-                    j.cluster_name.as_str(),
-                    j.hub_name.as_str(),
-                    j.reason_for_redeploy.as_str(),
-                )
-            })
+            .map(|j| (j.cluster_name.as_str(), j.hub_name.as_str(), j.reason_for_redeploy.as_str()))
             .collect();
         assert_eq!(prod, expected.1, "prod for {paths:?} {labels:?}");
         for job in &result.support_and_staging {
-            assert_eq!(
-                job.upgrade_support,
-                !job.reason_for_support_redeploy.is_empty()
-            );
+            assert_eq!(job.upgrade_support, !job.reason_for_support_redeploy.is_empty());
             assert_eq!(job.upgrade_staging, !job.staging_hubs.is_empty());
         }
     }
@@ -417,31 +329,15 @@ mod tests {
             &["c/a/prod1.yaml", "c/a/common.yaml"],
             &[],
             (
-                &[(
-                    "a",
-                    "",
-                    &["staging"],
-                    "Following helm chart values files were modified: common.yaml",
-                )],
-                &[(
-                    "a",
-                    "prod1",
-                    "Following helm chart values files were modified: common.yaml, prod1.yaml",
-                )],
+                &[("a", "", &["staging"], "Following helm chart values files were modified: common.yaml")],
+                &[("a", "prod1", "Following helm chart values files were modified: common.yaml, prod1.yaml")],
             ),
         );
         // Cluster names match exactly: `a-b` is not `a`.
         check(
             &["c/a-b/prod.yaml"],
             &[],
-            (
-                &[],
-                &[(
-                    "a-b",
-                    "prod",
-                    "Following helm chart values files were modified: prod.yaml",
-                )],
-            ),
+            (&[], &[("a-b", "prod", "Following helm chart values files were modified: prod.yaml")]),
         );
         // skip-deploy-hubs keeps support, drops every hub.
         check(
@@ -450,11 +346,7 @@ mod tests {
             (&[("a", "cluster.yaml file was modified", &[], "")], &[]),
         );
         // skip-deploy wins over everything.
-        check(
-            &["helm-charts/basehub/x"],
-            &["deployer:skip-deploy", "deployer:deploy-hubs"],
-            (&[], &[]),
-        );
+        check(&["helm-charts/basehub/x"], &["deployer:skip-deploy", "deployer:deploy-hubs"], (&[], &[]));
         // The label reason comes before the pattern reason.
         check(
             &["helm-charts/support/x"],
@@ -474,12 +366,7 @@ mod tests {
             (
                 &[
                     ("a", "", &["staging"], "deployer:deploy-hubs label detected"),
-                    (
-                        "b",
-                        "",
-                        &["staging1", "staging2"],
-                        "deployer:deploy-hubs label detected",
-                    ),
+                    ("b", "", &["staging1", "staging2"], "deployer:deploy-hubs label detected"),
                 ],
                 &[
                     ("a", "prod1", "deployer:deploy-hubs label detected"),
@@ -497,11 +384,7 @@ mod tests {
 
     #[test]
     fn no_canary_is_a_warning_not_a_staging_entry() {
-        let result = plan(
-            &estate(),
-            &Settings::default(),
-            &ChangeSet::new(["c/a-b/prod.yaml"], Vec::<String>::new()),
-        );
+        let result = plan(&estate(), &Settings::default(), &ChangeSet::new(["c/a-b/prod.yaml"], Vec::<String>::new()));
         assert!(result.support_and_staging.is_empty());
         assert_eq!(
             result.warnings,
@@ -531,9 +414,7 @@ mod tests {
         plan.prod_hubs.push(plan.prod_hubs[0].clone());
         let error = plan.check_matrix_limits().unwrap_err().to_string();
         assert!(
-            error.starts_with(
-                "the prod-hub-matrix-jobs matrix has 257 jobs, more than GitHub's limit of 256"
-            ),
+            error.starts_with("the prod-hub-matrix-jobs matrix has 257 jobs, more than GitHub's limit of 256"),
             "{error}"
         );
     }

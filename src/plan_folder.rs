@@ -62,10 +62,7 @@ pub fn write(dir: &Path, plan: &Plan, pr: Option<(u64, String)>) -> Result<(), E
     json.push('\n');
     let comment = render::comment(plan);
 
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let staging = staging_dir(dir)?;
     let result = (|| {
@@ -76,10 +73,7 @@ pub fn write(dir: &Path, plan: &Plan, pr: Option<(u64, String)>) -> Result<(), E
         if dir.is_dir() {
             fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         } else if dir.exists() {
-            return Err(Error::Runner(format!(
-                "{} exists and is not a folder",
-                dir.display()
-            )));
+            return Err(Error::Runner(format!("{} exists and is not a folder", dir.display())));
         }
         fs::rename(&staging, dir).map_err(|e| Error::io(dir, e))
     })();
@@ -91,12 +85,9 @@ pub fn write(dir: &Path, plan: &Plan, pr: Option<(u64, String)>) -> Result<(), E
 }
 
 fn staging_dir(dir: &Path) -> Result<PathBuf, Error> {
-    let name = dir.file_name().ok_or_else(|| {
-        Error::input(
-            "plan-dir",
-            format!("`{}` does not name a folder", dir.display()),
-        )
-    })?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| Error::input("plan-dir", format!("`{}` does not name a folder", dir.display())))?;
     let mut staging = name.to_os_string();
     staging.push(format!(".tmp-{}", std::process::id()));
     Ok(dir.with_file_name(staging))
@@ -130,28 +121,15 @@ mod tests {
         fs::write(dir.join("stale.txt"), "old").unwrap();
         write(&dir, &Plan::default(), Some((7, "abc".into()))).unwrap();
         assert!(!dir.join("stale.txt").exists());
-        let parsed: PlanFile =
-            serde_json::from_str(&fs::read_to_string(dir.join(PLAN_FILE)).unwrap()).unwrap();
+        let parsed: PlanFile = serde_json::from_str(&fs::read_to_string(dir.join(PLAN_FILE)).unwrap()).unwrap();
         assert_eq!(parsed.pr_number, Some(7));
         assert_eq!(parsed.version, PLAN_FILE_VERSION);
-        assert!(fs::read_to_string(dir.join(COMMENT_FILE))
-            .unwrap()
-            .starts_with("<!-- deployment-plan -->\n"));
+        assert!(fs::read_to_string(dir.join(COMMENT_FILE)).unwrap().starts_with("<!-- deployment-plan -->\n"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-                0o777
-            );
-            assert_eq!(
-                fs::metadata(dir.join(PLAN_FILE))
-                    .unwrap()
-                    .permissions()
-                    .mode()
-                    & 0o777,
-                0o666
-            );
+            assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o777);
+            assert_eq!(fs::metadata(dir.join(PLAN_FILE)).unwrap().permissions().mode() & 0o777, 0o666);
         }
         let leftovers: Vec<_> = fs::read_dir(dir.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary folder is left behind");

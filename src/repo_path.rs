@@ -50,10 +50,7 @@ pub fn parent(path: &str) -> &str {
 
 /// True when a normalised path stays inside the repository.
 pub fn is_inside_repo(normalized: &str) -> bool {
-    !normalized.is_empty()
-        && !normalized.starts_with('/')
-        && normalized != ".."
-        && !normalized.starts_with("../")
+    !normalized.is_empty() && !normalized.starts_with('/') && normalized != ".." && !normalized.starts_with("../")
 }
 
 #[cfg(test)]
@@ -82,14 +79,8 @@ mod tests {
 
     #[test]
     fn joins_and_splits() {
-        assert_eq!(
-            join("config/clusters/c1", "hub.values.yaml"),
-            "config/clusters/c1/hub.values.yaml"
-        );
-        assert_eq!(
-            join("config/clusters/c1", "../common/x.yaml"),
-            "config/clusters/common/x.yaml"
-        );
+        assert_eq!(join("config/clusters/c1", "hub.values.yaml"), "config/clusters/c1/hub.values.yaml");
+        assert_eq!(join("config/clusters/c1", "../common/x.yaml"), "config/clusters/common/x.yaml");
         assert_eq!(join("", "x.yaml"), "x.yaml");
         assert_eq!(basename("a/b/c.yaml"), "c.yaml");
         assert_eq!(basename("c.yaml"), "c.yaml");
@@ -99,14 +90,7 @@ mod tests {
 
     #[test]
     fn knows_what_stays_inside_the_repo() {
-        let cases = [
-            ("a/b", true),
-            ("../a", false),
-            ("..", false),
-            ("/a", false),
-            ("", false),
-            ("..a/b", true),
-        ];
+        let cases = [("a/b", true), ("../a", false), ("..", false), ("/a", false), ("", false), ("..a/b", true)];
         for (path, expected) in cases {
             assert_eq!(is_inside_repo(path), expected, "{path}");
         }

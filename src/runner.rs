@@ -24,22 +24,12 @@ pub struct RunnerEnv {
 impl RunnerEnv {
     /// Reads the real environment (variables that are not UTF-8 are skipped).
     pub fn from_process() -> Self {
-        Self::from_vars(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
     }
 
     /// Builds an environment from name/value pairs.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        RunnerEnv {
-            vars: vars
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+    pub fn from_vars<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        RunnerEnv { vars: vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 
     /// A variable, if set.
@@ -50,9 +40,7 @@ impl RunnerEnv {
     /// An action input, as the runner passes it: `INPUT_` + the name upper-cased,
     /// hyphens kept, spaces as `_`. Empty or blank values count as absent.
     pub fn input(&self, name: &str) -> Option<&str> {
-        self.var(&input_variable(name))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        self.var(&input_variable(name)).map(str::trim).filter(|v| !v.is_empty())
     }
 
     /// A boolean input: `true`/`false` (any case); absent means `default`.
@@ -61,17 +49,13 @@ impl RunnerEnv {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(other) => Err(Error::input(
-                name,
-                format!("expected `true` or `false`, got `{other}`"),
-            )),
+            Some(other) => Err(Error::input(name, format!("expected `true` or `false`, got `{other}`"))),
         }
     }
 
     /// The repository checkout: `GITHUB_WORKSPACE`, or the current folder.
     pub fn workspace(&self) -> PathBuf {
-        self.var("GITHUB_WORKSPACE")
-            .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        self.var("GITHUB_WORKSPACE").map_or_else(|| PathBuf::from("."), PathBuf::from)
     }
 
     /// The file step outputs are appended to.
@@ -83,9 +67,7 @@ impl RunnerEnv {
 
     /// The Markdown step summary file, when the runner provides one.
     pub fn summary_file(&self) -> Option<PathBuf> {
-        self.var("GITHUB_STEP_SUMMARY")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+        self.var("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()).map(PathBuf::from)
     }
 
     /// The pull request of the triggering event (number and head SHA), if it was one.
@@ -122,10 +104,7 @@ impl Outputs {
 
     /// The outputs in the `$GITHUB_OUTPUT` heredoc form, each value under a
     /// delimiter from `new_delimiter`. A value containing its delimiter is refused.
-    pub fn encode(
-        &self,
-        mut new_delimiter: impl FnMut() -> Result<String, Error>,
-    ) -> Result<String, Error> {
+    pub fn encode(&self, mut new_delimiter: impl FnMut() -> Result<String, Error>) -> Result<String, Error> {
         let mut out = String::new();
         for (name, value) in &self.entries {
             if name.is_empty() || name.contains(['\n', '\r']) || name.contains("<<") {
@@ -153,12 +132,8 @@ impl Outputs {
 /// `ghadelimiter_` and 128 random bits, fresh for every value.
 pub fn random_delimiter() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Runner(format!("no randomness for an output delimiter: {e}")))?;
-    Ok(format!(
-        "ghadelimiter_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
+    getrandom::fill(&mut bytes).map_err(|e| Error::Runner(format!("no randomness for an output delimiter: {e}")))?;
+    Ok(format!("ghadelimiter_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
 /// Appends Markdown to the step summary, if the runner provides one.
@@ -170,20 +145,13 @@ pub fn append_summary(env: &RunnerEnv, markdown: &str) -> Result<(), Error> {
 }
 
 fn append(path: &Path, text: &str) -> Result<(), Error> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| Error::io(path, e))
+    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    file.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
 /// Escapes a workflow-command message.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escapes a workflow-command property value.
@@ -223,12 +191,7 @@ pub fn diagnostic_command(level: Level, diagnostic: &Diagnostic) -> String {
         message.push_str("\nhint: ");
         message.push_str(hint);
     }
-    format!(
-        "::{} {}::{}",
-        level.command(),
-        properties.join(","),
-        escape_data(&message)
-    )
+    format!("::{} {}::{}", level.command(), properties.join(","), escape_data(&message))
 }
 
 /// An annotation command with no file.
@@ -319,11 +282,7 @@ mod tests {
 
     #[test]
     fn bool_inputs() {
-        let env = RunnerEnv::from_vars([
-            ("INPUT_A", "TRUE"),
-            ("INPUT_B", "false"),
-            ("INPUT_C", "yes"),
-        ]);
+        let env = RunnerEnv::from_vars([("INPUT_A", "TRUE"), ("INPUT_B", "false"), ("INPUT_C", "yes")]);
         assert!(env.bool_input("a", false).unwrap());
         assert!(!env.bool_input("b", true).unwrap());
         assert!(env.bool_input("missing", true).unwrap());
@@ -364,10 +323,8 @@ mod tests {
     fn commands_are_escaped() {
         assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
         assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
-        let diagnostic = Diagnostic::new("dir,x/cluster.yaml", "bad: value")
-            .at(Some((3, 7)))
-            .field("hubs[0].name")
-            .hint("fix");
+        let diagnostic =
+            Diagnostic::new("dir,x/cluster.yaml", "bad: value").at(Some((3, 7))).field("hubs[0].name").hint("fix");
         assert_eq!(
             diagnostic_command(Level::Error, &diagnostic),
             "::error file=dir%2Cx/cluster.yaml,line=3,col=7::hubs[0].name: bad: value%0Ahint: fix"
@@ -379,11 +336,7 @@ mod tests {
     fn pull_request_from_event() {
         let temp = tempfile::tempdir().unwrap();
         let path = temp.path().join("event.json");
-        std::fs::write(
-            &path,
-            r#"{"pull_request": {"number": 12, "head": {"sha": "abc"}}}"#,
-        )
-        .unwrap();
+        std::fs::write(&path, r#"{"pull_request": {"number": 12, "head": {"sha": "abc"}}}"#).unwrap();
         let env = RunnerEnv::from_vars([("GITHUB_EVENT_PATH", path.to_str().unwrap())]);
         assert_eq!(env.pull_request().unwrap(), Some((12, "abc".into())));
         std::fs::write(&path, r#"{"ref": "refs/heads/main"}"#).unwrap();

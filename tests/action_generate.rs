@@ -39,7 +39,9 @@ fn successful_run_writes_outputs_summary_log_and_plan_folder() {
     assert!(result.stdout.contains("Prod hub upgrades"));
     assert!(result.stdout.contains("::endgroup::\n"));
     assert!(
-        result.stdout.contains("::warning file=config/clusters/cluster2/cluster.yaml::cluster cluster2 has no staging hub"),
+        result
+            .stdout
+            .contains("::warning file=config/clusters/cluster2/cluster.yaml::cluster cluster2 has no staging hub"),
         "{}",
         result.stdout
     );
@@ -57,7 +59,8 @@ fn successful_run_writes_outputs_summary_log_and_plan_folder() {
     assert_eq!(plan["head_sha"], "0123456789abcdef0123456789abcdef01234567");
     assert_eq!(plan["prod-hub-matrix-jobs"], result.json_output("prod-hub-matrix-jobs"));
     let comment = fs::read_to_string(plan_dir.join("comment.md")).expect("comment.md");
-    assert!(comment.starts_with("<!-- deployment-plan -->\nMerging this PR will trigger the following deployment actions.\n"));
+    assert!(comment
+        .starts_with("<!-- deployment-plan -->\nMerging this PR will trigger the following deployment actions.\n"));
     assert!(comment.contains("### Production deployments"));
 }
 
@@ -73,7 +76,8 @@ fn empty_plan_says_so_everywhere() {
     assert!(comment.contains("No support or staging upgrades will be triggered"));
     assert!(comment.contains("No production hub upgrades will be triggered"));
     let plan: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(workspace.path().join("deployment-plan/plan.json")).expect("plan")).expect("JSON");
+        serde_json::from_str(&fs::read_to_string(workspace.path().join("deployment-plan/plan.json")).expect("plan"))
+            .expect("JSON");
     assert_eq!(plan["pr_number"], serde_json::Value::Null, "no event, no PR");
 }
 
@@ -123,7 +127,11 @@ fn assert_fails(workspace: &Path, inputs: &[(&str, &str)], annotation: &str, rea
     }
     let result = run.run();
     assert_eq!(result.output.status.code(), Some(1), "{annotation}: {}\n{}", result.stdout, result.stderr);
-    assert!(result.stdout.lines().any(|l| l.starts_with(annotation)), "want {annotation:?} in stdout:\n{}", result.stdout);
+    assert!(
+        result.stdout.lines().any(|l| l.starts_with(annotation)),
+        "want {annotation:?} in stdout:\n{}",
+        result.stdout
+    );
     assert!(result.stderr.contains(readable), "want {readable:?} in stderr:\n{}", result.stderr);
     assert_eq!(result.raw_outputs, "", "no output is written on failure");
     assert_eq!(result.summary, "", "no summary is written on failure");
@@ -211,15 +219,36 @@ fn every_problem_of_every_file_is_annotated() {
 #[test]
 fn bad_inputs_name_the_input() {
     let repo = repo_with(&[(C1, "name: c1\nprovider: gcp\n")]);
-    assert_fails(repo.path(), &[("labels", "deployer:skip-deploy")], "::error::invalid input `labels`", "invalid input `labels`");
-    assert_fails(repo.path(), &[("changed-files", "[\"a\", 2]")], "::error::invalid input `changed-files`", "not a JSON array");
-    assert_fails(repo.path(), &[("changed-files", " ")], "::error::invalid input `changed-files`: is required", "is required");
-    assert_fails(repo.path(), &[("config", "nope.yaml")], "::error file=nope.yaml::settings file not found", "nope.yaml");
+    assert_fails(
+        repo.path(),
+        &[("labels", "deployer:skip-deploy")],
+        "::error::invalid input `labels`",
+        "invalid input `labels`",
+    );
+    assert_fails(
+        repo.path(),
+        &[("changed-files", "[\"a\", 2]")],
+        "::error::invalid input `changed-files`",
+        "not a JSON array",
+    );
+    assert_fails(
+        repo.path(),
+        &[("changed-files", " ")],
+        "::error::invalid input `changed-files`: is required",
+        "is required",
+    );
+    assert_fails(
+        repo.path(),
+        &[("config", "nope.yaml")],
+        "::error file=nope.yaml::settings file not found",
+        "nope.yaml",
+    );
 }
 
 #[test]
 fn bad_settings_fail_at_their_line() {
-    let repo = repo_with(&[(C1, "name: c1\nprovider: gcp\n"), ("deployer.yaml", "redeploy_all_hubs:\n  - 'charts/{a'\n")]);
+    let repo =
+        repo_with(&[(C1, "name: c1\nprovider: gcp\n"), ("deployer.yaml", "redeploy_all_hubs:\n  - 'charts/{a'\n")]);
     assert_fails(
         repo.path(),
         &[],
@@ -227,7 +256,12 @@ fn bad_settings_fail_at_their_line() {
         "hint: patterns are globs",
     );
     let typo = repo_with(&[(C1, "name: c1\nprovider: gcp\n"), ("deployer.yaml", "staging_pattern: x\n")]);
-    assert_fails(typo.path(), &[], "::error file=deployer.yaml,line=1,col=1::unknown field `staging_pattern`", "unknown field");
+    assert_fails(
+        typo.path(),
+        &[],
+        "::error file=deployer.yaml,line=1,col=1::unknown field `staging_pattern`",
+        "unknown field",
+    );
 }
 
 #[test]
@@ -256,11 +290,14 @@ fn user_text_cannot_issue_workflow_commands() {
         (C1, &format!("name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helm_chart_values_files: ['{name}']\n")),
         (&format!("config/clusters/c1/{name}"), "x: 1\n"),
     ]);
-    let result =
-        ActionRun::new("action-generate", repo.path()).input("changed-files", format!("config/clusters/c1/{name}")).run();
+    let result = ActionRun::new("action-generate", repo.path())
+        .input("changed-files", format!("config/clusters/c1/{name}"))
+        .run();
     assert!(result.success(), "{}", result.stderr);
     assert!(!result.stdout.lines().any(|l| l.trim_start().starts_with("::error::pwned")), "{}", result.stdout);
     assert!(result.output("prod-hub-matrix-jobs").contains("::error::pwned.yaml"));
     let comment = fs::read_to_string(repo.path().join("deployment-plan/comment.md")).expect("comment");
-    assert!(comment.contains("| gcp | c1 | prod | Following helm chart values files were modified: ::error::pwned.yaml |"));
+    assert!(
+        comment.contains("| gcp | c1 | prod | Following helm chart values files were modified: ::error::pwned.yaml |")
+    );
 }

@@ -46,7 +46,8 @@ fn validate_reports_ok_and_every_problem() {
 
     let broken = tempfile::tempdir().expect("temp");
     copy_tree(&repo, broken.path());
-    fs::write(broken.path().join("config/clusters/cluster2/cluster.yaml"), "name: cluster2\nprovider: ibm\n").expect("write");
+    fs::write(broken.path().join("config/clusters/cluster2/cluster.yaml"), "name: cluster2\nprovider: ibm\n")
+        .expect("write");
     fs::remove_file(broken.path().join("config/clusters/cluster3/prod.values.yaml")).expect("remove");
     let output = deployer(&["validate", "--repo", broken.path().to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1));
@@ -87,7 +88,11 @@ fn generate_from_git_base() {
     assert_eq!(plan["prod-hub-matrix-jobs"][0]["hub_name"], "prod");
     assert_eq!(plan["support-and-staging-matrix-jobs"][0]["staging_hubs"], serde_json::json!(["staging1", "staging2"]));
 
-    let bad = Command::new(bin("deployer")).args(["generate", "--base", "no-such-ref", "--repo"]).arg(repo).output().expect("run");
+    let bad = Command::new(bin("deployer"))
+        .args(["generate", "--base", "no-such-ref", "--repo"])
+        .arg(repo)
+        .output()
+        .expect("run");
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("git diff --name-only no-such-ref...HEAD"), "{}", stderr(&bad));
 }

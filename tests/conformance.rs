@@ -62,7 +62,8 @@ fn every_case_through_the_action() {
 
         // The plan folder holds the same matrices.
         let plan: Value =
-            serde_json::from_str(&fs::read_to_string(plan_dir.path().join("plan/plan.json")).expect("plan.json")).expect("JSON");
+            serde_json::from_str(&fs::read_to_string(plan_dir.path().join("plan/plan.json")).expect("plan.json"))
+                .expect("JSON");
         for key in ["support-and-staging-matrix-jobs", "prod-hub-matrix-jobs"] {
             assert_eq!(plan[key], case.expected[key], "{}: plan.json {key}", case.name);
         }

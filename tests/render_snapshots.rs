@@ -26,7 +26,10 @@ fn log_tables() {
 #[test]
 fn comment_markdown() {
     insta::assert_snapshot!("comment_mixed", cli(&["generate", "--changed-files", MIXED, "--output", "markdown"]));
-    insta::assert_snapshot!("comment_empty", cli(&["generate", "--changed-files", "docs/index.md", "--output", "markdown"]));
+    insta::assert_snapshot!(
+        "comment_empty",
+        cli(&["generate", "--changed-files", "docs/index.md", "--output", "markdown"])
+    );
 }
 
 #[test]

@@ -24,21 +24,14 @@ fn main() -> ExitCode {
 fn run(env: &RunnerEnv) -> Result<(), Error> {
     let inputs = GenerateInputs::from_env(env)?;
     let workspace = env.workspace();
-    let request = GenerateRequest {
-        repo: workspace.clone(),
-        config: inputs.config,
-        changes: inputs.changes,
-    };
+    let request = GenerateRequest { repo: workspace.clone(), config: inputs.config, changes: inputs.changes };
     let plan = generate(&request)?.plan;
     plan.check_matrix_limits()?;
 
     for warning in &plan.warnings {
         match warning {
             PlanWarning::NoCanary { cluster_file, .. } => {
-                runner::annotate(
-                    Level::Warning,
-                    &Diagnostic::new(cluster_file, warning.to_string()),
-                );
+                runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
             }
         }
     }
@@ -46,11 +39,7 @@ fn run(env: &RunnerEnv) -> Result<(), Error> {
     runner::print_untrusted(&render::log_tables(&plan))?;
     runner::end_group();
 
-    plan_folder::write(
-        &workspace.join(&inputs.plan_dir),
-        &plan,
-        env.pull_request()?,
-    )?;
+    plan_folder::write(&workspace.join(&inputs.plan_dir), &plan, env.pull_request()?)?;
     runner::append_summary(env, &render::step_summary(&plan))?;
     action_outputs(&plan, &inputs.plan_dir.to_string_lossy())?.write(env)
 }

@@ -23,15 +23,9 @@ pub struct ClusterSource {
 
 /// Parses and validates one cluster file. `exists` says whether a
 /// repository-relative path names an existing file.
-pub fn parse_cluster(
-    source: &ClusterSource,
-    exists: &dyn Fn(&str) -> bool,
-) -> Result<Cluster, Vec<Diagnostic>> {
+pub fn parse_cluster(source: &ClusterSource, exists: &dyn Fn(&str) -> bool) -> Result<Cluster, Vec<Diagnostic>> {
     let raw: RawCluster = yaml::parse(&source.file, &source.text)?;
-    let checker = Checker {
-        source,
-        problems: Vec::new(),
-    };
+    let checker = Checker { source, problems: Vec::new() };
     checker.validate(raw, exists)
 }
 
@@ -44,10 +38,7 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
             problems.push(
                 Diagnostic::new(
                     &source.file,
-                    format!(
-                        "cluster name `{}` is already used by {first_file}",
-                        cluster.name
-                    ),
+                    format!("cluster name `{}` is already used by {first_file}", cluster.name),
                 )
                 .at(locate(&source.text, &[Segment::Key("name")]))
                 .field("name")
@@ -66,10 +57,7 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
 
 /// True for a valid cluster name: lowercase letters, digits, `-` and `.`.
 pub fn is_valid_cluster_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// True for a valid hub name: a lowercase RFC 1123 label of at most 53 characters,
@@ -108,11 +96,7 @@ impl Checker<'_> {
         );
     }
 
-    fn validate(
-        mut self,
-        raw: RawCluster,
-        exists: &dyn Fn(&str) -> bool,
-    ) -> Result<Cluster, Vec<Diagnostic>> {
+    fn validate(mut self, raw: RawCluster, exists: &dyn Fn(&str) -> bool) -> Result<Cluster, Vec<Diagnostic>> {
         let dir = repo_path::parent(&self.source.file).to_owned();
         if !is_valid_cluster_name(&raw.name) {
             self.report(
@@ -123,17 +107,10 @@ impl Checker<'_> {
         }
 
         let support = match raw.support {
-            Some(support)
-                if support.helm_chart_values_files.is_some() || !support.other.is_empty() =>
-            {
+            Some(support) if support.helm_chart_values_files.is_some() || !support.other.is_empty() => {
                 let listed = support.helm_chart_values_files.unwrap_or_default();
-                let path = [
-                    Segment::Key("support"),
-                    Segment::Key("helm_chart_values_files"),
-                ];
-                Some(Support {
-                    values_files: self.values_files(&dir, &listed, &path, exists),
-                })
+                let path = [Segment::Key("support"), Segment::Key("helm_chart_values_files")];
+                Some(Support { values_files: self.values_files(&dir, &listed, &path, exists) })
             }
             _ => None,
         };
@@ -146,14 +123,7 @@ impl Checker<'_> {
         }
 
         if self.problems.is_empty() {
-            Ok(Cluster {
-                name: raw.name,
-                provider: raw.provider,
-                file: self.source.file.clone(),
-                dir,
-                support,
-                hubs,
-            })
+            Ok(Cluster { name: raw.name, provider: raw.provider, file: self.source.file.clone(), dir, support, hubs })
         } else {
             Err(self.problems)
         }
@@ -167,11 +137,7 @@ impl Checker<'_> {
         seen: &mut BTreeMap<String, usize>,
         exists: &dyn Fn(&str) -> bool,
     ) -> Hub {
-        let name_path = [
-            Segment::Key("hubs"),
-            Segment::Index(index),
-            Segment::Key("name"),
-        ];
+        let name_path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("name")];
         if !is_valid_hub_name(&raw.name) {
             self.report(
                 &name_path,
@@ -181,42 +147,24 @@ impl Checker<'_> {
             );
         } else if let Some(first) = seen.get(&raw.name) {
             let message = format!("hub name `{}` is already used by hubs[{first}]", raw.name);
-            self.report(
-                &name_path,
-                message,
-                "every hub of a cluster needs its own name",
-            );
+            self.report(&name_path, message, "every hub of a cluster needs its own name");
         } else {
             seen.insert(raw.name.clone(), index);
         }
 
-        let helm_chart = raw
-            .helm_chart
-            .unwrap_or_else(|| DEFAULT_HELM_CHART.to_owned());
+        let helm_chart = raw.helm_chart.unwrap_or_else(|| DEFAULT_HELM_CHART.to_owned());
         if !is_valid_chart_name(&helm_chart) {
             self.report(
-                &[
-                    Segment::Key("hubs"),
-                    Segment::Index(index),
-                    Segment::Key("helm_chart"),
-                ],
+                &[Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart")],
                 format!("`{helm_chart}` is not a chart name"),
                 "name one folder under helm-charts/, such as `basehub` or `daskhub`",
             );
         }
 
         let listed = raw.helm_chart_values_files.unwrap_or_default();
-        let path = [
-            Segment::Key("hubs"),
-            Segment::Index(index),
-            Segment::Key("helm_chart_values_files"),
-        ];
+        let path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart_values_files")];
         let values_files = self.values_files(dir, &listed, &path, exists);
-        Hub {
-            name: raw.name,
-            helm_chart,
-            values_files,
-        }
+        Hub { name: raw.name, helm_chart, values_files }
     }
 
     fn values_files(
@@ -232,11 +180,7 @@ impl Checker<'_> {
             path.push(Segment::Index(index));
             let joined = repo_path::join(dir, entry);
             if entry.trim().is_empty() {
-                self.report(
-                    &path,
-                    "empty values file name".to_owned(),
-                    "remove the entry or name a file",
-                );
+                self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file");
             } else if !repo_path::is_inside_repo(&joined) {
                 self.report(
                     &path,
@@ -262,10 +206,7 @@ mod tests {
     use super::*;
 
     fn source(text: &str) -> ClusterSource {
-        ClusterSource {
-            file: "config/clusters/c1/cluster.yaml".into(),
-            text: text.into(),
-        }
+        ClusterSource { file: "config/clusters/c1/cluster.yaml".into(), text: text.into() }
     }
 
     fn all_exist(_: &str) -> bool {
@@ -278,14 +219,8 @@ mod tests {
         let cluster = parse_cluster(&source(text), &all_exist).unwrap();
         assert_eq!(cluster.name, "c1");
         assert_eq!(cluster.dir, "config/clusters/c1");
-        assert_eq!(
-            cluster.support.unwrap().values_files[0].path,
-            "config/clusters/c1/s.yaml"
-        );
-        assert_eq!(
-            cluster.hubs[0].values_files[0].path,
-            "config/clusters/common.yaml"
-        );
+        assert_eq!(cluster.support.unwrap().values_files[0].path, "config/clusters/c1/s.yaml");
+        assert_eq!(cluster.hubs[0].values_files[0].path, "config/clusters/common.yaml");
         assert_eq!(cluster.hubs[0].helm_chart, "basehub");
         assert_eq!(cluster.hubs[1].helm_chart, "daskhub");
     }
@@ -323,20 +258,15 @@ mod tests {
             let problems = parse_cluster(&source(text), &all_exist).unwrap_err();
             let first_line = problems[0].to_string().lines().next().unwrap().to_owned();
             assert_eq!(first_line, *expected, "for {text:?}");
-            assert!(
-                problems[0].hint.is_some(),
-                "every problem has a hint: {text:?}"
-            );
+            assert!(problems[0].hint.is_some(), "every problem has a hint: {text:?}");
         }
     }
 
     #[test]
     fn missing_values_file_is_named() {
         let text = "name: c1\nprovider: gcp\nsupport:\n  helm_chart_values_files:\n    - support.values.yaml\n";
-        let problems = parse_cluster(&source(text), &|path| {
-            path != "config/clusters/c1/support.values.yaml"
-        })
-        .unwrap_err();
+        let problems =
+            parse_cluster(&source(text), &|path| path != "config/clusters/c1/support.values.yaml").unwrap_err();
         assert_eq!(
             problems[0].to_string().lines().next().unwrap(),
             "config/clusters/c1/cluster.yaml:5:7: support.helm_chart_values_files[0]: values file `support.values.yaml` does not exist (looked for config/clusters/c1/support.values.yaml)"
@@ -346,10 +276,7 @@ mod tests {
     #[test]
     fn every_problem_in_a_file_is_reported() {
         let text = "name: c1\nprovider: gcp\nhubs:\n  - name: A\n  - name: B\n";
-        assert_eq!(
-            parse_cluster(&source(text), &all_exist).unwrap_err().len(),
-            2
-        );
+        assert_eq!(parse_cluster(&source(text), &all_exist).unwrap_err().len(), 2);
     }
 
     #[test]
@@ -375,14 +302,7 @@ mod tests {
 
     #[test]
     fn cluster_names() {
-        let cases = [
-            ("2i2c-aws-us", true),
-            ("a.b", true),
-            ("", false),
-            ("A", false),
-            ("a_b", false),
-            ("a b", false),
-        ];
+        let cases = [("2i2c-aws-us", true), ("a.b", true), ("", false), ("A", false), ("a_b", false), ("a b", false)];
         for (name, expected) in cases {
             assert_eq!(is_valid_cluster_name(name), expected, "{name:?}");
         }
@@ -390,18 +310,11 @@ mod tests {
 
     #[test]
     fn duplicate_cluster_names_name_both_files() {
-        let a = ClusterSource {
-            file: "config/clusters/a/cluster.yaml".into(),
-            text: "name: same\nprovider: gcp\n".into(),
-        };
-        let b = ClusterSource {
-            file: "config/clusters/b/cluster.yaml".into(),
-            text: "name: same\nprovider: gcp\n".into(),
-        };
-        let parsed = vec![
-            (parse_cluster(&a, &all_exist).unwrap(), &a),
-            (parse_cluster(&b, &all_exist).unwrap(), &b),
-        ];
+        let a =
+            ClusterSource { file: "config/clusters/a/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
+        let b =
+            ClusterSource { file: "config/clusters/b/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
+        let parsed = vec![(parse_cluster(&a, &all_exist).unwrap(), &a), (parse_cluster(&b, &all_exist).unwrap(), &b)];
         let problems = assemble_estate(parsed).unwrap_err();
         assert_eq!(
             problems[0].to_string().lines().next().unwrap(),

@@ -47,9 +47,7 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
         match fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => sources.push(ClusterSource { file, text }),
-                Err(_) => problems.push(
-                    Diagnostic::new(file, "the file is not UTF-8 text").hint("save it as UTF-8"),
-                ),
+                Err(_) => problems.push(Diagnostic::new(file, "the file is not UTF-8 text").hint("save it as UTF-8")),
             },
             Err(error) => return Err(Error::io(path, error)),
         }
@@ -72,11 +70,7 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
 pub fn find_cluster_files(repo: &Path, settings: &Settings) -> Result<Vec<String>, Error> {
     let root = settings.cluster_search_root();
     let mut found = Vec::new();
-    let start = if root.is_empty() {
-        repo.to_path_buf()
-    } else {
-        repo.join(root)
-    };
+    let start = if root.is_empty() { repo.to_path_buf() } else { repo.join(root) };
     if start.is_dir() {
         walk(&start, root, settings, &mut found)?;
     }
@@ -84,12 +78,7 @@ pub fn find_cluster_files(repo: &Path, settings: &Settings) -> Result<Vec<String
     Ok(found)
 }
 
-fn walk(
-    dir: &Path,
-    relative: &str,
-    settings: &Settings,
-    found: &mut Vec<String>,
-) -> Result<(), Error> {
+fn walk(dir: &Path, relative: &str, settings: &Settings, found: &mut Vec<String>) -> Result<(), Error> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -98,11 +87,7 @@ fn walk(
         if name == ".git" {
             continue;
         }
-        let child = if relative.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{relative}/{name}")
-        };
+        let child = if relative.is_empty() { name.to_owned() } else { format!("{relative}/{name}") };
         // Symlinks are not followed: a link could leave the repository or loop.
         let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
         if file_type.is_dir() {
@@ -116,9 +101,6 @@ fn walk(
 
 /// `path` relative to `repo` with `/` separators when it is inside it, else as given.
 fn display_path(repo: &Path, path: &Path) -> String {
-    let relative: PathBuf = path
-        .strip_prefix(repo)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf());
+    let relative: PathBuf = path.strip_prefix(repo).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf());
     relative.to_string_lossy().replace('\\', "/")
 }

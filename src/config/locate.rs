@@ -42,9 +42,7 @@ pub fn display_path(path: &[Segment<'_>]) -> String {
 
 /// Line and column (1-based) of the node at `path`, or of its nearest existing ancestor.
 pub fn locate(source: &str, path: &[Segment<'_>]) -> Option<(usize, usize)> {
-    (0..=path.len())
-        .rev()
-        .find_map(|len| locate_exact(source, &path[..len]))
+    (0..=path.len()).rev().find_map(|len| locate_exact(source, &path[..len]))
 }
 
 const PROBE_MARK: &str = "\u{1}deployer-locate-probe";
@@ -52,9 +50,9 @@ const PROBE_MARK: &str = "\u{1}deployer-locate-probe";
 fn locate_exact(source: &str, path: &[Segment<'_>]) -> Option<(usize, usize)> {
     let deserializer = yaml_serde::Deserializer::from_str(source);
     match Probe(path).deserialize(deserializer) {
-        Err(error) if error.to_string().contains(PROBE_MARK) => error
-            .location()
-            .map(|location| (location.line(), location.column())),
+        Err(error) if error.to_string().contains(PROBE_MARK) => {
+            error.location().map(|location| (location.line(), location.column()))
+        }
         _ => None,
     }
 }
@@ -69,10 +67,7 @@ impl<'de> DeserializeSeed<'de> for Probe<'_, '_> {
         match self.0.split_first() {
             None => deserializer.deserialize_any(Target),
             Some((Segment::Key(key), rest)) => deserializer.deserialize_map(KeyStep { key, rest }),
-            Some((Segment::Index(index), rest)) => deserializer.deserialize_seq(IndexStep {
-                index: *index,
-                rest,
-            }),
+            Some((Segment::Index(index), rest)) => deserializer.deserialize_seq(IndexStep { index: *index, rest }),
         }
     }
 }
@@ -162,15 +157,7 @@ hubs:
             (&[Key("hubs")], Some((4, 3))),
             (&[Key("hubs"), Index(0)], Some((4, 5))),
             (&[Key("hubs"), Index(1), Key("name")], Some((8, 11))),
-            (
-                &[
-                    Key("hubs"),
-                    Index(0),
-                    Key("helm_chart_values_files"),
-                    Index(1),
-                ],
-                Some((7, 9)),
-            ),
+            (&[Key("hubs"), Index(0), Key("helm_chart_values_files"), Index(1)], Some((7, 9))),
             // Missing nodes resolve to the nearest ancestor that exists.
             (&[Key("hubs"), Index(7), Key("name")], Some((4, 3))),
             (&[Key("nope")], Some((1, 1))),
@@ -182,10 +169,7 @@ hubs:
 
     #[test]
     fn renders_paths() {
-        assert_eq!(
-            display_path(&[Key("hubs"), Index(2), Key("name")]),
-            "hubs[2].name"
-        );
+        assert_eq!(display_path(&[Key("hubs"), Index(2), Key("name")]), "hubs[2].name");
         assert_eq!(display_path(&[]), "");
     }
 

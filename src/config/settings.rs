@@ -62,10 +62,7 @@ impl Patterns {
             builder.add(compile(pattern.as_ref()).map_err(|e| (index, e))?);
         }
         let set = builder.build().map_err(|e| (0, e.to_string()))?;
-        Ok(Patterns {
-            patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(),
-            set,
-        })
+        Ok(Patterns { patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(), set })
     }
 
     /// True when `path` matches any pattern.
@@ -75,11 +72,7 @@ impl Patterns {
 
     /// The patterns `path` matches, in the order they were given.
     pub fn matching(&self, path: &str) -> Vec<&str> {
-        self.set
-            .matches(path)
-            .into_iter()
-            .map(|i| self.patterns[i].as_str())
-            .collect()
+        self.set.matches(path).into_iter().map(|i| self.patterns[i].as_str()).collect()
     }
 
     /// The source patterns.
@@ -90,11 +83,7 @@ impl Patterns {
 
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
 fn compile(pattern: &str) -> Result<Glob, String> {
-    GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-        .map_err(|e| e.kind().to_string())
+    GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build().map_err(|e| e.kind().to_string())
 }
 
 /// Everything configurable about planning.
@@ -135,50 +124,23 @@ impl Settings {
 
     fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
         let discovery = raw.clusters.unwrap_or_default();
-        let cluster_glob = discovery
-            .glob
-            .unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
+        let cluster_glob = discovery.glob.unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
         let cluster_matcher = compile(&cluster_glob)
-            .map_err(|e| {
-                (
-                    path(&["clusters", "glob"], None),
-                    format!("invalid glob `{cluster_glob}`: {e}"),
-                )
-            })?
+            .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?
             .compile_matcher();
-        let cluster_exclude = patterns(
-            discovery.exclude,
-            DEFAULT_CLUSTER_EXCLUDE,
-            &["clusters", "exclude"],
-        )?;
-        let redeploy_all_hubs = patterns(
-            raw.redeploy_all_hubs,
-            DEFAULT_REDEPLOY_ALL_HUBS,
-            &["redeploy_all_hubs"],
-        )?;
-        let redeploy_all_support = patterns(
-            raw.redeploy_all_support,
-            DEFAULT_REDEPLOY_ALL_SUPPORT,
-            &["redeploy_all_support"],
-        )?;
-        let staging_hub_pattern = raw
-            .staging_hub_pattern
-            .unwrap_or_else(|| DEFAULT_STAGING_HUB_PATTERN.to_owned());
+        let cluster_exclude = patterns(discovery.exclude, DEFAULT_CLUSTER_EXCLUDE, &["clusters", "exclude"])?;
+        let redeploy_all_hubs = patterns(raw.redeploy_all_hubs, DEFAULT_REDEPLOY_ALL_HUBS, &["redeploy_all_hubs"])?;
+        let redeploy_all_support =
+            patterns(raw.redeploy_all_support, DEFAULT_REDEPLOY_ALL_SUPPORT, &["redeploy_all_support"])?;
+        let staging_hub_pattern = raw.staging_hub_pattern.unwrap_or_else(|| DEFAULT_STAGING_HUB_PATTERN.to_owned());
         let staging_matcher = compile(&staging_hub_pattern)
-            .map_err(|e| {
-                (
-                    path(&["staging_hub_pattern"], None),
-                    format!("invalid glob `{staging_hub_pattern}`: {e}"),
-                )
-            })?
+            .map_err(|e| (path(&["staging_hub_pattern"], None), format!("invalid glob `{staging_hub_pattern}`: {e}")))?
             .compile_matcher();
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
             skip_deploy: raw_labels.skip_deploy.unwrap_or(defaults.skip_deploy),
-            skip_deploy_hubs: raw_labels
-                .skip_deploy_hubs
-                .unwrap_or(defaults.skip_deploy_hubs),
+            skip_deploy_hubs: raw_labels.skip_deploy_hubs.unwrap_or(defaults.skip_deploy_hubs),
             deploy_hubs: raw_labels.deploy_hubs.unwrap_or(defaults.deploy_hubs),
             deploy_support: raw_labels.deploy_support.unwrap_or(defaults.deploy_support),
         };
@@ -252,14 +214,10 @@ fn patterns(
     defaults: &[&str],
     keys: &[&'static str],
 ) -> Result<Patterns, (Vec<OwnedSegment>, String)> {
-    let list: Vec<String> =
-        given.unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
+    let list: Vec<String> = given.unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
     Patterns::new(&list).map_err(|(index, error)| {
         let pattern = list.get(index).map(String::as_str).unwrap_or_default();
-        (
-            path(keys, Some(index)),
-            format!("invalid glob `{pattern}`: {error}"),
-        )
+        (path(keys, Some(index)), format!("invalid glob `{pattern}`: {error}"))
     })
 }
 
@@ -284,18 +242,10 @@ mod tests {
             ("mydeployer/x", false),
         ];
         for (path, expected) in all_hubs {
-            assert_eq!(
-                settings.redeploy_all_hubs.is_match(path),
-                expected,
-                "{path}"
-            );
+            assert_eq!(settings.redeploy_all_hubs.is_match(path), expected, "{path}");
         }
-        assert!(settings
-            .redeploy_all_support
-            .is_match("helm-charts/support/templates/deep/x.yaml"));
-        assert!(!settings
-            .redeploy_all_support
-            .is_match("helm-charts/supportx/a"));
+        assert!(settings.redeploy_all_support.is_match("helm-charts/support/templates/deep/x.yaml"));
+        assert!(!settings.redeploy_all_support.is_match("helm-charts/supportx/a"));
     }
 
     #[test]
@@ -333,13 +283,9 @@ mod tests {
     #[test]
     fn staging_pattern() {
         let settings = Settings::default();
-        for (name, expected) in [
-            ("staging", true),
-            ("dask-staging", true),
-            ("staging2", true),
-            ("prod", false),
-            ("stage", false),
-        ] {
+        for (name, expected) in
+            [("staging", true), ("dask-staging", true), ("staging2", true), ("prod", false), ("stage", false)]
+        {
             assert_eq!(settings.is_staging_hub(name), expected, "{name}");
         }
         let custom = Settings::parse("deployer.yaml", "staging_hub_pattern: 'canary-*'\n").unwrap();

@@ -8,9 +8,7 @@ use crate::diagnostic::Diagnostic;
 /// in a list so that callers can merge it with others.
 pub fn parse<T: DeserializeOwned>(file: &str, source: &str) -> Result<T, Vec<Diagnostic>> {
     if source.trim().is_empty() {
-        return Err(vec![
-            Diagnostic::new(file, "the file is empty").at(Some((1, 1)))
-        ]);
+        return Err(vec![Diagnostic::new(file, "the file is empty").at(Some((1, 1)))]);
     }
     yaml_serde::from_str(source).map_err(|error| {
         let location = error.location().map(|l| (l.line(), l.column()));
@@ -27,8 +25,7 @@ fn strip_position(message: &str) -> String {
     };
     let rest = &message[index + " at line ".len()..];
     let mut parts = rest.splitn(3, ' ');
-    let (Some(line), Some("column"), Some(tail)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(line), Some("column"), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
         return message.to_owned();
     };
     let column_digits = tail.chars().take_while(char::is_ascii_digit).count();

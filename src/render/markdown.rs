@@ -61,10 +61,7 @@ mod tests {
             ("plain text, ok", "plain text, ok"),
             ("a|b", "a\\|b"),
             ("`code`", "\\`code\\`"),
-            (
-                "<script>alert(1)</script>",
-                "&lt;script&gt;alert(1)&lt;/script&gt;",
-            ),
+            ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
             ("ping @octocat", "ping &#64;octocat"),
             ("line\nbreak", "line break"),
             ("[x](http://evil)", "\\[x\\](http://evil)"),

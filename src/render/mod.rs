@@ -26,12 +26,7 @@ const SUPPORT_AND_STAGING_HEADERS: [&str; 7] = [
     "Staging Hubs",
     "Reason for Staging Redeploy",
 ];
-const PROD_HUBS_HEADERS: [&str; 4] = [
-    "Cloud Provider",
-    "Cluster Name",
-    "Hub Name",
-    "Reason for Redeploy",
-];
+const PROD_HUBS_HEADERS: [&str; 4] = ["Cloud Provider", "Cluster Name", "Hub Name", "Reason for Redeploy"];
 
 fn yes_no(value: bool) -> String {
     if value { "Yes" } else { "No" }.to_owned()
@@ -86,12 +81,7 @@ pub fn log_tables(plan: &Plan) -> String {
         NO_SUPPORT_OR_STAGING,
     );
     out.push('\n');
-    out.push_str(&text_table(
-        PROD_HUBS_TITLE,
-        &PROD_HUBS_HEADERS,
-        prod_hub_rows(&plan.prod_hubs),
-        NO_PROD_HUBS,
-    ));
+    out.push_str(&text_table(PROD_HUBS_TITLE, &PROD_HUBS_HEADERS, prod_hub_rows(&plan.prod_hubs), NO_PROD_HUBS));
     out
 }
 
@@ -112,10 +102,7 @@ fn markdown_sections(plan: &Plan) -> String {
         out.push_str(NO_PROD_HUBS);
         out.push('\n');
     } else {
-        out.push_str(&markdown::table(
-            &PROD_HUBS_HEADERS,
-            &prod_hub_rows(&plan.prod_hubs),
-        ));
+        out.push_str(&markdown::table(&PROD_HUBS_HEADERS, &prod_hub_rows(&plan.prod_hubs)));
     }
     out
 }
@@ -140,9 +127,7 @@ pub fn step_summary(plan: &Plan) -> String {
 
 /// The PR comment: the marker line, an introduction and the plan's sections.
 pub fn comment(plan: &Plan) -> String {
-    let mut out = format!(
-        "{COMMENT_MARKER}\nMerging this PR will trigger the following deployment actions.\n\n"
-    );
+    let mut out = format!("{COMMENT_MARKER}\nMerging this PR will trigger the following deployment actions.\n\n");
     out.push_str(&markdown_sections(plan));
     out.push_str(&markdown_warnings(&plan.warnings));
     out

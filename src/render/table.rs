@@ -77,10 +77,7 @@ mod tests {
         let table = Table {
             title: "Things".into(),
             headers: vec!["Name".into(), "Why".into()],
-            rows: vec![
-                vec!["a".into(), "because".into()],
-                vec!["longer name".into(), "".into()],
-            ],
+            rows: vec![vec!["a".into(), "because".into()], vec!["longer name".into(), "".into()]],
         };
         let expected = concat!(
             "         Things\n",

@@ -88,7 +88,13 @@ pub struct ActionResult {
 
 impl ActionRun {
     pub fn new(binary: &str, workspace: impl Into<PathBuf>) -> Self {
-        ActionRun { binary: binary.into(), workspace: workspace.into(), inputs: Vec::new(), env: Vec::new(), event: None }
+        ActionRun {
+            binary: binary.into(),
+            workspace: workspace.into(),
+            inputs: Vec::new(),
+            env: Vec::new(),
+            event: None,
+        }
     }
 
     pub fn input(mut self, name: &str, value: impl Into<String>) -> Self {
