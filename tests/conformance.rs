@@ -56,8 +56,8 @@ fn every_case_through_the_action() {
         for key in ["support-and-staging-matrix-jobs", "prod-hub-matrix-jobs"] {
             assert_eq!(result.json_output(key), case.expected[key], "{}: {key}", case.name);
         }
-        let empty = case.expected["support-and-staging-matrix-jobs"].as_array().map_or(true, Vec::is_empty)
-            && case.expected["prod-hub-matrix-jobs"].as_array().map_or(true, Vec::is_empty);
+        let empty = case.expected["support-and-staging-matrix-jobs"].as_array().is_none_or(Vec::is_empty)
+            && case.expected["prod-hub-matrix-jobs"].as_array().is_none_or(Vec::is_empty);
         assert_eq!(result.output("has-jobs"), if empty { "false" } else { "true" }, "{}: has-jobs", case.name);
 
         // The plan folder holds the same matrices.
