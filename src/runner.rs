@@ -207,16 +207,22 @@ pub fn print(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Writes text that may hold user content: if any line could be read as a
-/// workflow command, command processing is paused around it.
+/// Writes text that may hold user content; see [`untrusted_block`].
 pub fn print_untrusted(text: &str) -> Result<(), Error> {
-    if text.lines().any(|line| line.trim_start().starts_with("::")) {
-        let token = random_delimiter()?;
-        print(&format!("::stop-commands::{token}\n{text}\n::{token}::\n"));
-    } else {
-        print(text);
-    }
+    print(&untrusted_block(text, random_delimiter)?);
     Ok(())
+}
+
+/// Text that may hold user content, made safe to print: if any line could be
+/// read as a workflow command, command processing is paused around it with a
+/// token from `new_token`.
+pub fn untrusted_block(text: &str, new_token: impl FnOnce() -> Result<String, Error>) -> Result<String, Error> {
+    if !text.lines().any(|line| line.trim_start().starts_with("::")) {
+        return Ok(text.to_owned());
+    }
+    let token = new_token()?;
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    Ok(format!("::stop-commands::{token}\n{body}\n::{token}::\n"))
 }
 
 /// Prints an annotation for a diagnostic.
@@ -330,6 +336,16 @@ mod tests {
             "::error file=dir%2Cx/cluster.yaml,line=3,col=7::hubs[0].name: bad: value%0Ahint: fix"
         );
         assert_eq!(message_command(Level::Warning, "a\nb"), "::warning::a%0Ab");
+    }
+
+    #[test]
+    fn untrusted_text_cannot_run_commands() {
+        let token = || Ok("TOKEN".to_owned());
+        assert_eq!(untrusted_block("│ a │\n", token).unwrap(), "│ a │\n");
+        assert_eq!(
+            untrusted_block("x\n  ::add-mask::y\n", token).unwrap(),
+            "::stop-commands::TOKEN\nx\n  ::add-mask::y\n::TOKEN::\n"
+        );
     }
 
     #[test]
