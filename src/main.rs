@@ -127,11 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let text = match output {
                 Format::Table => render::log_tables(plan),
-                Format::Json => {
-                    let mut json = serde_json::to_string_pretty(&render::plan_json(plan))?;
-                    json.push('\n');
-                    json
-                }
+                Format::Json => render::plan_json(plan),
                 Format::Markdown => render::comment(plan),
             };
             runner::print(&text);

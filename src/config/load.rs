@@ -1,6 +1,8 @@
 //! Reads the settings and cluster files of a repository checkout from disk.
 //! The rest of the config layer is pure; this is its I/O edge.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +54,16 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
             Err(error) => return Err(Error::io(path, error)),
         }
     }
-    let exists = |relative: &str| repo.join(relative).is_file();
+    // Hubs often share values files: ask the filesystem once per path.
+    let known: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
+    let exists = |relative: &str| {
+        if let Some(found) = known.borrow().get(relative) {
+            return *found;
+        }
+        let found = repo.join(relative).is_file();
+        known.borrow_mut().insert(relative.to_owned(), found);
+        found
+    };
     let mut parsed = Vec::with_capacity(sources.len());
     for source in &sources {
         match parse_cluster(source, &exists) {

@@ -133,10 +133,18 @@ pub fn comment(plan: &Plan) -> String {
     out
 }
 
-/// The matrices as one JSON object with the two output keys.
-pub fn plan_json(plan: &Plan) -> serde_json::Value {
-    serde_json::json!({
-        crate::plan::SUPPORT_AND_STAGING_KEY: plan.support_and_staging,
-        crate::plan::PROD_HUBS_KEY: plan.prod_hubs,
-    })
+/// The matrices as one JSON object with the two output keys, pretty-printed.
+pub fn plan_json(plan: &Plan) -> String {
+    #[derive(serde::Serialize)]
+    struct Matrices<'a> {
+        #[serde(rename = "support-and-staging-matrix-jobs")]
+        support_and_staging: &'a [SupportAndStagingJob],
+        #[serde(rename = "prod-hub-matrix-jobs")]
+        prod_hubs: &'a [ProdHubJob],
+    }
+    let matrices = Matrices { support_and_staging: &plan.support_and_staging, prod_hubs: &plan.prod_hubs };
+    // Serialising plain structs of strings and booleans cannot fail.
+    let mut json = serde_json::to_string_pretty(&matrices).unwrap_or_default();
+    json.push('\n');
+    json
 }
