@@ -11,6 +11,9 @@ pub struct ChangeSet {
     pub paths: Vec<String>,
     /// Pull-request label names.
     pub labels: Vec<String>,
+    /// Set when every hub and support chart must be planned whatever changed,
+    /// with the reason (the file list may be incomplete, or it was asked for).
+    pub force_all: Option<String>,
 }
 
 impl ChangeSet {
@@ -20,7 +23,13 @@ impl ChangeSet {
         labels: impl IntoIterator<Item = L>,
     ) -> Self {
         let paths = paths.into_iter().map(|p| repo_path::normalize(p.as_ref())).filter(|p| !p.is_empty()).collect();
-        ChangeSet { paths, labels: labels.into_iter().map(Into::into).collect() }
+        ChangeSet { paths, labels: labels.into_iter().map(Into::into).collect(), force_all: None }
+    }
+
+    /// The same change, planning everything for `reason`.
+    pub fn with_force_all(mut self, reason: Option<String>) -> Self {
+        self.force_all = reason;
+        self
     }
 
     /// True when the change carries `label`.

@@ -35,6 +35,14 @@ pub enum Error {
     #[error("{0}")]
     Runner(String),
 
+    /// The GitHub API answered with an error.
+    #[error("GitHub API {method} {endpoint}: HTTP {status}: {message}")]
+    Api { method: String, endpoint: String, status: u16, message: String },
+
+    /// A GitHub API request did not get an answer.
+    #[error("GitHub API {method} {endpoint}: {message}")]
+    Http { method: String, endpoint: String, message: String },
+
     /// A `git` command failed.
     #[error("git {args}: {message}")]
     Git { args: String, message: String },

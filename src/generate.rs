@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use crate::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::config::load::{load_estate, load_settings};
 use crate::config::{Estate, Settings};
+use crate::detect::{detect, DEPLOY_ALL_REASON};
 use crate::error::Error;
+use crate::event::Trigger;
+use crate::github::{self, ClientConfig, GitHub};
 use crate::plan::{plan, Plan, PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY};
 use crate::runner::{Outputs, RunnerEnv};
 
@@ -40,10 +43,12 @@ pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
 pub mod inputs {
     pub const CHANGED_FILES: &str = "changed-files";
     pub const LABELS: &str = "labels";
+    pub const DEPLOY_ALL: &str = "deploy-all";
+    pub const GITHUB_TOKEN: &str = "github-token";
     pub const CONFIG: &str = "config";
     pub const PLAN_DIR: &str = "plan-dir";
     /// Every input the action reads.
-    pub const ALL: &[&str] = &[CHANGED_FILES, LABELS, CONFIG, PLAN_DIR];
+    pub const ALL: &[&str] = &[CHANGED_FILES, LABELS, DEPLOY_ALL, GITHUB_TOKEN, CONFIG, PLAN_DIR];
 }
 
 /// Output names of `actions/generate`.
@@ -62,7 +67,11 @@ pub const DEFAULT_PLAN_DIR: &str = "deployment-plan";
 /// The inputs of `actions/generate`, parsed.
 #[derive(Debug, Clone)]
 pub struct GenerateInputs {
-    pub changes: ChangeSet,
+    /// `None`: find them from the event.
+    pub changed_files: Option<Vec<String>>,
+    /// `None`: take them from the event.
+    pub labels: Option<Vec<String>>,
+    pub deploy_all: bool,
     pub config: Option<PathBuf>,
     /// Relative to the workspace.
     pub plan_dir: PathBuf,
@@ -71,21 +80,65 @@ pub struct GenerateInputs {
 impl GenerateInputs {
     /// Reads and checks the action's inputs.
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
-        let changed = env.input(inputs::CHANGED_FILES).ok_or_else(|| {
-            Error::input(
-                inputs::CHANGED_FILES,
-                "is required: pass the changed paths, comma- or newline-separated or as a JSON array",
-            )
-        })?;
-        let paths = parse_path_list(inputs::CHANGED_FILES, changed)?;
-        let labels = parse_labels(inputs::LABELS, env.input(inputs::LABELS).unwrap_or("[]"))?;
-        let plan_dir = PathBuf::from(env.input(inputs::PLAN_DIR).unwrap_or(DEFAULT_PLAN_DIR));
+        let changed_files =
+            env.input(inputs::CHANGED_FILES).map(|text| parse_path_list(inputs::CHANGED_FILES, text)).transpose()?;
+        let labels = env.input(inputs::LABELS).map(|text| parse_labels(inputs::LABELS, text)).transpose()?;
         Ok(GenerateInputs {
-            changes: ChangeSet::new(paths, labels),
+            changed_files,
+            labels,
+            deploy_all: env.bool_input(inputs::DEPLOY_ALL, false)?,
             config: env.input(inputs::CONFIG).map(PathBuf::from),
-            plan_dir,
+            plan_dir: PathBuf::from(env.input(inputs::PLAN_DIR).unwrap_or(DEFAULT_PLAN_DIR)),
         })
     }
+}
+
+/// The change to plan, and what the user should be told about how it was found.
+#[derive(Debug, Clone)]
+pub struct ResolvedChange {
+    pub changes: ChangeSet,
+    pub warnings: Vec<String>,
+    /// GitHub API requests made to find it.
+    pub api_requests: usize,
+}
+
+/// The change from the inputs, or, when `changed-files` is empty, from the
+/// event and the GitHub API. Labels not given as input come from the event.
+pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<ResolvedChange, Error> {
+    let trigger = env.trigger()?;
+    let force_all = inputs.deploy_all.then(|| DEPLOY_ALL_REASON.to_owned());
+    if let Some(paths) = &inputs.changed_files {
+        let labels = match (&inputs.labels, &trigger) {
+            (Some(labels), _) => labels.clone(),
+            (None, Some(Trigger::PullRequest(pr))) => pr.labels.clone(),
+            (None, _) => Vec::new(),
+        };
+        return Ok(ResolvedChange {
+            changes: ChangeSet::new(paths, labels).with_force_all(force_all),
+            warnings: Vec::new(),
+            api_requests: 0,
+        });
+    }
+    let trigger = trigger.ok_or_else(|| {
+        Error::input(
+            inputs::CHANGED_FILES,
+            "is empty and there is no event to find the changed files from (GITHUB_EVENT_PATH is not set)",
+        )
+    })?;
+    let repo = env.repository()?;
+    let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
+    let (detected, api_requests) = github::block_on(async {
+        let gh = GitHub::new(config)?;
+        let detected = detect(&gh, &repo, &trigger, inputs.deploy_all).await;
+        Ok::<_, Error>((detected, gh.request_count()))
+    })??;
+    let detected = detected?;
+    let labels = inputs.labels.clone().unwrap_or(detected.labels);
+    Ok(ResolvedChange {
+        changes: ChangeSet::new(&detected.paths, labels).with_force_all(detected.force_all),
+        warnings: detected.warnings,
+        api_requests,
+    })
 }
 
 /// The step outputs for a plan.
@@ -112,24 +165,49 @@ mod tests {
             ("INPUT_CHANGED-FILES", "./a.yaml\nb.yaml"),
             ("INPUT_LABELS", "[\"x\"]"),
             ("INPUT_PLAN-DIR", "out/plan"),
+            ("INPUT_DEPLOY-ALL", "true"),
         ]);
         let parsed = GenerateInputs::from_env(&env).unwrap();
-        assert_eq!(parsed.changes.paths, ["a.yaml", "b.yaml"]);
-        assert_eq!(parsed.changes.labels, ["x"]);
+        assert_eq!(parsed.changed_files.as_deref(), Some(&["./a.yaml".to_owned(), "b.yaml".to_owned()][..]));
+        assert_eq!(parsed.labels.as_deref(), Some(&["x".to_owned()][..]));
         assert_eq!(parsed.plan_dir, PathBuf::from("out/plan"));
+        assert!(parsed.deploy_all);
         assert_eq!(parsed.config, None);
+
+        let empty = GenerateInputs::from_env(&RunnerEnv::default()).unwrap();
+        assert_eq!(empty.changed_files, None);
+        assert_eq!(empty.labels, None);
+        assert!(!empty.deploy_all);
     }
 
     #[test]
-    fn missing_or_bad_inputs_name_the_input() {
+    fn bad_inputs_name_the_input() {
         let cases = [
-            (vec![], "invalid input `changed-files`: is required"),
-            (vec![("INPUT_CHANGED-FILES", "a"), ("INPUT_LABELS", "nope")], "invalid input `labels`:"),
+            (vec![("INPUT_LABELS", "nope")], "invalid input `labels`:"),
             (vec![("INPUT_CHANGED-FILES", "[\"a\", 1]")], "invalid input `changed-files`:"),
+            (vec![("INPUT_DEPLOY-ALL", "maybe")], "invalid input `deploy-all`:"),
         ];
         for (vars, expected) in cases {
             let error = GenerateInputs::from_env(&RunnerEnv::from_vars(vars)).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn explicit_changes_need_no_api() {
+        let env = RunnerEnv::from_vars([("INPUT_CHANGED-FILES", "a.yaml"), ("INPUT_DEPLOY-ALL", "true")]);
+        let inputs = GenerateInputs::from_env(&env).unwrap();
+        let resolved = resolve_change(&env, &inputs).unwrap();
+        assert_eq!(resolved.changes.paths, ["a.yaml"]);
+        assert_eq!(resolved.changes.force_all.as_deref(), Some(DEPLOY_ALL_REASON));
+        assert_eq!(resolved.api_requests, 0);
+    }
+
+    #[test]
+    fn no_files_and_no_event_is_an_input_error() {
+        let env = RunnerEnv::default();
+        let inputs = GenerateInputs::from_env(&env).unwrap();
+        let error = resolve_change(&env, &inputs).unwrap_err().to_string();
+        assert!(error.starts_with("invalid input `changed-files`: is empty and there is no event"), "{error}");
     }
 }

@@ -14,10 +14,13 @@
 
 pub mod changes;
 pub mod config;
+pub mod detect;
 pub mod diagnostic;
 pub mod error;
+pub mod event;
 pub mod explain;
 pub mod generate;
+pub mod github;
 pub mod plan;
 pub mod plan_folder;
 pub mod render;

@@ -98,10 +98,13 @@ pub const CORE_REASON: &str = "Core infrastructure has been modified";
 /// Reason for support charts when a "redeploy all support" pattern matched.
 pub const SUPPORT_CHART_REASON: &str = "Support helm chart has been modified";
 
-/// Why everything of one kind is upgraded, if it is.
+/// Why everything of one kind is upgraded, if it is: the label, then a forced
+/// plan, then a matching pattern.
 fn global_reason(changes: &ChangeSet, label: &str, patterns_match: bool, pattern_reason: &str) -> Option<String> {
     if changes.has_label(label) {
         Some(format!("{label} label detected"))
+    } else if let Some(reason) = &changes.force_all {
+        Some(reason.clone())
     } else if patterns_match {
         Some(pattern_reason.to_owned())
     } else {
@@ -380,6 +383,25 @@ mod tests {
         check(&["c/a/unlisted.yaml", "c/a"], &[], (&[], &[]));
         // Nothing but unrelated paths.
         check(&["README.md", "helm-charts/images/x"], &[], (&[], &[]));
+        // skip-deploy still wins over a forced plan.
+        let forced = ChangeSet::new(["x"], ["deployer:skip-deploy"]).with_force_all(Some("why".into()));
+        assert!(plan(&estate(), &Settings::default(), &forced).is_empty());
+    }
+
+    #[test]
+    fn forced_plans_upgrade_everything_with_their_reason() {
+        let changes =
+            ChangeSet::new(Vec::<String>::new(), ["deployer:deploy-support"]).with_force_all(Some("why".into()));
+        let result = plan(&estate(), &Settings::default(), &changes);
+        assert_eq!(result.prod_hubs.len(), 4);
+        assert!(result.prod_hubs.iter().all(|j| j.reason_for_redeploy == "why"));
+        // The label reason still comes first for support.
+        assert!(result
+            .support_and_staging
+            .iter()
+            .filter(|j| j.upgrade_support)
+            .all(|j| j.reason_for_support_redeploy == "deployer:deploy-support label detected"));
+        assert_eq!(result.support_and_staging.iter().filter(|j| j.upgrade_support).count(), 2);
     }
 
     #[test]

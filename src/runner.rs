@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
+use crate::event::{parse_trigger, RepoRef, Trigger};
 
 /// The process environment, read once. Tests build it from a list of pairs.
 #[derive(Debug, Clone, Default)]
@@ -70,18 +71,34 @@ impl RunnerEnv {
         self.var("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()).map(PathBuf::from)
     }
 
-    /// The pull request of the triggering event (number and head SHA), if it was one.
-    pub fn pull_request(&self) -> Result<Option<(u64, String)>, Error> {
+    /// The triggering event (`GITHUB_EVENT_NAME` and the `GITHUB_EVENT_PATH` payload), if the runner gave one.
+    pub fn trigger(&self) -> Result<Option<Trigger>, Error> {
         let Some(path) = self.var("GITHUB_EVENT_PATH").filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let event: serde_json::Value = serde_json::from_str(&text)
+        let payload: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::Runner(format!("GITHUB_EVENT_PATH {path} is not JSON: {e}")))?;
-        let pull_request = &event["pull_request"];
-        let number = pull_request["number"].as_u64();
-        let sha = pull_request["head"]["sha"].as_str();
-        Ok(number.zip(sha.map(str::to_owned)))
+        let name = match self.var("GITHUB_EVENT_NAME").filter(|v| !v.is_empty()) {
+            Some(name) => name,
+            // Without a name, a payload with a pull request is taken as one.
+            None if payload.get("pull_request").is_some() => "pull_request",
+            None => return Ok(None),
+        };
+        parse_trigger(name, &payload).map(Some)
+    }
+
+    /// The pull request of the triggering event (number and head SHA), if it was one.
+    pub fn pull_request(&self) -> Result<Option<(u64, String)>, Error> {
+        Ok(match self.trigger()? {
+            Some(Trigger::PullRequest(pr)) => Some((pr.number, pr.head_sha)),
+            _ => None,
+        })
+    }
+
+    /// `GITHUB_REPOSITORY` as owner and name.
+    pub fn repository(&self) -> Result<RepoRef, Error> {
+        RepoRef::parse(self.var("GITHUB_REPOSITORY").unwrap_or_default())
     }
 }
 
@@ -352,9 +369,10 @@ mod tests {
     fn pull_request_from_event() {
         let temp = tempfile::tempdir().unwrap();
         let path = temp.path().join("event.json");
-        std::fs::write(&path, r#"{"pull_request": {"number": 12, "head": {"sha": "abc"}}}"#).unwrap();
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::write(&path, format!(r#"{{"pull_request": {{"number": 12, "head": {{"sha": "{sha}"}}}}}}"#)).unwrap();
         let env = RunnerEnv::from_vars([("GITHUB_EVENT_PATH", path.to_str().unwrap())]);
-        assert_eq!(env.pull_request().unwrap(), Some((12, "abc".into())));
+        assert_eq!(env.pull_request().unwrap(), Some((12, sha.into())));
         std::fs::write(&path, r#"{"ref": "refs/heads/main"}"#).unwrap();
         assert_eq!(env.pull_request().unwrap(), None);
         assert_eq!(RunnerEnv::default().pull_request().unwrap(), None);

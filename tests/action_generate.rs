@@ -234,8 +234,8 @@ fn bad_inputs_name_the_input() {
     assert_fails(
         repo.path(),
         &[("changed-files", " ")],
-        "::error::invalid input `changed-files`: is required",
-        "is required",
+        "::error::invalid input `changed-files`: is empty and there is no event",
+        "GITHUB_EVENT_PATH is not set",
     );
     assert_fails(
         repo.path(),

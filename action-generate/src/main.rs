@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use deployer::generate::{action_outputs, generate, GenerateInputs, GenerateRequest};
+use deployer::generate::{action_outputs, generate, resolve_change, GenerateInputs, GenerateRequest};
 use deployer::runner::{self, Level, RunnerEnv};
 use deployer::{plan::PlanWarning, plan_folder, render, Diagnostic, Error};
 
@@ -23,8 +23,15 @@ fn main() -> ExitCode {
 
 fn run(env: &RunnerEnv) -> Result<(), Error> {
     let inputs = GenerateInputs::from_env(env)?;
+    let resolved = resolve_change(env, &inputs)?;
+    for warning in &resolved.warnings {
+        runner::annotate_message(Level::Warning, warning);
+    }
+    if resolved.api_requests > 0 {
+        runner::print(&format!("GitHub API: {} requests\n", resolved.api_requests));
+    }
     let workspace = env.workspace();
-    let request = GenerateRequest { repo: workspace.clone(), config: inputs.config, changes: inputs.changes };
+    let request = GenerateRequest { repo: workspace.clone(), config: inputs.config.clone(), changes: resolved.changes };
     let plan = generate(&request)?.plan;
     plan.check_matrix_limits()?;
 

@@ -215,3 +215,22 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+impl ActionRun {
+    /// Runs the binary off the async runtime, so a fake server in the same test keeps answering.
+    pub async fn run_async(self) -> ActionResult {
+        tokio::task::spawn_blocking(move || self.run()).await.expect("action run")
+    }
+
+    /// The runner's variables for talking to a fake GitHub API.
+    pub fn github(self, api_url: &str) -> Self {
+        self.env("GITHUB_API_URL", api_url)
+            .env("GITHUB_REPOSITORY", "octo-org/infra")
+            .input("github-token", "test-token")
+    }
+}
+
+/// A commit SHA made of one repeated hex digit.
+pub fn sha(digit: char) -> String {
+    std::iter::repeat_n(digit, 40).collect()
+}

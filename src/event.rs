@@ -1,0 +1,151 @@
+//! The triggering event, from `GITHUB_EVENT_NAME` and the `GITHUB_EVENT_PATH`
+//! payload, reduced to what the stages use. Parsing is pure; reading the file
+//! is the runner's.
+
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// The owner and name of the repository (`GITHUB_REPOSITORY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRef {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoRef {
+    /// Parses `owner/name`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let valid = |part: &str| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        match text.split_once('/') {
+            Some((owner, name)) if valid(owner) && valid(name) => {
+                Ok(RepoRef { owner: owner.to_owned(), name: name.to_owned() })
+            }
+            _ => Err(Error::Runner(format!("GITHUB_REPOSITORY `{text}` is not `owner/name`"))),
+        }
+    }
+
+    /// `/repos/{owner}/{name}`.
+    pub fn api_path(&self) -> String {
+        format!("/repos/{}/{}", self.owner, self.name)
+    }
+}
+
+/// A pull request as the event payload describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestEvent {
+    pub number: u64,
+    pub head_sha: String,
+    pub labels: Vec<String>,
+    /// The payload's `changed_files` count, when present.
+    pub changed_files: Option<u64>,
+}
+
+/// What triggered the run, as far as planning cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// `pull_request` or `pull_request_target`.
+    PullRequest(PullRequestEvent),
+    /// `push`: the commits before and after.
+    Push { before: String, after: String },
+    /// `workflow_dispatch`.
+    WorkflowDispatch,
+    /// Anything else, by name.
+    Other(String),
+}
+
+/// A commit SHA of all zeros: no commit (a new branch's `before`).
+pub fn is_null_sha(sha: &str) -> bool {
+    !sha.is_empty() && sha.chars().all(|c| c == '0')
+}
+
+fn is_sha(sha: &str) -> bool {
+    (sha.len() == 40 || sha.len() == 64) && sha.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Interprets an event payload.
+pub fn parse_trigger(event_name: &str, payload: &Value) -> Result<Trigger, Error> {
+    let bad = |what: &str| Error::Runner(format!("the {event_name} event payload has no valid {what}"));
+    match event_name {
+        "pull_request" | "pull_request_target" => {
+            let pr = &payload["pull_request"];
+            let number = pr["number"].as_u64().ok_or_else(|| bad("pull_request.number"))?;
+            let head_sha =
+                pr["head"]["sha"].as_str().filter(|s| is_sha(s)).ok_or_else(|| bad("pull_request.head.sha"))?;
+            Ok(Trigger::PullRequest(PullRequestEvent {
+                number,
+                head_sha: head_sha.to_owned(),
+                labels: label_names(&pr["labels"]),
+                changed_files: pr["changed_files"].as_u64(),
+            }))
+        }
+        "push" => {
+            let sha =
+                |key: &str| payload[key].as_str().filter(|s| is_sha(s)).map(str::to_owned).ok_or_else(|| bad(key));
+            Ok(Trigger::Push { before: sha("before")?, after: sha("after")? })
+        }
+        "workflow_dispatch" => Ok(Trigger::WorkflowDispatch),
+        other => Ok(Trigger::Other(other.to_owned())),
+    }
+}
+
+/// The names of a JSON array of label objects.
+pub fn label_names(labels: &Value) -> Vec<String> {
+    labels.as_array().into_iter().flatten().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn triggers() {
+        let pr = json!({"pull_request": {"number": 5, "head": {"sha": SHA}, "labels": [{"name": "a"}, {"name": "b"}], "changed_files": 3}});
+        assert_eq!(
+            parse_trigger("pull_request", &pr).unwrap(),
+            Trigger::PullRequest(PullRequestEvent {
+                number: 5,
+                head_sha: SHA.into(),
+                labels: vec!["a".into(), "b".into()],
+                changed_files: Some(3)
+            })
+        );
+        assert!(matches!(parse_trigger("pull_request_target", &pr).unwrap(), Trigger::PullRequest(_)));
+        let push = json!({"before": "0".repeat(40), "after": SHA});
+        assert_eq!(parse_trigger("push", &push).unwrap(), Trigger::Push { before: "0".repeat(40), after: SHA.into() });
+        assert_eq!(parse_trigger("workflow_dispatch", &json!({})).unwrap(), Trigger::WorkflowDispatch);
+        assert_eq!(parse_trigger("schedule", &json!({})).unwrap(), Trigger::Other("schedule".into()));
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors() {
+        let cases = [
+            ("pull_request", json!({})),
+            ("pull_request", json!({"pull_request": {"number": 1, "head": {"sha": "../../evil"}}})),
+            ("push", json!({"before": SHA, "after": "main"})),
+        ];
+        for (name, payload) in cases {
+            assert!(parse_trigger(name, &payload).is_err(), "{name} {payload}");
+        }
+    }
+
+    #[test]
+    fn repositories() {
+        assert_eq!(RepoRef::parse("org/repo.name").unwrap().api_path(), "/repos/org/repo.name");
+        for bad in ["", "org", "org/", "/repo", "org/re/po", "org/re po"] {
+            assert!(RepoRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn null_shas() {
+        assert!(is_null_sha(&"0".repeat(40)));
+        assert!(!is_null_sha(SHA));
+        assert!(!is_null_sha(""));
+    }
+}
