@@ -93,12 +93,14 @@ pub async fn detect(gh: &GitHub, repo: &RepoRef, trigger: &Trigger, deploy_all: 
         Trigger::WorkflowDispatch => detected.warnings.push(
             "workflow_dispatch run without `deploy-all: true` and without `changed-files`: nothing to plan".into(),
         ),
-        Trigger::Other(name) => return Err(Error::input(
-            "changed-files",
-            format!(
+        Trigger::Other(name) => {
+            return Err(Error::input(
+                "changed-files",
+                format!(
                 "cannot find the changed files of a `{name}` event; pass them in `changed-files`, or set `deploy-all`"
             ),
-        )),
+            ))
+        }
     }
     Ok(detected)
 }

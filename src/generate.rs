@@ -144,15 +144,11 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
 /// The step outputs for a plan.
 pub fn action_outputs(plan: &Plan, plan_dir: &str) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
-    out.set(outputs::SUPPORT_AND_STAGING, compact_json(&plan.support_and_staging)?);
-    out.set(outputs::PROD_HUBS, compact_json(&plan.prod_hubs)?);
+    out.set_json(outputs::SUPPORT_AND_STAGING, &plan.support_and_staging)?;
+    out.set_json(outputs::PROD_HUBS, &plan.prod_hubs)?;
     out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
     out.set(outputs::PLAN_DIR, plan_dir);
     Ok(out)
-}
-
-fn compact_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|e| Error::Runner(format!("cannot serialise a matrix: {e}")))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod event;
 pub mod explain;
+pub mod filter;
 pub mod generate;
 pub mod github;
 pub mod plan;

@@ -1,4 +1,4 @@
-//! `deployer`: the command-line tool for local use (plan, explain, validate).
+//! `deployer`: the command-line tool for local use (plan, explain, validate, filter).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,7 +8,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::config::load::{load_estate, load_settings};
+use deployer::filter::stage::parse_matrix;
+use deployer::filter::{self, parse_results};
 use deployer::generate::{generate, GenerateRequest};
+use deployer::plan::{ProdHubJob, SupportAndStagingJob};
 use deployer::{explain, render, runner};
 
 /// Plan Helm deployments across many Kubernetes clusters from one Git repository.
@@ -62,6 +65,21 @@ enum Commands {
         #[command(flatten)]
         repo: RepoArgs,
     },
+    /// Drop the prod hub jobs of clusters whose support-and-staging leg did not succeed.
+    Filter {
+        /// The prod-hub-matrix-jobs JSON generate wrote (a file).
+        #[arg(long, value_name = "FILE")]
+        prod_jobs: PathBuf,
+        /// The support-and-staging-matrix-jobs JSON generate wrote (a file).
+        #[arg(long, value_name = "FILE")]
+        support_and_staging_jobs: PathBuf,
+        /// Each cluster's leg result: {"cluster": "success"|"failure"|"cancelled"|"skipped"}.
+        #[arg(long, value_name = "JSON")]
+        results: String,
+        /// How to print the outcome.
+        #[arg(long, value_enum, default_value_t = FilterFormat::Table)]
+        output: FilterFormat,
+    },
     /// Print the JSON Schema of a configuration file.
     Schema {
         #[arg(value_enum)]
@@ -77,6 +95,14 @@ enum Format {
     Json,
     /// The pull-request comment.
     Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FilterFormat {
+    /// A box-drawn table of kept and dropped hubs.
+    Table,
+    /// {"filtered-prod-hub-matrix-jobs": [...], "dropped": [...]}
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -142,6 +168,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let estate = load_estate(&repo.repo, &settings)?;
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
+        }
+        Commands::Filter { prod_jobs, support_and_staging_jobs, results, output } => {
+            let read =
+                |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+            let prod: Vec<ProdHubJob> = parse_matrix("--prod-jobs", Some(&read(&prod_jobs)?))?;
+            let legs: Vec<SupportAndStagingJob> =
+                parse_matrix("--support-and-staging-jobs", Some(&read(&support_and_staging_jobs)?))?;
+            let results = parse_results("--results", &results, &legs)?;
+            let outcome = filter::filter(&prod, &legs, &results);
+            for warning in &outcome.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let text = match output {
+                FilterFormat::Table => render::filter_table(&outcome),
+                FilterFormat::Json => {
+                    let json = serde_json::json!({
+                        "filtered-prod-hub-matrix-jobs": outcome.kept,
+                        "dropped": outcome.dropped,
+                    });
+                    format!("{}\n", serde_json::to_string_pretty(&json)?)
+                }
+            };
+            runner::print(&text);
         }
         Commands::Schema { file } => {
             let schema = match file {

@@ -119,6 +119,14 @@ impl Outputs {
         self.entries.push((name.to_owned(), value.into()));
     }
 
+    /// Adds an output holding `value` as compact JSON.
+    pub fn set_json<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
+        let json = serde_json::to_string(value)
+            .map_err(|e| Error::Runner(format!("cannot serialise output `{name}`: {e}")))?;
+        self.set(name, json);
+        Ok(())
+    }
+
     /// The outputs in the `$GITHUB_OUTPUT` heredoc form, each value under a
     /// delimiter from `new_delimiter`. A value containing its delimiter is refused.
     pub fn encode(&self, mut new_delimiter: impl FnMut() -> Result<String, Error>) -> Result<String, Error> {

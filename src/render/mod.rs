@@ -4,6 +4,7 @@
 pub mod markdown;
 pub mod table;
 
+use crate::filter::FilterOutcome;
 use crate::plan::{Plan, PlanWarning, ProdHubJob, SupportAndStagingJob};
 
 /// Title of the support-and-staging table.
@@ -147,4 +148,37 @@ pub fn plan_json(plan: &Plan) -> String {
     let mut json = serde_json::to_string_pretty(&matrices).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// Title of the filter's table.
+pub const FILTER_TITLE: &str = "Prod hub upgrades after the staging canaries";
+const FILTER_HEADERS: [&str; 4] = ["Cluster Name", "Hub Name", "Decision", "Reason"];
+
+fn filter_rows(outcome: &FilterOutcome) -> Vec<Vec<String>> {
+    let kept = outcome.kept.iter().map(|job| {
+        vec![job.cluster_name.clone(), job.hub_name.clone(), "Deploy".to_owned(), job.reason_for_redeploy.clone()]
+    });
+    let dropped = outcome
+        .dropped
+        .iter()
+        .map(|job| vec![job.cluster_name.clone(), job.hub_name.clone(), "Skip".to_owned(), job.reason.clone()]);
+    kept.chain(dropped).collect()
+}
+
+/// The filter's decisions as a box-drawn table.
+pub fn filter_table(outcome: &FilterOutcome) -> String {
+    text_table(FILTER_TITLE, &FILTER_HEADERS, filter_rows(outcome), NO_PROD_HUBS)
+}
+
+/// The filter's decisions for the step summary.
+pub fn filter_summary(outcome: &FilterOutcome) -> String {
+    let mut out = format!("## {FILTER_TITLE}\n\n");
+    let rows = filter_rows(outcome);
+    if rows.is_empty() {
+        out.push_str(NO_PROD_HUBS);
+        out.push('\n');
+    } else {
+        out.push_str(&markdown::table(&FILTER_HEADERS, &rows));
+    }
+    out
 }

@@ -1,0 +1,109 @@
+//! The `filter` action's inputs and outputs, and reading the run's job
+//! conclusions from the GitHub API.
+
+use std::collections::BTreeMap;
+
+use super::{
+    check_job_name, filter, parse_results, results_from_jobs, FilterOutcome, LegResult, RunJob, DEFAULT_JOB_NAME,
+};
+use crate::error::Error;
+use crate::github::{self, ClientConfig, GitHub};
+use crate::plan::{ProdHubJob, SupportAndStagingJob};
+use crate::runner::{Outputs, RunnerEnv};
+
+/// Input names of `actions/filter`.
+pub mod inputs {
+    pub const PROD_HUBS: &str = "prod-hub-matrix-jobs";
+    pub const SUPPORT_AND_STAGING: &str = "support-and-staging-matrix-jobs";
+    pub const RESULTS: &str = "results";
+    pub const JOB_NAME: &str = "job-name";
+    pub const GITHUB_TOKEN: &str = "github-token";
+    /// Every input the action reads.
+    pub const ALL: &[&str] = &[PROD_HUBS, SUPPORT_AND_STAGING, RESULTS, JOB_NAME, GITHUB_TOKEN];
+}
+
+/// Output names of `actions/filter`.
+pub mod outputs {
+    pub const FILTERED: &str = "filtered-prod-hub-matrix-jobs";
+    pub const DROPPED: &str = "dropped";
+    pub const HAS_JOBS: &str = "has-jobs";
+    /// Every output the action writes.
+    pub const ALL: &[&str] = &[FILTERED, DROPPED, HAS_JOBS];
+}
+
+/// The inputs of `actions/filter`, parsed.
+#[derive(Debug, Clone)]
+pub struct FilterInputs {
+    pub prod: Vec<ProdHubJob>,
+    pub support_and_staging: Vec<SupportAndStagingJob>,
+    /// `None`: read the leg conclusions from the jobs API.
+    pub results: Option<BTreeMap<String, LegResult>>,
+    pub job_name: String,
+}
+
+impl FilterInputs {
+    /// Reads and checks the action's inputs.
+    pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
+        let support_and_staging: Vec<SupportAndStagingJob> =
+            parse_matrix(inputs::SUPPORT_AND_STAGING, env.input(inputs::SUPPORT_AND_STAGING))?;
+        let results = env
+            .input(inputs::RESULTS)
+            .map(|text| parse_results(inputs::RESULTS, text, &support_and_staging))
+            .transpose()?;
+        let job_name = env.input(inputs::JOB_NAME).unwrap_or(DEFAULT_JOB_NAME).to_owned();
+        check_job_name(inputs::JOB_NAME, &job_name)?;
+        Ok(FilterInputs {
+            prod: parse_matrix(inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))?,
+            support_and_staging,
+            results,
+            job_name,
+        })
+    }
+}
+
+/// Parses a matrix JSON as generate writes it. An absent input is an empty matrix.
+pub fn parse_matrix<T: serde::de::DeserializeOwned>(input: &str, text: Option<&str>) -> Result<Vec<T>, Error> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Error::input(input, format!("not the JSON array the generate action writes: {e}"))),
+    }
+}
+
+/// Decides the filter, reading the leg conclusions from the API when no
+/// `results` were given. Returns the outcome and the API requests made.
+pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
+    if let Some(results) = &inputs.results {
+        return Ok((filter(&inputs.prod, &inputs.support_and_staging, results), 0));
+    }
+    let needs_api =
+        inputs.prod.iter().any(|p| inputs.support_and_staging.iter().any(|s| s.cluster_name == p.cluster_name));
+    if !needs_api {
+        // Nothing waits on a canary: no need to ask anyone.
+        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &BTreeMap::new()), 0));
+    }
+    let repo = env.repository()?;
+    let run_id =
+        env.var("GITHUB_RUN_ID").filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).ok_or_else(
+            || Error::Runner("GITHUB_RUN_ID is not set: pass `results` when running outside GitHub Actions".into()),
+        )?;
+    let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
+    let endpoint = format!("{}/actions/runs/{run_id}/jobs?filter=latest", repo.api_path());
+    let (jobs, requests) = github::block_on(async {
+        let gh = GitHub::new(config)?;
+        let jobs = gh.get_all::<RunJob>(&endpoint, Some("jobs"), None).await;
+        Ok::<_, Error>((jobs, gh.request_count()))
+    })??;
+    let jobs = jobs?;
+    let results = results_from_jobs(&jobs, &inputs.job_name, &inputs.support_and_staging);
+    Ok((filter(&inputs.prod, &inputs.support_and_staging, &results), requests))
+}
+
+/// The step outputs for an outcome.
+pub fn action_outputs(outcome: &FilterOutcome) -> Result<Outputs, Error> {
+    let mut out = Outputs::default();
+    out.set_json(outputs::FILTERED, &outcome.kept)?;
+    out.set_json(outputs::DROPPED, &outcome.dropped)?;
+    out.set(outputs::HAS_JOBS, if outcome.kept.is_empty() { "false" } else { "true" });
+    Ok(out)
+}
