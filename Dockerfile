@@ -8,9 +8,11 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY action-generate ./action-generate
+COPY action-filter ./action-filter
 RUN cargo build --release --locked --workspace --bins
 
 # Runtime stage: nothing but the binaries; runs as root, as container actions must.
 FROM scratch
 COPY --from=build /src/target/release/action-generate /usr/local/bin/action-generate
+COPY --from=build /src/target/release/action-filter /usr/local/bin/action-filter
 ENTRYPOINT ["/usr/local/bin/action-generate"]

@@ -260,6 +260,13 @@ pub fn annotate_message(level: Level, message: &str) {
     print(&format!("{}\n", message_command(level, message)));
 }
 
+/// Registers a secret with the runner so that it is masked in every later log line.
+pub fn add_mask(secret: &str) {
+    for line in secret.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        print(&format!("::add-mask::{}\n", escape_data(line)));
+    }
+}
+
 /// Opens a collapsible log group.
 pub fn group(title: &str) {
     print(&format!("::group::{}\n", escape_data(title)));

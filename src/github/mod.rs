@@ -14,7 +14,7 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::runner::RunnerEnv;
+use crate::runner::{self, RunnerEnv};
 
 /// Where the API is when `GITHUB_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -67,8 +67,12 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// `GITHUB_API_URL` (GitHub Enterprise Server, the test server) and the
     /// action's `github-token` input. `DEPLOYER_HTTP_TIMEOUT_SECS` changes the
-    /// per-request timeout (default 30).
+    /// per-request timeout (default 30). The token is registered with the
+    /// runner as a secret (`::add-mask::`) before anything else can print it.
     pub fn from_env(env: &RunnerEnv, token_input: &str) -> Result<Self, Error> {
+        if let Some(token) = env.input(token_input) {
+            runner::add_mask(token);
+        }
         let api_url = env.var("GITHUB_API_URL").filter(|v| !v.is_empty()).unwrap_or(DEFAULT_API_URL);
         let timeout = match env.var("DEPLOYER_HTTP_TIMEOUT_SECS") {
             None | Some("") => Duration::from_secs(30),
