@@ -1,0 +1,83 @@
+//! Each `actions/*/action.yml` is one contract with its binary: the inputs and
+//! outputs it declares are exactly the ones the code reads and writes, the
+//! token defaults to the job's token, and the entrypoint is in the image.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use support::project_root;
+
+struct Contract {
+    action: &'static str,
+    binary: &'static str,
+    inputs: &'static [&'static str],
+    outputs: &'static [&'static str],
+}
+
+const CONTRACTS: &[Contract] = &[
+    Contract {
+        action: "generate",
+        binary: "action-generate",
+        inputs: deployer::generate::inputs::ALL,
+        outputs: deployer::generate::outputs::ALL,
+    },
+    Contract {
+        action: "filter",
+        binary: "action-filter",
+        inputs: deployer::filter::stage::inputs::ALL,
+        outputs: deployer::filter::stage::outputs::ALL,
+    },
+];
+
+fn keys(value: &yaml_serde::Value) -> BTreeSet<String> {
+    value.as_mapping().map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn every_action_is_covered() {
+    let mut found: Vec<String> = fs::read_dir(project_root().join("actions"))
+        .expect("actions folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    let mut covered: Vec<String> = CONTRACTS.iter().map(|c| c.action.to_owned()).collect();
+    covered.sort();
+    assert_eq!(found, covered, "every actions/<name> has a contract here");
+}
+
+#[test]
+fn metadata_matches_the_code() {
+    let dockerfile = fs::read_to_string(project_root().join("Dockerfile")).expect("Dockerfile");
+    for contract in CONTRACTS {
+        let path = project_root().join("actions").join(contract.action).join("action.yml");
+        let text = fs::read_to_string(&path).expect("action.yml");
+        let metadata: yaml_serde::Value = yaml_serde::from_str(&text).expect("action.yml is YAML");
+        let name = contract.action;
+
+        let declared_inputs = keys(&metadata["inputs"]);
+        let code_inputs: BTreeSet<String> = contract.inputs.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(declared_inputs, code_inputs, "{name}: inputs");
+        let declared_outputs = keys(&metadata["outputs"]);
+        let code_outputs: BTreeSet<String> = contract.outputs.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(declared_outputs, code_outputs, "{name}: outputs");
+
+        for (input, spec) in metadata["inputs"].as_mapping().expect("inputs") {
+            assert!(spec["description"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {input:?} has a description");
+        }
+        if declared_inputs.contains("github-token") {
+            assert_eq!(metadata["inputs"]["github-token"]["default"].as_str(), Some("${{ github.token }}"), "{name}");
+        }
+
+        assert_eq!(metadata["runs"]["using"].as_str(), Some("docker"), "{name}: a container action");
+        let entrypoint = format!("/usr/local/bin/{}", contract.binary);
+        assert_eq!(metadata["runs"]["entrypoint"].as_str(), Some(entrypoint.as_str()), "{name}: entrypoint");
+        assert!(
+            dockerfile.contains(&format!("/src/target/release/{} {entrypoint}", contract.binary)),
+            "{name}: the Dockerfile copies {} to {entrypoint}",
+            contract.binary
+        );
+        assert!(support::bin(contract.binary).exists(), "{name}: the binary builds");
+    }
+}
