@@ -277,6 +277,19 @@ pub fn end_group() {
     print("::endgroup::\n");
 }
 
+/// Runs an action's stage with the process environment, and turns its result
+/// into the exit code, reporting a failure with [`report_error`].
+pub fn run_action(stage: impl FnOnce(&RunnerEnv) -> Result<(), Error>) -> std::process::ExitCode {
+    let env = RunnerEnv::from_process();
+    match stage(&env) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            report_error(&error);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Reports a failed stage: annotations on stdout, a readable message on stderr.
 pub fn report_error(error: &Error) {
     match error {

@@ -12,14 +12,7 @@ use deployer::runner::{self, Level, RunnerEnv};
 use deployer::{render, Error};
 
 fn main() -> ExitCode {
-    let env = RunnerEnv::from_process();
-    match filter(&env) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            runner::report_error(&error);
-            ExitCode::FAILURE
-        }
-    }
+    runner::run_action(filter)
 }
 
 fn filter(env: &RunnerEnv) -> Result<(), Error> {

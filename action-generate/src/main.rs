@@ -11,14 +11,7 @@ use deployer::runner::{self, Level, RunnerEnv};
 use deployer::{plan::PlanWarning, plan_folder, render, Diagnostic, Error};
 
 fn main() -> ExitCode {
-    let env = RunnerEnv::from_process();
-    match run(&env) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            runner::report_error(&error);
-            ExitCode::FAILURE
-        }
-    }
+    runner::run_action(run)
 }
 
 fn run(env: &RunnerEnv) -> Result<(), Error> {
