@@ -12,6 +12,7 @@
 //! - [`generate`]: the `generate` stage, shared by the action and the CLI.
 //! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
 
+pub mod artifact;
 pub mod changes;
 pub mod config;
 pub mod detect;

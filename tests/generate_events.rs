@@ -21,12 +21,11 @@ fn files(names: &[&str]) -> Value {
 }
 
 fn generate(server: &MockServer, event_name: &str, event: String) -> ActionRun {
-    let plan_dir = std::env::temp_dir().join(format!("deployer-plan-{}", std::process::id()));
     ActionRun::new("action-generate", example_repo())
         .github(&server.uri())
         .env("GITHUB_EVENT_NAME", event_name)
         .event(event)
-        .input("plan-dir", plan_dir.join(event_name).to_string_lossy())
+        .temp_input("plan-dir", "plan")
 }
 
 fn hubs(result: &support::ActionResult) -> Vec<String> {

@@ -19,12 +19,11 @@ fn event() -> String {
 }
 
 fn run(server: &MockServer) -> ActionRun {
-    let plan_dir = tempfile::tempdir().expect("temp").keep();
     ActionRun::new("action-generate", example_repo())
         .github(&server.uri())
         .env("GITHUB_EVENT_NAME", "pull_request")
         .event(event())
-        .input("plan-dir", plan_dir.join("plan").to_string_lossy())
+        .temp_input("plan-dir", "plan")
 }
 
 fn ok_files() -> ResponseTemplate {
@@ -185,12 +184,11 @@ async fn slow_answers_time_out_and_are_retried() {
 async fn an_unreachable_api_is_a_clear_error() {
     // A port nothing listens on (bound, then released).
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let plan_dir = tempfile::tempdir().expect("temp");
     let result = ActionRun::new("action-generate", example_repo())
         .github(&format!("http://127.0.0.1:{port}"))
         .env("GITHUB_EVENT_NAME", "pull_request")
         .event(event())
-        .input("plan-dir", plan_dir.path().join("p").to_string_lossy())
+        .temp_input("plan-dir", "plan")
         .run_async()
         .await;
     assert_eq!(result.output.status.code(), Some(1));

@@ -91,18 +91,26 @@ impl ClientConfig {
     }
 }
 
+/// The most bytes read of one API response.
+const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
 /// A response, read whole.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
 impl Response {
+    /// The body as text, for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The body as JSON of type `T`.
     pub fn json<T: DeserializeOwned>(&self, method: &Method, endpoint: &str) -> Result<T, Error> {
-        serde_json::from_str(&self.body).map_err(|e| Error::Api {
+        serde_json::from_slice(&self.body).map_err(|e| Error::Api {
             method: method.to_string(),
             endpoint: endpoint.to_owned(),
             status: self.status.as_u16(),
@@ -125,7 +133,17 @@ pub struct GitHub {
     octocrab: Octocrab,
     config: ClientConfig,
     requests: AtomicUsize,
+    downloads: AtomicUsize,
     rate_limit_waited: std::sync::Mutex<Duration>,
+}
+
+/// What an endpoint that may redirect answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Where the content is.
+    Redirect(String),
+    /// The content itself.
+    Body(Vec<u8>),
 }
 
 impl GitHub {
@@ -144,6 +162,7 @@ impl GitHub {
             octocrab,
             config,
             requests: AtomicUsize::new(0),
+            downloads: AtomicUsize::new(0),
             rate_limit_waited: std::sync::Mutex::new(Duration::ZERO),
         })
     }
@@ -171,7 +190,7 @@ impl GitHub {
         loop {
             attempt += 1;
             let response = self.send(Method::GET, endpoint, None, Retry::Idempotent).await?;
-            match serde_json::from_str(&response.body) {
+            match serde_json::from_slice(&response.body) {
                 Ok(value) => return Ok((value, response)),
                 Err(_) if attempt < self.config.retry.max_attempts => {
                     tokio::time::sleep(self.config.retry.base_delay * 2u32.saturating_pow(attempt - 1)).await;
@@ -197,9 +216,41 @@ impl GitHub {
         items_key: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<T>, Error> {
+        let mut items: Vec<T> = Vec::new();
+        self.walk_pages(endpoint, items_key, |mut batch: Vec<T>| {
+            items.append(&mut batch);
+            limit.is_none_or(|limit| items.len() < limit)
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// The first item of a listing that `wanted` accepts, reading no more pages than needed.
+    pub async fn find_first<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        items_key: Option<&str>,
+        wanted: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, Error> {
+        let mut found = None;
+        self.walk_pages(endpoint, items_key, |batch: Vec<T>| {
+            found = batch.into_iter().find(|item| wanted(item));
+            found.is_none()
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Follows a listing page by page (100 per page, `Link: rel="next"`),
+    /// handing each page to `visit` until it returns false or the pages end.
+    async fn walk_pages<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        items_key: Option<&str>,
+        mut visit: impl FnMut(Vec<T>) -> bool,
+    ) -> Result<(), Error> {
         let separator = if endpoint.contains('?') { '&' } else { '?' };
         let mut next = Some(format!("{endpoint}{separator}per_page={PER_PAGE}"));
-        let mut items: Vec<T> = Vec::new();
         let mut pages = 0;
         while let Some(page) = next.take() {
             pages += 1;
@@ -216,14 +267,12 @@ impl GitHub {
                 None => value,
                 Some(key) => value[key].take(),
             };
-            let mut batch: Vec<T> = typed(list, endpoint, &response)?;
-            items.append(&mut batch);
-            if limit.is_some_and(|limit| items.len() >= limit) {
+            if !visit(typed(list, endpoint, &response)?) {
                 break;
             }
             next = link::next_page(&response.headers).map(|url| self.relative(&url));
         }
-        Ok(items)
+        Ok(())
     }
 
     /// POST JSON; sent once unless the server refused it unprocessed (rate limit).
@@ -255,6 +304,83 @@ impl GitHub {
         body: Option<&serde_json::Value>,
         retry: Retry,
     ) -> Result<Response, Error> {
+        self.send_accepting(method, endpoint, body, retry, false).await
+    }
+
+    /// GET an endpoint that answers with a redirect (an artifact's `zip`
+    /// URL): the `Location`, or the body when the API answers it directly.
+    pub async fn get_redirect(&self, endpoint: &str) -> Result<Fetched, Error> {
+        let response = self.send_accepting(Method::GET, endpoint, None, Retry::Idempotent, true).await?;
+        if response.status.is_redirection() {
+            let location = response.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok());
+            return location.map(|l| Fetched::Redirect(l.to_owned())).ok_or_else(|| Error::Api {
+                method: "GET".into(),
+                endpoint: strip_query(endpoint),
+                status: response.status.as_u16(),
+                message: "a redirect without a Location".into(),
+            });
+        }
+        Ok(Fetched::Body(response.body))
+    }
+
+    /// Downloads `url` (a redirect target off the API host) without the
+    /// token, reading at most `cap` bytes. Retried like a GET; counted apart
+    /// from API requests.
+    pub async fn download(&self, url: &str, cap: u64) -> Result<Vec<u8>, Error> {
+        let failure = |message: String| Error::Http { method: "GET".into(), endpoint: redact_url(url), message };
+        let client = Octocrab::builder()
+            .set_connect_timeout(Some(self.config.timeout))
+            .set_read_timeout(Some(self.config.timeout))
+            .build()
+            .map_err(|e| failure(e.to_string()))?;
+        let policy = &self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.downloads.fetch_add(1, Ordering::Relaxed);
+            let backoff = policy.base_delay * 2u32.saturating_pow(attempt - 1);
+            let result = match client._get(url).await {
+                Ok(response) => {
+                    let status = response.status();
+                    match read_capped(response.into_body(), cap).await {
+                        Ok(body) => Ok((status, body)),
+                        Err(message) if message.starts_with("the response is larger") => return Err(failure(message)),
+                        Err(message) => Err(message),
+                    }
+                }
+                Err(error) => Err(transport_message(&error)),
+            };
+            match result {
+                Ok((status, body)) if status.is_success() => return Ok(body),
+                Ok((status, _)) if status.is_server_error() && attempt < policy.max_attempts => {}
+                Ok((status, body)) => {
+                    return Err(Error::Api {
+                        method: "GET".into(),
+                        endpoint: redact_url(url),
+                        status: status.as_u16(),
+                        message: api_message(&String::from_utf8_lossy(&body)),
+                    })
+                }
+                Err(_) if attempt < policy.max_attempts => {}
+                Err(message) => return Err(failure(message)),
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Downloads made with [`GitHub::download`], retries included.
+    pub fn download_count(&self) -> usize {
+        self.downloads.load(Ordering::Relaxed)
+    }
+
+    async fn send_accepting(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: Option<&serde_json::Value>,
+        retry: Retry,
+        accept_redirects: bool,
+    ) -> Result<Response, Error> {
         let policy = &self.config.retry;
         let mut attempt = 0;
         loop {
@@ -273,7 +399,7 @@ impl GitHub {
                 }
             };
             let status = response.status;
-            if status.as_u16() < 300 {
+            if status.is_success() || (accept_redirects && status.is_redirection()) {
                 return Ok(response);
             }
             if let Some(wait) = rate_limit_wait(&response, SystemTime::now()) {
@@ -289,7 +415,7 @@ impl GitHub {
                         "rate limited; waiting {}s more would pass the {}s budget: {}",
                         wait.as_secs(),
                         policy.max_rate_limit_wait.as_secs(),
-                        api_message(&response.body)
+                        api_message(&response.text())
                     ),
                 });
             }
@@ -301,7 +427,7 @@ impl GitHub {
                 method: method.to_string(),
                 endpoint: strip_query(endpoint),
                 status: status.as_u16(),
-                message: api_message(&response.body),
+                message: api_message(&response.text()),
             });
         }
     }
@@ -335,7 +461,7 @@ impl GitHub {
         let response = result.map_err(|e| transport_message(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = self.octocrab.body_to_string(response).await.map_err(|e| transport_message(&e))?;
+        let body = read_capped(response.into_body(), MAX_RESPONSE_BYTES).await?;
         Ok(Response { status, headers, body })
     }
 }
@@ -347,6 +473,34 @@ fn typed<T: DeserializeOwned>(value: serde_json::Value, endpoint: &str, response
         status: response.status.as_u16(),
         message: format!("unexpected response: {e}"),
     })
+}
+
+/// Reads a response body, refusing more than `cap` bytes.
+async fn read_capped<B>(mut body: B, cap: u64) -> Result<Vec<u8>, String>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    use http_body_util::BodyExt;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the response: {e}"))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() as u64 + data.len() as u64 > cap {
+                return Err(format!("the response is larger than {cap} bytes"));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+/// A URL without its query string: signed storage URLs carry credentials there.
+fn redact_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
 }
 
 /// The endpoint without its query string, for messages.
@@ -401,7 +555,7 @@ pub fn rate_limit_wait(response: &Response, now: SystemTime) -> Option<Duration>
         let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
     }
-    let lower = response.body.to_ascii_lowercase();
+    let lower = response.text().to_ascii_lowercase();
     if status == 429 || lower.contains("secondary rate limit") {
         return Some(Duration::from_secs(60));
     }

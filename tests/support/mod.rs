@@ -70,6 +70,8 @@ pub struct ActionRun {
     pub binary: String,
     pub workspace: PathBuf,
     pub inputs: Vec<(String, String)>,
+    /// Inputs naming a path inside the run's own temporary folder.
+    pub temp_inputs: Vec<(String, String)>,
     pub env: Vec<(String, String)>,
     pub event: Option<String>,
 }
@@ -92,6 +94,7 @@ impl ActionRun {
             binary: binary.into(),
             workspace: workspace.into(),
             inputs: Vec::new(),
+            temp_inputs: Vec::new(),
             env: Vec::new(),
             event: None,
         }
@@ -99,6 +102,13 @@ impl ActionRun {
 
     pub fn input(mut self, name: &str, value: impl Into<String>) -> Self {
         self.inputs.push((name.into(), value.into()));
+        self
+    }
+
+    /// An input set to `relative` inside the run's temporary folder (such as
+    /// `plan-dir`, so that parallel runs never share a folder).
+    pub fn temp_input(mut self, name: &str, relative: &str) -> Self {
+        self.temp_inputs.push((name.into(), relative.into()));
         self
     }
 
@@ -134,6 +144,9 @@ impl ActionRun {
         }
         for (name, value) in &self.inputs {
             command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
+        }
+        for (name, relative) in &self.temp_inputs {
+            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), temp.path().join(relative));
         }
         for (name, value) in &self.env {
             command.env(name, value);
