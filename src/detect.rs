@@ -93,6 +93,12 @@ pub async fn detect(gh: &GitHub, repo: &RepoRef, trigger: &Trigger, deploy_all: 
         Trigger::WorkflowDispatch => detected.warnings.push(
             "workflow_dispatch run without `deploy-all: true` and without `changed-files`: nothing to plan".into(),
         ),
+        Trigger::WorkflowRun(_) => {
+            return Err(Error::input(
+                "changed-files",
+                "cannot find the changed files of a `workflow_run` event; pass them in `changed-files`, or set `deploy-all`",
+            ))
+        }
         Trigger::Other(name) => {
             return Err(Error::input(
                 "changed-files",

@@ -43,6 +43,10 @@ pub enum Error {
     #[error("GitHub API {method} {endpoint}: {message}")]
     Http { method: String, endpoint: String, message: String },
 
+    /// An artifact (untrusted input) was refused.
+    #[error("refusing the artifact: {0}")]
+    Artifact(String),
+
     /// A `git` command failed.
     #[error("git {args}: {message}")]
     Git { args: String, message: String },

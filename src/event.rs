@@ -43,6 +43,18 @@ pub struct PullRequestEvent {
     pub changed_files: Option<u64>,
 }
 
+/// The run a `workflow_run` event reports on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRunEvent {
+    pub run_id: u64,
+    /// The commit the run built: for a pull request, its head.
+    pub head_sha: String,
+    /// The event that triggered that run (`pull_request`, `push`...).
+    pub event: String,
+    /// Pull requests GitHub associated with the run (empty for forks).
+    pub pull_requests: Vec<u64>,
+}
+
 /// What triggered the run, as far as planning cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -52,6 +64,8 @@ pub enum Trigger {
     Push { before: String, after: String },
     /// `workflow_dispatch`.
     WorkflowDispatch,
+    /// `workflow_run`: another run finished; the comment workflow's trigger.
+    WorkflowRun(WorkflowRunEvent),
     /// Anything else, by name.
     Other(String),
 }
@@ -61,7 +75,8 @@ pub fn is_null_sha(sha: &str) -> bool {
     !sha.is_empty() && sha.chars().all(|c| c == '0')
 }
 
-fn is_sha(sha: &str) -> bool {
+/// A full commit SHA (SHA-1 or SHA-256 hex).
+pub fn is_sha(sha: &str) -> bool {
     (sha.len() == 40 || sha.len() == 64) && sha.chars().all(|c| c.is_ascii_hexdigit())
 }
 
@@ -87,6 +102,20 @@ pub fn parse_trigger(event_name: &str, payload: &Value) -> Result<Trigger, Error
             Ok(Trigger::Push { before: sha("before")?, after: sha("after")? })
         }
         "workflow_dispatch" => Ok(Trigger::WorkflowDispatch),
+        "workflow_run" => {
+            let run = &payload["workflow_run"];
+            let run_id = run["id"].as_u64().ok_or_else(|| bad("workflow_run.id"))?;
+            let head_sha =
+                run["head_sha"].as_str().filter(|s| is_sha(s)).ok_or_else(|| bad("workflow_run.head_sha"))?;
+            let pull_requests =
+                run["pull_requests"].as_array().into_iter().flatten().filter_map(|p| p["number"].as_u64());
+            Ok(Trigger::WorkflowRun(WorkflowRunEvent {
+                run_id,
+                head_sha: head_sha.to_owned(),
+                event: run["event"].as_str().unwrap_or_default().to_owned(),
+                pull_requests: pull_requests.collect(),
+            }))
+        }
         other => Ok(Trigger::Other(other.to_owned())),
     }
 }
@@ -120,6 +149,16 @@ mod tests {
         assert_eq!(parse_trigger("push", &push).unwrap(), Trigger::Push { before: "0".repeat(40), after: SHA.into() });
         assert_eq!(parse_trigger("workflow_dispatch", &json!({})).unwrap(), Trigger::WorkflowDispatch);
         assert_eq!(parse_trigger("schedule", &json!({})).unwrap(), Trigger::Other("schedule".into()));
+        let run = json!({"workflow_run": {"id": 99, "head_sha": SHA, "event": "pull_request", "pull_requests": [{"number": 4}]}});
+        assert_eq!(
+            parse_trigger("workflow_run", &run).unwrap(),
+            Trigger::WorkflowRun(WorkflowRunEvent {
+                run_id: 99,
+                head_sha: SHA.into(),
+                event: "pull_request".into(),
+                pull_requests: vec![4]
+            })
+        );
     }
 
     #[test]
@@ -128,6 +167,7 @@ mod tests {
             ("pull_request", json!({})),
             ("pull_request", json!({"pull_request": {"number": 1, "head": {"sha": "../../evil"}}})),
             ("push", json!({"before": SHA, "after": "main"})),
+            ("workflow_run", json!({"workflow_run": {"id": 1, "head_sha": "x"}})),
         ];
         for (name, payload) in cases {
             assert!(parse_trigger(name, &payload).is_err(), "{name} {payload}");

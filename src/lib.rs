@@ -14,6 +14,7 @@
 
 pub mod artifact;
 pub mod changes;
+pub mod comment;
 pub mod config;
 pub mod detect;
 pub mod diagnostic;

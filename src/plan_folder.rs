@@ -35,6 +35,19 @@ pub struct PlanFile {
     pub support_and_staging: Vec<SupportAndStagingJob>,
     #[serde(rename = "prod-hub-matrix-jobs")]
     pub prod_hubs: Vec<ProdHubJob>,
+    /// The plan's warnings, as text.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
+    fn from(file: &'a PlanFile) -> Self {
+        render::PlanMarkdown {
+            support_and_staging: &file.support_and_staging,
+            prod_hubs: &file.prod_hubs,
+            warnings: file.warnings.clone(),
+        }
+    }
 }
 
 impl PlanFile {
@@ -50,6 +63,7 @@ impl PlanFile {
             head_sha,
             support_and_staging: plan.support_and_staging.clone(),
             prod_hubs: plan.prod_hubs.clone(),
+            warnings: plan.warnings.iter().map(ToString::to_string).collect(),
         }
     }
 }

@@ -24,6 +24,12 @@ const CONTRACTS: &[Contract] = &[
         outputs: deployer::generate::outputs::ALL,
     },
     Contract {
+        action: "comment",
+        binary: "action-comment",
+        inputs: deployer::comment::stage::inputs::ALL,
+        outputs: deployer::comment::stage::outputs::ALL,
+    },
+    Contract {
         action: "filter",
         binary: "action-filter",
         inputs: deployer::filter::stage::inputs::ALL,

@@ -27,8 +27,16 @@ pub fn escape_cell(text: &str) -> String {
 
 /// A Markdown table with centred columns; every cell is escaped.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    out.push('|');
+    let mut out = table_header(headers);
+    for row in rows {
+        out.push_str(&table_row(row));
+    }
+    out
+}
+
+/// The header and separator lines of a table with centred columns.
+pub fn table_header(headers: &[&str]) -> String {
+    let mut out = String::from("|");
     for header in headers {
         out.push(' ');
         out.push_str(&escape_cell(header));
@@ -39,15 +47,18 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(":-:|");
     }
     out.push('\n');
-    for row in rows {
-        out.push('|');
-        for cell in row {
-            out.push(' ');
-            out.push_str(&escape_cell(cell));
-            out.push_str(" |");
-        }
-        out.push('\n');
+    out
+}
+
+/// One table row, every cell escaped.
+pub fn table_row(cells: &[String]) -> String {
+    let mut out = String::from("|");
+    for cell in cells {
+        out.push(' ');
+        out.push_str(&escape_cell(cell));
+        out.push_str(" |");
     }
+    out.push('\n');
     out
 }
 

@@ -86,52 +86,156 @@ pub fn log_tables(plan: &Plan) -> String {
     out
 }
 
-/// The two Markdown sections shared by the step summary and the comment.
-fn markdown_sections(plan: &Plan) -> String {
-    let mut out = String::from("### Support and Staging deployments\n\n");
-    if plan.support_and_staging.is_empty() {
-        out.push_str(NO_SUPPORT_OR_STAGING);
-        out.push('\n');
-    } else {
-        out.push_str(&markdown::table(
-            &SUPPORT_AND_STAGING_HEADERS,
-            &support_and_staging_rows(&plan.support_and_staging),
-        ));
+/// What the Markdown views of a plan show. Built from a [`Plan`], or from an
+/// untrusted `plan.json` once validated: every cell is escaped either way.
+#[derive(Debug, Clone)]
+pub struct PlanMarkdown<'a> {
+    pub support_and_staging: &'a [SupportAndStagingJob],
+    pub prod_hubs: &'a [ProdHubJob],
+    pub warnings: Vec<String>,
+}
+
+impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
+    fn from(plan: &'a Plan) -> Self {
+        PlanMarkdown {
+            support_and_staging: &plan.support_and_staging,
+            prod_hubs: &plan.prod_hubs,
+            warnings: plan.warnings.iter().map(PlanWarning::to_string).collect(),
+        }
     }
-    out.push_str("\n### Production deployments\n\n");
-    if plan.prod_hubs.is_empty() {
-        out.push_str(NO_PROD_HUBS);
-        out.push('\n');
-    } else {
-        out.push_str(&markdown::table(&PROD_HUBS_HEADERS, &prod_hub_rows(&plan.prod_hubs)));
+}
+
+/// A titled part of the Markdown: a head that is always shown, and rows
+/// that may be left out from the end to fit a size limit.
+struct Block {
+    head: String,
+    rows: Vec<String>,
+    /// Shown instead of the rows when there never were any.
+    empty: Option<&'static str>,
+}
+
+fn blocks(view: &PlanMarkdown<'_>) -> Vec<Block> {
+    let section = |title: &str, headers: &[&str], rows: Vec<Vec<String>>, empty: &'static str| {
+        let has_rows = !rows.is_empty();
+        Block {
+            head: if has_rows {
+                format!("{title}\n\n{}", markdown::table_header(headers))
+            } else {
+                format!("{title}\n\n")
+            },
+            rows: rows.iter().map(|row| markdown::table_row(row)).collect(),
+            empty: (!has_rows).then_some(empty),
+        }
+    };
+    vec![
+        section(
+            "### Support and Staging deployments",
+            &SUPPORT_AND_STAGING_HEADERS,
+            support_and_staging_rows(view.support_and_staging),
+            NO_SUPPORT_OR_STAGING,
+        ),
+        section("\n### Production deployments", &PROD_HUBS_HEADERS, prod_hub_rows(view.prod_hubs), NO_PROD_HUBS),
+        Block {
+            head: String::new(),
+            rows: view.warnings.iter().map(|w| format!("\n> [!WARNING]\n> {}\n", markdown::escape_cell(w))).collect(),
+            empty: None,
+        },
+    ]
+}
+
+/// The blocks with only their first `keep` rows, counted across blocks in order.
+fn render_blocks(blocks: &[Block], mut keep: usize) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        out.push_str(&block.head);
+        if let Some(empty) = block.empty {
+            out.push_str(empty);
+            out.push('\n');
+        }
+        for row in block.rows.iter().take(keep) {
+            out.push_str(row);
+        }
+        keep = keep.saturating_sub(block.rows.len());
     }
     out
 }
 
-fn markdown_warnings(warnings: &[PlanWarning]) -> String {
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// The note that replaces rows left out.
+fn omitted_note(omitted: usize, limit: usize, run_url: Option<&str>) -> String {
+    let where_ = match run_url {
+        Some(url) => format!("The full plan is in [the workflow run]({url})."),
+        None => "The full plan is in the workflow run's summary.".to_owned(),
+    };
+    format!(
+        "\n> [!NOTE]\n> {omitted} more rows are not shown, to keep this comment under {limit} characters. {where_}\n"
+    )
+}
+
+/// `intro` and the plan's sections in at most `limit` characters: when the
+/// whole does not fit, rows are left out from the end, at a row boundary, and
+/// a note says how many and where to see them.
+pub fn markdown_within(view: &PlanMarkdown<'_>, intro: &str, limit: usize, run_url: Option<&str>) -> String {
+    let blocks = blocks(view);
+    let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
+    let full = format!("{intro}{}", render_blocks(&blocks, total));
+    if chars(&full) <= limit {
+        return full;
+    }
+    let fixed = chars(intro) + chars(&render_blocks(&blocks, 0)) + chars(&omitted_note(total, limit, run_url));
+    let mut budget = limit.saturating_sub(fixed);
+    let mut keep = 0;
+    for row in blocks.iter().flat_map(|b| b.rows.iter()) {
+        let size = chars(row);
+        if size > budget {
+            break;
+        }
+        budget -= size;
+        keep += 1;
+    }
+    let cut = format!("{intro}{}{}", render_blocks(&blocks, keep), omitted_note(total - keep, limit, run_url));
+    if chars(&cut) <= limit {
+        cut
+    } else {
+        // Even the headings do not fit (only with absurdly small limits): cut at a line.
+        truncate_at_line(&cut, limit)
+    }
+}
+
+/// The longest prefix of whole lines within `limit` characters.
+pub fn truncate_at_line(text: &str, limit: usize) -> String {
     let mut out = String::new();
-    for warning in warnings {
-        out.push_str("\n> [!WARNING]\n> ");
-        out.push_str(&markdown::escape_cell(&warning.to_string()));
-        out.push('\n');
+    let mut used = 0;
+    for line in text.split_inclusive('\n') {
+        let size = chars(line);
+        if used + size > limit {
+            break;
+        }
+        out.push_str(line);
+        used += size;
     }
     out
 }
 
 /// The step summary: the plan's sections under a heading, then warnings.
 pub fn step_summary(plan: &Plan) -> String {
-    let mut out = String::from("## Deployment plan\n\n");
-    out.push_str(&markdown_sections(plan));
-    out.push_str(&markdown_warnings(&plan.warnings));
-    out
+    markdown_within(&plan.into(), "## Deployment plan\n\n", usize::MAX, None)
 }
+
+/// The start of every plan comment, after its marker line.
+pub const COMMENT_INTRO: &str = "Merging this PR will trigger the following deployment actions.";
 
 /// The PR comment: the marker line, an introduction and the plan's sections.
 pub fn comment(plan: &Plan) -> String {
-    let mut out = format!("{COMMENT_MARKER}\nMerging this PR will trigger the following deployment actions.\n\n");
-    out.push_str(&markdown_sections(plan));
-    out.push_str(&markdown_warnings(&plan.warnings));
-    out
+    comment_within(&plan.into(), COMMENT_MARKER, usize::MAX, None)
+}
+
+/// The PR comment with another marker, in at most `limit` characters.
+pub fn comment_within(view: &PlanMarkdown<'_>, marker: &str, limit: usize, run_url: Option<&str>) -> String {
+    markdown_within(view, &format!("{marker}\n{COMMENT_INTRO}\n\n"), limit, run_url)
 }
 
 /// The matrices as one JSON object with the two output keys, pretty-printed.
@@ -181,4 +285,43 @@ pub fn filter_summary(outcome: &FilterOutcome) -> String {
         out.push_str(&markdown::table(&FILTER_HEADERS, &rows));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Provider;
+
+    fn plan(hubs: usize) -> Plan {
+        Plan {
+            support_and_staging: vec![],
+            prod_hubs: (0..hubs)
+                .map(|i| ProdHubJob {
+                    cluster_name: "c".into(),
+                    provider: Provider::Aws,
+                    hub_name: format!("hub{i}"),
+                    reason_for_redeploy: "r".into(),
+                })
+                .collect(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn long_comments_are_cut_at_a_row_boundary_with_a_note() {
+        let full = comment(&plan(100));
+        for limit in [1000, 2000, full.chars().count() - 1] {
+            let cut = comment_within(&(&plan(100)).into(), COMMENT_MARKER, limit, Some("https://example.org/run/1"));
+            assert!(cut.chars().count() <= limit, "{limit}: {}", cut.chars().count());
+            assert!(cut.starts_with(COMMENT_MARKER));
+            let shown = cut.lines().filter(|l| l.starts_with("| aws |")).count();
+            assert!(cut.contains(&format!("> {} more rows are not shown", 100 - shown)), "{cut}");
+            assert!(cut.contains("[the workflow run](https://example.org/run/1)"));
+            // Every table line is whole.
+            assert!(cut.lines().filter(|l| l.starts_with('|')).all(|l| l.ends_with('|')));
+        }
+        assert_eq!(comment_within(&(&plan(100)).into(), COMMENT_MARKER, full.chars().count(), None), full);
+        let tiny = comment_within(&(&plan(100)).into(), COMMENT_MARKER, 40, None);
+        assert_eq!(tiny, format!("{COMMENT_MARKER}\n"));
+    }
 }
