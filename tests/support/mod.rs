@@ -3,6 +3,9 @@
 //! output files), and parsers for what they write.
 #![allow(dead_code)]
 
+pub mod fake_github;
+pub mod zip_builder;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
