@@ -64,8 +64,7 @@ async fn plan_then_comment_then_update() {
     assert_eq!(second.output("result"), "updated", "{}\n{}", second.stdout, second.stderr);
     assert_eq!(second.output("comment-id"), first.output("comment-id"));
 
-    let state = fake.state();
-    let comments = &state.comments[&PR];
+    let comments = fake.state().comments[&PR].clone();
     assert_eq!(comments.len(), 1, "one sticky comment");
     assert_eq!(comments[0].login, BOT);
     let body = &comments[0].body;
@@ -79,8 +78,6 @@ async fn plan_then_comment_then_update() {
     assert!(
         body.contains("| gcp | cluster3 | prod | Following helm chart values files were modified: prod.values.yaml |")
     );
-    // The rendered comment is the same text generate wrote to comment.md (trusted renderer, same input).
-    drop(state);
 
     // The first run's artifact, replayed after the PR moved on, is refused: its head is stale.
     let stale = comment_run(&fake, 100, &first_head).await;
