@@ -1,18 +1,32 @@
-# One image holding every action binary. Each actions/<name>/action.yml picks
-# its binary with `runs.entrypoint`.
+# The runtime image of the container actions: every action binary, static,
+# on `scratch`. Each actions/<name>/action.yml picks its binary with
+# `runs.entrypoint`; the image's own entrypoint is generate.
 #
-# Build stage: static musl binaries (the rust:alpine toolchain targets musl).
-FROM rust:1.95-alpine3.22 AS build
-RUN apk add --no-cache musl-dev
-WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY src ./src
-COPY action-generate ./action-generate
-COPY action-filter ./action-filter
-COPY action-comment ./action-comment
-RUN cargo build --release --locked --workspace --bins
+#   docker build -t deployer .
+#
+# Releases build it for linux/amd64 and linux/arm64 with `docker buildx`
+# (.github/workflows/release.yml) and pin the result by digest in every
+# action.yml. The base image is pinned by digest; the tag is for readers.
 
-# Runtime stage: nothing but the binaries; runs as root, as container actions must.
+# Build stage: the official Rust image on Alpine targets musl, so binaries are
+# static (it already carries musl-dev and gcc for ring's C code).
+FROM rust:1.95-alpine@sha256:606fd313a0f49743ee2a7bd49a0914bab7deedb12791f3a846a34a4711db7ed2 AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+# Dependency caching: the recipe changes only when Cargo.toml/Cargo.lock do.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked -p action-generate -p action-filter -p action-comment
+
+# Runtime stage: nothing but the binaries. No USER (container actions run as
+# root), no WORKDIR (the runner sets --workdir), absolute entrypoints.
 FROM scratch
 COPY --from=build /src/target/release/action-generate /usr/local/bin/action-generate
 COPY --from=build /src/target/release/action-filter /usr/local/bin/action-filter

@@ -1,0 +1,300 @@
+//! The actions inside a container, started the way the GitHub runner starts a
+//! Docker container action: `--workdir /github/workspace`; the workspace,
+//! `/github/workflow` (event.json), `/github/file_commands` and `/github/home`
+//! mounted; `INPUT_*` with hyphens kept; `GITHUB_*` pointing at the container
+//! paths; and `--entrypoint` from the action's `action.yml`.
+//!
+//! These tests need Docker and the image built by `scripts/container-test.sh`,
+//! which runs them (`--ignored`); `make test` lists them as ignored.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::fake_github::{FakeGitHub, OWNER_REPO};
+use support::{copy_tree, example_repo, parse_github_output, project_root, sha, zip_builder};
+
+fn image() -> String {
+    std::env::var("DEPLOYER_CONTAINER_IMAGE")
+        .expect("DEPLOYER_CONTAINER_IMAGE is not set: run these tests with scripts/container-test.sh")
+}
+
+/// The `runs.entrypoint` of `actions/<action>/action.yml`.
+fn entrypoint(action: &str) -> String {
+    let text = fs::read_to_string(project_root().join("actions").join(action).join("action.yml")).expect("action.yml");
+    let metadata: yaml_serde::Value = yaml_serde::from_str(&text).expect("YAML");
+    metadata["runs"]["entrypoint"].as_str().expect("entrypoint").to_owned()
+}
+
+struct ContainerRun {
+    action: &'static str,
+    network: &'static str,
+    inputs: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    event: Option<(String, String)>,
+}
+
+struct ContainerResult {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    outputs: BTreeMap<String, String>,
+    summary: String,
+    elapsed: Duration,
+}
+
+impl ContainerRun {
+    fn new(action: &'static str) -> Self {
+        ContainerRun { action, network: "none", inputs: Vec::new(), env: Vec::new(), event: None }
+    }
+
+    fn input(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.inputs.push((name.to_owned(), value.into()));
+        self
+    }
+
+    fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    fn event(mut self, name: &str, payload: serde_json::Value) -> Self {
+        self.event = Some((name.to_owned(), payload.to_string()));
+        self
+    }
+
+    /// Host networking, to reach a fake GitHub on 127.0.0.1.
+    fn host_network(mut self) -> Self {
+        self.network = "host";
+        self
+    }
+
+    fn run(self, workspace: &Path) -> ContainerResult {
+        let temp = tempfile::tempdir().expect("temp");
+        let (workflow, commands, home) =
+            (temp.path().join("workflow"), temp.path().join("file_commands"), temp.path().join("home"));
+        for dir in [&workflow, &commands, &home] {
+            fs::create_dir_all(dir).expect("dir");
+        }
+        // The runner creates the command files before the step starts.
+        fs::write(commands.join("set_output_1"), "").expect("output file");
+        fs::write(commands.join("step_summary_1"), "").expect("summary file");
+        let (event_name, payload) = self.event.clone().unwrap_or(("workflow_dispatch".into(), "{}".into()));
+        fs::write(workflow.join("event.json"), payload).expect("event");
+
+        let mount = |host: &Path, container: &str| format!("{}:{container}", host.display());
+        let mut command = Command::new("docker");
+        command
+            .args(["run", "--rm", "--network", self.network, "--workdir", "/github/workspace"])
+            .args(["-v", &mount(workspace, "/github/workspace")])
+            .args(["-v", &mount(&workflow, "/github/workflow")])
+            .args(["-v", &mount(&commands, "/github/file_commands")])
+            .args(["-v", &mount(&home, "/github/home")])
+            .args(["-e", "HOME=/github/home", "-e", "GITHUB_ACTIONS=true", "-e", "CI=true"])
+            .args(["-e", "GITHUB_WORKSPACE=/github/workspace"])
+            .args(["-e", "GITHUB_EVENT_PATH=/github/workflow/event.json"])
+            .args(["-e", &format!("GITHUB_EVENT_NAME={event_name}")])
+            .args(["-e", "GITHUB_OUTPUT=/github/file_commands/set_output_1"])
+            .args(["-e", "GITHUB_STEP_SUMMARY=/github/file_commands/step_summary_1"])
+            .args(["-e", &format!("GITHUB_REPOSITORY={OWNER_REPO}")]);
+        for (name, value) in &self.inputs {
+            // The runner keeps hyphens: INPUT_CHANGED-FILES.
+            command.args(["-e", &format!("INPUT_{}={value}", name.to_ascii_uppercase())]);
+        }
+        for (name, value) in &self.env {
+            command.args(["-e", &format!("{name}={value}")]);
+        }
+        command.args(["--entrypoint", &entrypoint(self.action), &image()]);
+        let started = Instant::now();
+        let output = command.output().expect("docker run");
+        let elapsed = started.elapsed();
+        let raw = fs::read_to_string(commands.join("set_output_1")).expect("output file");
+        ContainerResult {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            outputs: parse_github_output(&raw),
+            summary: fs::read_to_string(commands.join("step_summary_1")).expect("summary file"),
+            elapsed,
+        }
+    }
+}
+
+fn report(action: &str, result: &ContainerResult) {
+    eprintln!("timing: docker run {action}: {} ms", result.elapsed.as_millis());
+}
+
+fn writable_workspace() -> tempfile::TempDir {
+    let temp = tempfile::tempdir().expect("temp");
+    copy_tree(&example_repo(), temp.path());
+    temp
+}
+
+#[test]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
+fn generate_in_a_container() {
+    let workspace = writable_workspace();
+    let event = json!({"pull_request": {"number": 5, "head": {"sha": sha('a')}, "labels": [{"name": "deployer:deploy-support"}]}});
+    let result = ContainerRun::new("generate")
+        .event("pull_request", event)
+        .input("changed-files", "config/clusters/cluster1/hub1.values.yaml")
+        .run(workspace.path());
+    report("generate", &result);
+    assert_eq!(result.code, Some(0), "{}\n{}", result.stdout, result.stderr);
+    assert_eq!(result.outputs["has-jobs"], "true");
+    let prod: serde_json::Value = serde_json::from_str(&result.outputs["prod-hub-matrix-jobs"]).expect("json");
+    assert_eq!(prod[0]["hub_name"], "hub1");
+    let staging: serde_json::Value =
+        serde_json::from_str(&result.outputs["support-and-staging-matrix-jobs"]).expect("json");
+    assert_eq!(
+        staging[0]["reason_for_support_redeploy"], "deployer:deploy-support label detected",
+        "labels from the event"
+    );
+    assert!(result.summary.contains("### Production deployments"));
+    assert!(result.stdout.contains("::group::Deployment plan"));
+
+    // The plan folder was written by root inside the container; the runner's
+    // user must still be able to clean it up.
+    let plan = workspace.path().join("deployment-plan");
+    let plan_file: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(plan.join("plan.json")).expect("plan.json")).expect("json");
+    assert_eq!(plan_file["pr_number"], 5);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&plan).expect("dir").permissions().mode() & 0o777, 0o777);
+        assert_eq!(fs::metadata(plan.join("comment.md")).expect("file").permissions().mode() & 0o777, 0o666);
+    }
+}
+
+#[test]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
+fn generate_reports_bad_config_in_a_container() {
+    let workspace = writable_workspace();
+    fs::write(workspace.path().join("config/clusters/cluster2/cluster.yaml"), "name: cluster2\nprovider: ibm\n")
+        .expect("write");
+    let result = ContainerRun::new("generate").input("changed-files", "x").run(workspace.path());
+    assert_eq!(result.code, Some(1));
+    assert!(
+        result.stdout.contains(
+            "::error file=config/clusters/cluster2/cluster.yaml,line=2,col=11::provider: unknown variant `ibm`"
+        ),
+        "{}",
+        result.stdout
+    );
+    assert!(result.outputs.is_empty());
+    assert!(!workspace.path().join("deployment-plan").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
+async fn generate_finds_changes_through_the_api_in_a_container() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path(format!("/repos/{OWNER_REPO}/pulls/6/files")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(
+                json!([{"filename": "config/clusters/cluster3/prod.values.yaml", "status": "modified"}]),
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let workspace = writable_workspace();
+    let event = json!({"pull_request": {"number": 6, "head": {"sha": sha('b')}, "labels": []}});
+    let run = ContainerRun::new("generate")
+        .host_network()
+        .event("pull_request", event)
+        .env("GITHUB_API_URL", server.uri())
+        .input("github-token", "test-token");
+    let path = workspace.path().to_path_buf();
+    let result = tokio::task::spawn_blocking(move || run.run(&path)).await.expect("run");
+    report("generate (API)", &result);
+    assert_eq!(result.code, Some(0), "{}\n{}", result.stdout, result.stderr);
+    assert!(result.outputs["prod-hub-matrix-jobs"].contains("\"hub_name\":\"prod\""));
+}
+
+#[test]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
+fn filter_in_a_container() {
+    let workspace = tempfile::tempdir().expect("temp");
+    let prod = json!([
+        {"cluster_name": "a", "provider": "gcp", "hub_name": "prod", "reason_for_redeploy": "r"},
+        {"cluster_name": "b", "provider": "aws", "hub_name": "prod", "reason_for_redeploy": "r"}
+    ]);
+    let legs = json!([
+        {"cluster_name": "a", "provider": "gcp", "upgrade_support": true, "reason_for_support_redeploy": "r",
+         "upgrade_staging": false, "reason_for_staging_redeploy": "", "staging_hubs": []},
+        {"cluster_name": "b", "provider": "aws", "upgrade_support": true, "reason_for_support_redeploy": "r",
+         "upgrade_staging": false, "reason_for_staging_redeploy": "", "staging_hubs": []}
+    ]);
+    let result = ContainerRun::new("filter")
+        .input("prod-hub-matrix-jobs", prod.to_string())
+        .input("support-and-staging-matrix-jobs", legs.to_string())
+        .input("results", r#"{"a": "success", "b": "failure"}"#)
+        .run(workspace.path());
+    report("filter", &result);
+    assert_eq!(result.code, Some(0), "{}\n{}", result.stdout, result.stderr);
+    let kept: serde_json::Value = serde_json::from_str(&result.outputs["filtered-prod-hub-matrix-jobs"]).expect("json");
+    assert_eq!(kept.as_array().map(Vec::len), Some(1));
+    assert_eq!(kept[0]["cluster_name"], "a");
+    assert!(result.summary.contains("| b | prod | Skip |"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
+async fn comment_in_a_container() {
+    let fake = FakeGitHub::start().await;
+    fake.pull(9, &sha('c'));
+    let plan = json!({"version": 1, "pr_number": 9, "head_sha": sha('c'), "support-and-staging-matrix-jobs": [],
+        "prod-hub-matrix-jobs": [{"cluster_name": "c1", "provider": "gcp", "hub_name": "prod", "reason_for_redeploy": "r"}]});
+    fake.artifact(
+        55,
+        "deployment-plan",
+        zip_builder::build(&[zip_builder::Entry::file("plan.json", plan.to_string())]),
+    );
+    let workspace = tempfile::tempdir().expect("temp");
+    let event = json!({"workflow_run": {"id": 55, "head_sha": sha('c'), "event": "pull_request", "pull_requests": []}});
+    let run = ContainerRun::new("comment")
+        .host_network()
+        .event("workflow_run", event)
+        .env("GITHUB_API_URL", fake.api.uri())
+        .input("github-token", "test-token");
+    let path = workspace.path().to_path_buf();
+    let result = tokio::task::spawn_blocking(move || run.run(&path)).await.expect("run");
+    report("comment", &result);
+    assert_eq!(result.code, Some(0), "{}\n{}", result.stdout, result.stderr);
+    assert_eq!(result.outputs["result"], "created");
+    assert_eq!(fake.state().comments[&9].len(), 1);
+    assert!(fake.state().storage_auth.iter().all(Option::is_none));
+}
+
+#[test]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
+fn the_image_holds_every_entrypoint_and_nothing_else() {
+    let root_dockerfile = fs::read_to_string(project_root().join("Dockerfile")).expect("Dockerfile");
+    let test_dockerfile = fs::read_to_string(project_root().join("tests/container/Dockerfile")).expect("Dockerfile");
+    let destinations = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("COPY ") && l.contains("/usr/local/bin/"))
+            .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        destinations(&root_dockerfile),
+        destinations(&test_dockerfile),
+        "the test image mirrors the release image"
+    );
+    for action in ["generate", "filter", "comment"] {
+        assert!(destinations(&test_dockerfile).contains(&entrypoint(action)), "{action}");
+    }
+    let history =
+        Command::new("docker").args(["image", "inspect", "--format", "{{.Size}}", &image()]).output().expect("docker");
+    let size: u64 = String::from_utf8_lossy(&history.stdout).trim().parse().expect("size");
+    eprintln!("image size: {size} bytes");
+    assert!(size < 10_000_000, "the runtime image is {size} bytes, over the 10 MB target");
+}
