@@ -87,3 +87,45 @@ fn metadata_matches_the_code() {
         assert!(support::bin(contract.binary).exists(), "{name}: the binary builds");
     }
 }
+
+/// The names in the first column of the Markdown tables of the README
+/// section `## \`actions/<name>\``: the inputs table, then the outputs table.
+fn readme_tables(readme: &str, action: &str) -> Vec<BTreeSet<String>> {
+    let heading = format!("## `actions/{action}`");
+    let section = readme.split(&heading).nth(1).unwrap_or_else(|| panic!("README has no {heading} section"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut tables = Vec::new();
+    let mut current: Option<BTreeSet<String>> = None;
+    for line in section.lines() {
+        if line.starts_with("|-") || line.starts_with("|:") {
+            continue; // the separator row
+        }
+        if let Some(row) = line.strip_prefix("| ") {
+            let first = row.split(" |").next().unwrap_or_default();
+            let names: Vec<String> =
+                first.split(", ").filter_map(|n| n.strip_prefix('`')?.strip_suffix('`').map(str::to_owned)).collect();
+            match &mut current {
+                // The header row starts a table; its first cell is not a name.
+                None => current = Some(BTreeSet::new()),
+                Some(set) => set.extend(names),
+            }
+        } else if let Some(set) = current.take() {
+            tables.push(set);
+        }
+    }
+    tables.extend(current);
+    tables
+}
+
+#[test]
+fn readme_tables_match_the_metadata() {
+    let readme = fs::read_to_string(project_root().join("README.md")).expect("README");
+    for contract in CONTRACTS {
+        let tables = readme_tables(&readme, contract.action);
+        assert!(tables.len() >= 2, "{}: an inputs and an outputs table", contract.action);
+        let inputs: BTreeSet<String> = contract.inputs.iter().map(|s| (*s).to_owned()).collect();
+        let outputs: BTreeSet<String> = contract.outputs.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(tables[0], inputs, "README inputs of actions/{}", contract.action);
+        assert_eq!(tables[1], outputs, "README outputs of actions/{}", contract.action);
+    }
+}
