@@ -23,7 +23,7 @@ FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked -p action-generate -p action-filter -p action-comment
+RUN cargo build --release --locked -p action-generate -p action-filter -p action-comment -p action-setup-cluster
 
 # Runtime stage: nothing but the binaries. No USER (container actions run as
 # root), no WORKDIR (the runner sets --workdir), absolute entrypoints.
@@ -31,4 +31,5 @@ FROM scratch
 COPY --from=build /src/target/release/action-generate /usr/local/bin/action-generate
 COPY --from=build /src/target/release/action-filter /usr/local/bin/action-filter
 COPY --from=build /src/target/release/action-comment /usr/local/bin/action-comment
+COPY --from=build /src/target/release/action-setup-cluster /usr/local/bin/action-setup-cluster
 ENTRYPOINT ["/usr/local/bin/action-generate"]

@@ -13,7 +13,7 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq musl-tools >/dev/null
 fi
 
-binaries=(action-generate action-filter action-comment)
+binaries=(action-generate action-filter action-comment action-setup-cluster)
 packages=()
 for binary in "${binaries[@]}"; do packages+=(-p "$binary"); done
 cargo build --release --locked --target "$target" "${packages[@]}"

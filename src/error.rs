@@ -47,6 +47,14 @@ pub enum Error {
     #[error("refusing the artifact: {0}")]
     Artifact(String),
 
+    /// Getting access to a cluster failed.
+    #[error("{provider}: {step} failed: {message}")]
+    Access { provider: &'static str, step: String, message: String },
+
+    /// An external program (helm, sops, kubectl) failed.
+    #[error("{program} failed: {message}")]
+    Command { program: String, message: String },
+
     /// A `git` command failed.
     #[error("git {args}: {message}")]
     Git { args: String, message: String },

@@ -12,6 +12,7 @@
 //! - [`generate`]: the `generate` stage, shared by the action and the CLI.
 //! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
 
+pub mod access;
 pub mod artifact;
 pub mod changes;
 pub mod comment;
@@ -24,11 +25,13 @@ pub mod explain;
 pub mod filter;
 pub mod generate;
 pub mod github;
+pub mod http;
 pub mod plan;
 pub mod plan_folder;
 pub mod render;
 pub mod repo_path;
 pub mod runner;
+pub mod sops;
 
 pub use diagnostic::Diagnostic;
 pub use error::Error;

@@ -259,6 +259,7 @@ mod tests {
                 })
                 .collect(),
             dir,
+            access: Default::default(),
         }
     }
 

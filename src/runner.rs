@@ -152,6 +152,17 @@ impl Outputs {
         let text = self.encode(random_delimiter)?;
         append(&path, &text)
     }
+
+    /// Appends every entry to `$GITHUB_ENV` (same heredoc form): environment
+    /// variables for the job's later steps.
+    pub fn write_env(&self, env: &RunnerEnv) -> Result<(), Error> {
+        let path =
+            env.var("GITHUB_ENV").filter(|v| !v.is_empty()).map(PathBuf::from).ok_or_else(|| {
+                Error::Runner("GITHUB_ENV is not set: this binary runs as a GitHub Action step".into())
+            })?;
+        let text = self.encode(random_delimiter)?;
+        append(&path, &text)
+    }
 }
 
 /// `ghadelimiter_` and 128 random bits, fresh for every value.

@@ -30,6 +30,12 @@ const CONTRACTS: &[Contract] = &[
         outputs: deployer::comment::stage::outputs::ALL,
     },
     Contract {
+        action: "setup-cluster",
+        binary: "action-setup-cluster",
+        inputs: deployer::access::stage::inputs::ALL,
+        outputs: deployer::access::stage::outputs::ALL,
+    },
+    Contract {
         action: "filter",
         binary: "action-filter",
         inputs: deployer::filter::stage::inputs::ALL,

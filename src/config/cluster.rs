@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::locate::{display_path, locate, Segment};
 use super::raw::{RawCluster, RawHub};
-use super::{yaml, Cluster, Estate, Hub, Support, ValuesFile, DEFAULT_HELM_CHART};
+use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, DEFAULT_HELM_CHART};
 use crate::diagnostic::Diagnostic;
 use crate::repo_path;
 
@@ -123,7 +123,16 @@ impl Checker<'_> {
         }
 
         if self.problems.is_empty() {
-            Ok(Cluster { name: raw.name, provider: raw.provider, file: self.source.file.clone(), dir, support, hubs })
+            let access = AccessBlocks { gcp: raw.gcp, aws: raw.aws, azure: raw.azure, kubeconfig: raw.kubeconfig };
+            Ok(Cluster {
+                name: raw.name,
+                provider: raw.provider,
+                file: self.source.file.clone(),
+                dir,
+                support,
+                hubs,
+                access,
+            })
         } else {
             Err(self.problems)
         }

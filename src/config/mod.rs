@@ -35,6 +35,17 @@ pub struct Cluster {
     pub support: Option<Support>,
     /// Hubs in `cluster.yaml` order.
     pub hubs: Vec<Hub>,
+    /// The provider blocks as written; [`crate::access`] checks the one it needs.
+    pub access: AccessBlocks,
+}
+
+/// The provider blocks of a `cluster.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessBlocks {
+    pub gcp: Option<raw::RawGcp>,
+    pub aws: Option<raw::RawAws>,
+    pub azure: Option<raw::RawAzure>,
+    pub kubeconfig: Option<raw::RawKubeconfig>,
 }
 
 /// A cluster's support chart.

@@ -46,6 +46,73 @@ pub struct RawCluster {
     /// The hubs (Helm releases) on this cluster.
     #[serde(default)]
     pub hubs: Option<Vec<RawHub>>,
+    /// Where the GKE cluster is (provider `gcp`). Checked by setup-cluster, not by the planner.
+    #[serde(default)]
+    pub gcp: Option<RawGcp>,
+    /// Where the EKS cluster is (provider `aws`).
+    #[serde(default)]
+    pub aws: Option<RawAws>,
+    /// Where the AKS cluster is (provider `azure`).
+    #[serde(default)]
+    pub azure: Option<RawAzure>,
+    /// The kubeconfig file (provider `kubeconfig`).
+    #[serde(default)]
+    pub kubeconfig: Option<RawKubeconfig>,
+}
+
+/// The `gcp` block of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub struct RawGcp {
+    /// GCP project ID.
+    pub project: Option<String>,
+    /// GKE cluster name.
+    pub cluster: Option<String>,
+    /// Zone or region of the cluster.
+    pub zone: Option<String>,
+}
+
+/// The `aws` block of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub struct RawAws {
+    /// AWS account ID (12 digits).
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub account: Option<String>,
+    /// EKS cluster name.
+    #[serde(rename = "clusterName")]
+    pub cluster_name: Option<String>,
+    /// AWS region.
+    pub region: Option<String>,
+}
+
+/// The `azure` block of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub struct RawAzure {
+    /// Resource group of the AKS cluster.
+    pub resource_group: Option<String>,
+    /// AKS cluster name.
+    pub cluster: Option<String>,
+}
+
+/// The `kubeconfig` block of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub struct RawKubeconfig {
+    /// Kubeconfig file relative to the cluster folder; `enc-*` files are decrypted with sops.
+    pub file: Option<String>,
+}
+
+/// Accepts `123456789012` as well as `"123456789012"`: account IDs are often written unquoted.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Number(u64),
+    }
+    Ok(Option::<Text>::deserialize(deserializer)?.map(|value| match value {
+        Text::Text(text) => text,
+        Text::Number(number) => format!("{number:012}"),
+    }))
 }
 
 /// The `support` block of a cluster.

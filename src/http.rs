@@ -1,0 +1,173 @@
+//! A small HTTPS client for the cloud APIs cluster access talks to (Google,
+//! AWS, Azure, the runner's OIDC endpoint): hyper over rustls with
+//! compiled-in web PKI roots, timeouts, retries with backoff for idempotent
+//! requests, and a request count. The GitHub API has its own client
+//! ([`crate::github`]); this one knows nothing about any service.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// The most bytes read of one response.
+const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpRequest { method: Method::GET, url: url.into(), headers: Vec::new(), body: Vec::new() }
+    }
+
+    pub fn post(url: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        HttpRequest { method: Method::POST, url: url.into(), headers: Vec::new(), body: body.into() }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A short, printable excerpt of the body for error messages.
+    pub fn excerpt(&self) -> String {
+        let text = self.text();
+        let trimmed = text.trim();
+        let mut short: String = trimmed.chars().take(300).collect();
+        if short.len() < trimmed.len() {
+            short.push('…');
+        }
+        short
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{method} {url}: {message}")]
+pub struct HttpError {
+    pub method: String,
+    /// Without its query string, which may carry credentials.
+    pub url: String,
+    pub message: String,
+}
+
+/// The client.
+pub struct Http {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+    max_attempts: u32,
+    base_delay: Duration,
+    requests: AtomicUsize,
+}
+
+impl Http {
+    /// A client whose every request must finish within `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Http { client, timeout, max_attempts: 4, base_delay: Duration::from_millis(500), requests: AtomicUsize::new(0) }
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn request_count(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Sends `request`. Any answer is returned as it is; transport failures,
+    /// timeouts and 5xx answers are retried when `idempotent`.
+    pub async fn send(&self, request: &HttpRequest, idempotent: bool) -> Result<HttpResponse, HttpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let may_retry = idempotent && attempt < self.max_attempts;
+            match self.send_once(request).await {
+                Ok(response) if response.status >= 500 && may_retry => {}
+                Ok(response) => return Ok(response),
+                Err(_) if may_retry => {}
+                Err(message) => {
+                    return Err(HttpError { method: request.method.to_string(), url: redact(&request.url), message })
+                }
+            }
+            tokio::time::sleep(self.base_delay * 2u32.saturating_pow(attempt - 1)).await;
+        }
+    }
+
+    async fn send_once(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
+        let mut builder = Request::builder().method(request.method.clone()).uri(request.url.as_str());
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let built = builder.body(Full::new(Bytes::from(request.body.clone()))).map_err(|e| e.to_string())?;
+        let exchange = async {
+            let response = self.client.request(built).await.map_err(|e| error_chain(&e))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let mut body = response.into_body();
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| e.to_string())?;
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > MAX_RESPONSE_BYTES {
+                        return Err(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"));
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Ok(HttpResponse { status, headers, body: bytes })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs_f64())),
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}
+
+/// A URL without its query string.
+pub fn redact(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
+}
