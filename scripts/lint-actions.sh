@@ -113,18 +113,20 @@ done
 
 # .github/zizmor.yml ignores `unpinned-images` for every action.yml (zizmor
 # cannot ignore by path), so check here what that ignore is meant to allow and
-# nothing more: a build from the repository's Dockerfile, or an image pinned by
-# digest.
+# nothing more: a build from the repository's Dockerfile (or, for the deploy
+# action, Dockerfile.deploy, the image with helm, kubectl and sops), or
+# an image pinned by digest.
 say "action images"
 image_problems=0
 for action in "${actions[@]}"; do
     while IFS=: read -r line image; do
         image=${image#*image:}
         image=$(sed -e 's/[[:space:]]*#.*$//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'\$/\1/" <<<"${image}")
-        if [[ "${image}" == ../../Dockerfile || "${image}" =~ ^docker://[^[:space:]@]+@sha256:[0-9a-f]{64}$ ]]; then
+        if [[ "${image}" == ../../Dockerfile || ("${action}" == actions/deploy/* && "${image}" == ../../Dockerfile.deploy) ||
+            "${image}" =~ ^docker://[^[:space:]@]+@sha256:[0-9a-f]{64}$ ]]; then
             echo "${action}:${line}: image ${image}: ok"
         else
-            echo "${action}:${line}: image '${image}' is neither ../../Dockerfile nor docker://IMAGE@sha256:DIGEST" >&2
+            echo "${action}:${line}: image '${image}' is neither ../../Dockerfile (../../Dockerfile.deploy for actions/deploy) nor docker://IMAGE@sha256:DIGEST" >&2
             image_problems=$((image_problems + 1))
         fi
     done < <(grep -nE '^[[:space:]]+image:' "${action}" || true)

@@ -10,6 +10,7 @@
 //! - [`render`]: the plan as log tables, Markdown and JSON.
 //! - [`plan_folder`]: the `plan.json` + `comment.md` hand-off to the comment workflow.
 //! - [`generate`]: the `generate` stage, shared by the action and the CLI.
+//! - [`deploy`]: the `helm upgrade` commands of a cluster's support chart and hubs, and running them.
 //! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
 
 pub mod access;
@@ -17,6 +18,7 @@ pub mod artifact;
 pub mod changes;
 pub mod comment;
 pub mod config;
+pub mod deploy;
 pub mod detect;
 pub mod diagnostic;
 pub mod error;

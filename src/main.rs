@@ -1,4 +1,4 @@
-//! `deployer`: the command-line tool for local use (plan, explain, validate, filter).
+//! `deployer`: the command-line tool for local use (plan, explain, validate, filter, deploy).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -79,6 +79,44 @@ enum Commands {
         /// How to print the outcome.
         #[arg(long, value_enum, default_value_t = FilterFormat::Table)]
         output: FilterFormat,
+    },
+    /// Run `helm upgrade --install` for a cluster's support chart and/or hubs, in order; the first failure stops the rest.
+    #[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["support", "hub", "hubs"])))]
+    Deploy {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The cluster name.
+        #[arg(long, value_name = "NAME")]
+        cluster: String,
+        /// Upgrade the cluster's support chart (first).
+        #[arg(long)]
+        support: bool,
+        /// A hub to upgrade (repeatable).
+        #[arg(long, value_name = "HUB")]
+        hub: Vec<String>,
+        /// Hubs to upgrade: comma-separated, or a JSON array (such as a plan row's `staging_hubs`).
+        #[arg(long, value_name = "LIST")]
+        hubs: Option<String>,
+        /// `helm upgrade --timeout`.
+        #[arg(long, value_name = "DURATION", default_value = deployer::deploy::DEFAULT_TIMEOUT)]
+        timeout: String,
+        /// A shell command (`sh -c`) run after each hub upgrade, with CLUSTER_NAME and HUB_NAME set.
+        #[arg(long, value_name = "COMMAND")]
+        health_check: Option<String>,
+        /// Health-check attempts after the first.
+        #[arg(long, value_name = "N", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_RETRIES)]
+        health_check_retries: u32,
+        /// Seconds before a health-check attempt is stopped.
+        #[arg(long, value_name = "SECS", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        health_check_timeout: u64,
+        /// Seconds between health-check attempts.
+        #[arg(long, value_name = "SECS", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_DELAY_SECS,
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        health_check_delay: u64,
+        /// Print the commands instead of running them (nothing is decrypted).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the JSON Schema of a configuration file.
     Schema {
@@ -191,6 +229,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             runner::print(&text);
+        }
+        Commands::Deploy {
+            repo,
+            cluster,
+            support,
+            hub,
+            hubs,
+            timeout,
+            health_check,
+            health_check_retries,
+            health_check_timeout,
+            health_check_delay,
+            dry_run,
+        } => {
+            use deployer::deploy::{self, run::LogStyle};
+            let mut names = hub;
+            if let Some(list) = hubs {
+                names.extend(deploy::parse_hub_list("--hubs", &list)?);
+            }
+            deploy::check_timeout("--timeout", &timeout)?;
+            let request = deploy::DeployRequest {
+                repo: repo.repo,
+                config: repo.config,
+                cluster,
+                support,
+                hubs: names,
+                options: deploy::DeployOptions { timeout, ..deploy::DeployOptions::default() },
+                health_check: health_check.map(|command| deploy::HealthCheck {
+                    command,
+                    retries: health_check_retries,
+                    timeout: std::time::Duration::from_secs(health_check_timeout),
+                    delay: std::time::Duration::from_secs(health_check_delay),
+                }),
+                dry_run,
+            };
+            // Inside a GitHub Actions `run:` step, group and fence the output as the action does.
+            let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
+                Ok("true") => LogStyle::Actions,
+                _ => LogStyle::Plain,
+            };
+            deploy::run::deploy(&request, style)?;
         }
         Commands::Schema { file } => {
             let schema = match file {

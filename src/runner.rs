@@ -311,7 +311,17 @@ pub fn report_error(error: &Error) {
         }
         other => annotate_message(Level::Error, &other.to_string()),
     }
-    eprintln!("error: {error}");
+    // The runner reads workflow commands from stderr too: a line of quoted
+    // output (helm's, sops', an API's) must not start with `::`.
+    eprintln!("{}", quote_command_lines(&format!("error: {error}")));
+}
+
+/// Prefixes every line that could be read as a workflow command.
+pub fn quote_command_lines(text: &str) -> String {
+    text.lines()
+        .map(|line| if line.trim_start().starts_with("::") { format!("> {line}") } else { line.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -392,6 +402,14 @@ mod tests {
             "::error file=dir%2Cx/cluster.yaml,line=3,col=7::hubs[0].name: bad: value%0Ahint: fix"
         );
         assert_eq!(message_command(Level::Warning, "a\nb"), "::warning::a%0Ab");
+    }
+
+    #[test]
+    fn error_text_cannot_run_commands() {
+        assert_eq!(
+            quote_command_lines("error: x\n::add-mask::y\n  ::error::z\nok"),
+            "error: x\n> ::add-mask::y\n>   ::error::z\nok"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ struct Contract {
     binary: &'static str,
     inputs: &'static [&'static str],
     outputs: &'static [&'static str],
+    /// The Dockerfile that must copy the binary; `None` is the root `Dockerfile`.
+    dockerfile: Option<&'static str>,
 }
 
 const CONTRACTS: &[Contract] = &[
@@ -22,24 +24,36 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-generate",
         inputs: deployer::generate::inputs::ALL,
         outputs: deployer::generate::outputs::ALL,
+        dockerfile: None,
     },
     Contract {
         action: "comment",
         binary: "action-comment",
         inputs: deployer::comment::stage::inputs::ALL,
         outputs: deployer::comment::stage::outputs::ALL,
+        dockerfile: None,
     },
     Contract {
         action: "setup-cluster",
         binary: "action-setup-cluster",
         inputs: deployer::access::stage::inputs::ALL,
         outputs: deployer::access::stage::outputs::ALL,
+        dockerfile: None,
     },
     Contract {
         action: "filter",
         binary: "action-filter",
         inputs: deployer::filter::stage::inputs::ALL,
         outputs: deployer::filter::stage::outputs::ALL,
+        dockerfile: None,
+    },
+    Contract {
+        action: "deploy",
+        binary: "action-deploy",
+        inputs: deployer::deploy::inputs::ALL,
+        outputs: deployer::deploy::outputs::ALL,
+        // The image with helm, kubectl and sops; the others stay minimal.
+        dockerfile: Some("Dockerfile.deploy"),
     },
 ];
 
@@ -61,8 +75,10 @@ fn every_action_is_covered() {
 
 #[test]
 fn metadata_matches_the_code() {
-    let dockerfile = fs::read_to_string(project_root().join("Dockerfile")).expect("Dockerfile");
     for contract in CONTRACTS {
+        let dockerfile_path = contract.dockerfile.unwrap_or("Dockerfile");
+        let dockerfile = fs::read_to_string(project_root().join(dockerfile_path)).expect("Dockerfile");
+        let image = format!("../../{dockerfile_path}");
         let path = project_root().join("actions").join(contract.action).join("action.yml");
         let text = fs::read_to_string(&path).expect("action.yml");
         let metadata: yaml_serde::Value = yaml_serde::from_str(&text).expect("action.yml is YAML");
@@ -85,9 +101,14 @@ fn metadata_matches_the_code() {
         assert_eq!(metadata["runs"]["using"].as_str(), Some("docker"), "{name}: a container action");
         let entrypoint = format!("/usr/local/bin/{}", contract.binary);
         assert_eq!(metadata["runs"]["entrypoint"].as_str(), Some(entrypoint.as_str()), "{name}: entrypoint");
+        let declared_image = metadata["runs"]["image"].as_str().unwrap_or_default();
+        assert!(
+            declared_image == image || declared_image.starts_with("docker://"),
+            "{name}: runs.image is {image} (or a released image)"
+        );
         assert!(
             dockerfile.contains(&format!("/src/target/release/{} {entrypoint}", contract.binary)),
-            "{name}: the Dockerfile copies {} to {entrypoint}",
+            "{name}: {dockerfile_path} copies {} to {entrypoint}",
             contract.binary
         );
         assert!(support::bin(contract.binary).exists(), "{name}: the binary builds");

@@ -67,10 +67,12 @@ pub struct SetupInputs {
 }
 
 impl SetupInputs {
-    /// Reads the inputs, masking every secret one first.
+    /// Reads the inputs, masking every one-line secret first. Multi-line
+    /// secrets (a kubeconfig, a key file) are masked field by field by their
+    /// provider: masking them line by line would hide every `{` in the log.
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
         for name in inputs::SECRET {
-            if let Some(secret) = env.input(name) {
+            if let Some(secret) = env.input(name).filter(|s| !s.contains('\n')) {
                 runner::add_mask(secret);
             }
         }

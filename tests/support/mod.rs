@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod stubs;
 pub mod zip_builder;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,672 @@
+//! The `deploy` stage: which `helm` commands upgrade a cluster's support chart
+//! and hubs, as values. Running them (sops, helm, the health check) is
+//! [`run`]'s job.
+//!
+//! For each target, in the order given: `helm dependency build <chart>` when
+//! the chart has `file://` dependencies (once per chart), then
+//!
+//! ```text
+//! helm upgrade --install <release> helm-charts/<chart> --namespace <release> --create-namespace \
+//!     -f <values file>... --wait --timeout <timeout> --cleanup-on-fail
+//! ```
+//!
+//! with the values files in the order `cluster.yaml` lists them, each `enc-*`
+//! file replaced by its decrypted copy. The support chart is the release
+//! `support` of `helm-charts/support` in the namespace `support`.
+
+pub mod run;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{Cluster, ValuesFile};
+use crate::error::Error;
+use crate::runner::RunnerEnv;
+
+/// Input names of `actions/deploy`.
+pub mod inputs {
+    pub const CLUSTER: &str = "cluster";
+    pub const SUPPORT: &str = "support";
+    pub const HUBS: &str = "hubs";
+    pub const TIMEOUT: &str = "timeout";
+    pub const HEALTH_CHECK: &str = "health-check";
+    pub const HEALTH_CHECK_RETRIES: &str = "health-check-retries";
+    pub const HEALTH_CHECK_TIMEOUT: &str = "health-check-timeout";
+    pub const HEALTH_CHECK_DELAY: &str = "health-check-delay";
+    pub const DRY_RUN: &str = "dry-run";
+    pub const CONFIG: &str = "config";
+    /// Every input the action reads.
+    pub const ALL: &[&str] = &[
+        CLUSTER,
+        SUPPORT,
+        HUBS,
+        TIMEOUT,
+        HEALTH_CHECK,
+        HEALTH_CHECK_RETRIES,
+        HEALTH_CHECK_TIMEOUT,
+        HEALTH_CHECK_DELAY,
+        DRY_RUN,
+        CONFIG,
+    ];
+}
+
+/// Output names of `actions/deploy`.
+pub mod outputs {
+    pub const DEPLOYED: &str = "deployed";
+    /// Every output the action writes.
+    pub const ALL: &[&str] = &[DEPLOYED];
+}
+
+/// The release, namespace and chart name of a cluster's support chart.
+pub const SUPPORT_RELEASE: &str = "support";
+/// `helm upgrade --timeout` when none is given.
+pub const DEFAULT_TIMEOUT: &str = "10m";
+/// Where the charts are, relative to the repository root.
+pub const DEFAULT_CHARTS_DIR: &str = "helm-charts";
+/// Health-check defaults: retries after the first attempt, seconds per attempt, seconds between attempts.
+pub const DEFAULT_HEALTH_CHECK_RETRIES: u32 = 3;
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_HEALTH_CHECK_DELAY_SECS: u64 = 10;
+
+/// One thing to upgrade on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The support chart.
+    Support,
+    /// A hub, by name.
+    Hub(String),
+}
+
+impl Target {
+    /// The Helm release (and namespace) name.
+    pub fn release(&self) -> &str {
+        match self {
+            Target::Support => SUPPORT_RELEASE,
+            Target::Hub(name) => name,
+        }
+    }
+}
+
+/// Settings of the `helm upgrade` commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployOptions {
+    /// `helm upgrade --timeout`, a Go duration such as `10m`.
+    pub timeout: String,
+    /// The charts folder, relative to the repository root.
+    pub charts_dir: String,
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        DeployOptions { timeout: DEFAULT_TIMEOUT.into(), charts_dir: DEFAULT_CHARTS_DIR.into() }
+    }
+}
+
+/// What a [`Step`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// `helm dependency build` of a chart (a path such as `helm-charts/basehub`),
+    /// before the first upgrade that uses it.
+    DependencyBuild { chart: String },
+    /// `helm upgrade --install` of the step's target.
+    Upgrade,
+}
+
+/// One command to run for a target: `argv[0]` is the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub target: Target,
+    pub kind: StepKind,
+    pub argv: Vec<String>,
+}
+
+impl Step {
+    /// The command line, shell-quoted, for the log.
+    pub fn command_line(&self) -> String {
+        command_line(&self.argv)
+    }
+
+    /// The log group title: `helm upgrade staging`, `helm dependency build helm-charts/basehub`.
+    pub fn title(&self) -> String {
+        match &self.kind {
+            StepKind::DependencyBuild { chart } => format!("helm dependency build {chart}"),
+            StepKind::Upgrade => format!("helm upgrade {}", self.target.release()),
+        }
+    }
+}
+
+/// The health check run after each hub upgrade: a shell command (`sh -c`),
+/// tried `1 + retries` times, each attempt killed after `timeout`, with
+/// `delay` between attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub command: String,
+    pub retries: u32,
+    pub timeout: Duration,
+    pub delay: Duration,
+}
+
+/// The chart folder of a target, relative to the repository: `helm-charts/<chart>`.
+pub fn chart_path(cluster: &Cluster, target: &Target, options: &DeployOptions) -> String {
+    let chart = match target {
+        Target::Support => SUPPORT_RELEASE,
+        Target::Hub(name) => {
+            cluster.hubs.iter().find(|h| &h.name == name).map_or(crate::config::DEFAULT_HELM_CHART, |h| &h.helm_chart)
+        }
+    };
+    let dir = options.charts_dir.trim_end_matches('/');
+    if dir.is_empty() {
+        chart.to_owned()
+    } else {
+        format!("{dir}/{chart}")
+    }
+}
+
+/// The values files of a target, in `cluster.yaml` order.
+pub fn values_files<'a>(cluster: &'a Cluster, target: &Target) -> &'a [ValuesFile] {
+    match target {
+        Target::Support => cluster.support.as_ref().map_or(&[], |s| s.values_files.as_slice()),
+        Target::Hub(name) => cluster.hubs.iter().find(|h| &h.name == name).map_or(&[], |h| h.values_files.as_slice()),
+    }
+}
+
+/// The targets of a request: the support chart first when asked for, then
+/// the hubs in the order given (each once). An unknown hub, or the support
+/// chart of a cluster that has none, is an error naming what there is.
+pub fn resolve_targets(cluster: &Cluster, support: bool, hubs: &[String]) -> Result<Vec<Target>, Error> {
+    let mut targets = Vec::new();
+    if support {
+        if cluster.support.is_none() {
+            return Err(Error::input(
+                inputs::SUPPORT,
+                format!("cluster `{}` has no support chart (no `support` block in {})", cluster.name, cluster.file),
+            ));
+        }
+        targets.push(Target::Support);
+    }
+    let unknown: Vec<&str> =
+        hubs.iter().map(String::as_str).filter(|name| !cluster.hubs.iter().any(|h| h.name == *name)).collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = cluster.hubs.iter().map(|h| h.name.as_str()).collect();
+        let listed = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+        return Err(Error::input(
+            inputs::HUBS,
+            format!(
+                "no hub named {} on cluster `{}` ({}); its hubs: {listed}",
+                unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                cluster.name,
+                cluster.file
+            ),
+        ));
+    }
+    for name in hubs {
+        let target = Target::Hub(name.clone());
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    Ok(targets)
+}
+
+/// The commands that upgrade `targets`, in order. `has_file_dependencies`
+/// says whether a chart folder (as [`chart_path`] gives it) lists a
+/// `file://` dependency; `decrypted` gives the path to pass for an `enc-*`
+/// values file.
+pub fn plan_commands(
+    cluster: &Cluster,
+    targets: &[Target],
+    options: &DeployOptions,
+    has_file_dependencies: &dyn Fn(&str) -> bool,
+    decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut built: Vec<String> = Vec::new();
+    for target in targets {
+        let chart = chart_path(cluster, target, options);
+        if !built.contains(&chart) && has_file_dependencies(&chart) {
+            steps.push(Step {
+                target: target.clone(),
+                kind: StepKind::DependencyBuild { chart: chart.clone() },
+                argv: ["helm", "dependency", "build", &chart].map(str::to_owned).to_vec(),
+            });
+            built.push(chart.clone());
+        }
+        let release = target.release();
+        let mut argv: Vec<String> =
+            ["helm", "upgrade", "--install", release, &chart, "--namespace", release].map(str::to_owned).to_vec();
+        argv.push("--create-namespace".into());
+        for file in values_files(cluster, target) {
+            argv.push("-f".into());
+            if crate::sops::is_encrypted(&file.path) {
+                argv.push(decrypted(file).to_string_lossy().into_owned());
+            } else {
+                argv.push(file.path.clone());
+            }
+        }
+        argv.extend(["--wait", "--timeout", &options.timeout, "--cleanup-on-fail"].map(str::to_owned));
+        steps.push(Step { target: target.clone(), kind: StepKind::Upgrade, argv });
+    }
+    steps
+}
+
+/// The `enc-*` values files of `targets`, each once, in the order they are used.
+pub fn encrypted_files<'a>(cluster: &'a Cluster, targets: &[Target]) -> Vec<&'a ValuesFile> {
+    let mut found: Vec<&ValuesFile> = Vec::new();
+    for target in targets {
+        for file in values_files(cluster, target) {
+            if crate::sops::is_encrypted(&file.path) && !found.contains(&file) {
+                found.push(file);
+            }
+        }
+    }
+    found
+}
+
+/// Whether a `Chart.yaml` lists a dependency whose `repository` is a
+/// `file://` path (these need `helm dependency build` before an upgrade).
+/// A file that does not parse says no: helm reports it better.
+pub fn has_file_dependencies(chart_yaml: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Chart {
+        #[serde(default)]
+        dependencies: Option<Vec<Dependency>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Dependency {
+        #[serde(default)]
+        repository: Option<String>,
+    }
+    yaml_serde::from_str::<Chart>(chart_yaml).ok().and_then(|c| c.dependencies).is_some_and(|deps| {
+        deps.iter().any(|d| d.repository.as_deref().is_some_and(|r| r.trim_start().starts_with("file://")))
+    })
+}
+
+/// Parses a hub list: comma- or newline-separated names, or a JSON array of
+/// names (as `toJSON(matrix.jobs.staging_hubs)` gives). Blank entries are dropped.
+pub fn parse_hub_list(input: &str, text: &str) -> Result<Vec<String>, Error> {
+    let trimmed = text.trim();
+    let names: Vec<String> = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(trimmed)
+            .map_err(|e| Error::input(input, format!("not a JSON array of hub names: {e}")))?
+    } else {
+        trimmed.split([',', '\n']).map(str::to_owned).collect()
+    };
+    Ok(names.into_iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect())
+}
+
+/// Checks a `helm --timeout` value: a Go duration such as `10m`, `90s` or `1h30m`.
+pub fn check_timeout(input: &str, text: &str) -> Result<(), Error> {
+    let bad = || Error::input(input, format!("`{text}` is not a duration such as `10m`, `600s` or `1h30m`"));
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let number = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        if number == 0 || rest[..number].matches('.').count() > 1 || rest[..number].ends_with('.') {
+            return Err(bad());
+        }
+        rest = &rest[number..];
+        let unit = ["ns", "us", "µs", "ms", "h", "m", "s"].into_iter().find(|u| rest.starts_with(u)).ok_or_else(bad)?;
+        rest = &rest[unit.len()..];
+    }
+    Ok(())
+}
+
+/// One argument, quoted for a POSIX shell when it needs to be.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+' | '@'));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// A command line, shell-quoted.
+pub fn command_line(argv: &[String]) -> String {
+    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// What to deploy, and how: the parsed inputs of the action or flags of the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    /// The repository checkout; helm runs here, with repository-relative paths.
+    pub repo: PathBuf,
+    /// Settings file, relative to the repository.
+    pub config: Option<PathBuf>,
+    pub cluster: String,
+    pub support: bool,
+    pub hubs: Vec<String>,
+    pub options: DeployOptions,
+    pub health_check: Option<HealthCheck>,
+    /// Print the commands instead of running them; nothing is decrypted.
+    pub dry_run: bool,
+}
+
+impl DeployRequest {
+    /// Reads the inputs of `actions/deploy`; the repository is `GITHUB_WORKSPACE`.
+    pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
+        let cluster = env
+            .input(inputs::CLUSTER)
+            .ok_or_else(|| Error::input(inputs::CLUSTER, "is required: the cluster name"))?
+            .to_owned();
+        let hubs = match env.input(inputs::HUBS) {
+            Some(text) => parse_hub_list(inputs::HUBS, text)?,
+            None => Vec::new(),
+        };
+        let timeout = env.input(inputs::TIMEOUT).unwrap_or(DEFAULT_TIMEOUT).to_owned();
+        check_timeout(inputs::TIMEOUT, &timeout)?;
+        let health_check = match env.input(inputs::HEALTH_CHECK) {
+            None => None,
+            Some(command) => Some(HealthCheck {
+                command: command.to_owned(),
+                retries: number_input(env, inputs::HEALTH_CHECK_RETRIES, DEFAULT_HEALTH_CHECK_RETRIES.into(), 0)?
+                    .try_into()
+                    .map_err(|_| Error::input(inputs::HEALTH_CHECK_RETRIES, "is too large"))?,
+                timeout: Duration::from_secs(number_input(
+                    env,
+                    inputs::HEALTH_CHECK_TIMEOUT,
+                    DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
+                    1,
+                )?),
+                delay: Duration::from_secs(number_input(
+                    env,
+                    inputs::HEALTH_CHECK_DELAY,
+                    DEFAULT_HEALTH_CHECK_DELAY_SECS,
+                    0,
+                )?),
+            }),
+        };
+        Ok(DeployRequest {
+            repo: env.workspace(),
+            config: env.input(inputs::CONFIG).map(PathBuf::from),
+            cluster,
+            support: env.bool_input(inputs::SUPPORT, false)?,
+            hubs,
+            options: DeployOptions { timeout, ..DeployOptions::default() },
+            health_check,
+            dry_run: env.bool_input(inputs::DRY_RUN, false)?,
+        })
+    }
+}
+
+/// A whole-number input of at least `min`; absent means `default`.
+fn number_input(env: &RunnerEnv, name: &str, default: u64, min: u64) -> Result<u64, Error> {
+    match env.input(name) {
+        None => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n >= min && n <= 86_400 => Ok(n),
+            _ => Err(Error::input(name, format!("expected a whole number from {min} to 86400, got `{text}`"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AccessBlocks, Hub, Provider, Support};
+
+    fn file(path: &str) -> ValuesFile {
+        ValuesFile { path: path.into() }
+    }
+
+    fn cluster() -> Cluster {
+        let dir = "config/clusters/c1";
+        let hub = |name: &str, chart: &str, files: &[&str]| Hub {
+            name: name.into(),
+            helm_chart: chart.into(),
+            values_files: files.iter().map(|f| file(&format!("{dir}/{f}"))).collect(),
+        };
+        Cluster {
+            name: "c1".into(),
+            provider: Provider::Gcp,
+            file: format!("{dir}/cluster.yaml"),
+            dir: dir.into(),
+            support: Some(Support {
+                values_files: vec![
+                    file(&format!("{dir}/support.values.yaml")),
+                    file(&format!("{dir}/enc-support.secret.values.yaml")),
+                ],
+            }),
+            hubs: vec![
+                hub("staging", "basehub", &["common.values.yaml", "staging.values.yaml"]),
+                hub("dask-staging", "daskhub", &["common.values.yaml", "dask-staging.values.yaml"]),
+                hub("prod", "basehub", &["common.values.yaml", "prod.values.yaml", "enc-prod.secret.values.yaml"]),
+                hub("bare", "basehub", &[]),
+            ],
+            access: AccessBlocks::default(),
+        }
+    }
+
+    fn decrypted(file: &ValuesFile) -> PathBuf {
+        PathBuf::from("/tmp/private").join(file.basename())
+    }
+
+    fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
+        let deps = |chart: &str| with_deps.contains(&chart);
+        plan_commands(&cluster(), targets, options, &deps, &decrypted).iter().map(Step::command_line).collect()
+    }
+
+    #[test]
+    fn the_exact_helm_commands() {
+        let hub = |n: &str| Target::Hub(n.into());
+        let default = DeployOptions::default();
+        // (targets, charts with `file://` dependencies, options, expected command lines)
+        type Case<'a> = (Vec<Target>, Vec<&'a str>, DeployOptions, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                vec![Target::Support],
+                vec![],
+                default.clone(),
+                vec!["helm upgrade --install support helm-charts/support --namespace support --create-namespace \
+                      -f config/clusters/c1/support.values.yaml -f /tmp/private/enc-support.secret.values.yaml \
+                      --wait --timeout 10m --cleanup-on-fail"],
+            ),
+            (
+                vec![hub("staging")],
+                vec![],
+                DeployOptions { timeout: "1h30m".into(), ..default.clone() },
+                vec!["helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
+                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/staging.values.yaml \
+                      --wait --timeout 1h30m --cleanup-on-fail"],
+            ),
+            (
+                vec![hub("staging"), hub("dask-staging"), hub("prod")],
+                vec!["helm-charts/basehub"],
+                default.clone(),
+                vec![
+                    "helm dependency build helm-charts/basehub",
+                    "helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
+                     -f config/clusters/c1/common.values.yaml -f config/clusters/c1/staging.values.yaml \
+                     --wait --timeout 10m --cleanup-on-fail",
+                    "helm upgrade --install dask-staging helm-charts/daskhub --namespace dask-staging --create-namespace \
+                     -f config/clusters/c1/common.values.yaml -f config/clusters/c1/dask-staging.values.yaml \
+                     --wait --timeout 10m --cleanup-on-fail",
+                    "helm upgrade --install prod helm-charts/basehub --namespace prod --create-namespace \
+                     -f config/clusters/c1/common.values.yaml -f config/clusters/c1/prod.values.yaml \
+                     -f /tmp/private/enc-prod.secret.values.yaml --wait --timeout 10m --cleanup-on-fail",
+                ],
+            ),
+            (
+                vec![hub("bare")],
+                vec![],
+                DeployOptions { charts_dir: "charts/".into(), ..default.clone() },
+                vec!["helm upgrade --install bare charts/basehub --namespace bare --create-namespace \
+                      --wait --timeout 10m --cleanup-on-fail"],
+            ),
+        ];
+        for (targets, deps, options, expected) in cases {
+            let expected: Vec<String> =
+                expected.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+            assert_eq!(argv_lines(&targets, &deps, &options), expected, "{targets:?}");
+        }
+    }
+
+    #[test]
+    fn upgrade_argv_is_one_argument_each() {
+        let steps = plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| false, &decrypted);
+        assert_eq!(steps.len(), 1);
+        assert_eq!((&steps[0].target, &steps[0].kind), (&Target::Support, &StepKind::Upgrade));
+        assert_eq!(steps[0].title(), "helm upgrade support");
+        assert_eq!(
+            steps[0].argv,
+            [
+                "helm",
+                "upgrade",
+                "--install",
+                "support",
+                "helm-charts/support",
+                "--namespace",
+                "support",
+                "--create-namespace",
+                "-f",
+                "config/clusters/c1/support.values.yaml",
+                "-f",
+                "/tmp/private/enc-support.secret.values.yaml",
+                "--wait",
+                "--timeout",
+                "10m",
+                "--cleanup-on-fail"
+            ]
+        );
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_cluster() {
+        let c = cluster();
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            resolve_targets(&c, true, &names(&["staging", "prod", "staging"])).unwrap(),
+            [Target::Support, Target::Hub("staging".into()), Target::Hub("prod".into())]
+        );
+        assert_eq!(resolve_targets(&c, false, &[]).unwrap(), []);
+        let error = resolve_targets(&c, true, &names(&["staging", "nope", "neither"])).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "invalid input `hubs`: no hub named `nope`, `neither` on cluster `c1` (config/clusters/c1/cluster.yaml); \
+             its hubs: staging, dask-staging, prod, bare"
+        );
+        let mut bare = c.clone();
+        bare.support = None;
+        assert_eq!(
+            resolve_targets(&bare, true, &[]).unwrap_err().to_string(),
+            "invalid input `support`: cluster `c1` has no support chart (no `support` block in config/clusters/c1/cluster.yaml)"
+        );
+    }
+
+    #[test]
+    fn encrypted_files_once_in_order() {
+        let c = cluster();
+        let targets = [Target::Hub("prod".into()), Target::Support, Target::Hub("staging".into())];
+        let found: Vec<&str> = encrypted_files(&c, &targets).iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            found,
+            ["config/clusters/c1/enc-prod.secret.values.yaml", "config/clusters/c1/enc-support.secret.values.yaml"]
+        );
+        assert!(encrypted_files(&c, &[Target::Hub("staging".into())]).is_empty());
+    }
+
+    #[test]
+    fn file_dependencies_in_chart_yaml() {
+        assert!(has_file_dependencies(
+            "apiVersion: v2\nname: x\nversion: 0.1.0\ndependencies:\n  - name: basehub\n    version: 0.1.0\n    repository: file://../basehub\n"
+        ));
+        assert!(!has_file_dependencies(
+            "apiVersion: v2\nname: x\ndependencies:\n  - name: jupyterhub\n    repository: https://hub.jupyter.org/helm-chart/\n"
+        ));
+        assert!(!has_file_dependencies("apiVersion: v2\nname: x\nversion: 0.1.0\n"));
+        assert!(!has_file_dependencies("dependencies: [\n"));
+        assert!(!has_file_dependencies("dependencies:\n  - name: local\n"));
+    }
+
+    #[test]
+    fn hub_lists() {
+        assert_eq!(parse_hub_list("hubs", r#"["staging", "dask-staging"]"#).unwrap(), ["staging", "dask-staging"]);
+        assert_eq!(parse_hub_list("hubs", " a, b\nc,,\n").unwrap(), ["a", "b", "c"]);
+        assert_eq!(parse_hub_list("hubs", "[]").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_hub_list("hubs", "").unwrap(), Vec::<String>::new());
+        assert!(parse_hub_list("hubs", "[1]")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid input `hubs`: not a JSON array"));
+    }
+
+    #[test]
+    fn timeouts() {
+        for good in ["10m", "600s", "1h30m", "1.5h", "250ms"] {
+            assert!(check_timeout("timeout", good).is_ok(), "{good}");
+        }
+        for bad in ["", "10", "m", "--wait", "10 m", "1..5h", "5.h", "10d"] {
+            assert_eq!(
+                check_timeout("timeout", bad).unwrap_err().to_string(),
+                format!("invalid input `timeout`: `{bad}` is not a duration such as `10m`, `600s` or `1h30m`"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("helm-charts/basehub"), "helm-charts/basehub");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(command_line(&["sh".into(), "-c".into(), "curl -f x".into()]), "sh -c 'curl -f x'");
+    }
+
+    #[test]
+    fn action_inputs() {
+        let env = RunnerEnv::from_vars([
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            ("INPUT_CLUSTER", "c1"),
+            ("INPUT_SUPPORT", "true"),
+            ("INPUT_HUBS", r#"["staging","dask-staging"]"#),
+            ("INPUT_TIMEOUT", "20m"),
+            ("INPUT_HEALTH-CHECK", "curl -f https://x"),
+            ("INPUT_HEALTH-CHECK-RETRIES", "2"),
+            ("INPUT_HEALTH-CHECK-TIMEOUT", "30"),
+            ("INPUT_HEALTH-CHECK-DELAY", "0"),
+            ("INPUT_DRY-RUN", "false"),
+        ]);
+        let request = DeployRequest::from_env(&env).unwrap();
+        assert_eq!(
+            request,
+            DeployRequest {
+                repo: PathBuf::from("/github/workspace"),
+                config: None,
+                cluster: "c1".into(),
+                support: true,
+                hubs: vec!["staging".into(), "dask-staging".into()],
+                options: DeployOptions { timeout: "20m".into(), charts_dir: "helm-charts".into() },
+                health_check: Some(HealthCheck {
+                    command: "curl -f https://x".into(),
+                    retries: 2,
+                    timeout: Duration::from_secs(30),
+                    delay: Duration::ZERO,
+                }),
+                dry_run: false,
+            }
+        );
+        let minimal = DeployRequest::from_env(&RunnerEnv::from_vars([("INPUT_CLUSTER", "c1")])).unwrap();
+        assert!(!minimal.support && minimal.hubs.is_empty() && minimal.health_check.is_none() && !minimal.dry_run);
+        assert_eq!(minimal.options, DeployOptions::default());
+
+        let error = |vars: &[(&str, &str)]| {
+            DeployRequest::from_env(&RunnerEnv::from_vars(vars.to_vec())).unwrap_err().to_string()
+        };
+        assert_eq!(error(&[]), "invalid input `cluster`: is required: the cluster name");
+        assert_eq!(
+            error(&[("INPUT_CLUSTER", "c1"), ("INPUT_HEALTH-CHECK", "true"), ("INPUT_HEALTH-CHECK-TIMEOUT", "0")]),
+            "invalid input `health-check-timeout`: expected a whole number from 1 to 86400, got `0`"
+        );
+        assert_eq!(
+            error(&[("INPUT_CLUSTER", "c1"), ("INPUT_TIMEOUT", "--debug")]),
+            "invalid input `timeout`: `--debug` is not a duration such as `10m`, `600s` or `1h30m`"
+        );
+    }
+}

@@ -1,0 +1,504 @@
+//! Running a deploy: finding the cluster, decrypting its `enc-*` values files
+//! into a private temporary folder (removed when the run ends, whether it
+//! succeeded or not), running the planned `helm` commands with their output
+//! streamed into the job log, and the optional health check.
+//!
+//! The first failure stops the run: later targets are not upgraded, so a
+//! failed staging hub fails its leg before anything else changes, and the
+//! filter stage then holds back that cluster's prod hubs.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::{
+    command_line, encrypted_files, has_file_dependencies, inputs, outputs, plan_commands, resolve_targets, shell_quote,
+    DeployRequest, HealthCheck, Step, StepKind, Target,
+};
+use crate::config::load::{load_estate, load_settings};
+use crate::config::{Cluster, ValuesFile};
+use crate::error::Error;
+use crate::runner::{self, Outputs};
+
+/// Lines of a command's output kept for the error message.
+const TAIL_LINES: usize = 30;
+/// How long to keep reading a command's output after it exited (a process it
+/// started may still hold the pipe open).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStyle {
+    /// In a GitHub Actions job: `::group::` per command, and command output
+    /// (untrusted) between `::stop-commands::` markers.
+    Actions,
+    /// In a terminal: plain headings.
+    Plain,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployOutcome {
+    pub cluster: String,
+    /// The releases upgraded, in order (none on a dry run).
+    pub deployed: Vec<String>,
+    /// The releases asked for, in order.
+    pub targets: Vec<String>,
+    pub dry_run: bool,
+}
+
+impl DeployOutcome {
+    /// The step outputs.
+    pub fn outputs(&self) -> Result<Outputs, Error> {
+        let mut out = Outputs::default();
+        out.set_json(outputs::DEPLOYED, &self.deployed)?;
+        Ok(out)
+    }
+
+    /// A few lines of Markdown for the step summary.
+    pub fn summary(&self) -> String {
+        let list = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        if self.targets.is_empty() {
+            format!("Nothing to deploy on `{}`.\n", self.cluster)
+        } else if self.dry_run {
+            format!("Dry run on `{}`: would upgrade {}.\n", self.cluster, list(&self.targets))
+        } else {
+            format!("Upgraded on `{}`: {}.\n", self.cluster, list(&self.deployed))
+        }
+    }
+}
+
+/// Finds the cluster named `name` in the repository.
+pub fn find_cluster(repo: &Path, config: Option<&Path>, name: &str) -> Result<Cluster, Error> {
+    let settings = load_settings(repo, config)?;
+    let estate = load_estate(repo, &settings)?;
+    estate
+        .clusters
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob)))
+}
+
+/// Upgrades the request's targets, in order, stopping at the first failure.
+pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
+    let repo = &request.repo;
+    let cluster = find_cluster(repo, request.config.as_deref(), &request.cluster)?;
+    let targets = resolve_targets(&cluster, request.support, &request.hubs)?;
+    let mut outcome = DeployOutcome {
+        cluster: cluster.name.clone(),
+        deployed: Vec::new(),
+        targets: targets.iter().map(|t| t.release().to_owned()).collect(),
+        dry_run: request.dry_run,
+    };
+    if targets.is_empty() {
+        runner::print(&format!(
+            "Nothing to deploy on cluster {}: no support chart and no hubs asked for.\n",
+            cluster.name
+        ));
+        return Ok(outcome);
+    }
+    let chart_has_file_dependencies = |chart: &str| {
+        fs::read_to_string(repo.join(chart).join("Chart.yaml")).is_ok_and(|text| has_file_dependencies(&text))
+    };
+    let encrypted = encrypted_files(&cluster, &targets);
+
+    if request.dry_run {
+        let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
+        let steps = plan_commands(&cluster, &targets, &request.options, &chart_has_file_dependencies, &placeholder);
+        let mut text = format!(
+            "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
+            cluster.name,
+            repo.display()
+        );
+        if !encrypted.is_empty() {
+            text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
+        }
+        for file in &encrypted {
+            let to = placeholder(file);
+            text.push_str(&format!(
+                "sops --decrypt {} > {}\n",
+                shell_quote(&file.path),
+                shell_quote(&to.to_string_lossy())
+            ));
+        }
+        for step in &steps {
+            text.push_str(&step.command_line());
+            text.push('\n');
+            if let (StepKind::Upgrade, Target::Hub(_), Some(check)) = (&step.kind, &step.target, &request.health_check)
+            {
+                text.push_str(&format!(
+                    "sh -c {}  # health check: up to {} attempts, {} s each, {} s apart\n",
+                    shell_quote(&check.command),
+                    u64::from(check.retries) + 1,
+                    check.timeout.as_secs(),
+                    check.delay.as_secs()
+                ));
+            }
+        }
+        runner::print_untrusted(&text)?;
+        return Ok(outcome);
+    }
+
+    runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
+    // Removed when this function returns, on success and on every error path.
+    let private = if encrypted.is_empty() { None } else { Some(PrivateDir::create()?) };
+    let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
+    if let Some(private) = &private {
+        for (index, file) in encrypted.iter().enumerate() {
+            let plaintext = crate::sops::decrypt(&repo.join(&file.path))?;
+            let path = private.write(&format!("{index}-{}", file.basename()), &plaintext)?;
+            runner::print(&format!("Decrypted {} with sops into a private temporary folder\n", file.path));
+            decrypted.insert(file.path.as_str(), path);
+        }
+    }
+    // Every encrypted file of the targets was decrypted above; never fall
+    // back to handing helm the encrypted file.
+    let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
+    let steps = plan_commands(&cluster, &targets, &request.options, &chart_has_file_dependencies, &decrypted_path);
+
+    for step in &steps {
+        runner_group(style, &step.title());
+        runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
+        let mut command = Command::new(&step.argv[0]);
+        command.args(&step.argv[1..]).current_dir(repo);
+        let result = stream(command, None, style);
+        runner_end_group(style);
+        let ran = result?;
+        if !ran.succeeded() {
+            let message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
+            return Err(Error::Command {
+                program: "helm".into(),
+                message: with_remaining(message, &remaining(&targets, step)) + &ran.tail_text(),
+            });
+        }
+        if step.kind != StepKind::Upgrade {
+            continue;
+        }
+        if let (Target::Hub(hub), Some(check)) = (&step.target, &request.health_check) {
+            if let Err(failure) = health_check(check, repo, &cluster.name, hub, style) {
+                let message = format!("`{}` for hub {hub} on cluster {} {}", check.command, cluster.name, failure.0);
+                return Err(Error::Command {
+                    program: "health check".into(),
+                    message: with_remaining(message, &remaining(&targets, step)) + &failure.1,
+                });
+            }
+        }
+        outcome.deployed.push(step.target.release().to_owned());
+    }
+    drop(private);
+    runner::print(&format!("Upgraded on cluster {}: {}\n", cluster.name, outcome.deployed.join(", ")));
+    Ok(outcome)
+}
+
+/// The releases a failure at `step` leaves not upgraded: its own, unless it
+/// was the upgrade that failed the health check after it, and the later ones.
+fn remaining(targets: &[Target], step: &Step) -> Vec<String> {
+    let at = targets.iter().position(|t| *t == step.target).unwrap_or(0);
+    let from = if step.kind == StepKind::Upgrade { at + 1 } else { at };
+    targets.iter().skip(from).map(|t| t.release().to_owned()).collect()
+}
+
+fn with_remaining(mut message: String, remaining: &[String]) -> String {
+    if !remaining.is_empty() {
+        message.push_str(&format!("; not upgraded: {}", remaining.join(", ")));
+    }
+    message
+}
+
+/// Runs the health check for a hub: `sh -c COMMAND` in the repository, with
+/// `CLUSTER_NAME` and `HUB_NAME` set, until it succeeds or the attempts run
+/// out. A failure is how the last attempt ended, and the end of its output.
+fn health_check(
+    check: &HealthCheck,
+    repo: &Path,
+    cluster: &str,
+    hub: &str,
+    style: LogStyle,
+) -> Result<(), HealthCheckFailure> {
+    let attempts = u64::from(check.retries) + 1;
+    let mut last = HealthCheckFailure(String::new(), String::new());
+    for attempt in 1..=attempts {
+        runner_group(style, &format!("health check {hub} (attempt {attempt} of {attempts})"));
+        let argv = ["sh".to_owned(), "-c".to_owned(), check.command.clone()];
+        let printed = runner::print_untrusted(&format!("$ {}\n", command_line(&argv)));
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(&check.command).current_dir(repo).env("CLUSTER_NAME", cluster).env("HUB_NAME", hub);
+        let result = printed.and_then(|()| stream(command, Some(check.timeout), style));
+        runner_end_group(style);
+        let ran = match result {
+            Ok(ran) => ran,
+            Err(error) => return Err(HealthCheckFailure(format!("could not run: {error}"), String::new())),
+        };
+        if ran.succeeded() {
+            runner::print(&format!("Health check of {hub} passed (attempt {attempt} of {attempts})\n"));
+            return Ok(());
+        }
+        runner::print(&format!("Health check of {hub} {} (attempt {attempt} of {attempts})\n", ran.ended_text()));
+        last = HealthCheckFailure(format!("{} (attempt {attempt} of {attempts})", ran.ended_text()), ran.tail_text());
+        if attempt < attempts && !check.delay.is_zero() {
+            std::thread::sleep(check.delay);
+        }
+    }
+    Err(last)
+}
+
+/// How the last health-check attempt ended, and the end of its output.
+#[derive(Debug)]
+struct HealthCheckFailure(String, String);
+
+fn runner_group(style: LogStyle, title: &str) {
+    match style {
+        LogStyle::Actions => runner::group(title),
+        LogStyle::Plain => runner::print(&format!("==> {title}\n")),
+    }
+}
+
+fn runner_end_group(style: LogStyle) {
+    if style == LogStyle::Actions {
+        runner::end_group();
+    }
+}
+
+/// How a command ended.
+#[derive(Debug)]
+enum Ended {
+    Exited(ExitStatus),
+    /// Killed after this long.
+    TimedOut(Duration),
+}
+
+/// A command that ran, and the end of its output.
+#[derive(Debug)]
+struct Ran {
+    ended: Ended,
+    tail: Vec<String>,
+}
+
+impl Ran {
+    fn succeeded(&self) -> bool {
+        matches!(&self.ended, Ended::Exited(status) if status.success())
+    }
+
+    fn ended_text(&self) -> String {
+        match &self.ended {
+            Ended::Exited(status) => match status.code() {
+                Some(code) => format!("failed with exit code {code}"),
+                None => format!("failed ({status})"),
+            },
+            Ended::TimedOut(limit) => format!("timed out after {} s and was stopped", limit.as_secs()),
+        }
+    }
+
+    /// The last lines of output, or a note that there was none. Each line is
+    /// quoted with `> `: the error is also printed to stderr, where the runner
+    /// reads workflow commands too, and no line of it may start with `::`.
+    fn tail_text(&self) -> String {
+        if self.tail.is_empty() {
+            " (no output)".into()
+        } else {
+            let quoted: Vec<String> = self.tail.iter().map(|line| format!("> {line}")).collect();
+            format!("; the last lines of its output:\n{}", quoted.join("\n"))
+        }
+    }
+}
+
+/// Runs `command` with stdout and stderr merged into one pipe, relaying each
+/// line to the job log (between `::stop-commands::` markers in Actions, as
+/// the output is untrusted) and keeping the last lines. With a `timeout`,
+/// the command is killed when it runs longer.
+fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> Result<Ran, Error> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let pipe_error = |e: std::io::Error| Error::Command {
+        program: program.clone(),
+        message: format!("cannot create a pipe for its output: {e}"),
+    };
+    let (reader, writer) = std::io::pipe().map_err(pipe_error)?;
+    let writer_for_stdout = writer.try_clone().map_err(pipe_error)?;
+    command.stdin(Stdio::null()).stdout(writer_for_stdout).stderr(writer);
+    let mut child = command.spawn().map_err(|e| Error::Command {
+        program: program.clone(),
+        message: format!("cannot run {program} ({e}); is it installed and on PATH?"),
+    })?;
+    // The command holds our copies of the pipe's write end: close them, so
+    // the reader sees the end of the output when the child exits.
+    drop(command);
+
+    let (lines, received) = mpsc::channel::<String>();
+    // Not joined: a process the command started may keep the pipe open; the
+    // thread ends with the pipe, or when nobody listens any more.
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if lines.send(String::from_utf8_lossy(&buffer).into_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+
+    let token = match style {
+        LogStyle::Actions => Some(runner::random_delimiter()?),
+        LogStyle::Plain => None,
+    };
+    if let Some(token) = &token {
+        runner::print(&format!("::stop-commands::{token}\n"));
+    }
+    let wait_error =
+        |e: std::io::Error| Error::Command { program: program.clone(), message: format!("waiting for {program}: {e}") };
+    let started = Instant::now();
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut ended: Option<(Ended, Instant)> = None;
+    let mut failure = None;
+    loop {
+        match received.recv_timeout(Duration::from_millis(50)) {
+            Ok(mut line) => {
+                if !line.ends_with('\n') {
+                    line.push('\n');
+                }
+                runner::print(&line);
+                let kept: String = line.trim_end().chars().take(500).collect();
+                tail.push_back(kept);
+                if tail.len() > TAIL_LINES {
+                    tail.pop_front();
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        match &ended {
+            Some((_, at)) if at.elapsed() > DRAIN_GRACE => break,
+            Some(_) => {}
+            None => match child.try_wait() {
+                Ok(Some(status)) => ended = Some((Ended::Exited(status), Instant::now())),
+                Ok(None) => {
+                    if let Some(limit) = timeout.filter(|limit| started.elapsed() >= *limit) {
+                        let _ = child.kill();
+                        if let Err(e) = child.wait() {
+                            failure = Some(wait_error(e));
+                            break;
+                        }
+                        ended = Some((Ended::TimedOut(limit), Instant::now()));
+                    }
+                }
+                Err(e) => {
+                    failure = Some(wait_error(e));
+                    break;
+                }
+            },
+        }
+    }
+    if let Some(token) = &token {
+        runner::print(&format!("::{token}::\n"));
+    }
+    if let Some(error) = failure {
+        let _ = child.kill();
+        return Err(error);
+    }
+    let ended = match ended {
+        Some((ended, _)) => ended,
+        // The output ended first: the child has exited or is about to.
+        None => Ended::Exited(child.wait().map_err(wait_error)?),
+    };
+    Ok(Ran { ended, tail: tail.into() })
+}
+
+/// A private temporary folder (mode 0700, files 0600) under the system's
+/// temporary folder, removed with everything in it when dropped.
+#[derive(Debug)]
+struct PrivateDir {
+    path: PathBuf,
+}
+
+impl PrivateDir {
+    fn create() -> Result<Self, Error> {
+        let mut bytes = [0u8; 12];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| Error::Runner(format!("no randomness for a temporary folder name: {e}")))?;
+        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let path = std::env::temp_dir().join(format!("deployer-secrets-{name}"));
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        // `create`, not `create_all`: a folder that is already there is refused.
+        builder.create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(PrivateDir { path })
+    }
+
+    /// Writes a new file readable by this user only.
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+        let path = self.path.join(name);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+        file.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dir_is_private_and_removed() {
+        let dir = PrivateDir::create().unwrap();
+        let path = dir.path.clone();
+        let file = dir.write("0-enc-x.yaml", b"secret: 1\n").unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "secret: 1\n");
+        assert!(dir.write("0-enc-x.yaml", b"again").is_err(), "never overwrites");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        drop(dir);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn streams_merge_output_and_time_out() {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg("echo out; echo err >&2; exit 3");
+        let ran = stream(command, None, LogStyle::Plain).unwrap();
+        assert_eq!(ran.tail, ["out", "err"]);
+        assert_eq!(ran.ended_text(), "failed with exit code 3");
+        assert_eq!(ran.tail_text(), "; the last lines of its output:\n> out\n> err");
+
+        let mut command = Command::new("sh");
+        command.arg("-c").arg("echo started; exec sleep 30");
+        let begun = Instant::now();
+        let ran = stream(command, Some(Duration::from_millis(300)), LogStyle::Plain).unwrap();
+        assert!(begun.elapsed() < Duration::from_secs(10));
+        assert!(!ran.succeeded());
+        assert!(matches!(ran.ended, Ended::TimedOut(_)));
+        assert_eq!(ran.tail, ["started"]);
+
+        let missing = stream(Command::new("deployer-no-such-program"), None, LogStyle::Plain).unwrap_err();
+        assert!(missing.to_string().contains("is it installed and on PATH?"), "{missing}");
+    }
+}
