@@ -1,0 +1,257 @@
+//! The deploy pipeline end to end through the real binaries: generate plans,
+//! each support-and-staging leg gets credentials from its provider (gcp, aws,
+//! azure and kubeconfig, against local fakes) and runs Helm (a stub) for the
+//! support chart and the staging hubs; one staging hub fails; filter drops
+//! exactly that cluster's prod hubs; the prod hubs deploy after the canaries.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use support::stubs::Stubs;
+use support::{copy_tree, example_repo, parse_github_output, ActionRun};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CA: &str = "Q0EgY2VydGlmaWNhdGU=";
+const CLUSTER4_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster4\n  cluster:\n    server: https://cluster4.example\nusers:\n- name: u\n  user:\n    token: cluster4-static-token\ncontexts:\n- name: cluster4\n  context: {cluster: cluster4, user: u}\ncurrent-context: cluster4\n";
+
+/// Every cloud a leg may talk to, on one fake server under its own prefix.
+async fn clouds() -> MockServer {
+    let server = MockServer::start().await;
+    let ok = |body: Value| ResponseTemplate::new(200).set_body_json(body);
+    let mounts: Vec<(&str, &str, ResponseTemplate)> = vec![
+        ("GET", r"^/oidc/token$", ok(json!({"value": "github-oidc-jwt"}))),
+        (
+            "POST",
+            r"^/gsts/v1/token$",
+            ok(json!({"access_token": "gcp-federated", "token_type": "Bearer", "expires_in": 3600})),
+        ),
+        (
+            "POST",
+            r"^/giam/v1/projects/-/serviceAccounts/[^/]+:generateAccessToken$",
+            ok(json!({"accessToken": "gcp-sa-token", "expireTime": "2099-01-01T00:00:00Z"})),
+        ),
+        (
+            "GET",
+            r"^/gke/v1/projects/[^/]+/locations/[^/]+/clusters/[^/]+$",
+            ok(json!({"endpoint": "34.1.2.3", "masterAuth": {"clusterCaCertificate": CA}})),
+        ),
+        (
+            "GET",
+            r"^/eks/clusters/cluster2$",
+            ok(json!({"cluster": {"endpoint": "https://eks.cluster2.example", "certificateAuthority": {"data": CA}}})),
+        ),
+        (
+            "POST",
+            r"^/login/[^/]+/oauth2/v2.0/token$",
+            ok(json!({"access_token": "arm-token", "token_type": "Bearer", "expires_in": 3600})),
+        ),
+    ];
+    for (verb, pattern, response) in mounts {
+        Mock::given(method(verb)).and(path_regex(pattern)).respond_with(response).mount(&server).await;
+    }
+    let assumed = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
+        <SessionToken>aws-session-token-value</SessionToken><SecretAccessKey>aws-secret-key-value</SecretAccessKey>\
+        <Expiration>2099-01-01T00:00:00Z</Expiration><AccessKeyId>ASIAEXAMPLEKEY</AccessKeyId>\
+        </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/awssts/?$"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(assumed, "text/xml"))
+        .mount(&server)
+        .await;
+    let aks = "apiVersion: v1\nkind: Config\nclusters:\n- name: aks5\n  cluster:\n    server: https://aks5.example\nusers:\n- name: clusterUser\n  user:\n    token: aks-user-token\ncontexts:\n- name: aks5\n  context: {cluster: aks5, user: clusterUser}\ncurrent-context: aks5\n";
+    let value = base64::engine::general_purpose::STANDARD.encode(aks);
+    Mock::given(method("POST"))
+        .and(path("/arm/subscriptions/sub-5/resourceGroups/rg5/providers/Microsoft.ContainerService/managedClusters/aks5/listClusterUserCredential"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"kubeconfigs": [{"name": "clusterUser", "value": value}]})))
+        .mount(&server)
+        .await;
+    server
+}
+
+struct Pipeline {
+    workspace: tempfile::TempDir,
+    scratch: tempfile::TempDir,
+    stubs: Stubs,
+    clouds: String,
+}
+
+impl Pipeline {
+    fn new(clouds: &MockServer) -> Self {
+        let workspace = tempfile::tempdir().expect("temp");
+        copy_tree(&example_repo(), workspace.path());
+        // An Azure cluster with a staging canary and a prod hub.
+        let dir = workspace.path().join("config/clusters/cluster5");
+        fs::create_dir_all(&dir).expect("dir");
+        fs::write(
+            dir.join("cluster.yaml"),
+            "name: cluster5\nprovider: azure\nazure:\n  resource_group: rg5\n  cluster: aks5\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [staging.values.yaml]\n  - name: prod\n    helm_chart_values_files: [prod.values.yaml]\n",
+        )
+        .expect("cluster5");
+        for file in ["support.values.yaml", "staging.values.yaml", "prod.values.yaml"] {
+            fs::write(dir.join(file), "x: 1\n").expect("values");
+        }
+        let scratch = tempfile::tempdir().expect("temp");
+        let stubs = Stubs::new(scratch.path());
+        Pipeline { workspace, scratch, stubs, clouds: clouds.uri() }
+    }
+
+    fn action(&self, binary: &str) -> ActionRun {
+        let mut run = ActionRun::new(binary, self.workspace.path());
+        for (name, value) in self.stubs.env() {
+            run = run.env(&name, value);
+        }
+        run
+    }
+
+    /// setup-cluster for one cluster, as in a leg: returns the KUBECONFIG it exported.
+    fn access(&self, cluster: &str) -> String {
+        let home = self.scratch.path().join(format!("home-{cluster}"));
+        fs::create_dir_all(&home).expect("home");
+        let github_env = home.join("github_env");
+        fs::write(&github_env, "").expect("GITHUB_ENV");
+        let uri = &self.clouds;
+        let result = self
+            .action("action-setup-cluster")
+            .env("HOME", home.to_string_lossy())
+            .env("GITHUB_ENV", github_env.to_string_lossy())
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{uri}/oidc/token?api-version=2.0"))
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-token")
+            .env("DEPLOYER_GOOGLE_STS_URL", format!("{uri}/gsts"))
+            .env("DEPLOYER_GOOGLE_IAM_URL", format!("{uri}/giam"))
+            .env("DEPLOYER_GKE_URL", format!("{uri}/gke"))
+            .env("DEPLOYER_AWS_STS_URL", format!("{uri}/awssts"))
+            .env("DEPLOYER_AWS_EKS_URL", format!("{uri}/eks"))
+            .env("DEPLOYER_AZURE_LOGIN_URL", format!("{uri}/login"))
+            .env("DEPLOYER_AZURE_ARM_URL", format!("{uri}/arm"))
+            .input("cluster", cluster)
+            .input("workload-identity-provider", "projects/1/locations/global/workloadIdentityPools/p/providers/github")
+            .input("service-account", "deployer@project.iam.gserviceaccount.com")
+            .input("role-to-assume", "arn:aws:iam::123456789012:role/deployer")
+            .input("client-id", "client-5")
+            .input("tenant-id", "tenant-5")
+            .input("subscription-id", "sub-5")
+            .input("kubeconfig", if cluster == "cluster4" { CLUSTER4_KUBECONFIG } else { "" })
+            .run();
+        assert!(result.success(), "access to {cluster}: {}\n{}", result.stdout, result.stderr);
+        let exported = parse_github_output(&fs::read_to_string(&github_env).expect("GITHUB_ENV"));
+        let kubeconfig = exported["KUBECONFIG"].clone();
+        let text = fs::read_to_string(&kubeconfig).expect("kubeconfig written");
+        deployer::access::kubeconfig::check(&text).expect("valid kubeconfig");
+        kubeconfig
+    }
+
+    /// The deploy action for one cluster, with the leg's KUBECONFIG.
+    fn deploy(&self, cluster: &str, kubeconfig: &str, support: bool, hubs: &[String], fail: bool) -> bool {
+        let mut run = self
+            .action("action-deploy")
+            .env("KUBECONFIG", kubeconfig)
+            .input("cluster", cluster)
+            .input("support", if support { "true" } else { "false" })
+            .input("hubs", serde_json::to_string(hubs).expect("json"));
+        if fail {
+            run = run.env("STUB_HELM_FAIL_ON", "upgrade");
+        }
+        run.run().success()
+    }
+}
+
+fn jobs(value: &str) -> Vec<Value> {
+    serde_json::from_str::<Value>(value).expect("json").as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_providers_canaries_first_and_a_failed_canary_holds_back_its_prod_hubs() {
+    let server = clouds().await;
+    let pipeline = Pipeline::new(&server);
+    tokio::task::spawn_blocking(move || run_pipeline(&pipeline)).await.expect("pipeline");
+}
+
+fn run_pipeline(pipeline: &Pipeline) {
+    // 1. Plan: the base hub chart and the support chart change.
+    let plan = pipeline
+        .action("action-generate")
+        .input("changed-files", "helm-charts/basehub/values.yaml,helm-charts/support/values.yaml")
+        .temp_input("plan-dir", "plan")
+        .run();
+    assert!(plan.success(), "{}", plan.stderr);
+    let legs = jobs(plan.output("support-and-staging-matrix-jobs"));
+    let prod = plan.output("prod-hub-matrix-jobs").to_owned();
+
+    // 2. One leg per cluster; cluster3's first staging hub fails.
+    let mut results: BTreeMap<String, &str> = BTreeMap::new();
+    let mut providers = Vec::new();
+    for leg in &legs {
+        let cluster = leg["cluster_name"].as_str().expect("name");
+        providers.push(leg["provider"].as_str().expect("provider").to_owned());
+        let kubeconfig = pipeline.access(cluster);
+        let mut ok = true;
+        if leg["upgrade_support"] == true {
+            ok &= pipeline.deploy(cluster, &kubeconfig, true, &[], false);
+        }
+        if ok && leg["upgrade_staging"] == true {
+            let hubs: Vec<String> = serde_json::from_value(leg["staging_hubs"].clone()).expect("hubs");
+            ok &= pipeline.deploy(cluster, &kubeconfig, false, &hubs, cluster == "cluster3");
+        }
+        results.insert(cluster.to_owned(), if ok { "success" } else { "failure" });
+    }
+    providers.sort();
+    providers.dedup();
+    assert_eq!(providers, ["aws", "azure", "gcp", "kubeconfig"], "every provider got credentials");
+    assert_eq!(results.get("cluster3"), Some(&"failure"));
+    assert!(results.iter().filter(|(c, _)| *c != "cluster3").all(|(_, r)| *r == "success"), "{results:?}");
+
+    // 3. Filter with the legs' results.
+    let legs_json = plan.output("support-and-staging-matrix-jobs").to_owned();
+    let filter = pipeline
+        .action("action-filter")
+        .input("prod-hub-matrix-jobs", prod.clone())
+        .input("support-and-staging-matrix-jobs", legs_json)
+        .input("results", serde_json::to_string(&results).expect("json"))
+        .run();
+    assert!(filter.success(), "{}", filter.stderr);
+    let kept = jobs(filter.output("filtered-prod-hub-matrix-jobs"));
+    let dropped = jobs(filter.output("dropped"));
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0]["cluster_name"], "cluster3");
+    assert_eq!(kept.len(), jobs(&prod).len() - 1);
+
+    // 4. Prod hubs, each with its own access step.
+    for job in &kept {
+        let cluster = job["cluster_name"].as_str().expect("cluster");
+        let kubeconfig = pipeline.access(cluster);
+        let hub = job["hub_name"].as_str().expect("hub").to_owned();
+        assert!(pipeline.deploy(cluster, &kubeconfig, false, &[hub], false), "prod {cluster}");
+    }
+
+    // Helm saw: support and staging before any prod hub of the same cluster,
+    // cluster3's second staging hub and its prod hub never.
+    let upgrades: Vec<(String, String)> = pipeline
+        .stubs
+        .calls_of("helm")
+        .into_iter()
+        .filter(|args| args.first().map(String::as_str) == Some("upgrade"))
+        .map(|args| {
+            let namespace = args.iter().skip_while(|a| *a != "--namespace").nth(1).cloned().unwrap_or_default();
+            (args[2].clone(), namespace)
+        })
+        .collect();
+    let releases: Vec<&str> = upgrades.iter().map(|(release, _)| release.as_str()).collect();
+    assert!(releases.contains(&"staging1"), "the failing canary was attempted: {releases:?}");
+    assert!(!releases.contains(&"staging2"), "a failed staging hub stops the rest of its leg: {releases:?}");
+    let position = |release: &str| releases.iter().rposition(|r| *r == release);
+    let first_prod =
+        releases.iter().position(|r| r.starts_with("hub") || *r == "prod" || *r == "nofiles").expect("prod ran");
+    let last_canary = releases.iter().rposition(|r| r.contains("staging") || *r == "support").expect("canaries ran");
+    assert!(last_canary < first_prod, "every canary before any prod hub: {releases:?}");
+    assert_eq!(
+        releases.iter().filter(|r| **r == "prod").count(),
+        2,
+        "cluster4 and cluster5 prod, not cluster3: {releases:?}"
+    );
+    assert!(position("dask-staging").is_some());
+}
