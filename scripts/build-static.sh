@@ -13,16 +13,16 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq musl-tools >/dev/null
 fi
 
-binaries=(action-generate action-filter action-comment action-setup-cluster)
-packages=()
-for binary in "${binaries[@]}"; do packages+=(-p "$binary"); done
-cargo build --release --locked --target "$target" "${packages[@]}"
+# The image's actions: links to the one multi-call binary, as in the root Dockerfile.
+actions=(action-generate action-filter action-comment action-setup-cluster)
+cargo build --release --locked --target "$target" -p deployer --bin deployer-actions
 
 out=target/container
 rm -rf "$out"
-mkdir -p "$out"
-for binary in "${binaries[@]}"; do
-    cp "target/$target/release/$binary" "$out/"
+mkdir -p "$out/bin"
+cp "target/$target/release/deployer-actions" "$out/bin/"
+for action in "${actions[@]}"; do
+    ln -s deployer-actions "$out/bin/$action"
 done
 cp tests/container/Dockerfile "$out/"
-ls -l "$out"
+ls -l "$out/bin"

@@ -14,6 +14,7 @@
 //! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
 
 pub mod access;
+pub mod actions;
 pub mod artifact;
 pub mod changes;
 pub mod comment;

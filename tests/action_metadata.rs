@@ -106,10 +106,17 @@ fn metadata_matches_the_code() {
             declared_image == image || declared_image.starts_with("docker://"),
             "{name}: runs.image is {image} (or a released image)"
         );
+        // The deploy image copies its binary; the runtime image links each
+        // action to the multi-call binary (`for action in ...; do ln -s`).
+        let copied = dockerfile.contains(&format!("/src/target/release/{} {entrypoint}", contract.binary));
+        let linked = dockerfile
+            .lines()
+            .filter(|l| l.trim_start().starts_with("&& for action in "))
+            .any(|l| l.split_whitespace().any(|word| word.trim_end_matches(';') == contract.binary));
+        assert!(copied || linked, "{name}: {dockerfile_path} puts {} at {entrypoint}", contract.binary);
         assert!(
-            dockerfile.contains(&format!("/src/target/release/{} {entrypoint}", contract.binary)),
-            "{name}: {dockerfile_path} copies {} to {entrypoint}",
-            contract.binary
+            deployer::actions::entrypoint(&entrypoint).is_some(),
+            "{name}: the multi-call binary knows {entrypoint}"
         );
         assert!(support::bin(contract.binary).exists(), "{name}: the binary builds");
     }

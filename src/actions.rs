@@ -1,0 +1,120 @@
+//! The action entrypoints: one function per container action, each reading
+//! its `INPUT_*` variables from a [`RunnerEnv`], calling the library and
+//! writing `$GITHUB_OUTPUT`. The thin `action-*` binaries call one each; the
+//! multi-call `deployer-actions` binary of the runtime image picks one by the
+//! name it was started as.
+
+use crate::runner::{self, Level, RunnerEnv};
+use crate::{access, comment, deploy, filter, generate, plan, plan_folder, render, Diagnostic, Error};
+
+/// An action's entrypoint.
+pub type Entrypoint = fn(&RunnerEnv) -> Result<(), Error>;
+
+/// Every action by its binary name.
+pub const ENTRYPOINTS: &[(&str, Entrypoint)] = &[
+    ("action-generate", generate),
+    ("action-filter", filter),
+    ("action-comment", comment),
+    ("action-setup-cluster", setup_cluster),
+    ("action-deploy", deploy),
+];
+
+/// The entrypoint for a binary name (a path's last segment).
+pub fn entrypoint(program: &str) -> Option<Entrypoint> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    ENTRYPOINTS.iter().find(|(binary, _)| *binary == name).map(|(_, entry)| *entry)
+}
+
+/// `actions/generate`: plan the change in `$GITHUB_WORKSPACE`, print the
+/// tables, write the plan folder and the step summary, and only then, once
+/// everything is known, write `$GITHUB_OUTPUT`.
+pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
+    let inputs = generate::GenerateInputs::from_env(env)?;
+    let resolved = generate::resolve_change(env, &inputs)?;
+    for warning in &resolved.warnings {
+        runner::annotate_message(Level::Warning, warning);
+    }
+    if resolved.api_requests > 0 {
+        runner::print(&format!("GitHub API: {} requests\n", resolved.api_requests));
+    }
+    let workspace = env.workspace();
+    let request =
+        generate::GenerateRequest { repo: workspace.clone(), config: inputs.config.clone(), changes: resolved.changes };
+    let plan = generate::generate(&request)?.plan;
+    plan.check_matrix_limits()?;
+
+    for warning in &plan.warnings {
+        match warning {
+            plan::PlanWarning::NoCanary { cluster_file, .. } => {
+                runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
+            }
+        }
+    }
+    runner::group("Deployment plan");
+    runner::print_untrusted(&render::log_tables(&plan))?;
+    runner::end_group();
+
+    plan_folder::write(&workspace.join(&inputs.plan_dir), &plan, env.pull_request()?)?;
+    runner::append_summary(env, &render::step_summary(&plan))?;
+    generate::action_outputs(&plan, &inputs.plan_dir.to_string_lossy())?.write(env)
+}
+
+/// `actions/filter`: drop the prod hubs of clusters whose canary leg did not succeed.
+pub fn filter(env: &RunnerEnv) -> Result<(), Error> {
+    let inputs = filter::stage::FilterInputs::from_env(env)?;
+    let (outcome, api_requests) = filter::stage::run(env, &inputs)?;
+    for warning in &outcome.warnings {
+        runner::annotate_message(Level::Warning, warning);
+    }
+    runner::group("Prod hub jobs after the canaries");
+    runner::print_untrusted(&render::filter_table(&outcome))?;
+    runner::end_group();
+    if api_requests > 0 {
+        runner::print(&format!("GitHub API: {api_requests} requests\n"));
+    }
+    runner::append_summary(env, &render::filter_summary(&outcome))?;
+    filter::stage::action_outputs(&outcome)?.write(env)
+}
+
+/// `actions/comment`: post or update the sticky comment from a run's artifact.
+pub fn comment(env: &RunnerEnv) -> Result<(), Error> {
+    let inputs = comment::stage::CommentInputs::from_env(env)?;
+    let outcome = comment::stage::run(env, &inputs)?;
+    for warning in &outcome.warnings {
+        runner::annotate_message(Level::Warning, warning);
+    }
+    let url = outcome.comment_url.as_deref().unwrap_or("");
+    runner::print(&format!(
+        "Comment {}{}\n",
+        outcome.result.as_str(),
+        if url.is_empty() { String::new() } else { format!(": {url}") }
+    ));
+    runner::print(&format!(
+        "GitHub API: {} requests (+{} artifact downloads from storage)\n",
+        outcome.api_requests, outcome.downloads
+    ));
+    outcome.outputs().write(env)
+}
+
+/// `actions/setup-cluster`: credentials and a kubeconfig for one cluster.
+pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
+    let inputs = access::stage::SetupInputs::from_env(env)?;
+    let outcome = access::stage::run(env, &inputs)?;
+    runner::print(&format!(
+        "Access to {} ({}) ready: KUBECONFIG={} ({} requests)\n",
+        inputs.cluster,
+        outcome.provider.as_str(),
+        outcome.output_path,
+        outcome.requests
+    ));
+    outcome.environment().write_env(env)?;
+    outcome.outputs().write(env)
+}
+
+/// `actions/deploy`: `helm upgrade --install` the support chart and/or hubs, in order.
+pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
+    let request = deploy::DeployRequest::from_env(env)?;
+    let outcome = deploy::run::deploy(&request, deploy::run::LogStyle::Actions)?;
+    runner::append_summary(env, &outcome.summary())?;
+    outcome.outputs()?.write(env)
+}
