@@ -153,7 +153,8 @@ impl Http {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources, joined: the message worth showing.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {
@@ -164,7 +165,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// A URL without its query string.
+/// A URL without its query string: signed storage URLs carry credentials there.
 pub fn redact(url: &str) -> String {
     match url.split_once('?') {
         Some((base, _)) => format!("{base}?…"),

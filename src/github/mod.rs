@@ -327,7 +327,8 @@ impl GitHub {
     /// token, reading at most `cap` bytes. Retried like a GET; counted apart
     /// from API requests.
     pub async fn download(&self, url: &str, cap: u64) -> Result<Vec<u8>, Error> {
-        let failure = |message: String| Error::Http { method: "GET".into(), endpoint: redact_url(url), message };
+        let failure =
+            |message: String| Error::Http { method: "GET".into(), endpoint: crate::http::redact(url), message };
         let client = Octocrab::builder()
             .set_connect_timeout(Some(self.config.timeout))
             .set_read_timeout(Some(self.config.timeout))
@@ -348,7 +349,7 @@ impl GitHub {
                         Err(message) => Err(message),
                     }
                 }
-                Err(error) => Err(transport_message(&error)),
+                Err(error) => Err(crate::http::error_chain(&error)),
             };
             match result {
                 Ok((status, body)) if status.is_success() => return Ok(body),
@@ -356,7 +357,7 @@ impl GitHub {
                 Ok((status, body)) => {
                     return Err(Error::Api {
                         method: "GET".into(),
-                        endpoint: redact_url(url),
+                        endpoint: crate::http::redact(url),
                         status: status.as_u16(),
                         message: api_message(&String::from_utf8_lossy(&body)),
                     })
@@ -458,7 +459,7 @@ impl GitHub {
             Method::DELETE => self.octocrab._delete(uri, body).await,
             ref other => return Err(format!("unsupported method {other}")),
         };
-        let response = result.map_err(|e| transport_message(&e))?;
+        let response = result.map_err(|e| crate::http::error_chain(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_capped(response.into_body(), MAX_RESPONSE_BYTES).await?;
@@ -495,28 +496,9 @@ where
     Ok(bytes)
 }
 
-/// A URL without its query string: signed storage URLs carry credentials there.
-fn redact_url(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => url.to_owned(),
-    }
-}
-
 /// The endpoint without its query string, for messages.
 fn strip_query(endpoint: &str) -> String {
     endpoint.split('?').next().unwrap_or(endpoint).to_owned()
-}
-
-fn transport_message(error: &octocrab::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    message
 }
 
 /// The `message` of a GitHub error body, or the body itself, shortened.
