@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 /// The most bytes read of one response.
-const MAX_RESPONSE_BYTES: usize = 16 << 20;
+const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 
 /// A request to send.
 #[derive(Debug, Clone)]
@@ -133,24 +133,42 @@ impl Http {
             let response = self.client.request(built).await.map_err(|e| error_chain(&e))?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let mut body = response.into_body();
-            let mut bytes = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| e.to_string())?;
-                if let Ok(data) = frame.into_data() {
-                    if bytes.len() + data.len() > MAX_RESPONSE_BYTES {
-                        return Err(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"));
-                    }
-                    bytes.extend_from_slice(&data);
-                }
-            }
-            Ok(HttpResponse { status, headers, body: bytes })
+            let body = read_capped(response.into_body(), MAX_RESPONSE_BYTES).await.map_err(|e| e.to_string())?;
+            Ok(HttpResponse { status, headers, body })
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs_f64())),
         }
     }
+}
+
+/// Why a response body was not read whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the response is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("reading the response: {0}")]
+    Read(String),
+}
+
+/// Reads a response body, refusing more than `cap` bytes as they arrive.
+pub async fn read_capped<B>(mut body: B, cap: u64) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() as u64 + data.len() as u64 > cap {
+                return Err(BodyError::TooLarge(cap));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
 }
 
 /// An error and its sources, joined: the message worth showing.

@@ -14,6 +14,7 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use crate::http::BodyError;
 use crate::runner::{self, RunnerEnv};
 
 /// Where the API is when `GITHUB_API_URL` is not set.
@@ -343,10 +344,11 @@ impl GitHub {
             let result = match client._get(url).await {
                 Ok(response) => {
                     let status = response.status();
-                    match read_capped(response.into_body(), cap).await {
+                    match crate::http::read_capped(response.into_body(), cap).await {
                         Ok(body) => Ok((status, body)),
-                        Err(message) if message.starts_with("the response is larger") => return Err(failure(message)),
-                        Err(message) => Err(message),
+                        // Too large stays too large: not worth fetching again.
+                        Err(too_large @ BodyError::TooLarge(_)) => return Err(failure(too_large.to_string())),
+                        Err(error) => Err(error.to_string()),
                     }
                 }
                 Err(error) => Err(crate::http::error_chain(&error)),
@@ -462,7 +464,8 @@ impl GitHub {
         let response = result.map_err(|e| crate::http::error_chain(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = read_capped(response.into_body(), MAX_RESPONSE_BYTES).await?;
+        let body =
+            crate::http::read_capped(response.into_body(), MAX_RESPONSE_BYTES).await.map_err(|e| e.to_string())?;
         Ok(Response { status, headers, body })
     }
 }
@@ -474,26 +477,6 @@ fn typed<T: DeserializeOwned>(value: serde_json::Value, endpoint: &str, response
         status: response.status.as_u16(),
         message: format!("unexpected response: {e}"),
     })
-}
-
-/// Reads a response body, refusing more than `cap` bytes.
-async fn read_capped<B>(mut body: B, cap: u64) -> Result<Vec<u8>, String>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    use http_body_util::BodyExt;
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the response: {e}"))?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() as u64 + data.len() as u64 > cap {
-                return Err(format!("the response is larger than {cap} bytes"));
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(bytes)
 }
 
 /// The endpoint without its query string, for messages.
