@@ -272,9 +272,16 @@ pub fn annotate_message(level: Level, message: &str) {
 }
 
 /// Registers a secret with the runner so that it is masked in every later log line.
+/// A value is registered once per process, however many layers ask (a
+/// provider as it obtains a token, the stage again before it writes it).
 pub fn add_mask(secret: &str) {
+    static MASKED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     for line in secret.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        print(&format!("::add-mask::{}\n", escape_data(line)));
+        let first_time = MASKED.lock().map(|mut masked| masked.insert(line.to_owned())).unwrap_or(true);
+        if first_time {
+            print(&format!("::add-mask::{}\n", escape_data(line)));
+        }
     }
 }
 
