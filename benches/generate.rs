@@ -23,8 +23,8 @@
 //! Run without `--bench` (as `cargo test --benches` does), it only smoke-tests a small
 //! repository once.
 
-// A benchmark reports its results on stdout.
-#![allow(clippy::print_stdout)]
+// A benchmark reports its results on stdout, and its progress on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod synthetic;
 

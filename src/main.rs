@@ -152,13 +152,26 @@ enum SchemaFile {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Clap's messages quote the arguments, which a workflow may fill from
+    // untrusted data: they go through the runner's sanitiser like all output.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let text = error.render().to_string();
+            if error.use_stderr() {
+                runner::print_stderr(text.trim_end());
+            } else {
+                runner::print(&text);
+            }
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
             match error.downcast_ref::<deployer::Error>() {
-                Some(error) => eprintln!("error: {error}"),
-                None => eprintln!("error: {error:#}"),
+                Some(error) => runner::print_stderr(&format!("error: {error}")),
+                None => runner::print_stderr(&format!("error: {error:#}")),
             }
             ExitCode::FAILURE
         }
@@ -184,17 +197,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let generated = generate(&request)?;
             let plan = &generated.plan;
             for warning in &plan.warnings {
-                eprintln!("warning: {warning}");
+                runner::print_stderr(&format!("warning: {warning}"));
             }
             if let Err(error) = plan.check_matrix_limits() {
-                eprintln!("warning: {error}");
+                runner::print_stderr(&format!("warning: {error}"));
             }
-            let text = match output {
-                Format::Table => render::log_tables(plan),
-                Format::Json => render::plan_json(plan),
-                Format::Markdown => render::comment(plan),
-            };
-            runner::print(&text);
+            match output {
+                Format::Table => runner::print(&render::log_tables(plan)),
+                Format::Json => runner::print_json(&render::plan_json(plan)),
+                Format::Markdown => runner::print(&render::comment(plan)),
+            }
         }
         Commands::Explain { repo, paths } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
@@ -216,19 +228,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let results = parse_results("--results", &results, &legs)?;
             let outcome = filter::filter(&prod, &legs, &results);
             for warning in &outcome.warnings {
-                eprintln!("warning: {warning}");
+                runner::print_stderr(&format!("warning: {warning}"));
             }
-            let text = match output {
-                FilterFormat::Table => render::filter_table(&outcome),
+            match output {
+                FilterFormat::Table => runner::print(&render::filter_table(&outcome)),
                 FilterFormat::Json => {
                     let json = serde_json::json!({
                         "filtered-prod-hub-matrix-jobs": outcome.kept,
                         "dropped": outcome.dropped,
                     });
-                    format!("{}\n", serde_json::to_string_pretty(&json)?)
+                    runner::print_json(&format!("{}\n", serde_json::to_string_pretty(&json)?));
                 }
-            };
-            runner::print(&text);
+            }
         }
         Commands::Deploy {
             repo,
@@ -278,7 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut json = serde_json::to_string_pretty(&schema)?;
             json.push('\n');
-            runner::print(&json);
+            runner::print_json(&json);
         }
     }
     Ok(ExitCode::SUCCESS)

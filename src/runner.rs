@@ -3,9 +3,11 @@
 //! form, `$GITHUB_STEP_SUMMARY`, and workflow commands (annotations, groups,
 //! masks) on stdout.
 //!
-//! Stdout is a control channel in Actions: the runner parses workflow
-//! commands from it. This module is the only one allowed to write to it.
-#![allow(clippy::print_stdout)]
+//! Stdout and stderr are a control channel in Actions: the runner parses
+//! workflow commands from both. This module is the only one allowed to write
+//! to them, and everything it writes that is not one of its own commands
+//! passes [`log_text`], the one place that sanitises text for the log.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -195,6 +197,105 @@ pub fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// Characters that change how text looks without being seen: control
+/// characters (C0, DEL, C1, but not `\n` and `\t`), the Unicode format
+/// characters (category Cf: bidi embeddings, overrides and isolates,
+/// zero-width spaces and joiners, the BOM, the soft hyphen, tags...), and the
+/// line and paragraph separators.
+pub fn is_invisible(c: char) -> bool {
+    if c == '\n' || c == '\t' {
+        return false;
+    }
+    if c.is_control() {
+        return true;
+    }
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+/// Untrusted text made safe for the job log, on stdout and stderr alike: the
+/// one place that sanitises text for the log.
+///
+/// The runner reads workflow commands from both streams; it breaks lines at
+/// `\n`, `\r\n` and a lone `\r`, takes a line whose trimmed start is `::` as a
+/// command, and the old form `##[command]` anywhere in a line. So:
+///
+/// - `\r\n` becomes `\n`; every other invisible character ([`is_invisible`]:
+///   a lone `\r`, NUL, ESC, bidi overrides, zero-width characters...) is shown
+///   as its code point, `\u{d}`, `\u{1b}`, `\u{202e}`;
+/// - `::` at the start of a line (after any whitespace) becomes `:\:`;
+/// - `##[` anywhere becomes `##\[`.
+///
+/// Text with none of these is returned as it is.
+pub fn log_text(untrusted: &str) -> String {
+    let mut visible = String::with_capacity(untrusted.len());
+    let mut chars = untrusted.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if is_invisible(c) => visible.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => visible.push(c),
+        }
+    }
+    let mut out = String::with_capacity(visible.len());
+    for (index, line) in visible.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let body = line.trim_start();
+        match body.strip_prefix("::") {
+            Some(rest) => {
+                out.push_str(&line[..line.len() - body.len()]);
+                out.push_str(":\\:");
+                out.push_str(rest);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out.replace("##[", "##\\[")
+}
+
+/// JSON text (as `serde_json` writes it) made safe for the job log, staying
+/// the same JSON: control characters are already escaped in its strings; the
+/// other invisible characters become `\uXXXX` escapes and `##[` becomes
+/// `##\u005b`. A line of such JSON never starts with `::`.
+pub fn log_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c != '\r' && is_invisible(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace("##[", "##\\u005b")
+}
+
 /// Severity of an annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -214,8 +315,9 @@ impl Level {
 }
 
 /// An annotation command for a diagnostic: at its file and line, hint included.
+/// The file name and the message are untrusted: both pass [`log_text`].
 pub fn diagnostic_command(level: Level, diagnostic: &Diagnostic) -> String {
-    let mut properties = vec![format!("file={}", escape_property(&diagnostic.file))];
+    let mut properties = vec![format!("file={}", escape_property(&log_text(&diagnostic.file)))];
     if let Some(line) = diagnostic.line {
         properties.push(format!("line={line}"));
     }
@@ -227,72 +329,93 @@ pub fn diagnostic_command(level: Level, diagnostic: &Diagnostic) -> String {
         message.push_str("\nhint: ");
         message.push_str(hint);
     }
-    format!("::{} {}::{}", level.command(), properties.join(","), escape_data(&message))
+    format!("::{} {}::{}", level.command(), properties.join(","), escape_data(&log_text(&message)))
 }
 
-/// An annotation command with no file.
+/// An annotation command with no file; the message passes [`log_text`].
 pub fn message_command(level: Level, message: &str) -> String {
-    format!("::{}::{}", level.command(), escape_data(message))
+    format!("::{}::{}", level.command(), escape_data(&log_text(message)))
 }
 
-/// Writes text to stdout as it is. Only for trusted text with no workflow commands.
-pub fn print(text: &str) {
+/// Writes a workflow command, or text already made safe, to stdout as it is.
+fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. `deployer ... | head`) is not an error worth failing for.
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
 }
 
-/// Writes text that may hold user content; see [`untrusted_block`].
+/// Writes text to stdout, made safe with [`log_text`]: whatever it holds, it
+/// cannot issue a workflow command.
+pub fn print(text: &str) {
+    write_stdout(&log_text(text));
+}
+
+/// Writes text that holds user content to stdout; the same as [`print`]
+/// (every print is sanitised), kept for the callers that say so.
 pub fn print_untrusted(text: &str) -> Result<(), Error> {
-    print(&untrusted_block(text, random_delimiter)?);
+    print(text);
     Ok(())
 }
 
-/// Text that may hold user content, made safe to print: if any line could be
-/// read as a workflow command, command processing is paused around it with a
-/// token from `new_token`.
-pub fn untrusted_block(text: &str, new_token: impl FnOnce() -> Result<String, Error>) -> Result<String, Error> {
-    if !text.lines().any(|line| line.trim_start().starts_with("::")) {
-        return Ok(text.to_owned());
-    }
-    let token = new_token()?;
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    Ok(format!("::stop-commands::{token}\n{body}\n::{token}::\n"))
+/// Writes JSON to stdout, made safe with [`log_json`] (it stays the same JSON).
+pub fn print_json(json: &str) {
+    write_stdout(&log_json(json));
+}
+
+/// Writes one line to stderr (where the runner reads workflow commands too),
+/// made safe with [`log_text`].
+pub fn print_stderr(line: &str) {
+    eprintln!("{}", log_text(line));
+}
+
+/// Pauses workflow-command processing until [`resume_commands`] with the
+/// token returned: a second fence, around a block of program output (each
+/// of its lines is printed through [`print`] all the same).
+pub fn pause_commands() -> Result<String, Error> {
+    let token = random_delimiter()?;
+    write_stdout(&format!("::stop-commands::{token}\n"));
+    Ok(token)
+}
+
+/// Resumes workflow-command processing paused with `token`.
+pub fn resume_commands(token: &str) {
+    write_stdout(&format!("::{token}::\n"));
 }
 
 /// Prints an annotation for a diagnostic.
 pub fn annotate(level: Level, diagnostic: &Diagnostic) {
-    print(&format!("{}\n", diagnostic_command(level, diagnostic)));
+    write_stdout(&format!("{}\n", diagnostic_command(level, diagnostic)));
 }
 
 /// Prints an annotation with no file.
 pub fn annotate_message(level: Level, message: &str) {
-    print(&format!("{}\n", message_command(level, message)));
+    write_stdout(&format!("{}\n", message_command(level, message)));
 }
 
 /// Registers a secret with the runner so that it is masked in every later log line.
 /// A value is registered once per process, however many layers ask (a
 /// provider as it obtains a token, the stage again before it writes it).
+/// The value is not sanitised: the mask must match the secret exactly.
 pub fn add_mask(secret: &str) {
     static MASKED: std::sync::Mutex<std::collections::BTreeSet<String>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
     for line in secret.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let first_time = MASKED.lock().map(|mut masked| masked.insert(line.to_owned())).unwrap_or(true);
         if first_time {
-            print(&format!("::add-mask::{}\n", escape_data(line)));
+            write_stdout(&format!("::add-mask::{}\n", escape_data(line)));
         }
     }
 }
 
-/// Opens a collapsible log group.
+/// Opens a collapsible log group; the title passes [`log_text`].
 pub fn group(title: &str) {
-    print(&format!("::group::{}\n", escape_data(title)));
+    write_stdout(&format!("::group::{}\n", escape_data(&log_text(title))));
 }
 
 /// Closes the current log group.
 pub fn end_group() {
-    print("::endgroup::\n");
+    write_stdout("::endgroup::\n");
 }
 
 /// Runs an action's stage with the process environment, and turns its result
@@ -308,7 +431,9 @@ pub fn run_action(stage: impl FnOnce(&RunnerEnv) -> Result<(), Error>) -> std::p
     }
 }
 
-/// Reports a failed stage: annotations on stdout, a readable message on stderr.
+/// Reports a failed stage: annotations on stdout, a readable message on
+/// stderr; both made safe with [`log_text`], as they quote files, API
+/// answers and program output.
 pub fn report_error(error: &Error) {
     match error {
         Error::Config(diagnostics) => {
@@ -318,17 +443,7 @@ pub fn report_error(error: &Error) {
         }
         other => annotate_message(Level::Error, &other.to_string()),
     }
-    // The runner reads workflow commands from stderr too: a line of quoted
-    // output (helm's, sops', an API's) must not start with `::`.
-    eprintln!("{}", quote_command_lines(&format!("error: {error}")));
-}
-
-/// Prefixes every line that could be read as a workflow command.
-pub fn quote_command_lines(text: &str) -> String {
-    text.lines()
-        .map(|line| if line.trim_start().starts_with("::") { format!("> {line}") } else { line.to_owned() })
-        .collect::<Vec<_>>()
-        .join("\n")
+    print_stderr(&format!("error: {error}"));
 }
 
 #[cfg(test)]
@@ -411,22 +526,85 @@ mod tests {
         assert_eq!(message_command(Level::Warning, "a\nb"), "::warning::a%0Ab");
     }
 
+    /// What the runner would read as a workflow command: a line (broken at
+    /// `\n`, `\r\n` or a lone `\r`) starting with `::` after whitespace, or
+    /// holding `##[`.
+    fn command_like(text: &str) -> Vec<String> {
+        text.split(['\n', '\r'])
+            .filter(|line| line.trim_start().starts_with("::") || line.contains("##["))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    const HOSTILE: &[&str] = &[
+        "x\r::set-output name=x::y",
+        "x\r\n::error::x",
+        "x##[error]y",
+        "##[set-output name=a]b",
+        "::add-mask::",
+        "  \t::stop-commands::x",
+        "\u{a0}\u{2003}::warning::nbsp",
+        "a\u{85}::error::nel",
+        "a\u{2028}::error::ls",
+        "#\u{200b}#[error]zw",
+        "###[error]three",
+        "##[##[error]twice",
+        "\u{202e}::error::bidi",
+        "nul\0::error::x",
+        "\u{1b}[31m::error::ansi\u{1b}[0m",
+        "\u{b}::error::vt\u{c}::error::ff",
+    ];
+
     #[test]
-    fn error_text_cannot_run_commands() {
-        assert_eq!(
-            quote_command_lines("error: x\n::add-mask::y\n  ::error::z\nok"),
-            "error: x\n> ::add-mask::y\n>   ::error::z\nok"
-        );
+    fn log_text_neutralises_every_command_form() {
+        for hostile in HOSTILE {
+            let safe = log_text(hostile);
+            assert_eq!(command_like(&safe), Vec::<String>::new(), "{hostile:?} -> {safe:?}");
+            assert!(!safe.chars().any(is_invisible), "{hostile:?} -> {safe:?}");
+            assert_eq!(log_text(&safe), safe, "sanitising twice changes nothing: {hostile:?}");
+        }
     }
 
     #[test]
-    fn untrusted_text_cannot_run_commands() {
-        let token = || Ok("TOKEN".to_owned());
-        assert_eq!(untrusted_block("│ a │\n", token).unwrap(), "│ a │\n");
-        assert_eq!(
-            untrusted_block("x\n  ::add-mask::y\n", token).unwrap(),
-            "::stop-commands::TOKEN\nx\n  ::add-mask::y\n::TOKEN::\n"
-        );
+    fn log_text_shows_what_it_replaced() {
+        let cases = [
+            ("plain │ text\n\ttabbed\n", "plain │ text\n\ttabbed\n"),
+            ("a\r\nb", "a\nb"),
+            ("a\rb", "a\\u{d}b"),
+            ("x\r::set-output name=x::y", "x\\u{d}::set-output name=x::y"),
+            ("ok\n  ::add-mask::y\n::error::z", "ok\n  :\\:add-mask::y\n:\\:error::z"),
+            ("x##[error]y", "x##\\[error]y"),
+            ("###[a] ##[b", "###\\[a] ##\\[b"),
+            ("nul\0 esc\u{1b}[0m", "nul\\u{0} esc\\u{1b}[0m"),
+            ("\u{202e}evil\u{200b}", "\\u{202e}evil\\u{200b}"),
+            ("soft\u{ad}hyphen \u{feff}bom \u{e0041}tag", "soft\\u{ad}hyphen \\u{feff}bom \\u{e0041}tag"),
+            ("a::b and https://x", "a::b and https://x"),
+            ("é ü 中文 🚀", "é ü 中文 🚀"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(log_text(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn log_json_stays_the_same_json() {
+        let value = serde_json::json!({"hostile": HOSTILE, "plain": "a::b", "emoji": "🚀"});
+        for json in [serde_json::to_string(&value).unwrap(), serde_json::to_string_pretty(&value).unwrap()] {
+            let safe = log_json(&json);
+            assert_eq!(command_like(&safe), Vec::<String>::new(), "{safe}");
+            assert!(!safe.chars().any(|c| c != '\n' && is_invisible(c)), "{safe}");
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), value);
+        }
+        assert_eq!(log_json("{\"a\": \"\u{202e}##[x\"}"), "{\"a\": \"\\u202e##\\u005bx\"}");
+        assert_eq!(log_json("\"\u{e0041}\""), "\"\\udb40\\udc41\"");
+    }
+
+    #[test]
+    fn annotations_sanitise_their_message_and_file() {
+        let diagnostic = Diagnostic::new("x\u{202e}/##[y].yaml", "bad\r::add-mask::z").hint("##[error]h");
+        let command = diagnostic_command(Level::Error, &diagnostic);
+        assert_eq!(command, "::error file=x\\u{202e}/##\\[y].yaml::bad\\u{d}::add-mask::z%0Ahint: ##\\[error]h");
+        assert_eq!(message_command(Level::Warning, "a\n::error::b"), "::warning::a%0A:\\:error::b");
     }
 
     #[test]

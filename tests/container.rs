@@ -125,6 +125,8 @@ impl ContainerRun {
     }
 }
 
+/// A measurement, on the test's stderr (not a step's log).
+#[allow(clippy::print_stderr)]
 fn report(action: &str, result: &ContainerResult) {
     eprintln!("timing: docker run {action}: {} ms", result.elapsed.as_millis());
 }

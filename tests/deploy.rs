@@ -89,9 +89,12 @@ fn group<'a>(stdout: &'a str, title: &str) -> &'a str {
 }
 
 /// `foreign` (a workflow command printed by a program we ran) appears between
-/// `::stop-commands::TOKEN` and `::TOKEN::`, and no line outside those
-/// fences starts with it (where the runner would read it as a command).
+/// `::stop-commands::TOKEN` and `::TOKEN::`, neutralised there as well, and no
+/// line outside those fences starts with it (where the runner would read it
+/// as a command).
 fn assert_fenced(stdout: &str, foreign: &str) {
+    let neutralised = deployer::runner::log_text(foreign);
+    assert_ne!(neutralised, foreign);
     let mut fence: Option<String> = None;
     let mut seen = false;
     for text in stdout.lines() {
@@ -106,7 +109,7 @@ fn assert_fenced(stdout: &str, foreign: &str) {
             Some(end) => {
                 if text == end {
                     fence = None;
-                } else if text.contains(foreign) {
+                } else if text.contains(&neutralised) {
                     seen = true;
                 }
             }

@@ -15,7 +15,10 @@ fn main() -> ExitCode {
         Some(action) => deployer::runner::run_action(action),
         None => {
             let names: Vec<&str> = ENTRYPOINTS.iter().map(|(name, _)| *name).collect();
-            eprintln!("deployer-actions: started as `{program}`; link it as one of: {}", names.join(", "));
+            deployer::runner::print_stderr(&format!(
+                "deployer-actions: started as `{program}`; link it as one of: {}",
+                names.join(", ")
+            ));
             ExitCode::from(2)
         }
     }

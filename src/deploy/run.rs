@@ -293,9 +293,9 @@ impl Ran {
         }
     }
 
-    /// The last lines of output, or a note that there was none. Each line is
-    /// quoted with `> `: the error is also printed to stderr, where the runner
-    /// reads workflow commands too, and no line of it may start with `::`.
+    /// The last lines of output, or a note that there was none, each quoted
+    /// with `> `. The error is printed by `runner::report_error`, which
+    /// sanitises it: the runner reads workflow commands from stderr too.
     fn tail_text(&self) -> String {
         if self.tail.is_empty() {
             " (no output)".into()
@@ -307,8 +307,9 @@ impl Ran {
 }
 
 /// Runs `command` with stdout and stderr merged into one pipe, relaying each
-/// line to the job log (between `::stop-commands::` markers in Actions, as
-/// the output is untrusted) and keeping the last lines. With a `timeout`,
+/// line to the job log (sanitised by [`runner::print`], and between
+/// `::stop-commands::` markers in Actions, as the output is untrusted) and
+/// keeping the last lines. With a `timeout`,
 /// the command is killed when it runs longer.
 fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> Result<Ran, Error> {
     let program = command.get_program().to_string_lossy().into_owned();
@@ -346,13 +347,12 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
         }
     });
 
+    // Each line is sanitised as it is printed; in Actions, command
+    // processing is paused around the output as well.
     let token = match style {
-        LogStyle::Actions => Some(runner::random_delimiter()?),
+        LogStyle::Actions => Some(runner::pause_commands()?),
         LogStyle::Plain => None,
     };
-    if let Some(token) = &token {
-        runner::print(&format!("::stop-commands::{token}\n"));
-    }
     let wait_error =
         |e: std::io::Error| Error::Command { program: program.clone(), message: format!("waiting for {program}: {e}") };
     let started = Instant::now();
@@ -398,7 +398,7 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
         }
     }
     if let Some(token) = &token {
-        runner::print(&format!("::{token}::\n"));
+        runner::resume_commands(token);
     }
     if let Some(error) = failure {
         let _ = child.kill();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod runner_log;
 pub mod stubs;
 pub mod zip_builder;
 
