@@ -160,6 +160,7 @@ async fn push_files(
             head_sha: String::new(),
             labels: Vec::new(),
             changed_files: pull.changed_files,
+            head_repository: None,
         };
         pull_request_files(gh, repo, &event, detected).await?;
         for label in &pull.labels {

@@ -41,6 +41,9 @@ pub struct PullRequestEvent {
     pub labels: Vec<String>,
     /// The payload's `changed_files` count, when present.
     pub changed_files: Option<u64>,
+    /// `owner/name` of the repository the head commit is in (a fork's, for a
+    /// fork); `None` when the payload has none (a deleted fork).
+    pub head_repository: Option<String>,
 }
 
 /// The run a `workflow_run` event reports on.
@@ -53,6 +56,8 @@ pub struct WorkflowRunEvent {
     pub event: String,
     /// Pull requests GitHub associated with the run (empty for forks).
     pub pull_requests: Vec<u64>,
+    /// `workflow_run.head_repository.full_name`: where the built commit is.
+    pub head_repository: Option<String>,
 }
 
 /// What triggered the run, as far as planning cares.
@@ -94,6 +99,7 @@ pub fn parse_trigger(event_name: &str, payload: &Value) -> Result<Trigger, Error
                 head_sha: head_sha.to_owned(),
                 labels: label_names(&pr["labels"]),
                 changed_files: pr["changed_files"].as_u64(),
+                head_repository: full_name(&pr["head"]["repo"]),
             }))
         }
         "push" => {
@@ -114,10 +120,16 @@ pub fn parse_trigger(event_name: &str, payload: &Value) -> Result<Trigger, Error
                 head_sha: head_sha.to_owned(),
                 event: run["event"].as_str().unwrap_or_default().to_owned(),
                 pull_requests: pull_requests.collect(),
+                head_repository: full_name(&run["head_repository"]),
             }))
         }
         other => Ok(Trigger::Other(other.to_owned())),
     }
+}
+
+/// The `full_name` (`owner/name`) of a repository object, if it has one.
+pub fn full_name(repository: &Value) -> Option<String> {
+    repository["full_name"].as_str().filter(|name| RepoRef::parse(name).is_ok()).map(str::to_owned)
 }
 
 /// The names of a JSON array of label objects.
@@ -134,14 +146,15 @@ mod tests {
 
     #[test]
     fn triggers() {
-        let pr = json!({"pull_request": {"number": 5, "head": {"sha": SHA}, "labels": [{"name": "a"}, {"name": "b"}], "changed_files": 3}});
+        let pr = json!({"pull_request": {"number": 5, "head": {"sha": SHA, "repo": {"full_name": "fork/infra"}}, "labels": [{"name": "a"}, {"name": "b"}], "changed_files": 3}});
         assert_eq!(
             parse_trigger("pull_request", &pr).unwrap(),
             Trigger::PullRequest(PullRequestEvent {
                 number: 5,
                 head_sha: SHA.into(),
                 labels: vec!["a".into(), "b".into()],
-                changed_files: Some(3)
+                changed_files: Some(3),
+                head_repository: Some("fork/infra".into()),
             })
         );
         assert!(matches!(parse_trigger("pull_request_target", &pr).unwrap(), Trigger::PullRequest(_)));
@@ -149,16 +162,23 @@ mod tests {
         assert_eq!(parse_trigger("push", &push).unwrap(), Trigger::Push { before: "0".repeat(40), after: SHA.into() });
         assert_eq!(parse_trigger("workflow_dispatch", &json!({})).unwrap(), Trigger::WorkflowDispatch);
         assert_eq!(parse_trigger("schedule", &json!({})).unwrap(), Trigger::Other("schedule".into()));
-        let run = json!({"workflow_run": {"id": 99, "head_sha": SHA, "event": "pull_request", "pull_requests": [{"number": 4}]}});
+        let run = json!({"workflow_run": {"id": 99, "head_sha": SHA, "event": "pull_request", "pull_requests": [{"number": 4}],
+            "head_repository": {"full_name": "fork/infra"}}});
         assert_eq!(
             parse_trigger("workflow_run", &run).unwrap(),
             Trigger::WorkflowRun(WorkflowRunEvent {
                 run_id: 99,
                 head_sha: SHA.into(),
                 event: "pull_request".into(),
-                pull_requests: vec![4]
+                pull_requests: vec![4],
+                head_repository: Some("fork/infra".into()),
             })
         );
+        let junk = json!({"workflow_run": {"id": 99, "head_sha": SHA, "head_repository": {"full_name": "a/b/c"}}});
+        assert!(matches!(
+            parse_trigger("workflow_run", &junk).unwrap(),
+            Trigger::WorkflowRun(WorkflowRunEvent { head_repository: None, .. })
+        ));
     }
 
     #[test]

@@ -5,15 +5,16 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::fake_github::{FakeGitHub, BOT, OWNER_REPO};
+use support::fake_github::{FakeGitHub, BOT, HEAD_REPO, OWNER_REPO};
 use support::zip_builder::{build, Entry};
 use support::{sha, ActionResult, ActionRun};
 
 const RUN: u64 = 777;
 
 fn event(head: &str) -> String {
-    json!({"workflow_run": {"id": RUN, "head_sha": head, "event": "pull_request", "conclusion": "success", "pull_requests": []}})
-        .to_string()
+    json!({"workflow_run": {"id": RUN, "head_sha": head, "event": "pull_request", "conclusion": "success",
+           "head_repository": {"full_name": HEAD_REPO}, "pull_requests": []}})
+    .to_string()
 }
 
 fn plan_json(pr: u64, prod: &[(&str, &str, &str)]) -> Vec<u8> {
@@ -178,17 +179,22 @@ async fn a_forged_pr_number_is_refused() {
     // pr-number.txt is checked the same way.
     let txt = setup(build(&[Entry::file("comment.md", "hi"), Entry::file("pr-number.txt", "13\n")])).await;
     txt.pull(13, &sha('f'));
-    assert_refused(&comment_run(&txt).run_async().await, &txt, "it names pull request #13");
+    assert_refused(&comment_run(&txt).input("render", "body").run_async().await, &txt, "it names pull request #13");
 
     // A PR GitHub associated with the run wins over the artifact's claim.
     let listed = setup(plan_zip(13, &[("c1", "prod", "r")])).await;
     listed.pull(13, &sha('a'));
-    let associated = json!({"workflow_run": {"id": RUN, "head_sha": sha('a'), "event": "pull_request", "pull_requests": [{"number": 12}]}});
+    let associated = json!({"workflow_run": {"id": RUN, "head_sha": sha('a'), "event": "pull_request",
+        "head_repository": {"full_name": HEAD_REPO}, "pull_requests": [{"number": 12}]}});
     let result = comment_run(&listed).event(associated.to_string()).run_async().await;
     assert_refused(&result, &listed, "it names pull request #13, but the run belongs to #12");
 
     let junk = setup(build(&[Entry::file("comment.md", "hi"), Entry::file("pr-number.txt", "12; rm -rf /")])).await;
-    assert_refused(&comment_run(&junk).run_async().await, &junk, "is not a pull request number");
+    assert_refused(
+        &comment_run(&junk).input("render", "body").run_async().await,
+        &junk,
+        "is not a pull request number",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,9 +258,9 @@ async fn malicious_cell_content_is_rendered_harmless() {
     let row = body.lines().find(|l| l.starts_with("| gcp | c1 | prod |")).expect("the row");
     assert_eq!(
         row,
-        "| gcp | c1 | prod | a \\| b \\`code\\` &lt;script&gt;alert(1)&lt;/script&gt; &#64;octocat \\[x\\](https://evil)  ghadelimiter\\_0123 ::error::pwned |"
+        "| gcp | c1 | prod | a \\| b \\`code\\` &lt;script&gt;alert(1)&lt;/script&gt; `@octocat` `[x](https://evil)`  ghadelimiter\\_0123 ::error::pwned |"
     );
-    assert!(!body.contains("<script>") && !body.contains("@octocat"));
+    assert!(!body.contains("<script>") && !body.contains(" @octocat"));
     assert!(!result.stdout.lines().any(|l| l.starts_with("::error::pwned")));
 
     // Names outside the safe characters are refused outright.
@@ -342,14 +348,18 @@ async fn hide_previous_minimizes_and_posts_anew() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_free_form_body_is_posted_as_written_with_the_marker() {
+async fn a_free_form_body_is_posted_with_the_marker_when_asked_for() {
     let fake =
         setup(build(&[Entry::file("notes/body.md", "## Coverage\n\n98% @team"), Entry::file("pr-number.txt", "12")]))
             .await;
-    let result =
-        comment_run(&fake).input("body-file", "notes/body.md").input("marker", "<!-- coverage -->").run_async().await;
+    let result = comment_run(&fake)
+        .input("render", "body")
+        .input("body-file", "notes/body.md")
+        .input("marker", "<!-- coverage -->")
+        .run_async()
+        .await;
     assert_eq!(result.output("result"), "created", "{}\n{}", result.stdout, result.stderr);
-    assert_eq!(bodies(&fake, 12)[0].1, "<!-- coverage -->\n## Coverage\n\n98% @team");
+    assert_eq!(bodies(&fake, 12)[0].1, "<!-- coverage -->\n## Coverage\n\n98% \u{ff20}team");
 
     let bad = comment_run(&fake).input("body-file", "../x.md").run_async().await;
     assert!(bad.stdout.contains("::error::invalid input `body-file`"), "{}", bad.stdout);
@@ -368,6 +378,7 @@ async fn the_pr_number_input_serves_other_triggers() {
         .input("github-token", "t")
         .input("run-id", RUN.to_string())
         .input("pr-number", "12")
+        .input("render", "body")
         .run_async()
         .await;
     assert_eq!(result.output("result"), "created", "{}\n{}", result.stdout, result.stderr);

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::fake_github::{FakeGitHub, OWNER_REPO};
+use support::fake_github::{FakeGitHub, HEAD_REPO, OWNER_REPO};
 use support::{copy_tree, example_repo, parse_github_output, project_root, sha, zip_builder};
 
 fn image() -> String {
@@ -260,7 +260,8 @@ async fn comment_in_a_container() {
         zip_builder::build(&[zip_builder::Entry::file("plan.json", plan.to_string())]),
     );
     let workspace = tempfile::tempdir().expect("temp");
-    let event = json!({"workflow_run": {"id": 55, "head_sha": sha('c'), "event": "pull_request", "pull_requests": []}});
+    let event = json!({"workflow_run": {"id": 55, "head_sha": sha('c'), "event": "pull_request",
+        "head_repository": {"full_name": HEAD_REPO}, "pull_requests": []}});
     let run = ContainerRun::new("comment")
         .host_network()
         .event("workflow_run", event)

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::fake_github::{FakeGitHub, BOT, OWNER_REPO};
+use support::fake_github::{FakeGitHub, BOT, HEAD_REPO, OWNER_REPO};
 use support::{copy_tree, example_repo, sha, zip_builder, ActionRun};
 
 const PR: u64 = 31;
@@ -25,7 +25,8 @@ fn pull_request_run(workspace: &std::path::Path, changed: &str, head: &str) -> V
 
 /// The workflow_run run: comment from the run's artifact.
 async fn comment_run(fake: &FakeGitHub, run_id: u64, head: &str) -> support::ActionResult {
-    let event = json!({"workflow_run": {"id": run_id, "head_sha": head, "event": "pull_request", "pull_requests": []}});
+    let event = json!({"workflow_run": {"id": run_id, "head_sha": head, "event": "pull_request",
+        "head_repository": {"full_name": HEAD_REPO}, "pull_requests": []}});
     ActionRun::new("action-comment", std::env::temp_dir())
         .env("GITHUB_API_URL", fake.api.uri())
         .env("GITHUB_REPOSITORY", OWNER_REPO)

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 
 use serde_json::json;
-use support::fake_github::{FakeGitHub, OWNER_REPO};
+use support::fake_github::{FakeGitHub, HEAD_REPO, OWNER_REPO};
 use support::runner_log::{command_names, commands, runner_lines};
 use support::stubs::Stubs;
 use support::zip_builder::{build, Entry};
@@ -243,7 +243,7 @@ const RUN: u64 = 777;
 
 fn comment(fake: &FakeGitHub) -> ActionRun {
     let event = json!({"workflow_run": {"id": RUN, "head_sha": sha('a'), "event": "pull_request",
-        "head_repository": {"full_name": OWNER_REPO}, "pull_requests": []}});
+        "head_repository": {"full_name": HEAD_REPO}, "pull_requests": []}});
     ActionRun::new("action-comment", std::env::temp_dir())
         .env("GITHUB_API_URL", fake.api.uri())
         .env("GITHUB_REPOSITORY", OWNER_REPO)

@@ -30,22 +30,29 @@ const MAX_PLAN_JOBS: usize = 100_000;
 /// How the body is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenderMode {
-    /// From `plan.json` when the artifact has one, else the body file.
-    Auto,
-    /// Always from `plan.json`.
+    /// From the validated `plan.json`, in trusted code (the default). An
+    /// artifact without one is refused: it cannot choose another body.
     Plan,
-    /// Always the body file, as written.
+    /// The body file, opted into by the workflow: untrusted Markdown, posted
+    /// with mentions, images and raw HTML neutralised ([`free_body`]).
     Body,
 }
 
 impl RenderMode {
+    /// The `render` input's default.
+    pub const DEFAULT: &'static str = "plan";
+
     /// Parses the `render` input.
     pub fn parse(input: &str, text: &str) -> Result<Self, Error> {
         match text {
-            "auto" => Ok(RenderMode::Auto),
             "plan" => Ok(RenderMode::Plan),
             "body" => Ok(RenderMode::Body),
-            other => Err(Error::input(input, format!("`{other}`: use `auto`, `plan` or `body`"))),
+            "auto" => Err(Error::input(
+                input,
+                "`auto` is no longer accepted: it let the artifact choose a free-form body by leaving out \
+                 plan.json; use `plan` (the default) or, to post the body file, `body`",
+            )),
+            other => Err(Error::input(input, format!("`{other}`: use `plan` or `body`"))),
         }
     }
 }
@@ -178,10 +185,13 @@ pub fn plan_body(plan: &PlanFile, marker: &str, run_url: Option<&str>) -> Body {
     }
 }
 
-/// A free-form body, posted as written: the marker is put first when it is
-/// missing, and an over-long body is cut at a line with a note.
+/// A free-form body (untrusted): neutralised with
+/// [`render::markdown::neutralise_body`] (no mentions, images or raw HTML),
+/// after our marker line (a marker the text starts with is taken off first),
+/// and cut at a line with a note when over-long.
 pub fn free_body(text: &str, marker: &str, run_url: Option<&str>) -> Body {
-    let mut body = if text.starts_with(marker) { text.to_owned() } else { format!("{marker}\n{text}") };
+    let text = text.strip_prefix(marker).map_or(text, |rest| rest.strip_prefix('\n').unwrap_or(rest));
+    let mut body = format!("{marker}\n{}", render::markdown::neutralise_body(text));
     if body.chars().count() > MAX_COMMENT_CHARS {
         let note = match run_url {
             Some(url) => format!("\n> [!NOTE]\n> The rest is not shown, to stay under {MAX_COMMENT_CHARS} characters. See [the workflow run]({url}).\n"),
@@ -213,10 +223,11 @@ pub struct CommentUser {
 }
 
 impl IssueComment {
-    /// True when this is our sticky comment: by `author`, carrying `marker`.
+    /// True when this is our sticky comment: by `author`, and its body starts
+    /// with `marker` (a comment that merely quotes the marker is not ours).
     pub fn is_ours(&self, author: &str, marker: &str) -> bool {
         self.user.as_ref().is_some_and(|u| u.login == author)
-            && self.body.as_deref().is_some_and(|b| b.contains(marker))
+            && self.body.as_deref().is_some_and(|b| b.starts_with(marker))
     }
 }
 
@@ -291,10 +302,28 @@ mod tests {
     }
 
     #[test]
-    fn ownership_needs_author_and_marker() {
-        assert!(comment("x <!-- m --> y", "github-actions[bot]").is_ours("github-actions[bot]", "<!-- m -->"));
-        assert!(!comment("<!-- m -->", "mallory").is_ours("github-actions[bot]", "<!-- m -->"));
-        assert!(!comment("no marker", "github-actions[bot]").is_ours("github-actions[bot]", "<!-- m -->"));
+    fn ownership_needs_author_and_the_marker_first() {
+        let bot = "github-actions[bot]";
+        let cases = [
+            ("<!-- m -->\nplan", bot, true),
+            ("<!-- m -->", bot, true),
+            ("<!-- m -->", "mallory", false),
+            ("no marker", bot, false),
+            ("x <!-- m --> y", bot, false),
+            ("> <!-- m -->\nquoted", bot, false),
+            ("\n<!-- m -->", bot, false),
+        ];
+        for (body, login, ours) in cases {
+            assert_eq!(comment(body, login).is_ours(bot, "<!-- m -->"), ours, "{body:?} by {login}");
+        }
+    }
+
+    #[test]
+    fn render_modes() {
+        assert_eq!(RenderMode::parse("render", RenderMode::DEFAULT).unwrap(), RenderMode::Plan);
+        assert_eq!(RenderMode::parse("render", "body").unwrap(), RenderMode::Body);
+        assert!(RenderMode::parse("render", "auto").unwrap_err().to_string().contains("no longer accepted"));
+        assert!(RenderMode::parse("render", "Plan").is_err());
     }
 
     #[test]
@@ -319,6 +348,10 @@ mod tests {
     fn free_bodies_get_the_marker_and_a_size_limit() {
         assert_eq!(free_body("hello", "<!-- m -->", None).text, "<!-- m -->\nhello");
         assert_eq!(free_body("<!-- m -->\nhello", "<!-- m -->", None).text, "<!-- m -->\nhello");
+        assert_eq!(
+            free_body("hi @team <!-- m --> ![x](y)", "<!-- m -->", None).text,
+            "<!-- m -->\nhi \u{ff20}team &lt;!-- m --> &#33;[x](y)"
+        );
         let long = "line\n".repeat(20_000);
         let body = free_body(&long, "<!-- m -->", Some("https://x/run"));
         assert!(body.text.chars().count() <= MAX_COMMENT_CHARS);

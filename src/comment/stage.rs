@@ -94,7 +94,7 @@ impl CommentInputs {
             artifact_name: env.input(inputs::ARTIFACT_NAME).unwrap_or(DEFAULT_ARTIFACT).to_owned(),
             marker,
             body_file,
-            render: RenderMode::parse(inputs::RENDER, env.input(inputs::RENDER).unwrap_or("auto"))?,
+            render: RenderMode::parse(inputs::RENDER, env.input(inputs::RENDER).unwrap_or(RenderMode::DEFAULT))?,
             pr_number: number(inputs::PR_NUMBER)?,
             if_no_artifact: IfNoArtifact::parse(
                 inputs::IF_NO_ARTIFACT,
@@ -166,19 +166,27 @@ struct RunFacts {
     run_id: Option<u64>,
     /// The commit that run built; the PR's head must be this commit.
     head_sha: Option<String>,
+    /// The repository that commit is in; the PR's head must be in it too.
+    head_repository: Option<String>,
     /// PRs GitHub associated with that run (empty for forks).
     pull_requests: Vec<u64>,
 }
 
 fn run_facts(trigger: Option<Trigger>) -> RunFacts {
     match trigger {
-        Some(Trigger::WorkflowRun(run)) => {
-            RunFacts { run_id: Some(run.run_id), head_sha: Some(run.head_sha), pull_requests: run.pull_requests }
-        }
-        Some(Trigger::PullRequest(pr)) => {
-            RunFacts { run_id: None, head_sha: Some(pr.head_sha), pull_requests: vec![pr.number] }
-        }
-        _ => RunFacts { run_id: None, head_sha: None, pull_requests: Vec::new() },
+        Some(Trigger::WorkflowRun(run)) => RunFacts {
+            run_id: Some(run.run_id),
+            head_sha: Some(run.head_sha),
+            head_repository: run.head_repository,
+            pull_requests: run.pull_requests,
+        },
+        Some(Trigger::PullRequest(pr)) => RunFacts {
+            run_id: None,
+            head_sha: Some(pr.head_sha),
+            head_repository: pr.head_repository,
+            pull_requests: vec![pr.number],
+        },
+        _ => RunFacts { run_id: None, head_sha: None, head_repository: None, pull_requests: Vec::new() },
     }
 }
 
@@ -226,6 +234,14 @@ struct PullRequest {
 #[derive(Debug, Deserialize)]
 struct Head {
     sha: String,
+    /// Null when the head repository (a fork) was deleted.
+    #[serde(default)]
+    repo: Option<HeadRepo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeadRepo {
+    full_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,28 +340,31 @@ impl Call<'_> {
         Ok(outcome)
     }
 
-    /// The body: rendered from `plan.json` in trusted code, or the body file as written.
+    /// The body: rendered from `plan.json` in trusted code, or, with
+    /// `render: body`, the body file with mentions, images and HTML neutralised.
     fn body(&self, plan: Option<&crate::plan_folder::PlanFile>, body_file: Option<&Vec<u8>>) -> Result<Body, Error> {
         let inputs = self.inputs;
-        let free = |bytes: &Vec<u8>| {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| Error::Artifact(format!("{} is not UTF-8 text", inputs.body_file)))?;
-            Ok(free_body(text, &inputs.marker, Some(self.run_url)))
-        };
         match (inputs.render, plan, body_file) {
-            (RenderMode::Auto | RenderMode::Plan, Some(plan), _) => {
-                Ok(plan_body(plan, &inputs.marker, Some(self.run_url)))
+            (RenderMode::Plan, Some(plan), _) => Ok(plan_body(plan, &inputs.marker, Some(self.run_url))),
+            (RenderMode::Plan, None, _) => Err(Error::Artifact(format!(
+                "the artifact has no {PLAN_FILE} to render (`render: body` posts `{}` instead)",
+                inputs.body_file
+            ))),
+            (RenderMode::Body, _, Some(bytes)) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| Error::Artifact(format!("{} is not UTF-8 text", inputs.body_file)))?;
+                Ok(free_body(text, &inputs.marker, Some(self.run_url)))
             }
-            (RenderMode::Plan, None, _) => Err(Error::Artifact(format!("the artifact has no {PLAN_FILE} to render"))),
-            (RenderMode::Auto | RenderMode::Body, _, Some(bytes)) => free(bytes),
-            (RenderMode::Auto | RenderMode::Body, _, None) => {
-                Err(Error::Artifact(format!("the artifact has neither {PLAN_FILE} nor {}", inputs.body_file)))
+            (RenderMode::Body, _, None) => {
+                Err(Error::Artifact(format!("the artifact has no {} (`render: body`)", inputs.body_file)))
             }
         }
     }
 
-    /// The PR to comment on, checked: it exists and its head is the commit the
-    /// run built. A number from the artifact is a stranger's claim until then.
+    /// The PR to comment on, checked: it exists, its head is the commit the
+    /// run built, and that head is in the repository the run built it from
+    /// (another repository's PR can have the same head commit). A number
+    /// from the artifact is a stranger's claim until then.
     async fn verified_pr(&self, from_artifact: Option<u64>) -> Result<u64, Error> {
         let (pr, trusted) = match (self.inputs.pr_number, from_artifact) {
             (Some(pr), _) => (pr, true),
@@ -363,15 +382,27 @@ impl Call<'_> {
             )));
         }
         let pull: PullRequest = self.gh.get(&format!("{}/pulls/{pr}", self.repo.api_path())).await?;
-        match &self.facts.head_sha {
-            Some(expected) if &pull.head.sha != expected => Err(Error::Artifact(format!(
+        let pull_repo = pull.head.repo.as_ref().map(|r| r.full_name.as_str());
+        match (&self.facts.head_sha, self.facts.head_repository.as_deref()) {
+            (Some(expected), _) if &pull.head.sha != expected => Err(Error::Artifact(format!(
                 "it names pull request #{pr}, whose head is {} but the run built {expected}: \
                  a forged number, or the pull request has moved on (its newer run will comment)",
                 pull.head.sha
             ))),
-            Some(_) => Ok(pr),
-            None if trusted => Ok(pr),
-            None => Err(Error::Artifact(format!(
+            (Some(_), None) => Err(Error::Artifact(format!(
+                "it names pull request #{pr}, but the event gives no head repository to check it against \
+                 (`workflow_run.head_repository`)"
+            ))),
+            (Some(_), Some(expected)) if !pull_repo.is_some_and(|repo| repo.eq_ignore_ascii_case(expected)) => {
+                Err(Error::Artifact(format!(
+                    "it names pull request #{pr}, whose head commit is the one the run built but in {}, \
+                     not in {expected}, the repository the run built: another pull request at the same commit",
+                    pull_repo.unwrap_or("a deleted repository")
+                )))
+            }
+            (Some(_), Some(_)) => Ok(pr),
+            (None, _) if trusted => Ok(pr),
+            (None, _) => Err(Error::Artifact(format!(
                 "it names pull request #{pr}, but the event gives no commit to check it against; pass `pr-number`"
             ))),
         }

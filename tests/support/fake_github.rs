@@ -12,6 +12,8 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const OWNER_REPO: &str = "octo-org/infra";
+/// The head repository of the fake's pull requests unless said otherwise: a fork.
+pub const HEAD_REPO: &str = "contributor/infra";
 const REPO: &str = "/repos/octo-org/infra";
 pub const BOT: &str = "github-actions[bot]";
 
@@ -42,6 +44,9 @@ pub struct State {
     pub artifacts: BTreeMap<u64, Vec<Artifact>>,
     /// PR number to head SHA.
     pub pulls: BTreeMap<u64, String>,
+    /// PR number to its head repository's `full_name`, when not [`HEAD_REPO`]
+    /// (`None`: the head repository was deleted).
+    pub pull_repos: BTreeMap<u64, Option<String>>,
     /// PR number to its comments, oldest first.
     pub comments: BTreeMap<u64, Vec<Comment>>,
     pub next_id: u64,
@@ -88,9 +93,16 @@ impl FakeGitHub {
         self.state.lock().expect("fake state")
     }
 
-    /// Adds a pull request with its head commit.
+    /// Adds a pull request with its head commit, from [`HEAD_REPO`].
     pub fn pull(&self, number: u64, head_sha: &str) {
         self.state().pulls.insert(number, head_sha.to_owned());
+    }
+
+    /// Adds a pull request with its head commit in `head_repo` (`None`: deleted).
+    pub fn pull_from(&self, number: u64, head_sha: &str, head_repo: Option<&str>) {
+        let mut state = self.state();
+        state.pulls.insert(number, head_sha.to_owned());
+        state.pull_repos.insert(number, head_repo.map(str::to_owned));
     }
 
     /// Adds an artifact to a run.
@@ -196,9 +208,12 @@ impl FakeGitHub {
             .respond_with(move |request: &Request| {
                 Self::log(&state, request);
                 let number: u64 = request.url.path().rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(0);
-                match state.lock().expect("state").pulls.get(&number) {
+                let state = state.lock().expect("state");
+                let repo = state.pull_repos.get(&number).cloned().unwrap_or_else(|| Some(HEAD_REPO.to_owned()));
+                let repo = repo.map(|name| json!({"full_name": name}));
+                match state.pulls.get(&number) {
                     Some(sha) => ResponseTemplate::new(200)
-                        .set_body_json(json!({"number": number, "state": "open", "head": {"sha": sha}})),
+                        .set_body_json(json!({"number": number, "state": "open", "head": {"sha": sha, "repo": repo}})),
                     None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
                 }
             })
