@@ -239,9 +239,11 @@ impl ActionRun {
         tokio::task::spawn_blocking(move || self.run()).await.expect("action run")
     }
 
-    /// The runner's variables for talking to a fake GitHub API.
+    /// The runner's variables for talking to a fake GitHub API (plain http
+    /// on 127.0.0.1, accepted only with `DEPLOYER_ALLOW_INSECURE_ENDPOINTS=1`).
     pub fn github(self, api_url: &str) -> Self {
         self.env("GITHUB_API_URL", api_url)
+            .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
             .env("GITHUB_REPOSITORY", "octo-org/infra")
             .input("github-token", "test-token")
     }
