@@ -155,13 +155,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(error) => {
-            match error.downcast_ref::<deployer::Error>() {
-                Some(error) => eprintln!("error: {error}"),
-                None => eprintln!("error: {error:#}"),
+        Err(error) => match error.downcast_ref::<deployer::Error>() {
+            Some(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(error.exit_code())
             }
-            ExitCode::FAILURE
-        }
+            None => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
