@@ -191,6 +191,11 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
         runner::add_mask(secret);
     }
     let text = kubeconfig::render(&cluster.name, &credentials)?;
+    // Every credential field of the kubeconfig about to be written, whatever
+    // provider made it (the user's own kubeconfig included), is masked too.
+    for secret in kubeconfig::secrets_in(&text) {
+        runner::add_mask(&secret);
+    }
     let (written, output_path, export) = kubeconfig_paths(env, &cluster.name);
     kubeconfig::write_private(&written, &text)?;
     Ok(SetupOutcome { provider: cluster.provider, written, output_path, export, requests })
