@@ -210,7 +210,8 @@ fn collect_credentials(value: &yaml_serde::Value, found: &mut Vec<String>) {
 /// is then renamed over `path`: whatever was there (a file of any mode, a
 /// symbolic link planted to redirect the write) is replaced, never written
 /// through. A missing folder is created 0700; a folder that is a symbolic
-/// link, belongs to another user or that others may write to is refused.
+/// link, belongs to another user (for root: to someone other than the owner
+/// of its parent folder) or that everyone may write to is refused.
 pub fn write_private(path: &Path, text: &str) -> Result<(), Error> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     private_folder(dir)?;
@@ -273,7 +274,11 @@ fn private_folder(dir: &Path) -> Result<(), Error> {
         use std::os::unix::fs::MetadataExt;
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
-        if metadata.uid() != me {
+        // Root in a container action finds `/github/home` owned by the
+        // runner's user, who controls the folder in it anyway.
+        let parent_owner = dir.parent().and_then(|p| fs::metadata(p).ok()).map(|m| m.uid());
+        let trusted = metadata.uid() == me || (me == 0 && parent_owner == Some(metadata.uid()));
+        if !trusted {
             return Err(refuse(&format!("it belongs to user {}, not to this user ({me})", metadata.uid())));
         }
         if metadata.mode() & 0o002 != 0 {
@@ -430,5 +435,24 @@ users:
         // A missing folder is made private.
         write_private(&temp.path().join("new/.kube/k.yaml"), "x").unwrap();
         assert_eq!(fs::metadata(temp.path().join("new/.kube")).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_of_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // Only root can give a folder away; as another user, the folder is not ours anyway.
+        }
+        let temp = tempfile::tempdir().unwrap();
+        let home = temp.path().join("home");
+        let kube = home.join(".kube");
+        fs::create_dir_all(&kube).unwrap();
+        std::os::unix::fs::chown(&kube, Some(4242), None).unwrap();
+        let error = write_private(&kube.join("k.yaml"), "x").unwrap_err().to_string();
+        assert!(error.ends_with("it belongs to user 4242, not to this user (0)"), "{error}");
+        // Root in a container: the folder belongs to whoever owns its parent (the runner's user).
+        std::os::unix::fs::chown(&home, Some(4242), None).unwrap();
+        write_private(&kube.join("k.yaml"), "x").unwrap();
     }
 }
