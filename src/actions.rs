@@ -30,6 +30,9 @@ pub fn entrypoint(program: &str) -> Option<Entrypoint> {
 /// everything is known, write `$GITHUB_OUTPUT`.
 pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     let inputs = generate::GenerateInputs::from_env(env)?;
+    // Checked before anything else: a `plan-dir` that would replace the
+    // wrong folder is an input error, with nothing written.
+    let plan_dir = plan_folder::resolve_dir(&env.workspace(), &inputs.plan_dir.to_string_lossy())?;
     let resolved = generate::resolve_change(env, &inputs)?;
     for warning in &resolved.warnings {
         runner::annotate_message(Level::Warning, warning);
@@ -54,7 +57,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     runner::print_untrusted(&render::log_tables(&plan))?;
     runner::end_group();
 
-    plan_folder::write(&workspace.join(&inputs.plan_dir), &plan, env.pull_request()?)?;
+    plan_folder::write(&plan_dir, &plan, env.pull_request()?)?;
     runner::append_summary(env, &render::step_summary(&plan))?;
     generate::action_outputs(&plan, &inputs.plan_dir.to_string_lossy())?.write(env)
 }

@@ -58,6 +58,10 @@ pub enum Error {
     /// A `git` command failed.
     #[error("git {args}: {message}")]
     Git { args: String, message: String },
+
+    /// A signal (SIGTERM, SIGINT) stopped the stage; the message says what was cleaned up.
+    #[error("stopped by {}: {message}", crate::deploy::stop::signal_name(*.signal))]
+    Interrupted { signal: i32, message: String },
 }
 
 impl Error {
@@ -69,6 +73,15 @@ impl Error {
     /// An [`Error::Input`] for the input `input`.
     pub fn input(input: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input { input: input.into(), message: message.into() }
+    }
+
+    /// The process exit code for this error: 128 + the signal's number for
+    /// [`Error::Interrupted`] (143 for SIGTERM, 130 for SIGINT), as a shell reports it; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted { signal, .. } => u8::try_from(128 + signal).unwrap_or(1),
+            _ => 1,
+        }
     }
 }
 

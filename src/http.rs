@@ -3,6 +3,11 @@
 //! compiled-in web PKI roots, timeouts, retries with backoff for idempotent
 //! requests, and a request count. The GitHub API has its own client
 //! ([`crate::github`]); this one knows nothing about any service.
+//!
+//! Every endpoint taken from the environment goes through [`endpoint_from_env`]:
+//! `https://` only (plain `http://` to a loopback address when
+//! `DEPLOYER_ALLOW_INSECURE_ENDPOINTS=1`, for tests against local fakes), and
+//! a warning for each `DEPLOYER_*_URL` override in use.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,6 +18,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use crate::error::Error;
+use crate::runner::{self, Level, RunnerEnv};
 
 /// The most bytes read of one response.
 const MAX_RESPONSE_BYTES: u64 = 16 << 20;
@@ -188,5 +196,129 @@ pub fn redact(url: &str) -> String {
     match url.split_once('?') {
         Some((base, _)) => format!("{base}?…"),
         None => url.to_owned(),
+    }
+}
+
+/// Set to `1` to accept `http://` endpoints on a loopback address (tests with local fakes only).
+pub const ALLOW_INSECURE_ENDPOINTS: &str = "DEPLOYER_ALLOW_INSECURE_ENDPOINTS";
+
+/// Who sets an endpoint variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointSource {
+    /// A `DEPLOYER_*_URL` override: a warning names it whenever it is set.
+    Override,
+    /// One of the runner's own variables (`GITHUB_API_URL`, `ACTIONS_ID_TOKEN_REQUEST_URL`, ...): no warning.
+    Runner,
+}
+
+/// The endpoint in the variable `name`, checked, without a trailing `/`;
+/// `None` when it is unset or empty. An override in use is announced with a
+/// `::warning::` naming the variable (its URL shown without credentials).
+pub fn endpoint_from_env(env: &RunnerEnv, name: &str, source: EndpointSource) -> Result<Option<String>, Error> {
+    let Some(value) = env.var(name).map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let allow_insecure = env.var(ALLOW_INSECURE_ENDPOINTS) == Some("1");
+    let url = check_endpoint(name, value, allow_insecure)?;
+    if source == EndpointSource::Override {
+        runner::annotate_message(
+            Level::Warning,
+            &format!("{name} is set: requests meant for the public endpoint go to {}", redact_credentials(&url)),
+        );
+    }
+    Ok(Some(url))
+}
+
+/// Checks an endpoint URL: `https://` with a host, or `http://` to a loopback
+/// host (`localhost`, 127.0.0.0/8, `::1`) when `allow_insecure`. The error
+/// names the variable and shows the URL without credentials.
+pub fn check_endpoint(name: &str, value: &str, allow_insecure: bool) -> Result<String, Error> {
+    let shown = redact_credentials(value);
+    let refuse = |why: &str| Error::Runner(format!("{name} `{shown}` is refused: {why}"));
+    let uri: http::Uri = value.parse().map_err(|_| refuse("it is not a URL"))?;
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| refuse("it has no host"))?;
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if allow_insecure && is_loopback(host) => {}
+        Some("http") if is_loopback(host) => {
+            return Err(refuse(&format!(
+                "plain http is accepted only with {ALLOW_INSECURE_ENDPOINTS}=1 (for tests); use https://"
+            )))
+        }
+        _ => return Err(refuse("only https:// endpoints are accepted")),
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `::1`.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL without user credentials (`user:password@`) or query string, for messages.
+pub fn redact_credentials(url: &str) -> String {
+    let url = redact(url);
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest.to_owned()),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}…@{}", &rest[at + 1..]),
+        None => format!("{scheme}{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_https_or_loopback_http_when_allowed() {
+        let cases: &[(&str, bool, Result<&str, &str>)] = &[
+            ("https://sts.example.com/", false, Ok("https://sts.example.com")),
+            ("https://10.0.0.1:8443/v1", false, Ok("https://10.0.0.1:8443/v1")),
+            ("http://127.0.0.1:8080/", true, Ok("http://127.0.0.1:8080")),
+            ("http://127.3.4.5", true, Ok("http://127.3.4.5")),
+            ("http://localhost:9", true, Ok("http://localhost:9")),
+            ("http://[::1]:9/x", true, Ok("http://[::1]:9/x")),
+            ("http://127.0.0.1:8080", false, Err("only with DEPLOYER_ALLOW_INSECURE_ENDPOINTS=1")),
+            ("http://example.com", true, Err("only https:// endpoints are accepted")),
+            ("http://10.0.0.1", true, Err("only https:// endpoints are accepted")),
+            ("http://127.0.0.1.evil.example", true, Err("only https:// endpoints are accepted")),
+            ("http://localhost.evil.example", true, Err("only https:// endpoints are accepted")),
+            ("ftp://127.0.0.1", true, Err("only https:// endpoints are accepted")),
+            ("file:///etc/passwd", true, Err("")),
+            ("sts.example.com", false, Err("")),
+            ("", false, Err("")),
+        ];
+        for (value, allow, expected) in cases {
+            let got = check_endpoint("DEPLOYER_X_URL", value, *allow);
+            match (expected, got) {
+                (Ok(want), Ok(got)) => assert_eq!(&got, want, "{value}"),
+                (Err(want), Err(error)) => {
+                    let text = error.to_string();
+                    assert!(text.starts_with("DEPLOYER_X_URL `"), "{value}: {text}");
+                    assert!(text.contains(want), "{value}: {text}");
+                }
+                (expected, got) => panic!("{value} (allow {allow}): expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn messages_never_show_credentials() {
+        let cases = [
+            ("https://user:pw@host.example/p?sig=abc", "https://…@host.example/p?…"),
+            ("https://host.example/a@b", "https://host.example/a@b"),
+            ("http://tok@127.0.0.1:1", "http://…@127.0.0.1:1"),
+            ("https://host.example", "https://host.example"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_credentials(url), shown, "{url}");
+        }
+        let error = check_endpoint("DEPLOYER_GKE_URL", "http://user:pw@example.com", true).unwrap_err().to_string();
+        assert!(!error.contains("pw"), "{error}");
     }
 }

@@ -168,13 +168,16 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => code,
-        Err(error) => {
-            match error.downcast_ref::<deployer::Error>() {
-                Some(error) => runner::print_stderr(&format!("error: {error}")),
-                None => runner::print_stderr(&format!("error: {error:#}")),
+        Err(error) => match error.downcast_ref::<deployer::Error>() {
+            Some(error) => {
+                runner::print_stderr(&format!("error: {error}"));
+                ExitCode::from(error.exit_code())
             }
-            ExitCode::FAILURE
-        }
+            None => {
+                runner::print_stderr(&format!("error: {error:#}"));
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -426,7 +426,7 @@ pub fn run_action(stage: impl FnOnce(&RunnerEnv) -> Result<(), Error>) -> std::p
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             report_error(&error);
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(error.exit_code())
         }
     }
 }

@@ -215,6 +215,7 @@ impl Fakes {
             .env("GITHUB_ENV", github_env.to_string_lossy())
             .env("DEPLOYER_AWS_STS_URL", self.sts.uri())
             .env("DEPLOYER_AWS_EKS_URL", self.eks.uri())
+            .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
     }
 
     fn with_oidc(&self, run: ActionRun) -> ActionRun {

@@ -38,6 +38,7 @@ fn comment_run(fake: &FakeGitHub) -> ActionRun {
     let workspace = std::env::temp_dir();
     ActionRun::new("action-comment", workspace)
         .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .env("GITHUB_REPOSITORY", OWNER_REPO)
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_EVENT_NAME", "workflow_run")
@@ -372,6 +373,7 @@ async fn the_pr_number_input_serves_other_triggers() {
     let fake = setup(build(&[Entry::file("comment.md", "hello")])).await;
     let result = ActionRun::new("action-comment", std::env::temp_dir())
         .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .env("GITHUB_REPOSITORY", OWNER_REPO)
         .env("GITHUB_EVENT_NAME", "workflow_dispatch")
         .event("{}")

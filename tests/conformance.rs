@@ -46,11 +46,10 @@ fn every_case_through_the_action() {
         } else {
             case.changed_files.join("\n")
         };
-        let plan_dir = tempfile::tempdir().expect("temp");
         let result = ActionRun::new("action-generate", example_repo())
             .input("changed-files", changed)
             .input("labels", serde_json::to_string(&case.labels).expect("json"))
-            .input("plan-dir", plan_dir.path().join("plan").to_string_lossy())
+            .temp_input("plan-dir", "plan")
             .run();
         assert!(result.success(), "{}: failed\n{}\n{}", case.name, result.stdout, result.stderr);
         for key in ["support-and-staging-matrix-jobs", "prod-hub-matrix-jobs"] {
@@ -62,7 +61,7 @@ fn every_case_through_the_action() {
 
         // The plan folder holds the same matrices.
         let plan: Value =
-            serde_json::from_str(&fs::read_to_string(plan_dir.path().join("plan/plan.json")).expect("plan.json"))
+            serde_json::from_str(&fs::read_to_string(result.workspace.join("plan/plan.json")).expect("plan.json"))
                 .expect("JSON");
         for key in ["support-and-staging-matrix-jobs", "prod-hub-matrix-jobs"] {
             assert_eq!(plan[key], case.expected[key], "{}: plan.json {key}", case.name);

@@ -212,6 +212,7 @@ async fn generate_finds_changes_through_the_api_in_a_container() {
         .host_network()
         .event("pull_request", event)
         .env("GITHUB_API_URL", server.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .input("github-token", "test-token");
     let path = workspace.path().to_path_buf();
     let result = tokio::task::spawn_blocking(move || run.run(&path)).await.expect("run");
@@ -266,6 +267,7 @@ async fn comment_in_a_container() {
         .host_network()
         .event("workflow_run", event)
         .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .input("github-token", "test-token");
     let path = workspace.path().to_path_buf();
     let result = tokio::task::spawn_blocking(move || run.run(&path)).await.expect("run");

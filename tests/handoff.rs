@@ -29,6 +29,7 @@ async fn comment_run(fake: &FakeGitHub, run_id: u64, head: &str) -> support::Act
         "head_repository": {"full_name": HEAD_REPO}, "pull_requests": []}});
     ActionRun::new("action-comment", std::env::temp_dir())
         .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .env("GITHUB_REPOSITORY", OWNER_REPO)
         .env("GITHUB_EVENT_NAME", "workflow_run")
         .event(event.to_string())

@@ -128,6 +128,7 @@ impl Pipeline {
             .env("DEPLOYER_AWS_EKS_URL", format!("{uri}/eks"))
             .env("DEPLOYER_AZURE_LOGIN_URL", format!("{uri}/login"))
             .env("DEPLOYER_AZURE_ARM_URL", format!("{uri}/arm"))
+            .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
             .input("cluster", cluster)
             .input("workload-identity-provider", "projects/1/locations/global/workloadIdentityPools/p/providers/github")
             .input("service-account", "deployer@project.iam.gserviceaccount.com")

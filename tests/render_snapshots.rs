@@ -34,10 +34,9 @@ fn comment_markdown() {
 
 #[test]
 fn step_summary() {
-    let plan_dir = tempfile::tempdir().expect("temp");
     let result = ActionRun::new("action-generate", example_repo())
         .input("changed-files", MIXED)
-        .input("plan-dir", plan_dir.path().join("p").to_string_lossy())
+        .temp_input("plan-dir", "p")
         .run();
     assert!(result.success(), "{}", result.stderr);
     insta::assert_snapshot!("step_summary_mixed", result.summary);

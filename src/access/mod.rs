@@ -19,6 +19,7 @@ use crate::config::locate::{locate, Segment};
 use crate::config::{Cluster, Provider};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
+use crate::http::{endpoint_from_env, EndpointSource};
 use crate::runner::RunnerEnv;
 
 /// What a provider found: how to reach the cluster's API server.
@@ -102,21 +103,28 @@ impl Endpoints {
     /// (`DEPLOYER_GOOGLE_STS_URL`, `DEPLOYER_GOOGLE_IAM_URL`,
     /// `DEPLOYER_GOOGLE_OAUTH_URL`, `DEPLOYER_GKE_URL`, `DEPLOYER_AWS_STS_URL`,
     /// `DEPLOYER_AWS_EKS_URL`, `DEPLOYER_AZURE_LOGIN_URL`, `DEPLOYER_AZURE_ARM_URL`).
-    pub fn from_env(env: &RunnerEnv) -> Self {
-        let pick = |name: &str, default: &str| {
-            env.var(name).filter(|v| !v.is_empty()).unwrap_or(default).trim_end_matches('/').to_owned()
+    /// Only the overrides of `provider` are in use: each must be `https://`
+    /// (see [`crate::http::endpoint_from_env`]) and is announced with a
+    /// warning; the other providers' variables are ignored.
+    pub fn from_env(env: &RunnerEnv, provider: Provider) -> Result<Self, Error> {
+        let optional = |owner: Provider, name: &str| match owner == provider {
+            true => endpoint_from_env(env, name, EndpointSource::Override),
+            false => Ok(None),
         };
-        let optional = |name: &str| env.var(name).filter(|v| !v.is_empty()).map(|v| v.trim_end_matches('/').to_owned());
-        Endpoints {
-            google_sts: pick("DEPLOYER_GOOGLE_STS_URL", "https://sts.googleapis.com"),
-            google_iam: pick("DEPLOYER_GOOGLE_IAM_URL", "https://iamcredentials.googleapis.com"),
-            google_oauth: pick("DEPLOYER_GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com"),
-            gke: pick("DEPLOYER_GKE_URL", "https://container.googleapis.com"),
-            aws_sts: optional("DEPLOYER_AWS_STS_URL"),
-            aws_eks: optional("DEPLOYER_AWS_EKS_URL"),
-            azure_login: pick("DEPLOYER_AZURE_LOGIN_URL", "https://login.microsoftonline.com"),
-            azure_arm: pick("DEPLOYER_AZURE_ARM_URL", "https://management.azure.com"),
-        }
+        let pick = |owner: Provider, name: &str, default: &str| {
+            Ok::<_, Error>(optional(owner, name)?.unwrap_or_else(|| default.to_owned()))
+        };
+        use Provider::{Aws, Azure, Gcp};
+        Ok(Endpoints {
+            google_sts: pick(Gcp, "DEPLOYER_GOOGLE_STS_URL", "https://sts.googleapis.com")?,
+            google_iam: pick(Gcp, "DEPLOYER_GOOGLE_IAM_URL", "https://iamcredentials.googleapis.com")?,
+            google_oauth: pick(Gcp, "DEPLOYER_GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com")?,
+            gke: pick(Gcp, "DEPLOYER_GKE_URL", "https://container.googleapis.com")?,
+            aws_sts: optional(Aws, "DEPLOYER_AWS_STS_URL")?,
+            aws_eks: optional(Aws, "DEPLOYER_AWS_EKS_URL")?,
+            azure_login: pick(Azure, "DEPLOYER_AZURE_LOGIN_URL", "https://login.microsoftonline.com")?,
+            azure_arm: pick(Azure, "DEPLOYER_AZURE_ARM_URL", "https://management.azure.com")?,
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::access_error;
 use crate::config::Provider;
 use crate::error::Error;
-use crate::http::{Http, HttpRequest};
+use crate::http::{endpoint_from_env, EndpointSource, Http, HttpRequest};
 use crate::runner::RunnerEnv;
 
 /// Where to ask for the job's OIDC token.
@@ -25,13 +25,14 @@ struct TokenAnswer {
 }
 
 impl OidcSource {
-    /// From the runner's variables.
-    pub fn from_env(env: &RunnerEnv) -> Self {
+    /// From the runner's variables. The request URL gets the job's bearer
+    /// token, so it must be `https://` like every endpoint.
+    pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
         let var = |name: &str| env.var(name).filter(|v| !v.is_empty()).map(str::to_owned);
-        OidcSource {
-            request_url: var("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        Ok(OidcSource {
+            request_url: endpoint_from_env(env, "ACTIONS_ID_TOKEN_REQUEST_URL", EndpointSource::Runner)?,
             request_token: var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
-        }
+        })
     }
 
     /// A token for `audience`. Fails with the permission to add when the job has none.

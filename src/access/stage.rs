@@ -149,36 +149,53 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
     let workspace = env.workspace();
     let (cluster, text) = find_cluster(&workspace, inputs.config.as_deref(), &inputs.cluster)?;
     let place = location(&cluster, &text)?;
-    let endpoints = Endpoints::from_env(env);
-    let oidc = OidcSource::from_env(env);
     let credentials_inputs = &inputs.credentials;
     let (credentials, requests) = match &place {
         ClusterLocation::Kubeconfig { file: path } => {
             (file::credentials(&workspace, credentials_inputs.kubeconfig.as_deref(), path.as_deref())?, 0)
         }
-        remote => crate::github::block_on(async {
-            let http = Http::new(Duration::from_secs(30));
-            let result = match remote {
-                ClusterLocation::Gcp { project, cluster, zone } => {
-                    gcp::credentials(&http, &oidc, &endpoints, credentials_inputs, project, cluster, zone).await
-                }
-                ClusterLocation::Aws { account, cluster_name, region } => {
-                    let now = SystemTime::now();
-                    aws::credentials(&http, &oidc, &endpoints, credentials_inputs, account, cluster_name, region, now)
+        remote => {
+            // Only the remote providers talk to endpoints: only they check and announce overrides.
+            let endpoints = Endpoints::from_env(env, cluster.provider)?;
+            let oidc = OidcSource::from_env(env)?;
+            crate::github::block_on(async {
+                let http = Http::new(Duration::from_secs(30));
+                let result = match remote {
+                    ClusterLocation::Gcp { project, cluster, zone } => {
+                        gcp::credentials(&http, &oidc, &endpoints, credentials_inputs, project, cluster, zone).await
+                    }
+                    ClusterLocation::Aws { account, cluster_name, region } => {
+                        let now = SystemTime::now();
+                        aws::credentials(
+                            &http,
+                            &oidc,
+                            &endpoints,
+                            credentials_inputs,
+                            account,
+                            cluster_name,
+                            region,
+                            now,
+                        )
                         .await
-                }
-                ClusterLocation::Azure { resource_group, cluster } => {
-                    azure::credentials(&http, &oidc, &endpoints, credentials_inputs, resource_group, cluster).await
-                }
-                ClusterLocation::Kubeconfig { .. } => unreachable!("handled above"),
-            };
-            result.map(|credentials| (credentials, http.request_count()))
-        })??,
+                    }
+                    ClusterLocation::Azure { resource_group, cluster } => {
+                        azure::credentials(&http, &oidc, &endpoints, credentials_inputs, resource_group, cluster).await
+                    }
+                    ClusterLocation::Kubeconfig { .. } => unreachable!("handled above"),
+                };
+                result.map(|credentials| (credentials, http.request_count()))
+            })??
+        }
     };
     for secret in credentials.secrets.iter().chain(credentials.token.iter()) {
         runner::add_mask(secret);
     }
     let text = kubeconfig::render(&cluster.name, &credentials)?;
+    // Every credential field of the kubeconfig about to be written, whatever
+    // provider made it (the user's own kubeconfig included), is masked too.
+    for secret in kubeconfig::secrets_in(&text) {
+        runner::add_mask(&secret);
+    }
     let (written, output_path, export) = kubeconfig_paths(env, &cluster.name);
     kubeconfig::write_private(&written, &text)?;
     Ok(SetupOutcome { provider: cluster.provider, written, output_path, export, requests })

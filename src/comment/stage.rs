@@ -203,7 +203,7 @@ pub fn run(env: &RunnerEnv, inputs: &CommentInputs) -> Result<CommentOutcome, Er
     let server = env.var("GITHUB_SERVER_URL").filter(|s| !s.is_empty()).unwrap_or("https://github.com");
     let run_url = format!("{}/{}/{}/actions/runs/{run_id}", server.trim_end_matches('/'), repo.owner, repo.name);
     let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
-    let graphql_url = env.var("GITHUB_GRAPHQL_URL").filter(|s| !s.is_empty()).map(str::to_owned);
+    let graphql_url = crate::http::endpoint_from_env(env, "GITHUB_GRAPHQL_URL", crate::http::EndpointSource::Runner)?;
     github::block_on(async {
         let gh = GitHub::new(config.clone())?;
         let call = Call { gh: &gh, repo: &repo, inputs, facts: &facts, run_id, run_url: &run_url };

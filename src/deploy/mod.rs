@@ -15,6 +15,7 @@
 //! `support` of `helm-charts/support` in the namespace `support`.
 
 pub mod run;
+pub mod stop;
 
 use std::path::PathBuf;
 use std::time::Duration;

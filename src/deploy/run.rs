@@ -6,6 +6,10 @@
 //! The first failure stops the run: later targets are not upgraded, so a
 //! failed staging hub fails its leg before anything else changes, and the
 //! filter stage then holds back that cluster's prod hubs.
+//!
+//! Every value of a decrypted file is masked (`::add-mask::`) before any
+//! command runs. SIGTERM or SIGINT stops the run the same way as a failure,
+//! after stopping the running command ([`super::stop`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     command_line, encrypted_files, has_file_dependencies, inputs, outputs, plan_commands, resolve_targets, shell_quote,
-    DeployRequest, HealthCheck, Step, StepKind, Target,
+    stop, DeployRequest, HealthCheck, Step, StepKind, Target,
 };
 use crate::config::load::{load_estate, load_settings};
 use crate::config::{Cluster, ValuesFile};
@@ -143,6 +147,9 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         return Ok(outcome);
     }
 
+    // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
+    // removes the decrypted values and returns `Error::Interrupted`.
+    stop::install()?;
     runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
     // Removed when this function returns, on success and on every error path.
     let private = if encrypted.is_empty() { None } else { Some(PrivateDir::create()?) };
@@ -150,9 +157,16 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     if let Some(private) = &private {
         for (index, file) in encrypted.iter().enumerate() {
             let plaintext = crate::sops::decrypt(&repo.join(&file.path))?;
+            // Masked before any program sees the file or prints anything from it.
+            for secret in crate::sops::values_to_mask(&plaintext) {
+                runner::add_mask(&secret);
+            }
             let path = private.write(&format!("{index}-{}", file.basename()), &plaintext)?;
             runner::print(&format!("Decrypted {} with sops into a private temporary folder\n", file.path));
             decrypted.insert(file.path.as_str(), path);
+            if let Some(signal) = stop::received() {
+                return Err(interrupted(signal, &cluster.name, true, "before helm ran", &outcome.targets));
+            }
         }
     }
     // Every encrypted file of the targets was decrypted above; never fall
@@ -161,6 +175,16 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let steps = plan_commands(&cluster, &targets, &request.options, &chart_has_file_dependencies, &decrypted_path);
 
     for step in &steps {
+        if let Some(signal) = stop::received() {
+            let not_run = remaining(&targets, step, false);
+            return Err(interrupted(
+                signal,
+                &cluster.name,
+                private.is_some(),
+                &format!("before `{}`", step.title()),
+                &not_run,
+            ));
+        }
         runner_group(style, &step.title());
         runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
         let mut command = Command::new(&step.argv[0]);
@@ -168,11 +192,21 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         let result = stream(command, None, style);
         runner_end_group(style);
         let ran = result?;
+        if let Ended::Stopped(signal) = ran.ended {
+            let not_run = remaining(&targets, step, false);
+            return Err(interrupted(
+                signal,
+                &cluster.name,
+                private.is_some(),
+                &format!("`{}` was stopped", step.title()),
+                &not_run,
+            ));
+        }
         if !ran.succeeded() {
             let message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
             return Err(Error::Command {
                 program: "helm".into(),
-                message: with_remaining(message, &remaining(&targets, step)) + &ran.tail_text(),
+                message: with_remaining(message, &remaining(&targets, step, true)) + &ran.tail_text(),
             });
         }
         if step.kind != StepKind::Upgrade {
@@ -180,10 +214,15 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         }
         if let (Target::Hub(hub), Some(check)) = (&step.target, &request.health_check) {
             if let Err(failure) = health_check(check, repo, &cluster.name, hub, style) {
+                if let Some(signal) = stop::received() {
+                    let not_run = remaining(&targets, step, true);
+                    let what = format!("the health check of {hub} was stopped");
+                    return Err(interrupted(signal, &cluster.name, private.is_some(), &what, &not_run));
+                }
                 let message = format!("`{}` for hub {hub} on cluster {} {}", check.command, cluster.name, failure.0);
                 return Err(Error::Command {
                     program: "health check".into(),
-                    message: with_remaining(message, &remaining(&targets, step)) + &failure.1,
+                    message: with_remaining(message, &remaining(&targets, step, true)) + &failure.1,
                 });
             }
         }
@@ -195,11 +234,22 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
 }
 
 /// The releases a failure at `step` leaves not upgraded: its own, unless it
-/// was the upgrade that failed the health check after it, and the later ones.
-fn remaining(targets: &[Target], step: &Step) -> Vec<String> {
+/// was the upgrade that ran (`upgraded`) and failed the health check after
+/// it, and the later ones.
+fn remaining(targets: &[Target], step: &Step, upgraded: bool) -> Vec<String> {
     let at = targets.iter().position(|t| *t == step.target).unwrap_or(0);
-    let from = if step.kind == StepKind::Upgrade { at + 1 } else { at };
+    let from = if upgraded && step.kind == StepKind::Upgrade { at + 1 } else { at };
     targets.iter().skip(from).map(|t| t.release().to_owned()).collect()
+}
+
+/// The error of a run stopped by `signal`: by then the command it was
+/// running has ended, and the decrypted values are removed as it returns.
+fn interrupted(signal: i32, cluster: &str, decrypted: bool, when: &str, remaining: &[String]) -> Error {
+    let mut message = format!("the deploy on cluster {cluster} was stopped ({when})");
+    if decrypted {
+        message.push_str("; the decrypted values are removed");
+    }
+    Error::Interrupted { signal, message: with_remaining(message, remaining) }
 }
 
 fn with_remaining(mut message: String, remaining: &[String]) -> String {
@@ -222,6 +272,9 @@ fn health_check(
     let attempts = u64::from(check.retries) + 1;
     let mut last = HealthCheckFailure(String::new(), String::new());
     for attempt in 1..=attempts {
+        if stop::received().is_some() {
+            return Err(HealthCheckFailure("was stopped".into(), String::new()));
+        }
         runner_group(style, &format!("health check {hub} (attempt {attempt} of {attempts})"));
         let argv = ["sh".to_owned(), "-c".to_owned(), check.command.clone()];
         let printed = runner::print_untrusted(&format!("$ {}\n", command_line(&argv)));
@@ -233,6 +286,9 @@ fn health_check(
             Ok(ran) => ran,
             Err(error) => return Err(HealthCheckFailure(format!("could not run: {error}"), String::new())),
         };
+        if matches!(ran.ended, Ended::Stopped(_)) {
+            return Err(HealthCheckFailure("was stopped".into(), ran.tail_text()));
+        }
         if ran.succeeded() {
             runner::print(&format!("Health check of {hub} passed (attempt {attempt} of {attempts})\n"));
             return Ok(());
@@ -240,7 +296,11 @@ fn health_check(
         runner::print(&format!("Health check of {hub} {} (attempt {attempt} of {attempts})\n", ran.ended_text()));
         last = HealthCheckFailure(format!("{} (attempt {attempt} of {attempts})", ran.ended_text()), ran.tail_text());
         if attempt < attempts && !check.delay.is_zero() {
-            std::thread::sleep(check.delay);
+            // Short naps, so that a signal is acted on at once.
+            let until = Instant::now() + check.delay;
+            while Instant::now() < until && stop::received().is_none() {
+                std::thread::sleep(Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())));
+            }
         }
     }
     Err(last)
@@ -269,6 +329,8 @@ enum Ended {
     Exited(ExitStatus),
     /// Killed after this long.
     TimedOut(Duration),
+    /// Stopped because this process received this signal.
+    Stopped(i32),
 }
 
 /// A command that ran, and the end of its output.
@@ -290,6 +352,7 @@ impl Ran {
                 None => format!("failed ({status})"),
             },
             Ended::TimedOut(limit) => format!("timed out after {} s and was stopped", limit.as_secs()),
+            Ended::Stopped(signal) => format!("was stopped on {}", stop::signal_name(*signal)),
         }
     }
 
@@ -311,6 +374,11 @@ impl Ran {
 /// `::stop-commands::` markers in Actions, as the output is untrusted) and
 /// keeping the last lines. With a `timeout`,
 /// the command is killed when it runs longer.
+///
+/// The command leads a process group of its own, so that stopping it stops
+/// what it started too, and a terminal's Ctrl-C reaches this process only.
+/// When this process receives SIGTERM or SIGINT ([`stop`]), the group gets
+/// SIGTERM, then SIGKILL after [`stop::STOP_GRACE`] or at a second signal.
 fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> Result<Ran, Error> {
     let program = command.get_program().to_string_lossy().into_owned();
     let pipe_error = |e: std::io::Error| Error::Command {
@@ -320,6 +388,11 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
     let (reader, writer) = std::io::pipe().map_err(pipe_error)?;
     let writer_for_stdout = writer.try_clone().map_err(pipe_error)?;
     command.stdin(Stdio::null()).stdout(writer_for_stdout).stderr(writer);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
     let mut child = command.spawn().map_err(|e| Error::Command {
         program: program.clone(),
         message: format!("cannot run {program} ({e}); is it installed and on PATH?"),
@@ -359,8 +432,19 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut ended: Option<(Ended, Instant)> = None;
     let mut failure = None;
+    // The signal that stopped the command, when it was sent SIGTERM, and the signal count then.
+    let mut stopping: Option<(i32, Instant, usize)> = None;
+    let mut killed = false;
+    let mut output_open = true;
     loop {
-        match received.recv_timeout(Duration::from_millis(50)) {
+        let next = if output_open {
+            received.recv_timeout(Duration::from_millis(50))
+        } else {
+            // The output has ended but the command may still run: keep watching it (and the signals).
+            std::thread::sleep(Duration::from_millis(50));
+            Err(RecvTimeoutError::Timeout)
+        };
+        match next {
             Ok(mut line) => {
                 if !line.ends_with('\n') {
                     line.push('\n');
@@ -372,17 +456,44 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
                     tail.pop_front();
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => output_open = false,
             Err(RecvTimeoutError::Timeout) => {}
         }
+        if ended.is_none() {
+            match (stopping, stop::received()) {
+                (None, Some(signal)) => {
+                    runner::print(&format!(
+                        "Received {}: stopping {program} (SIGTERM, then SIGKILL after {} s)\n",
+                        stop::signal_name(signal),
+                        stop::STOP_GRACE.as_secs()
+                    ));
+                    signal_child(&child, StopWith::Term);
+                    stopping = Some((signal, Instant::now(), stop::count()));
+                }
+                (Some((_, since, count)), _)
+                    if !killed && (since.elapsed() >= stop::STOP_GRACE || stop::count() > count) =>
+                {
+                    signal_child(&child, StopWith::Kill);
+                    killed = true;
+                }
+                _ => {}
+            }
+        }
         match &ended {
+            Some(_) if !output_open => break,
             Some((_, at)) if at.elapsed() > DRAIN_GRACE => break,
             Some(_) => {}
             None => match child.try_wait() {
-                Ok(Some(status)) => ended = Some((Ended::Exited(status), Instant::now())),
+                Ok(Some(status)) => {
+                    let how = match stopping {
+                        Some((signal, _, _)) => Ended::Stopped(signal),
+                        None => Ended::Exited(status),
+                    };
+                    ended = Some((how, Instant::now()));
+                }
                 Ok(None) => {
                     if let Some(limit) = timeout.filter(|limit| started.elapsed() >= *limit) {
-                        let _ = child.kill();
+                        signal_child(&child, StopWith::Kill);
                         if let Err(e) = child.wait() {
                             failure = Some(wait_error(e));
                             break;
@@ -401,15 +512,36 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
         runner::resume_commands(token);
     }
     if let Some(error) = failure {
-        let _ = child.kill();
+        signal_child(&child, StopWith::Kill);
         return Err(error);
     }
     let ended = match ended {
         Some((ended, _)) => ended,
-        // The output ended first: the child has exited or is about to.
+        // Not reached: the loop ends only once the command has ended, or with a failure.
         None => Ended::Exited(child.wait().map_err(wait_error)?),
     };
     Ok(Ran { ended, tail: tail.into() })
+}
+
+/// How to stop a command's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopWith {
+    Term,
+    Kill,
+}
+
+/// Signals the process group `child` leads (it and whatever it started).
+fn signal_child(child: &std::process::Child, how: StopWith) {
+    #[cfg(unix)]
+    stop::signal_group(
+        child.id(),
+        match how {
+            StopWith::Term => libc::SIGTERM,
+            StopWith::Kill => libc::SIGKILL,
+        },
+    );
+    #[cfg(not(unix))]
+    let _ = (child, how);
 }
 
 /// A private temporary folder (mode 0700, files 0600) under the system's
@@ -441,11 +573,12 @@ impl PrivateDir {
     fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
         let path = self.path.join(name);
         let mut options = fs::OpenOptions::new();
+        // `create_new` (O_EXCL) refuses anything already there, a symbolic link included.
         options.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
         }
         let mut file = options.open(&path).map_err(|e| Error::io(&path, e))?;
         file.write_all(bytes).map_err(|e| Error::io(&path, e))?;

@@ -66,7 +66,8 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// `GITHUB_API_URL` (GitHub Enterprise Server, the test server) and the
+    /// `GITHUB_API_URL` (GitHub Enterprise Server, the test server; `https://`
+    /// only, see [`crate::http::endpoint_from_env`]) and the
     /// action's `github-token` input. `DEPLOYER_HTTP_TIMEOUT_SECS` changes the
     /// per-request timeout (default 30). The token is registered with the
     /// runner as a secret (`::add-mask::`) before anything else can print it.
@@ -74,7 +75,9 @@ impl ClientConfig {
         if let Some(token) = env.input(token_input) {
             runner::add_mask(token);
         }
-        let api_url = env.var("GITHUB_API_URL").filter(|v| !v.is_empty()).unwrap_or(DEFAULT_API_URL);
+        // The runner's own variable: https only, like every endpoint, and no warning.
+        let api_url = crate::http::endpoint_from_env(env, "GITHUB_API_URL", crate::http::EndpointSource::Runner)?
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let timeout = match env.var("DEPLOYER_HTTP_TIMEOUT_SECS") {
             None | Some("") => Duration::from_secs(30),
             Some(text) => {
@@ -570,6 +573,7 @@ mod tests {
     fn config_from_env() {
         let env = RunnerEnv::from_vars([
             ("GITHUB_API_URL", "http://127.0.0.1:9/api/v3/"),
+            ("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1"),
             ("INPUT_GITHUB-TOKEN", "t"),
             ("DEPLOYER_HTTP_TIMEOUT_SECS", "2.5"),
         ]);
@@ -582,5 +586,10 @@ mod tests {
         assert_eq!(defaults.token, None);
         let bad = RunnerEnv::from_vars([("DEPLOYER_HTTP_TIMEOUT_SECS", "soon")]);
         assert!(ClientConfig::from_env(&bad, "github-token").is_err());
+        for url in ["http://127.0.0.1:9/api/v3", "http://ghes.example/api/v3"] {
+            let plain = RunnerEnv::from_vars([("GITHUB_API_URL", url)]);
+            let error = ClientConfig::from_env(&plain, "github-token").unwrap_err().to_string();
+            assert!(error.starts_with("GITHUB_API_URL `"), "{error}");
+        }
     }
 }

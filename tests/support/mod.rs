@@ -75,7 +75,7 @@ pub struct ActionRun {
     pub binary: String,
     pub workspace: PathBuf,
     pub inputs: Vec<(String, String)>,
-    /// Inputs naming a path inside the run's own temporary folder.
+    /// Inputs naming a path inside the run's own copy of the workspace.
     pub temp_inputs: Vec<(String, String)>,
     pub env: Vec<(String, String)>,
     pub event: Option<String>,
@@ -90,6 +90,8 @@ pub struct ActionResult {
     pub outputs: BTreeMap<String, String>,
     pub raw_outputs: String,
     pub summary: String,
+    /// The workspace the action ran in: the given one, or the run's own copy (see [`ActionRun::temp_input`]).
+    pub workspace: PathBuf,
     pub temp: tempfile::TempDir,
 }
 
@@ -110,8 +112,9 @@ impl ActionRun {
         self
     }
 
-    /// An input set to `relative` inside the run's temporary folder (such as
-    /// `plan-dir`, so that parallel runs never share a folder).
+    /// An input set to `relative`, with the run working in its own copy of
+    /// the workspace (such as `plan-dir`, which must be inside the workspace:
+    /// parallel runs never share a folder, and a fixture is never written to).
     pub fn temp_input(mut self, name: &str, relative: &str) -> Self {
         self.temp_inputs.push((name.into(), relative.into()));
         self
@@ -134,12 +137,19 @@ impl ActionRun {
         // The runner creates both files, empty, before the step starts.
         fs::write(&output_file, "").expect("output file");
         fs::write(&summary_file, "").expect("summary file");
+        let workspace = if self.temp_inputs.is_empty() {
+            self.workspace.clone()
+        } else {
+            let copy = temp.path().join("workspace");
+            copy_tree(&self.workspace, &copy);
+            copy
+        };
         let mut command = Command::new(bin(&self.binary));
         command
             .env_clear()
-            .current_dir(&self.workspace)
+            .current_dir(&workspace)
             .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_WORKSPACE", &self.workspace)
+            .env("GITHUB_WORKSPACE", &workspace)
             .env("GITHUB_OUTPUT", &output_file)
             .env("GITHUB_STEP_SUMMARY", &summary_file);
         if let Some(event) = &self.event {
@@ -151,7 +161,7 @@ impl ActionRun {
             command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
         }
         for (name, relative) in &self.temp_inputs {
-            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), temp.path().join(relative));
+            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), relative);
         }
         for (name, value) in &self.env {
             command.env(name, value);
@@ -166,6 +176,7 @@ impl ActionRun {
             outputs,
             raw_outputs,
             output,
+            workspace,
             temp,
         }
     }
@@ -240,9 +251,11 @@ impl ActionRun {
         tokio::task::spawn_blocking(move || self.run()).await.expect("action run")
     }
 
-    /// The runner's variables for talking to a fake GitHub API.
+    /// The runner's variables for talking to a fake GitHub API (plain http
+    /// on 127.0.0.1, accepted only with `DEPLOYER_ALLOW_INSECURE_ENDPOINTS=1`).
     pub fn github(self, api_url: &str) -> Self {
         self.env("GITHUB_API_URL", api_url)
+            .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
             .env("GITHUB_REPOSITORY", "octo-org/infra")
             .input("github-token", "test-token")
     }
