@@ -39,6 +39,7 @@ fn plan(pr: u64, reasons: &[&str]) -> Vec<u8> {
 fn run(fake: &FakeGitHub) -> ActionRun {
     ActionRun::new("action-comment", std::env::temp_dir())
         .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .env("GITHUB_REPOSITORY", OWNER_REPO)
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_EVENT_NAME", "workflow_run")

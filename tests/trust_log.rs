@@ -246,6 +246,7 @@ fn comment(fake: &FakeGitHub) -> ActionRun {
         "head_repository": {"full_name": HEAD_REPO}, "pull_requests": []}});
     ActionRun::new("action-comment", std::env::temp_dir())
         .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
         .env("GITHUB_REPOSITORY", OWNER_REPO)
         .env("GITHUB_EVENT_NAME", "workflow_run")
         .input("github-token", "test-token")
@@ -300,6 +301,7 @@ async fn setup_cluster_errors_quoting_hostile_api_answers_issue_no_commands() {
             let result = ActionRun::new("action-setup-cluster", workspace.path())
                 .env("HOME", home.path().to_string_lossy())
                 .env("GITHUB_ENV", env_file.to_string_lossy())
+                .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
                 .env("DEPLOYER_GOOGLE_STS_URL", format!("{uri}/sts"))
                 .env("DEPLOYER_GOOGLE_IAM_URL", format!("{uri}/iam"))
                 .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{uri}/oidc/token?api-version=2.0"))
@@ -311,7 +313,8 @@ async fn setup_cluster_errors_quoting_hostile_api_answers_issue_no_commands() {
                 .await;
             assert_eq!(result.output.status.code(), Some(1), "{}", logs(&result));
             assert!(result.stdout.contains("::error::gcp: exchanging the GitHub OIDC token"), "{}", logs(&result));
-            assert_commands(&result, vector, &["error"], &[ID_TOKEN, REQUEST_TOKEN]);
+            // The two endpoint overrides are announced; then the one error.
+            assert_commands(&result, vector, &["warning", "warning", "error"], &[ID_TOKEN, REQUEST_TOKEN]);
         }
     }
 }
