@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::changes::{parse_labels, parse_path_list, ChangeSet};
-use crate::config::load::{load_estate, load_settings};
+use crate::config::charts::ChartInputs;
+use crate::config::load::{load_chart_inputs, load_estate, load_settings};
 use crate::config::{Estate, Settings};
 use crate::detect::{detect, DEPLOY_ALL_REASON};
 use crate::error::Error;
@@ -28,6 +29,8 @@ pub struct GenerateRequest {
 pub struct Generated {
     pub settings: Settings,
     pub estate: Estate,
+    /// Each used chart's inputs, from the `Chart.yaml` files.
+    pub charts: ChartInputs,
     pub plan: Plan,
 }
 
@@ -35,8 +38,9 @@ pub struct Generated {
 pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
     let settings = load_settings(&request.repo, request.config.as_deref())?;
     let estate = load_estate(&request.repo, &settings)?;
-    let plan = plan(&estate, &settings, &request.changes);
-    Ok(Generated { settings, estate, plan })
+    let charts = load_chart_inputs(&request.repo, &estate)?;
+    let plan = plan(&estate, &charts, &settings, &request.changes);
+    Ok(Generated { settings, estate, charts, plan })
 }
 
 /// Input names of `actions/generate`.

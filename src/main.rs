@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
-use deployer::config::load::{load_estate, load_settings};
+use deployer::config::load::{load_chart_inputs, load_estate, load_settings};
 use deployer::filter::stage::parse_matrix;
 use deployer::filter::{self, parse_results};
 use deployer::generate::{generate, GenerateRequest};
@@ -60,7 +60,7 @@ enum Commands {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<String>,
     },
-    /// Check the settings and every cluster file, reporting all problems.
+    /// Check the settings, every cluster file and the charts they use, reporting all problems.
     Validate {
         #[command(flatten)]
         repo: RepoArgs,
@@ -214,11 +214,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Commands::Explain { repo, paths } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
             let estate = load_estate(&repo.repo, &settings)?;
-            runner::print(&explain::render(&explain::explain(&estate, &settings, &paths)));
+            let charts = load_chart_inputs(&repo.repo, &estate)?;
+            runner::print(&explain::render(&explain::explain(&estate, &charts, &settings, &paths)));
         }
         Commands::Validate { repo } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
             let estate = load_estate(&repo.repo, &settings)?;
+            load_chart_inputs(&repo.repo, &estate)?;
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }

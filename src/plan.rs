@@ -1,11 +1,12 @@
 //! The decision rules: which support charts, staging hubs and prod hubs a
 //! change upgrades, and why. Pure: values in, values out.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::changes::ChangeSet;
+use crate::config::charts::{ChartInputs, SUPPORT_CHART};
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::error::Error;
 
@@ -112,30 +113,34 @@ fn global_reason(changes: &ChangeSet, label: &str, patterns_match: bool, pattern
     }
 }
 
-/// Plans the upgrades a change needs.
-pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
+/// Plans the upgrades a change needs. `charts` holds each used chart's inputs (its folder and its
+/// `file://` dependencies); a change in them upgrades the chart's hubs and support charts.
+pub fn plan(estate: &Estate, charts: &ChartInputs, settings: &Settings, changes: &ChangeSet) -> Plan {
     let labels = &settings.labels;
     if changes.has_label(&labels.skip_deploy) {
         return Plan::default();
     }
+    // Under `impact: chart-dependencies`, chart folders are left to the chart-input rule.
+    let pattern_paths = || changes.paths.iter().filter(|p| !settings.leaves_path_to_chart_inputs(p));
     let all_hubs = global_reason(
         changes,
         &labels.deploy_hubs,
-        changes.paths.iter().any(|p| settings.redeploy_all_hubs.is_match(p)),
+        pattern_paths().any(|p| settings.redeploy_all_hubs.is_match(p)),
         CORE_REASON,
     );
     let all_support = global_reason(
         changes,
         &labels.deploy_support,
-        changes.paths.iter().any(|p| settings.redeploy_all_support.is_match(p)),
+        pattern_paths().any(|p| settings.redeploy_all_support.is_match(p)),
         SUPPORT_CHART_REASON,
     );
     let skip_hubs = changes.has_label(&labels.skip_deploy_hubs);
     let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
+    let modified_charts = charts.modified_charts(&changes.paths);
 
     let mut plan = Plan::default();
     for cluster in &estate.clusters {
-        let decide = ClusterDecision { cluster, changed: &changed };
+        let decide = ClusterDecision { cluster, changed: &changed, modified_charts: &modified_charts };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
     plan
@@ -145,11 +150,13 @@ pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
 struct ClusterDecision<'a> {
     cluster: &'a Cluster,
     changed: &'a HashSet<&'a str>,
+    /// Charts whose inputs changed, by name, with the reason.
+    modified_charts: &'a BTreeMap<&'a str, String>,
 }
 
 impl ClusterDecision<'_> {
-    /// The reason to upgrade something with these values files, first rule that applies.
-    fn reason(&self, global: Option<&str>, values_files: &[ValuesFile]) -> Option<String> {
+    /// The reason to upgrade something with these values files from this chart, first rule that applies.
+    fn reason(&self, global: Option<&str>, values_files: &[ValuesFile], chart: &str) -> Option<String> {
         if let Some(global) = global {
             return Some(global.to_owned());
         }
@@ -161,7 +168,10 @@ impl ClusterDecision<'_> {
             .filter(|file| self.changed.contains(file.path.as_str()))
             .map(ValuesFile::basename)
             .collect();
-        (!modified.is_empty()).then(|| format!("{VALUES_FILES_REASON}{}", modified.join(", ")))
+        if !modified.is_empty() {
+            return Some(format!("{VALUES_FILES_REASON}{}", modified.join(", ")));
+        }
+        self.modified_charts.get(chart).cloned()
     }
 }
 
@@ -174,13 +184,14 @@ fn plan_cluster(
     plan: &mut Plan,
 ) {
     let cluster = decide.cluster;
-    let support_reason = cluster.support.as_ref().and_then(|support| decide.reason(all_support, &support.values_files));
+    let support_reason =
+        cluster.support.as_ref().and_then(|support| decide.reason(all_support, &support.values_files, SUPPORT_CHART));
 
     let mut staging: Vec<(&str, Option<String>)> = Vec::new();
     let mut prod: Vec<(&str, String)> = Vec::new();
     if !skip_hubs {
         for hub in &cluster.hubs {
-            let reason = decide.reason(all_hubs, &hub.values_files);
+            let reason = decide.reason(all_hubs, &hub.values_files, &hub.helm_chart);
             if settings.is_staging_hub(&hub.name) {
                 staging.push((&hub.name, reason));
             } else if let Some(reason) = reason {
@@ -285,8 +296,18 @@ mod tests {
     type Expected<'a> = (&'a [(&'a str, &'a str, &'a [&'a str], &'a str)], &'a [(&'a str, &'a str, &'a str)]);
 
     fn check(paths: &[&str], labels: &[&str], expected: Expected<'_>) {
-        let result =
-            plan(&estate(), &Settings::default(), &ChangeSet::new(paths.iter().copied(), labels.iter().copied()));
+        check_with(&estate(), &ChartInputs::default(), &Settings::default(), paths, labels, expected);
+    }
+
+    fn check_with(
+        estate: &Estate,
+        charts: &ChartInputs,
+        settings: &Settings,
+        paths: &[&str],
+        labels: &[&str],
+        expected: Expected<'_>,
+    ) {
+        let result = plan(estate, charts, settings, &ChangeSet::new(paths.iter().copied(), labels.iter().copied()));
         let staging: Vec<(String, String, Vec<String>, String)> = result
             .support_and_staging
             .iter()
@@ -386,14 +407,139 @@ mod tests {
         check(&["README.md", "helm-charts/images/x"], &[], (&[], &[]));
         // skip-deploy still wins over a forced plan.
         let forced = ChangeSet::new(["x"], ["deployer:skip-deploy"]).with_force_all(Some("why".into()));
-        assert!(plan(&estate(), &Settings::default(), &forced).is_empty());
+        assert!(plan(&estate(), &ChartInputs::default(), &Settings::default(), &forced).is_empty());
+    }
+
+    /// basehub -> common-lib, daskhub -> basehub, support -> grafana; cluster a's prod2 is on daskhub.
+    fn chart_estate() -> (Estate, ChartInputs) {
+        let mut estate = estate();
+        estate.clusters[0].hubs[2].helm_chart = "daskhub".into();
+        let manifests = [
+            (
+                "helm-charts/basehub/Chart.yaml",
+                "name: basehub\ndependencies:\n  - {name: c, repository: 'file://../common-lib'}\n",
+            ),
+            (
+                "helm-charts/daskhub/Chart.yaml",
+                "name: daskhub\ndependencies:\n  - {name: b, repository: 'file://../basehub'}\n",
+            ),
+            (
+                "helm-charts/support/Chart.yaml",
+                "name: support\ndependencies:\n  - {name: g, repository: 'file://../grafana'}\n",
+            ),
+            ("helm-charts/common-lib/Chart.yaml", "name: common-lib\n"),
+            ("helm-charts/grafana/Chart.yaml", "name: grafana\n"),
+        ];
+        let used = crate::config::charts::used_charts(&estate);
+        let charts = crate::config::charts::chart_inputs(&used, &mut |file: &str| {
+            Ok(manifests.iter().find(|(path, _)| *path == file).map(|(_, text)| (*text).to_owned()))
+        })
+        .unwrap();
+        (estate, charts)
+    }
+
+    #[test]
+    fn chart_inputs_add_upgrades_after_every_other_rule() {
+        let (estate, charts) = chart_estate();
+        let paths = Settings::default();
+        let only_charts = Settings::parse("deployer.yaml", "impact: chart-dependencies\n").unwrap();
+        const BASE_LIB: &str = "Helm chart basehub depends on common-lib, which was modified";
+        const DASK_LIB: &str = "Helm chart daskhub depends on basehub -> common-lib, which was modified";
+        const CORE: &str = "Core infrastructure has been modified";
+        // A dependency of basehub (on no path list) upgrades every hub, each with its chain.
+        for settings in [&paths, &only_charts] {
+            check_with(
+                &estate,
+                &charts,
+                settings,
+                &["helm-charts/common-lib/templates/_x.tpl"],
+                &[],
+                (
+                    &[("a", "", &["staging"], BASE_LIB), ("b", "", &["staging1", "staging2"], BASE_LIB)],
+                    &[
+                        ("a", "prod1", BASE_LIB),
+                        ("a", "prod2", DASK_LIB),
+                        ("a-b", "prod", BASE_LIB),
+                        ("b", "prod", BASE_LIB),
+                    ],
+                ),
+            );
+        }
+        // `impact: chart-dependencies`: a daskhub change upgrades only daskhub hubs (and the cluster's canary).
+        check_with(
+            &estate,
+            &charts,
+            &only_charts,
+            &["helm-charts/daskhub/values.yaml"],
+            &[],
+            (
+                &[("a", "", &["staging"], "Following prod hubs require redeploy: prod2")],
+                &[("a", "prod2", "Helm chart daskhub was modified")],
+            ),
+        );
+        // The default mode still upgrades everything for it, with today's reason.
+        let every_hub: Expected<'_> = (
+            &[("a", "", &["staging"], CORE), ("b", "", &["staging1", "staging2"], CORE)],
+            &[("a", "prod1", CORE), ("a", "prod2", CORE), ("a-b", "prod", CORE), ("b", "prod", CORE)],
+        );
+        check_with(&estate, &charts, &paths, &["helm-charts/daskhub/values.yaml"], &[], every_hub);
+        // Paths outside the charts folder still match the lists in both modes.
+        check_with(&estate, &charts, &only_charts, &["deployer/commands/x.py"], &[], every_hub);
+        // The support chart and its dependency.
+        let grafana = "Helm chart support depends on grafana, which was modified";
+        for settings in [&paths, &only_charts] {
+            check_with(
+                &estate,
+                &charts,
+                settings,
+                &["helm-charts/grafana/values.yaml"],
+                &[],
+                (&[("a", grafana, &[], ""), ("b", grafana, &[], "")], &[]),
+            );
+        }
+        let own = "Helm chart support was modified";
+        check_with(
+            &estate,
+            &charts,
+            &only_charts,
+            &["helm-charts/support/values.yaml"],
+            &[],
+            (&[("a", own, &[], ""), ("b", own, &[], "")], &[]),
+        );
+        // Values files (and cluster.yaml, labels, patterns) come first: the chart rule only adds.
+        check_with(
+            &estate,
+            &charts,
+            &only_charts,
+            &["helm-charts/daskhub/x", "c/a/prod1.yaml", "c/b/support.yaml"],
+            &[],
+            (
+                &[
+                    ("a", "", &["staging"], "Following prod hubs require redeploy: prod1, prod2"),
+                    ("b", "Following helm chart values files were modified: support.yaml", &[], ""),
+                ],
+                &[
+                    ("a", "prod1", "Following helm chart values files were modified: prod1.yaml"),
+                    ("a", "prod2", "Helm chart daskhub was modified"),
+                ],
+            ),
+        );
+        // skip-deploy-hubs keeps only the support charts the chart rule upgrades.
+        check_with(
+            &estate,
+            &charts,
+            &only_charts,
+            &["helm-charts/common-lib/x", "helm-charts/grafana/x"],
+            &["deployer:skip-deploy-hubs"],
+            (&[("a", grafana, &[], ""), ("b", grafana, &[], "")], &[]),
+        );
     }
 
     #[test]
     fn forced_plans_upgrade_everything_with_their_reason() {
         let changes =
             ChangeSet::new(Vec::<String>::new(), ["deployer:deploy-support"]).with_force_all(Some("why".into()));
-        let result = plan(&estate(), &Settings::default(), &changes);
+        let result = plan(&estate(), &ChartInputs::default(), &Settings::default(), &changes);
         assert_eq!(result.prod_hubs.len(), 4);
         assert!(result.prod_hubs.iter().all(|j| j.reason_for_redeploy == "why"));
         // The label reason still comes first for support.
@@ -407,7 +553,12 @@ mod tests {
 
     #[test]
     fn no_canary_is_a_warning_not_a_staging_entry() {
-        let result = plan(&estate(), &Settings::default(), &ChangeSet::new(["c/a-b/prod.yaml"], Vec::<String>::new()));
+        let result = plan(
+            &estate(),
+            &ChartInputs::default(),
+            &Settings::default(),
+            &ChangeSet::new(["c/a-b/prod.yaml"], Vec::<String>::new()),
+        );
         assert!(result.support_and_staging.is_empty());
         assert_eq!(
             result.warnings,

@@ -4,6 +4,7 @@
 //! parsed into [`raw`] types and validated by [`cluster`] and [`settings`].
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
+pub mod charts;
 pub mod cluster;
 pub mod load;
 pub mod locate;
@@ -75,6 +76,9 @@ impl ValuesFile {
         repo_path::basename(&self.path)
     }
 }
+
+/// Where the charts are, relative to the repository root: `helm_chart` names a folder here.
+pub const CHARTS_DIR: &str = "helm-charts";
 
 /// The chart a hub deploys when `helm_chart` is not given.
 pub const DEFAULT_HELM_CHART: &str = "basehub";

@@ -160,6 +160,23 @@ pub struct RawSettings {
     /// The pull-request label names the planner reacts to.
     #[serde(default)]
     pub labels: Option<RawLabels>,
+    /// How changed chart folders (`helm-charts/**`) are planned; `paths` when absent.
+    #[serde(default)]
+    pub impact: Option<Impact>,
+}
+
+/// How a change under the charts folder is planned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Impact {
+    /// Every path is matched against `redeploy_all_hubs` and `redeploy_all_support`, and a chart
+    /// folder also upgrades the hubs and support charts whose chart inputs hold it.
+    #[default]
+    Paths,
+    /// Paths under `helm-charts/` are not matched against `redeploy_all_hubs` and
+    /// `redeploy_all_support`: only the hubs and support charts whose chart (or one of its
+    /// `file://` dependencies, transitively) holds the path are upgraded.
+    ChartDependencies,
 }
 
 /// The `clusters` block of `deployer.yaml`.

@@ -3,7 +3,7 @@
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use super::locate::{display_path, locate, Segment};
-use super::raw::RawSettings;
+use super::raw::{Impact, RawSettings};
 use super::yaml;
 use crate::diagnostic::Diagnostic;
 
@@ -97,6 +97,7 @@ pub struct Settings {
     pub staging_hub_pattern: String,
     staging_matcher: GlobMatcher,
     pub labels: Labels,
+    pub impact: Impact,
 }
 
 impl Default for Settings {
@@ -153,6 +154,7 @@ impl Settings {
             staging_hub_pattern,
             staging_matcher,
             labels,
+            impact: raw.impact.unwrap_or_default(),
         })
     }
 
@@ -177,6 +179,13 @@ impl Settings {
             end = candidate_end;
         }
         &glob[..end]
+    }
+
+    /// True when `path` is left to the chart-input rule alone, so the "all hubs" and "all support"
+    /// patterns are not matched against it: under `impact: chart-dependencies`, a path in the charts folder.
+    pub fn leaves_path_to_chart_inputs(&self, path: &str) -> bool {
+        self.impact == Impact::ChartDependencies
+            && path.strip_prefix(super::CHARTS_DIR).is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// True when a hub of this name is a staging hub.
@@ -301,6 +310,37 @@ mod tests {
         assert!(!settings.redeploy_all_hubs.is_match("helm-charts/basehub/x"));
         assert_eq!(settings.labels.deploy_hubs, "ci:all-hubs");
         assert_eq!(settings.labels.skip_deploy, "deployer:skip-deploy");
+    }
+
+    #[test]
+    fn impact_modes() {
+        let cases = [
+            ("", Impact::Paths),
+            ("impact: paths\n", Impact::Paths),
+            ("impact: chart-dependencies\n", Impact::ChartDependencies),
+        ];
+        for (text, expected) in cases {
+            let text = format!("staging_hub_pattern: '*staging*'\n{text}");
+            assert_eq!(Settings::parse("deployer.yaml", &text).unwrap().impact, expected, "{text:?}");
+        }
+        let paths = Settings::default();
+        let charts = Settings::parse("deployer.yaml", "impact: chart-dependencies\n").unwrap();
+        for (path, left) in [
+            ("helm-charts/daskhub/values.yaml", true),
+            ("helm-charts/support/templates/x.yaml", true),
+            ("helm-charts", false),
+            ("helm-chartsx/a", false),
+            ("deployer/x", false),
+            ("docs/helm-charts/x", false),
+        ] {
+            assert_eq!(charts.leaves_path_to_chart_inputs(path), left, "{path}");
+            assert!(!paths.leaves_path_to_chart_inputs(path), "{path}");
+        }
+        let problems = Settings::parse("deployer.yaml", "impact: charts\n").unwrap_err();
+        assert_eq!(
+            problems[0].to_string().lines().next().unwrap(),
+            "deployer.yaml:1:9: impact: unknown variant `charts`, expected `paths` or `chart-dependencies`"
+        );
     }
 
     #[test]

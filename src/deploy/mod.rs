@@ -63,7 +63,7 @@ pub const SUPPORT_RELEASE: &str = "support";
 /// `helm upgrade --timeout` when none is given.
 pub const DEFAULT_TIMEOUT: &str = "10m";
 /// Where the charts are, relative to the repository root.
-pub const DEFAULT_CHARTS_DIR: &str = "helm-charts";
+pub const DEFAULT_CHARTS_DIR: &str = crate::config::CHARTS_DIR;
 /// Health-check defaults: retries after the first attempt, seconds per attempt, seconds between attempts.
 pub const DEFAULT_HEALTH_CHECK_RETRIES: u32 = 3;
 pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECS: u64 = 60;

@@ -1,0 +1,700 @@
+//! Chart inputs: the chart folders a hub or support chart is built from.
+//!
+//! A chart's inputs are its own folder and, transitively, every folder its
+//! `Chart.yaml` names through a `file://` dependency. Only the charts the
+//! estate uses (each hub's `helm_chart`, and `support` when a cluster has a
+//! support chart) and what they reach are read. Pure: reading a `Chart.yaml`
+//! is a function passed in ([`super::load::load_chart_inputs`] is the I/O edge).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+use serde::Deserialize;
+
+use super::locate::{display_path, locate, Segment};
+use super::{yaml, Estate, CHARTS_DIR};
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::repo_path;
+
+/// The chart folder of the support chart, under [`CHARTS_DIR`].
+pub const SUPPORT_CHART: &str = "support";
+/// A chart's manifest file name.
+pub const CHART_FILE: &str = "Chart.yaml";
+/// The repository prefix of a dependency inside the repository.
+pub const FILE_SCHEME: &str = "file://";
+
+/// One entry of a `Chart.yaml`'s `dependencies` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartDependency {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub source: DependencySource,
+}
+
+/// Where a dependency comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependencySource {
+    /// `file://<path>`: a chart folder of this repository; the path as written after `file://`.
+    File(String),
+    /// Any other repository (`https://`, `oci://`, `@alias`, a repository name): fetched by Helm, not an input.
+    Remote(String),
+    /// No `repository` given.
+    Unspecified,
+}
+
+/// The parts of a `Chart.yaml` the planner reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChartManifest {
+    pub dependencies: Vec<ChartDependency>,
+}
+
+#[derive(Deserialize)]
+struct RawChart {
+    #[serde(default)]
+    dependencies: Option<Vec<RawDependency>>,
+}
+
+#[derive(Deserialize)]
+struct RawDependency {
+    #[serde(default, deserialize_with = "scalar_text")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    version: Option<String>,
+    #[serde(default)]
+    repository: Option<String>,
+}
+
+/// Accepts any scalar (`version: 1.2` is common) as text.
+fn scalar_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Option::<Scalar>::deserialize(deserializer)?.map(|value| match value {
+        Scalar::Text(text) => text,
+        Scalar::Integer(number) => number.to_string(),
+        Scalar::Float(number) => number.to_string(),
+        Scalar::Bool(flag) => flag.to_string(),
+    }))
+}
+
+/// Parses the text of a `Chart.yaml` (`file` is its repository-relative path, for diagnostics).
+pub fn parse_manifest(file: &str, text: &str) -> Result<ChartManifest, Vec<Diagnostic>> {
+    let raw: RawChart = yaml::parse(file, text)?;
+    let dependencies = raw
+        .dependencies
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dependency| ChartDependency {
+            name: dependency.name,
+            version: dependency.version,
+            source: match dependency.repository {
+                None => DependencySource::Unspecified,
+                Some(repository) => match repository.strip_prefix(FILE_SCHEME) {
+                    Some(path) => DependencySource::File(path.to_owned()),
+                    None if repository.trim().is_empty() => DependencySource::Unspecified,
+                    None => DependencySource::Remote(repository),
+                },
+            },
+        })
+        .collect();
+    Ok(ChartManifest { dependencies })
+}
+
+/// Resolves the path of a `file://` dependency against the folder of the chart naming it, lexically.
+/// `Err` carries the resolved path when it leaves the repository.
+pub fn resolve_file_dependency(chart_folder: &str, path: &str) -> Result<String, String> {
+    if path.starts_with('/') {
+        return Err(repo_path::normalize(path));
+    }
+    let resolved = repo_path::join(chart_folder, path);
+    if repo_path::is_inside_repo(&resolved) {
+        Ok(resolved)
+    } else {
+        Err(resolved)
+    }
+}
+
+/// `helm-charts/<name>`: the folder of a chart named in `cluster.yaml`.
+pub fn chart_folder(name: &str) -> String {
+    format!("{CHARTS_DIR}/{name}")
+}
+
+/// How a chart folder is named in reasons and chains: its name under `helm-charts/`, else its path.
+pub fn chart_label(folder: &str) -> &str {
+    folder
+        .strip_prefix(CHARTS_DIR)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(folder)
+}
+
+/// The charts the estate deploys, by name: every hub's `helm_chart`, and `support` when a cluster has a support chart.
+pub fn used_charts(estate: &Estate) -> BTreeSet<String> {
+    let mut used: BTreeSet<String> =
+        estate.clusters.iter().flat_map(|c| c.hubs.iter().map(|h| h.helm_chart.clone())).collect();
+    if estate.clusters.iter().any(|c| c.support.is_some()) {
+        used.insert(SUPPORT_CHART.to_owned());
+    }
+    used
+}
+
+/// One folder among a chart's inputs, and how the chart reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartInput {
+    /// Repository-relative chart folder.
+    pub folder: String,
+    /// Chart labels from the chart itself to this folder: `[daskhub, basehub]`; just `[daskhub]` for its own folder.
+    pub chain: Vec<String>,
+}
+
+impl ChartInput {
+    /// The chain as `daskhub -> basehub`.
+    pub fn chain_text(&self) -> String {
+        self.chain.join(" -> ")
+    }
+
+    /// Why the chart is upgraded when this folder changed: `Helm chart binderhub was modified`, or
+    /// `Helm chart support depends on aws-ce-grafana-backend, which was modified`; a longer chain names
+    /// every step after the chart: `Helm chart daskhub depends on basehub -> common-lib, which was modified`.
+    pub fn reason(&self) -> String {
+        match self.chain.split_first() {
+            Some((chart, [])) => format!("Helm chart {chart} was modified"),
+            Some((chart, rest)) => format!("Helm chart {chart} depends on {}, which was modified", rest.join(" -> ")),
+            None => format!("Helm chart {} was modified", chart_label(&self.folder)),
+        }
+    }
+}
+
+/// Every used chart's inputs: its own folder first, then its `file://` dependencies, nearest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChartInputs {
+    closures: BTreeMap<String, Vec<ChartInput>>,
+}
+
+impl ChartInputs {
+    /// The inputs of the chart `name` (as `helm_chart` names it); empty for a chart that was not loaded.
+    pub fn inputs(&self, name: &str) -> &[ChartInput] {
+        self.closures.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The charts, by name, whose inputs include a changed folder, each with its reason: the first
+    /// changed input in input order (its own folder first, then the nearest dependency).
+    pub fn modified_charts(&self, changed_paths: &[String]) -> BTreeMap<&str, String> {
+        let touched = touched_folders(changed_paths.iter().map(String::as_str));
+        self.closures
+            .iter()
+            .filter_map(|(name, inputs)| {
+                inputs
+                    .iter()
+                    .find(|input| touched.contains(input.folder.as_str()))
+                    .map(|input| (name.as_str(), input.reason()))
+            })
+            .collect()
+    }
+
+    /// The charts whose inputs hold `path`, with the input that holds it: for `deployer explain`.
+    pub fn dependents(&self, path: &str) -> Vec<(&str, &ChartInput)> {
+        let touched = touched_folders([path]);
+        self.closures
+            .iter()
+            .filter_map(|(name, inputs)| {
+                inputs.iter().find(|input| touched.contains(input.folder.as_str())).map(|input| (name.as_str(), input))
+            })
+            .collect()
+    }
+}
+
+/// Every changed path and every folder above it.
+fn touched_folders<'a>(changed_paths: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
+    let mut touched = HashSet::new();
+    for path in changed_paths {
+        let mut current = path;
+        while !current.is_empty() && touched.insert(current) {
+            current = repo_path::parent(current);
+        }
+    }
+    touched
+}
+
+/// A chart folder read while building the graph.
+struct Node {
+    /// Text of its `Chart.yaml`, `None` when it has none or it could not be read.
+    text: Option<String>,
+    /// False when the folder has no `Chart.yaml`.
+    exists: bool,
+    /// Resolved `file://` dependencies: (index in `dependencies`, folder).
+    edges: Vec<(usize, String)>,
+}
+
+impl Node {
+    fn manifest_file(folder: &str) -> String {
+        format!("{folder}/{CHART_FILE}")
+    }
+}
+
+/// Reads the `Chart.yaml` files the used charts reach and computes each one's inputs.
+///
+/// `read` gets a repository-relative `Chart.yaml` path and returns its text, `None` when there is no
+/// such file, or an error (a [`Error::Config`] is collected with the other problems). A used chart with
+/// no `Chart.yaml` has only its own folder as input. A `file://` dependency that leaves the repository,
+/// names a folder with no `Chart.yaml`, or closes a cycle is an error at its `Chart.yaml` line.
+pub fn chart_inputs(
+    used: &BTreeSet<String>,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>, Error>,
+) -> Result<ChartInputs, Error> {
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let roots: Vec<(String, String)> = used.iter().map(|name| (name.clone(), chart_folder(name))).collect();
+
+    // Read every reachable chart, breadth first from the used charts in name order.
+    let mut queue: VecDeque<String> = roots.iter().map(|(_, folder)| folder.clone()).collect();
+    while let Some(folder) = queue.pop_front() {
+        if nodes.contains_key(&folder) {
+            continue;
+        }
+        let file = Node::manifest_file(&folder);
+        let (text, exists) = match read(&file) {
+            Ok(text) => {
+                let exists = text.is_some();
+                (text, exists)
+            }
+            Err(Error::Config(mut found)) => {
+                problems.append(&mut found);
+                (None, true)
+            }
+            Err(error) => return Err(error),
+        };
+        let mut edges = Vec::new();
+        if let Some(text) = &text {
+            match parse_manifest(&file, text) {
+                Ok(manifest) => {
+                    for (index, dependency) in manifest.dependencies.iter().enumerate() {
+                        let DependencySource::File(path) = &dependency.source else { continue };
+                        match resolve_file_dependency(&folder, path) {
+                            Ok(target) => {
+                                queue.push_back(target.clone());
+                                edges.push((index, target));
+                            }
+                            Err(resolved) => problems.push(entry_problem(
+                                &file,
+                                text,
+                                index,
+                                format!("`{FILE_SCHEME}{path}` leaves the repository (resolves to `{resolved}`)"),
+                                "a file:// dependency is relative to the chart's folder and must stay inside the repository",
+                            )),
+                        }
+                    }
+                }
+                Err(mut found) => problems.append(&mut found),
+            }
+        }
+        nodes.insert(folder, Node { text, exists, edges });
+    }
+
+    // A dependency must be a chart: its folder needs a Chart.yaml.
+    for (folder, node) in &nodes {
+        let Some(text) = &node.text else { continue };
+        for (index, target) in &node.edges {
+            if nodes.get(target).is_some_and(|t| !t.exists) {
+                problems.push(entry_problem(
+                    &Node::manifest_file(folder),
+                    text,
+                    *index,
+                    format!("dependency folder `{target}` has no {CHART_FILE}"),
+                    "a file:// dependency is relative to the chart's folder; fix the path or add the chart",
+                ));
+            }
+        }
+    }
+
+    find_cycles(&roots, &nodes, &mut problems);
+    if !problems.is_empty() {
+        return Err(Error::Config(problems));
+    }
+
+    let closures = roots.into_iter().map(|(name, folder)| (name, closure(&folder, &nodes))).collect();
+    Ok(ChartInputs { closures })
+}
+
+fn entry_problem(file: &str, text: &str, index: usize, message: String, hint: &str) -> Diagnostic {
+    let path = [Segment::Key("dependencies"), Segment::Index(index), Segment::Key("repository")];
+    Diagnostic::new(file, message).at(locate(text, &path)).field(display_path(&path)).hint(hint)
+}
+
+/// Depth-first from each used chart in name order, dependencies in listed order: every edge back to a
+/// chart on the current path closes a cycle, reported at that edge's `Chart.yaml` entry.
+fn find_cycles(roots: &[(String, String)], nodes: &BTreeMap<String, Node>, problems: &mut Vec<Diagnostic>) {
+    let mut done: HashSet<&str> = HashSet::new();
+    for (_, root) in roots {
+        if done.contains(root.as_str()) {
+            continue;
+        }
+        // The current path: (folder, next edge to follow).
+        let mut path: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
+        while let Some((folder, next)) = path.last().copied() {
+            let node = nodes.get(folder);
+            let edge = node.and_then(|node| node.edges.get(next));
+            let Some((index, target)) = edge else {
+                done.insert(folder);
+                path.pop();
+                continue;
+            };
+            if let Some(last) = path.last_mut() {
+                last.1 += 1;
+            }
+            if let Some(start) = path.iter().position(|(on_path, _)| *on_path == target.as_str()) {
+                let mut cycle: Vec<&str> = path[start..].iter().map(|(f, _)| chart_label(f)).collect();
+                cycle.push(chart_label(target));
+                let file = Node::manifest_file(folder);
+                let text = node.and_then(|node| node.text.as_deref()).unwrap_or_default();
+                problems.push(entry_problem(
+                    &file,
+                    text,
+                    *index,
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                    "charts cannot depend on themselves, directly or through other charts; remove one file:// dependency",
+                ));
+            } else if !done.contains(target.as_str()) {
+                path.push((target.as_str(), 0));
+            }
+        }
+    }
+}
+
+/// Breadth-first from `root`: each reachable folder once, with the first (shortest) chain to it.
+fn closure(root: &str, nodes: &BTreeMap<String, Node>) -> Vec<ChartInput> {
+    let mut inputs = vec![ChartInput { folder: root.to_owned(), chain: vec![chart_label(root).to_owned()] }];
+    let mut seen: HashSet<&str> = HashSet::from([root]);
+    let mut next = 0;
+    while let Some(current) = inputs.get(next).cloned() {
+        next += 1;
+        let Some(node) = nodes.get(&current.folder) else { continue };
+        for (_, target) in &node.edges {
+            if seen.insert(target.as_str()) {
+                let mut chain = current.chain.clone();
+                chain.push(chart_label(target).to_owned());
+                inputs.push(ChartInput { folder: target.clone(), chain });
+            }
+        }
+    }
+    inputs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dependencies() {
+        let text = "apiVersion: v2\nname: basehub\nversion: 1.0.0\ndependencies:\n  - name: jupyterhub\n    version: 4.1.0\n    repository: https://hub.jupyter.org/helm-chart/\n  - name: common\n    version: 0.1\n    repository: file://../common-lib\n  - name: bitnami\n    repository: '@bitnami'\n  - name: x\n    repository: oci://registry/x\n  - name: y\n";
+        let manifest = parse_manifest("helm-charts/basehub/Chart.yaml", text).unwrap();
+        let sources: Vec<&DependencySource> = manifest.dependencies.iter().map(|d| &d.source).collect();
+        assert_eq!(
+            sources,
+            [
+                &DependencySource::Remote("https://hub.jupyter.org/helm-chart/".into()),
+                &DependencySource::File("../common-lib".into()),
+                &DependencySource::Remote("@bitnami".into()),
+                &DependencySource::Remote("oci://registry/x".into()),
+                &DependencySource::Unspecified,
+            ]
+        );
+        assert_eq!(manifest.dependencies[1].version.as_deref(), Some("0.1"));
+        assert_eq!(manifest.dependencies[1].name.as_deref(), Some("common"));
+
+        let cases = [
+            ("name: a\n", 0),
+            ("name: a\ndependencies:\n", 0),
+            ("name: a\ndependencies: []\n", 0),
+            ("name: a\nunknown: {x: 1}\ndependencies:\n  - {name: b, repository: 'file://../b', alias: bb, condition: b.enabled}\n", 1),
+        ];
+        for (text, count) in cases {
+            assert_eq!(parse_manifest("c/Chart.yaml", text).unwrap().dependencies.len(), count, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_manifests_are_located() {
+        let cases = [
+            (
+                "name: a\ndependencies: nope\n",
+                "c/Chart.yaml:2:15: dependencies: invalid type: string \"nope\", expected a sequence",
+            ),
+            (
+                "name: a\ndependencies:\n  - repository: [x]\n",
+                "c/Chart.yaml:3:17: dependencies[0].repository: invalid type: sequence, expected a string",
+            ),
+            ("", "c/Chart.yaml:1:1: the file is empty"),
+        ];
+        for (text, expected) in cases {
+            let problems = parse_manifest("c/Chart.yaml", text).unwrap_err();
+            assert_eq!(problems[0].to_string().lines().next().unwrap(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn resolves_file_dependencies() {
+        let cases: &[(&str, &str, Result<&str, &str>)] = &[
+            ("helm-charts/support", "../aws-ce-grafana-backend", Ok("helm-charts/aws-ce-grafana-backend")),
+            ("helm-charts/support", "./sub/chart", Ok("helm-charts/support/sub/chart")),
+            ("helm-charts/support", "../../shared/lib/", Ok("shared/lib")),
+            ("helm-charts/support", ".", Ok("helm-charts/support")),
+            ("helm-charts/support", "../../..", Err("..")),
+            ("helm-charts/support", "../..", Err("")),
+            ("helm-charts/support", "../../../etc", Err("../etc")),
+            ("helm-charts/support", "/etc/charts", Err("/etc/charts")),
+        ];
+        for (folder, path, expected) in cases {
+            let got = resolve_file_dependency(folder, path);
+            assert_eq!(got.as_deref().map_err(String::as_str), *expected, "{folder} + {path}");
+        }
+    }
+
+    #[test]
+    fn labels_and_reasons() {
+        assert_eq!(chart_label("helm-charts/basehub"), "basehub");
+        assert_eq!(chart_label("shared/lib"), "shared/lib");
+        assert_eq!(chart_label("helm-charts"), "helm-charts");
+        let input =
+            |chain: &[&str]| ChartInput { folder: "f".into(), chain: chain.iter().map(|s| (*s).to_owned()).collect() };
+        let cases = [
+            (input(&["binderhub"]), "Helm chart binderhub was modified"),
+            (
+                input(&["support", "aws-ce-grafana-backend"]),
+                "Helm chart support depends on aws-ce-grafana-backend, which was modified",
+            ),
+            (
+                input(&["daskhub", "basehub", "common-lib"]),
+                "Helm chart daskhub depends on basehub -> common-lib, which was modified",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(input.reason(), expected);
+        }
+        assert_eq!(input(&["daskhub", "basehub"]).chain_text(), "daskhub -> basehub");
+    }
+
+    /// A fake repository of `Chart.yaml` texts by chart folder; records what was read.
+    struct Repo {
+        charts: BTreeMap<String, String>,
+        read: Vec<String>,
+    }
+
+    impl Repo {
+        fn new(charts: &[(&str, &str)]) -> Self {
+            Repo {
+                charts: charts
+                    .iter()
+                    .map(|(folder, text)| (format!("{folder}/Chart.yaml"), (*text).to_owned()))
+                    .collect(),
+                read: Vec::new(),
+            }
+        }
+
+        fn inputs(&mut self, used: &[&str]) -> Result<ChartInputs, Error> {
+            let used: BTreeSet<String> = used.iter().map(|s| (*s).to_owned()).collect();
+            chart_inputs(&used, &mut |file: &str| {
+                self.read.push(file.to_owned());
+                Ok(self.charts.get(file).cloned())
+            })
+        }
+    }
+
+    /// (chart, text) or (chart folder, reason) pairs.
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+    fn deps(paths: &[&str]) -> String {
+        let mut text = String::from("apiVersion: v2\nname: x\ndependencies:\n");
+        for (index, path) in paths.iter().enumerate() {
+            text.push_str(&format!("  - name: d{index}\n    version: 1.0.0\n    repository: {path}\n"));
+        }
+        text
+    }
+
+    fn chains(inputs: &ChartInputs, chart: &str) -> Vec<String> {
+        inputs.inputs(chart).iter().map(ChartInput::chain_text).collect()
+    }
+
+    #[test]
+    fn closures_are_transitive_breadth_first_and_deterministic() {
+        let mut repo = Repo::new(&[
+            (
+                "helm-charts/basehub",
+                &deps(&["https://example.org/charts", "file://../common-lib", "file://../../shared/lib"]),
+            ),
+            ("helm-charts/daskhub", &deps(&["file://../basehub", "file://../common-lib"])),
+            ("helm-charts/common-lib", &deps(&[])),
+            ("shared/lib", &deps(&["file://../../helm-charts/common-lib"])),
+            ("helm-charts/support", &deps(&["file://../aws-ce-grafana-backend"])),
+            ("helm-charts/aws-ce-grafana-backend", "name: aws-ce-grafana-backend\n"),
+            ("helm-charts/unused", &deps(&["file://../nowhere"])),
+        ]);
+        let inputs = repo.inputs(&["daskhub", "basehub", "support", "binderhub"]).unwrap();
+        assert_eq!(chains(&inputs, "basehub"), ["basehub", "basehub -> common-lib", "basehub -> shared/lib"]);
+        // common-lib is reached directly, before basehub's own dependencies; shared/lib through basehub.
+        assert_eq!(
+            chains(&inputs, "daskhub"),
+            ["daskhub", "daskhub -> basehub", "daskhub -> common-lib", "daskhub -> basehub -> shared/lib"]
+        );
+        assert_eq!(chains(&inputs, "support"), ["support", "support -> aws-ce-grafana-backend"]);
+        // A used chart without Chart.yaml (the cluster check reports it) is its own folder only.
+        assert_eq!(chains(&inputs, "binderhub"), ["binderhub"]);
+        assert_eq!(inputs.inputs("binderhub")[0].folder, "helm-charts/binderhub");
+        assert!(inputs.inputs("unused").is_empty());
+        // Only reachable charts are read, each once.
+        let mut read = repo.read.clone();
+        read.sort();
+        let expected = [
+            "helm-charts/aws-ce-grafana-backend/Chart.yaml",
+            "helm-charts/basehub/Chart.yaml",
+            "helm-charts/binderhub/Chart.yaml",
+            "helm-charts/common-lib/Chart.yaml",
+            "helm-charts/daskhub/Chart.yaml",
+            "helm-charts/support/Chart.yaml",
+            "shared/lib/Chart.yaml",
+        ];
+        assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn modified_charts_name_the_first_changed_input() {
+        let mut repo = Repo::new(&[
+            ("helm-charts/basehub", &deps(&["file://../common-lib"])),
+            ("helm-charts/daskhub", &deps(&["file://../basehub"])),
+            ("helm-charts/common-lib", &deps(&[])),
+            ("helm-charts/support", &deps(&["file://../aws-ce-grafana-backend"])),
+            ("helm-charts/aws-ce-grafana-backend", &deps(&[])),
+        ]);
+        let inputs = repo.inputs(&["basehub", "daskhub", "support"]).unwrap();
+        let cases: &[(&[&str], Pairs<'_>)] = &[
+            (
+                &["helm-charts/common-lib/templates/_x.tpl"],
+                &[
+                    ("basehub", "Helm chart basehub depends on common-lib, which was modified"),
+                    ("daskhub", "Helm chart daskhub depends on basehub -> common-lib, which was modified"),
+                ],
+            ),
+            (
+                &["helm-charts/basehub/values.yaml", "helm-charts/common-lib/x"],
+                &[
+                    ("basehub", "Helm chart basehub was modified"),
+                    ("daskhub", "Helm chart daskhub depends on basehub, which was modified"),
+                ],
+            ),
+            (
+                &["helm-charts/aws-ce-grafana-backend/Chart.yaml"],
+                &[("support", "Helm chart support depends on aws-ce-grafana-backend, which was modified")],
+            ),
+            (&["helm-charts/daskhub"], &[("daskhub", "Helm chart daskhub was modified")]),
+            // Prefixes of a folder name, the charts root and other folders are not inputs.
+            (
+                &[
+                    "helm-charts/basehubx/a",
+                    "helm-charts/README.md",
+                    "helm-charts/images/x",
+                    "docs/helm-charts/basehub/x",
+                ],
+                &[],
+            ),
+        ];
+        for (paths, expected) in cases {
+            let paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+            let got: Vec<(&str, String)> = inputs.modified_charts(&paths).into_iter().collect();
+            let expected: Vec<(&str, String)> = expected.iter().map(|(c, r)| (*c, (*r).to_owned())).collect();
+            assert_eq!(got, expected, "{paths:?}");
+        }
+        let dependents: Vec<(&str, String)> = inputs
+            .dependents("helm-charts/basehub/values.yaml")
+            .into_iter()
+            .map(|(c, i)| (c, i.chain_text()))
+            .collect();
+        assert_eq!(dependents, [("basehub", "basehub".to_owned()), ("daskhub", "daskhub -> basehub".to_owned())]);
+    }
+
+    fn problems(repo: &mut Repo, used: &[&str]) -> Vec<String> {
+        match repo.inputs(used) {
+            Err(Error::Config(problems)) => {
+                problems.iter().map(|p| p.to_string().lines().next().unwrap_or_default().to_owned()).collect()
+            }
+            other => panic!("expected config problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cycles_are_errors_at_the_closing_entry() {
+        let cases: &[(Pairs<'_>, &[&str], &[&str])] = &[
+            (
+                &[("helm-charts/basehub", &deps(&["https://x", "file://../common-lib"])), ("helm-charts/common-lib", &deps(&["file://../basehub"]))],
+                &["basehub"],
+                &["helm-charts/common-lib/Chart.yaml:6:17: dependencies[0].repository: dependency cycle: basehub -> common-lib -> basehub"],
+            ),
+            (
+                &[("helm-charts/a", &deps(&["file://."]))],
+                &["a"],
+                &["helm-charts/a/Chart.yaml:6:17: dependencies[0].repository: dependency cycle: a -> a"],
+            ),
+            (
+                // Reached from two used charts, the cycle is still reported once.
+                &[("helm-charts/a", &deps(&["file://../b"])), ("helm-charts/b", &deps(&["file://../c"])), ("helm-charts/c", &deps(&["file://../b"])), ("helm-charts/d", &deps(&["file://../c"]))],
+                &["a", "d"],
+                &["helm-charts/c/Chart.yaml:6:17: dependencies[0].repository: dependency cycle: b -> c -> b"],
+            ),
+        ];
+        for (charts, used, expected) in cases {
+            assert_eq!(problems(&mut Repo::new(charts), used), *expected);
+        }
+        // A shared dependency (a diamond) is not a cycle.
+        let mut diamond = Repo::new(&[
+            ("helm-charts/a", &deps(&["file://../b", "file://../c"])),
+            ("helm-charts/b", &deps(&["file://../d"])),
+            ("helm-charts/c", &deps(&["file://../d"])),
+            ("helm-charts/d", &deps(&[])),
+        ]);
+        assert_eq!(chains(&diamond.inputs(&["a"]).unwrap(), "a"), ["a", "a -> b", "a -> c", "a -> b -> d"]);
+    }
+
+    #[test]
+    fn missing_and_outside_dependencies_are_errors_at_their_entry() {
+        let mut repo = Repo::new(&[
+            (
+                "helm-charts/basehub",
+                &deps(&["file://../nope", "file://../../../outside", "file:///abs", "file://../ok"]),
+            ),
+            ("helm-charts/ok", "name: ok\n"),
+            ("helm-charts/daskhub", "name: daskhub\ndependencies: 3\n"),
+        ]);
+        assert_eq!(
+            problems(&mut repo, &["basehub", "daskhub"]),
+            [
+                "helm-charts/basehub/Chart.yaml:9:17: dependencies[1].repository: `file://../../../outside` leaves the repository (resolves to `../outside`)",
+                "helm-charts/basehub/Chart.yaml:12:17: dependencies[2].repository: `file:///abs` leaves the repository (resolves to `/abs`)",
+                "helm-charts/daskhub/Chart.yaml:2:15: dependencies: invalid type: integer `3`, expected a sequence",
+                "helm-charts/basehub/Chart.yaml:6:17: dependencies[0].repository: dependency folder `helm-charts/nope` has no Chart.yaml",
+            ]
+        );
+        // A used chart that is also a dependency must have a Chart.yaml as a dependency.
+        let mut repo = Repo::new(&[("helm-charts/daskhub", &deps(&["file://../binderhub"]))]);
+        assert_eq!(
+            problems(&mut repo, &["binderhub", "daskhub"]),
+            ["helm-charts/daskhub/Chart.yaml:6:17: dependencies[0].repository: dependency folder `helm-charts/binderhub` has no Chart.yaml"]
+        );
+    }
+
+    #[test]
+    fn reader_problems_are_collected_and_io_errors_stop() {
+        let used: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        let result =
+            chart_inputs(&used, &mut |file: &str| Err(Error::Config(vec![Diagnostic::new(file, "too large")])));
+        match result {
+            Err(Error::Config(problems)) => assert_eq!(problems.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        let result = chart_inputs(&used, &mut |file: &str| Err(Error::io(file, std::io::Error::other("boom"))));
+        assert!(matches!(result, Err(Error::Io { .. })));
+    }
+}
