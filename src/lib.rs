@@ -32,6 +32,7 @@ pub mod github;
 pub mod http;
 pub mod plan;
 pub mod plan_folder;
+pub mod previous;
 pub mod render;
 pub mod repo_path;
 pub mod runner;
