@@ -339,9 +339,15 @@ fn base_dir_needs_changed_files_and_excludes_base() {
     let temp = tempfile::tempdir().expect("temp");
     write_tree(temp.path(), BASE_C1);
     let dir = temp.path().to_str().expect("utf-8");
-    for args in [vec!["generate", "--base-dir", dir], vec!["generate", "--base-dir", dir, "--base", "main"]] {
+    let cases = [
+        (vec!["generate", "--base-dir", dir], "the following required arguments were not provided"),
+        (vec!["generate", "--base-dir", dir, "--base", "main"], "cannot be used with"),
+    ];
+    for (args, expected) in cases {
         let output = Command::new(bin("deployer")).args(&args).arg("--repo").arg(dir).output().expect("deployer");
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.contains("--base-dir"), "{args:?}: {stderr}");
     }
 }
 
