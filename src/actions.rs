@@ -5,7 +5,7 @@
 //! name it was started as.
 
 use crate::runner::{self, Level, RunnerEnv};
-use crate::{access, comment, deploy, filter, generate, plan, plan_folder, render, Diagnostic, Error};
+use crate::{access, comment, deploy, filter, generate, plan, plan_folder, previous, render, Diagnostic, Error};
 
 /// An action's entrypoint.
 pub type Entrypoint = fn(&RunnerEnv) -> Result<(), Error>;
@@ -43,7 +43,22 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     let workspace = env.workspace();
     let request =
         generate::GenerateRequest { repo: workspace.clone(), config: inputs.config.clone(), changes: resolved.changes };
-    let plan = generate::generate(&request)?.plan;
+    // Pull requests and pushes: changed cluster files are compared with their base versions.
+    let contents = resolved
+        .base_commit
+        .map(|base| previous::ContentsApi::new(env, generate::inputs::GITHUB_TOKEN, resolved.client_config, base));
+    let plan = generate::generate_with(&request, contents.as_ref().map(|c| c as &dyn previous::PreviousSource))?.plan;
+    if let Some(contents) = &contents {
+        for warning in contents.warnings() {
+            runner::annotate_message(Level::Warning, &warning);
+        }
+        if contents.requests() > 0 {
+            runner::print(&format!(
+                "GitHub API: {} requests (previous versions of changed cluster files)\n",
+                contents.requests()
+            ));
+        }
+    }
     plan.check_matrix_limits()?;
 
     for warning in &plan.warnings {

@@ -158,6 +158,7 @@ async fn push_files(
         let event = PullRequestEvent {
             number: pull.number,
             head_sha: String::new(),
+            base_sha: None,
             labels: Vec::new(),
             changed_files: pull.changed_files,
             head_repository: None,

@@ -38,6 +38,9 @@ impl RepoRef {
 pub struct PullRequestEvent {
     pub number: u64,
     pub head_sha: String,
+    /// `pull_request.base.sha`: the base branch's commit the pull request is
+    /// compared with, when the payload has a valid one.
+    pub base_sha: Option<String>,
     pub labels: Vec<String>,
     /// The payload's `changed_files` count, when present.
     pub changed_files: Option<u64>,
@@ -97,6 +100,7 @@ pub fn parse_trigger(event_name: &str, payload: &Value) -> Result<Trigger, Error
             Ok(Trigger::PullRequest(PullRequestEvent {
                 number,
                 head_sha: head_sha.to_owned(),
+                base_sha: pr["base"]["sha"].as_str().filter(|s| is_sha(s)).map(str::to_owned),
                 labels: label_names(&pr["labels"]),
                 changed_files: pr["changed_files"].as_u64(),
                 head_repository: full_name(&pr["head"]["repo"]),
@@ -146,18 +150,28 @@ mod tests {
 
     #[test]
     fn triggers() {
-        let pr = json!({"pull_request": {"number": 5, "head": {"sha": SHA, "repo": {"full_name": "fork/infra"}}, "labels": [{"name": "a"}, {"name": "b"}], "changed_files": 3}});
+        let base = "fedcba9876543210fedcba9876543210fedcba98";
+        let pr = json!({"pull_request": {"number": 5, "head": {"sha": SHA, "repo": {"full_name": "fork/infra"}}, "base": {"sha": base}, "labels": [{"name": "a"}, {"name": "b"}], "changed_files": 3}});
         assert_eq!(
             parse_trigger("pull_request", &pr).unwrap(),
             Trigger::PullRequest(PullRequestEvent {
                 number: 5,
                 head_sha: SHA.into(),
+                base_sha: Some(base.into()),
                 labels: vec!["a".into(), "b".into()],
                 changed_files: Some(3),
                 head_repository: Some("fork/infra".into()),
             })
         );
         assert!(matches!(parse_trigger("pull_request_target", &pr).unwrap(), Trigger::PullRequest(_)));
+        // A base SHA that is not one is left out, not trusted.
+        for bad in [json!("main"), json!(null), json!("../x")] {
+            let pr = json!({"pull_request": {"number": 5, "head": {"sha": SHA}, "base": {"sha": bad}}});
+            assert!(matches!(
+                parse_trigger("pull_request", &pr).unwrap(),
+                Trigger::PullRequest(PullRequestEvent { base_sha: None, .. })
+            ));
+        }
         let push = json!({"before": "0".repeat(40), "after": SHA});
         assert_eq!(parse_trigger("push", &push).unwrap(), Trigger::Push { before: "0".repeat(40), after: SHA.into() });
         assert_eq!(parse_trigger("workflow_dispatch", &json!({})).unwrap(), Trigger::WorkflowDispatch);

@@ -11,7 +11,8 @@ use crate::detect::{detect, DEPLOY_ALL_REASON};
 use crate::error::Error;
 use crate::event::Trigger;
 use crate::github::{self, ClientConfig, GitHub};
-use crate::plan::{plan, Plan, PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY};
+use crate::plan::{plan_with_edits, ClusterEdits, Plan, PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY};
+use crate::previous::{self, PreviousSource};
 use crate::runner::{Outputs, RunnerEnv};
 
 /// What to plan.
@@ -34,12 +35,23 @@ pub struct Generated {
     pub plan: Plan,
 }
 
-/// Loads and validates the repository's configuration, then plans the change.
+/// Loads and validates the repository's configuration, then plans the change
+/// (a changed `cluster.yaml` touching its whole cluster).
 pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
+    generate_with(request, None)
+}
+
+/// [`generate`], with each changed `cluster.yaml` compared with its previous
+/// version from `previous`, when given, so that it upgrades only what its edit touched.
+pub fn generate_with(request: &GenerateRequest, previous: Option<&dyn PreviousSource>) -> Result<Generated, Error> {
     let settings = load_settings(&request.repo, request.config.as_deref())?;
     let estate = load_estate(&request.repo, &settings)?;
     let charts = load_chart_inputs(&request.repo, &estate)?;
-    let plan = plan(&estate, &charts, &settings, &request.changes);
+    let edits = match previous {
+        Some(source) => previous::cluster_edits(&request.repo, &estate, &request.changes, source),
+        None => ClusterEdits::new(),
+    };
+    let plan = plan_with_edits(&estate, &charts, &settings, &request.changes, &edits);
     Ok(Generated { settings, estate, charts, plan })
 }
 
@@ -104,6 +116,11 @@ pub struct ResolvedChange {
     pub warnings: Vec<String>,
     /// GitHub API requests made to find it.
     pub api_requests: usize,
+    /// The commit to read changed cluster files' previous versions at (or why
+    /// there is none), when the event has a base: pull requests and pushes.
+    pub base_commit: Option<Result<String, String>>,
+    /// The API client settings used to find the change, if the API was used.
+    pub client_config: Option<ClientConfig>,
 }
 
 /// The change from the inputs, or, when `changed-files` is empty, from the
@@ -121,6 +138,8 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
             changes: ChangeSet::new(paths, labels).with_force_all(force_all),
             warnings: Vec::new(),
             api_requests: 0,
+            base_commit: trigger.as_ref().and_then(previous::base_commit),
+            client_config: None,
         });
     }
     let trigger = trigger.ok_or_else(|| {
@@ -132,7 +151,7 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
     let repo = env.repository()?;
     let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
     let (detected, api_requests) = github::block_on(async {
-        let gh = GitHub::new(config)?;
+        let gh = GitHub::new(config.clone())?;
         let detected = detect(&gh, &repo, &trigger, inputs.deploy_all).await;
         Ok::<_, Error>((detected, gh.request_count()))
     })??;
@@ -142,6 +161,8 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
         changes: ChangeSet::new(&detected.paths, labels).with_force_all(detected.force_all),
         warnings: detected.warnings,
         api_requests,
+        base_commit: previous::base_commit(&trigger),
+        client_config: Some(config),
     })
 }
 

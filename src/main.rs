@@ -10,8 +10,9 @@ use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::config::load::{load_chart_inputs, load_estate, load_settings};
 use deployer::filter::stage::parse_matrix;
 use deployer::filter::{self, parse_results};
-use deployer::generate::{generate, GenerateRequest};
+use deployer::generate::{generate_with, GenerateRequest};
 use deployer::plan::{ProdHubJob, SupportAndStagingJob};
+use deployer::previous::{BaseDir, GitBase, PreviousSource};
 use deployer::{explain, render, runner};
 
 /// Plan Helm deployments across many Kubernetes clusters from one Git repository.
@@ -42,9 +43,14 @@ enum Commands {
         /// Changed paths: comma- or newline-separated, a JSON array, or `-` to read them from stdin.
         #[arg(long, value_name = "LIST", required_unless_present = "base", conflicts_with = "base")]
         changed_files: Option<String>,
-        /// Take the changed paths from `git diff --name-only REF...HEAD` in the repository.
+        /// Take the changed paths from `git diff --name-only REF...HEAD` in the repository, and compare each
+        /// changed cluster file with its version at the merge base, so that it upgrades only what its edit touched.
         #[arg(long, value_name = "REF")]
         base: Option<String>,
+        /// A checkout of the base commit: each changed cluster file is compared with its version there, so that it
+        /// upgrades only what its edit touched. Needs --changed-files.
+        #[arg(long, value_name = "DIR", requires = "changed_files", conflicts_with = "base")]
+        base_dir: Option<PathBuf>,
         /// Pull-request labels, as a JSON array of names.
         #[arg(long, value_name = "JSON", default_value = "[]")]
         labels: String,
@@ -183,7 +189,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Generate { repo, changed_files, base, labels, output } => {
+        Commands::Generate { repo, changed_files, base, base_dir, labels, output } => {
+            // Where changed cluster files' previous versions come from, if anywhere.
+            let previous: Option<Box<dyn PreviousSource>> = match (&base, base_dir) {
+                (Some(base), _) => Some(Box::new(GitBase::new(&repo.repo, base))),
+                (None, Some(dir)) => Some(Box::new(BaseDir { dir })),
+                (None, None) => None,
+            };
             let paths = match (changed_files, base) {
                 (Some(list), _) if list == "-" => {
                     let mut text = String::new();
@@ -197,7 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let labels = parse_labels("--labels", &labels)?;
             let request =
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
-            let generated = generate(&request)?;
+            let generated = generate_with(&request, previous.as_deref())?;
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));

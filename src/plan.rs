@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::changes::ChangeSet;
+use crate::cluster_diff::{ClusterEdit, Part};
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::error::Error;
@@ -41,6 +42,19 @@ pub struct ProdHubJob {
     pub reason_for_redeploy: String,
 }
 
+/// A hub that a `cluster.yaml` edit removed. Nothing uninstalls it: the plan only notes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovedHub {
+    pub cluster_name: String,
+    pub hub_name: String,
+}
+
+/// What each changed cluster file's edit touched, by repository-relative
+/// file path. A changed file missing here was not compared (no previous
+/// version was looked up): it touches the whole cluster, as it always did.
+pub type ClusterEdits = BTreeMap<String, ClusterEdit>;
+
 /// Something the plan's reader should know that does not stop it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanWarning {
@@ -68,6 +82,8 @@ pub struct Plan {
     /// Sorted by cluster name, then `cluster.yaml` order.
     pub prod_hubs: Vec<ProdHubJob>,
     pub warnings: Vec<PlanWarning>,
+    /// Hubs that `cluster.yaml` edits removed, sorted by cluster name, then previous order.
+    pub removed_hubs: Vec<RemovedHub>,
 }
 
 impl Plan {
@@ -113,12 +129,25 @@ fn global_reason(changes: &ChangeSet, label: &str, patterns_match: bool, pattern
     }
 }
 
-/// Plans the upgrades a change needs. `charts` holds each used chart's inputs (its folder and its
-/// `file://` dependencies); a change in them upgrades the chart's hubs and support charts.
+/// Plans the upgrades a change needs, every changed `cluster.yaml` touching its whole cluster. `charts` holds
+/// each used chart's inputs (its folder and its `file://` dependencies); a change in them upgrades the chart's
+/// hubs and support charts.
 pub fn plan(estate: &Estate, charts: &ChartInputs, settings: &Settings, changes: &ChangeSet) -> Plan {
+    plan_with_edits(estate, charts, settings, changes, &ClusterEdits::new())
+}
+
+/// [`plan`], a changed `cluster.yaml` with an entry in `edits` touching only what its edit touched.
+pub fn plan_with_edits(
+    estate: &Estate,
+    charts: &ChartInputs,
+    settings: &Settings,
+    changes: &ChangeSet,
+    edits: &ClusterEdits,
+) -> Plan {
+    let removed_hubs = removed_hubs(estate, changes, edits);
     let labels = &settings.labels;
     if changes.has_label(&labels.skip_deploy) {
-        return Plan::default();
+        return Plan { removed_hubs, ..Plan::default() };
     }
     // Under `impact: chart-dependencies`, chart folders are left to the chart-input rule.
     let pattern_paths = || changes.paths.iter().filter(|p| !settings.leaves_path_to_chart_inputs(p));
@@ -138,12 +167,32 @@ pub fn plan(estate: &Estate, charts: &ChartInputs, settings: &Settings, changes:
     let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
     let modified_charts = charts.modified_charts(&changes.paths);
 
-    let mut plan = Plan::default();
+    let mut plan = Plan { removed_hubs, ..Plan::default() };
     for cluster in &estate.clusters {
-        let decide = ClusterDecision { cluster, changed: &changed, modified_charts: &modified_charts };
+        let decide = ClusterDecision {
+            cluster,
+            changed: &changed,
+            modified_charts: &modified_charts,
+            edit: edits.get(&cluster.file),
+        };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
     plan
+}
+
+/// The hubs removed by the edits of changed cluster files, in cluster order.
+fn removed_hubs(estate: &Estate, changes: &ChangeSet, edits: &ClusterEdits) -> Vec<RemovedHub> {
+    let changed = |file: &str| changes.paths.iter().any(|path| path == file);
+    let mut removed = Vec::new();
+    for cluster in estate.clusters.iter().filter(|cluster| changed(&cluster.file)) {
+        let Some(edit) = edits.get(&cluster.file) else { continue };
+        removed.extend(
+            edit.removed_hubs()
+                .iter()
+                .map(|hub| RemovedHub { cluster_name: cluster.name.clone(), hub_name: hub.clone() }),
+        );
+    }
+    removed
 }
 
 /// Per-cluster view of the change.
@@ -152,16 +201,26 @@ struct ClusterDecision<'a> {
     changed: &'a HashSet<&'a str>,
     /// Charts whose inputs changed, by name, with the reason.
     modified_charts: &'a BTreeMap<&'a str, String>,
+    /// What the edit of the cluster's file touched, when it was compared with its previous version.
+    edit: Option<&'a ClusterEdit>,
 }
 
 impl ClusterDecision<'_> {
-    /// The reason to upgrade something with these values files from this chart, first rule that applies.
-    fn reason(&self, global: Option<&str>, values_files: &[ValuesFile], chart: &str) -> Option<String> {
+    /// The reason to upgrade `part` (with these values files, from this chart), first rule that applies.
+    fn reason(&self, global: Option<&str>, part: Part<'_>, values_files: &[ValuesFile], chart: &str) -> Option<String> {
         if let Some(global) = global {
             return Some(global.to_owned());
         }
         if self.changed.contains(self.cluster.file.as_str()) {
-            return Some(CLUSTER_FILE_REASON.to_owned());
+            match self.edit {
+                None => return Some(CLUSTER_FILE_REASON.to_owned()),
+                Some(edit) => {
+                    // An edit that did not touch this part leaves it to its values files.
+                    if let Some(reason) = edit.reason(part) {
+                        return Some(reason);
+                    }
+                }
+            }
         }
         let modified: Vec<&str> = values_files
             .iter()
@@ -184,14 +243,16 @@ fn plan_cluster(
     plan: &mut Plan,
 ) {
     let cluster = decide.cluster;
-    let support_reason =
-        cluster.support.as_ref().and_then(|support| decide.reason(all_support, &support.values_files, SUPPORT_CHART));
+    let support_reason = cluster
+        .support
+        .as_ref()
+        .and_then(|support| decide.reason(all_support, Part::Support, &support.values_files, SUPPORT_CHART));
 
     let mut staging: Vec<(&str, Option<String>)> = Vec::new();
     let mut prod: Vec<(&str, String)> = Vec::new();
     if !skip_hubs {
         for hub in &cluster.hubs {
-            let reason = decide.reason(all_hubs, &hub.values_files, &hub.helm_chart);
+            let reason = decide.reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &hub.helm_chart);
             if settings.is_staging_hub(&hub.name) {
                 staging.push((&hub.name, reason));
             } else if let Some(reason) = reason {
@@ -572,6 +633,106 @@ mod tests {
             result.warnings[0].to_string(),
             "cluster a-b has no staging hub, so its prod hubs (prod) deploy without a canary"
         );
+    }
+
+    #[test]
+    fn cluster_edits_touch_only_their_parts() {
+        use crate::cluster_diff::{FileDiff, HubChange};
+        let edit = |whole: bool, support: bool, hubs: &[(&str, HubChange)], removed: &[&str]| {
+            ClusterEdit::Known(FileDiff {
+                whole_cluster: whole,
+                support,
+                hubs: hubs.iter().map(|(name, change)| ((*name).to_owned(), *change)).collect(),
+                removed_hubs: removed.iter().map(|name| (*name).to_owned()).collect(),
+            })
+        };
+        let run = |paths: &[&str], labels: &[&str], edit: ClusterEdit| {
+            let edits = ClusterEdits::from([("c/a/cluster.yaml".to_owned(), edit)]);
+            let changes = ChangeSet::new(paths.iter().copied(), labels.iter().copied());
+            let plan = plan_with_edits(&estate(), &ChartInputs::default(), &Settings::default(), &changes, &edits);
+            let staging: Vec<(String, String, Vec<String>, String)> = plan
+                .support_and_staging
+                .iter()
+                .map(|j| {
+                    let hubs = j.staging_hubs.clone();
+                    (
+                        j.cluster_name.clone(),
+                        j.reason_for_support_redeploy.clone(),
+                        hubs,
+                        j.reason_for_staging_redeploy.clone(),
+                    )
+                })
+                .collect();
+            let prod: Vec<(String, String)> =
+                plan.prod_hubs.iter().map(|j| (j.hub_name.clone(), j.reason_for_redeploy.clone())).collect();
+            let removed: Vec<String> =
+                plan.removed_hubs.iter().map(|r| format!("{}/{}", r.cluster_name, r.hub_name)).collect();
+            (staging, prod, removed)
+        };
+        let s = |text: &str| text.to_owned();
+        let file = "c/a/cluster.yaml";
+
+        // A prod hub's entry: that hub, and the cluster's staging hubs as its canary.
+        let (staging, prod, removed) = run(&[file], &[], edit(false, false, &[("prod2", HubChange::Modified)], &[]));
+        assert_eq!(staging, [(s("a"), s(""), vec![s("staging")], s("Following prod hubs require redeploy: prod2"))]);
+        assert_eq!(prod, [(s("prod2"), s("cluster.yaml: hub entry prod2 was modified"))]);
+        assert!(removed.is_empty());
+
+        // A staging hub added: only that hub.
+        let (staging, prod, _) = run(&[file], &[], edit(false, false, &[("staging", HubChange::Added)], &[]));
+        assert_eq!(staging, [(s("a"), s(""), vec![s("staging")], s("cluster.yaml: hub entry staging was added"))]);
+        assert!(prod.is_empty());
+
+        // The support block: only the support chart.
+        let (staging, prod, _) = run(&[file], &[], edit(false, true, &[], &[]));
+        assert_eq!(staging, [(s("a"), s("cluster.yaml: support block was modified"), vec![], s(""))]);
+        assert!(prod.is_empty());
+
+        // Anything else: the whole cluster, as without a previous version.
+        let (staging, prod, _) = run(&[file], &[], edit(true, false, &[], &[]));
+        let without = plan(
+            &estate(),
+            &ChartInputs::default(),
+            &Settings::default(),
+            &ChangeSet::new([file], Vec::<String>::new()),
+        );
+        assert_eq!(prod.len(), 2);
+        assert!(prod.iter().all(|(_, reason)| reason == CLUSTER_FILE_REASON));
+        assert_eq!(staging[0].1, CLUSTER_FILE_REASON);
+        assert_eq!(prod.len(), without.prod_hubs.len());
+        assert_eq!(staging.len(), without.support_and_staging.len());
+
+        // An unknown previous version: the whole cluster, saying why.
+        let (staging, prod, _) = run(&[file], &[], ClusterEdit::Unknown("not in the base commit".into()));
+        let why = "cluster.yaml file was modified (previous version unavailable: not in the base commit)";
+        assert_eq!(staging, [(s("a"), s(why), vec![s("staging")], s(why))]);
+        assert!(prod.iter().all(|(_, reason)| reason == why) && prod.len() == 2);
+
+        // An edit touching nothing leaves hubs to their values files.
+        let (staging, prod, _) = run(&[file, "c/a/prod1.yaml"], &[], edit(false, false, &[], &[]));
+        assert_eq!(prod, [(s("prod1"), s("Following helm chart values files were modified: prod1.yaml"))]);
+        assert_eq!(staging[0].3, "Following prod hubs require redeploy: prod1");
+        // ...and a hub both edited and with a changed values file keeps the edit's reason.
+        let (_, prod, _) =
+            run(&[file, "c/a/prod1.yaml"], &[], edit(false, false, &[("prod1", HubChange::Modified)], &[]));
+        assert_eq!(prod, [(s("prod1"), s("cluster.yaml: hub entry prod1 was modified"))]);
+
+        // A removed hub: nothing to upgrade, and a note; kept under skip-deploy too.
+        let (staging, prod, removed) = run(&[file], &[], edit(false, false, &[], &["gone"]));
+        assert!(staging.is_empty() && prod.is_empty());
+        assert_eq!(removed, ["a/gone"]);
+        let (staging, prod, removed) = run(&[file], &["deployer:skip-deploy"], edit(false, false, &[], &["gone"]));
+        assert!(staging.is_empty() && prod.is_empty());
+        assert_eq!(removed, ["a/gone"]);
+        // An edit of a file that is not among the changed paths counts for nothing.
+        let (staging, prod, removed) = run(&["c/a/prod2.yaml"], &[], edit(true, true, &[], &["gone"]));
+        assert!(removed.is_empty());
+        assert_eq!(prod, [(s("prod2"), s("Following helm chart values files were modified: prod2.yaml"))]);
+        assert_eq!(staging[0].1, "");
+        // Global reasons still come first.
+        let (_, prod, _) = run(&[file], &["deployer:deploy-hubs"], edit(false, false, &[], &[]));
+        assert_eq!(prod.len(), 4);
+        assert!(prod.iter().all(|(_, reason)| reason == "deployer:deploy-hubs label detected"));
     }
 
     #[test]

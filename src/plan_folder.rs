@@ -17,7 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::plan::{Plan, ProdHubJob, SupportAndStagingJob};
+use crate::plan::{Plan, ProdHubJob, RemovedHub, SupportAndStagingJob};
 use crate::render;
 
 /// The schema version of `plan.json`.
@@ -47,6 +47,10 @@ pub struct PlanFile {
     /// The plan's warnings, as text.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Hubs that `cluster.yaml` edits removed (nothing uninstalls them). Left
+    /// out when there are none, so files of older versions stay valid and alike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_hubs: Vec<RemovedHub>,
 }
 
 impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
@@ -55,6 +59,7 @@ impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
             support_and_staging: &file.support_and_staging,
             prod_hubs: &file.prod_hubs,
             warnings: file.warnings.clone(),
+            removed_hubs: &file.removed_hubs,
         }
     }
 }
@@ -73,6 +78,7 @@ impl PlanFile {
             support_and_staging: plan.support_and_staging.clone(),
             prod_hubs: plan.prod_hubs.clone(),
             warnings: plan.warnings.iter().map(ToString::to_string).collect(),
+            removed_hubs: plan.removed_hubs.clone(),
         }
     }
 }

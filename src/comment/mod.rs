@@ -26,6 +26,8 @@ pub const PR_NUMBER_FILE: &str = "pr-number.txt";
 const MAX_REASON_CHARS: usize = 4096;
 /// Most jobs accepted in an untrusted plan.
 const MAX_PLAN_JOBS: usize = 100_000;
+/// Most removed hubs accepted in an untrusted plan.
+const MAX_REMOVED_HUBS: usize = 10_000;
 
 /// How the body is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +117,9 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
     if plan.support_and_staging.len() + plan.prod_hubs.len() > MAX_PLAN_JOBS {
         return Err(untrusted(FILE, format!("more than {MAX_PLAN_JOBS} jobs")));
     }
+    if plan.removed_hubs.len() > MAX_REMOVED_HUBS {
+        return Err(untrusted(FILE, format!("more than {MAX_REMOVED_HUBS} removed hubs")));
+    }
     if let Some(sha) = &plan.head_sha {
         if !is_sha(sha) {
             return Err(untrusted(FILE, "head_sha is not a commit SHA"));
@@ -152,6 +157,10 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
         hub(&job.hub_name)?;
         reason(&job.reason_for_redeploy)?;
     }
+    for removed in &plan.removed_hubs {
+        cluster(&removed.cluster_name)?;
+        hub(&removed.hub_name)?;
+    }
     plan.warnings.iter().try_for_each(|w| reason(w))?;
     Ok(plan)
 }
@@ -173,7 +182,8 @@ pub fn parse_pr_number(source: &str, text: &str) -> Result<u64, Error> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
     pub text: String,
-    /// False for a plan with no jobs: such a body updates a comment but creates none.
+    /// False for a plan with no jobs and no removed hubs: such a body updates a
+    /// comment but creates none. (A removed hub is worth a comment: nothing uninstalls it.)
     pub has_jobs: bool,
 }
 
@@ -181,7 +191,7 @@ pub struct Body {
 pub fn plan_body(plan: &PlanFile, marker: &str, run_url: Option<&str>) -> Body {
     Body {
         text: render::comment_within(&plan.into(), marker, MAX_COMMENT_CHARS, run_url),
-        has_jobs: !(plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty()),
+        has_jobs: !(plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty() && plan.removed_hubs.is_empty()),
     }
 }
 
@@ -377,6 +387,38 @@ mod tests {
         for plan in bad {
             let error = parse_untrusted_plan(plan.to_string().as_bytes()).unwrap_err().to_string();
             assert!(error.starts_with("refusing the artifact: plan.json: "), "{plan}: {error}");
+        }
+    }
+
+    #[test]
+    fn removed_hubs_in_untrusted_plans_are_checked() {
+        let plan = |removed: serde_json::Value| {
+            serde_json::json!({"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [],
+                "removed_hubs": removed})
+            .to_string()
+        };
+        let entry = |cluster: &str, hub: &str| serde_json::json!({"cluster_name": cluster, "hub_name": hub});
+        // Files without the field (older versions) stay valid.
+        let old = r#"{"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": []}"#;
+        assert!(parse_untrusted_plan(old.as_bytes()).unwrap().removed_hubs.is_empty());
+        let ok = parse_untrusted_plan(plan(serde_json::json!([entry("c1", "gone")])).as_bytes()).unwrap();
+        assert_eq!(ok.removed_hubs.len(), 1);
+        assert!(plan_body(&ok, "<!-- m -->", None).has_jobs, "a removed hub is worth a new comment");
+        assert!(plan_body(&ok, "<!-- m -->", None).text.contains("| c1 | gone |"));
+        let many: Vec<serde_json::Value> = (0..=MAX_REMOVED_HUBS).map(|i| entry("c1", &format!("h{i}"))).collect();
+        let bad = [
+            (plan(serde_json::json!([entry("C1", "gone")])), "is not a cluster name"),
+            (plan(serde_json::json!([entry("c1", "gone<img src=x>")])), "is not a hub name"),
+            (plan(serde_json::json!([entry("c1", "")])), "is not a hub name"),
+            (plan(serde_json::json!([{"cluster_name": "c1", "hub_name": "h", "extra": 1}])), "unknown field"),
+            (plan(serde_json::json!([{"cluster_name": "c1"}])), "missing field"),
+            (plan(serde_json::json!({"c1": "h"})), "invalid type"),
+            (plan(serde_json::Value::Array(many)), "more than 10000 removed hubs"),
+        ];
+        for (text, expected) in bad {
+            let error = parse_untrusted_plan(text.as_bytes()).unwrap_err().to_string();
+            assert!(error.starts_with("refusing the artifact: plan.json: "), "{error}");
+            assert!(error.contains(expected), "{expected}: {error}");
         }
     }
 }

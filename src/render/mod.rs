@@ -5,7 +5,7 @@ pub mod markdown;
 pub mod table;
 
 use crate::filter::FilterOutcome;
-use crate::plan::{Plan, PlanWarning, ProdHubJob, SupportAndStagingJob};
+use crate::plan::{Plan, PlanWarning, ProdHubJob, RemovedHub, SupportAndStagingJob};
 
 /// Title of the support-and-staging table.
 pub const SUPPORT_AND_STAGING_TITLE: &str = "Support chart and Staging hub upgrades";
@@ -17,6 +17,12 @@ pub const COMMENT_MARKER: &str = "<!-- deployment-plan -->";
 pub const NO_SUPPORT_OR_STAGING: &str = "No support or staging upgrades will be triggered";
 /// Said when the prod-hub matrix is empty.
 pub const NO_PROD_HUBS: &str = "No production hub upgrades will be triggered";
+/// Title of the removed-hubs note (shown only when a `cluster.yaml` edit removed hubs).
+pub const REMOVED_HUBS_TITLE: &str = "Hubs removed from cluster.yaml";
+/// What the removed-hubs note says under its title.
+pub const REMOVED_HUBS_NOTE: &str =
+    "Nothing is uninstalled: these hubs' Helm releases stay on their clusters until removed by hand.";
+const REMOVED_HUBS_HEADERS: [&str; 2] = ["Cluster Name", "Hub Name"];
 
 const SUPPORT_AND_STAGING_HEADERS: [&str; 7] = [
     "Cloud Provider",
@@ -62,6 +68,10 @@ fn prod_hub_rows(jobs: &[ProdHubJob]) -> Vec<Vec<String>> {
         .collect()
 }
 
+fn removed_hub_rows(removed: &[RemovedHub]) -> Vec<Vec<String>> {
+    removed.iter().map(|hub| vec![hub.cluster_name.clone(), hub.hub_name.clone()]).collect()
+}
+
 fn text_table(title: &str, headers: &[&str], rows: Vec<Vec<String>>, empty: &str) -> String {
     if rows.is_empty() {
         return format!("{title}\n{empty}\n");
@@ -83,6 +93,12 @@ pub fn log_tables(plan: &Plan) -> String {
     );
     out.push('\n');
     out.push_str(&text_table(PROD_HUBS_TITLE, &PROD_HUBS_HEADERS, prod_hub_rows(&plan.prod_hubs), NO_PROD_HUBS));
+    if !plan.removed_hubs.is_empty() {
+        out.push('\n');
+        out.push_str(&text_table(REMOVED_HUBS_TITLE, &REMOVED_HUBS_HEADERS, removed_hub_rows(&plan.removed_hubs), ""));
+        out.push_str(REMOVED_HUBS_NOTE);
+        out.push('\n');
+    }
     out
 }
 
@@ -93,6 +109,7 @@ pub struct PlanMarkdown<'a> {
     pub support_and_staging: &'a [SupportAndStagingJob],
     pub prod_hubs: &'a [ProdHubJob],
     pub warnings: Vec<String>,
+    pub removed_hubs: &'a [RemovedHub],
 }
 
 impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
@@ -101,6 +118,7 @@ impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
             support_and_staging: &plan.support_and_staging,
             prod_hubs: &plan.prod_hubs,
             warnings: plan.warnings.iter().map(PlanWarning::to_string).collect(),
+            removed_hubs: &plan.removed_hubs,
         }
     }
 }
@@ -135,6 +153,18 @@ fn blocks(view: &PlanMarkdown<'_>) -> Vec<Block> {
             NO_SUPPORT_OR_STAGING,
         ),
         section("\n### Production deployments", &PROD_HUBS_HEADERS, prod_hub_rows(view.prod_hubs), NO_PROD_HUBS),
+        Block {
+            head: if view.removed_hubs.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n### {REMOVED_HUBS_TITLE}\n\n{REMOVED_HUBS_NOTE}\n\n{}",
+                    markdown::table_header(&REMOVED_HUBS_HEADERS)
+                )
+            },
+            rows: removed_hub_rows(view.removed_hubs).iter().map(|row| markdown::table_row(row)).collect(),
+            empty: None,
+        },
         Block {
             head: String::new(),
             rows: view.warnings.iter().map(|w| format!("\n> [!WARNING]\n> {}\n", markdown::escape_cell(w))).collect(),
@@ -238,7 +268,8 @@ pub fn comment_within(view: &PlanMarkdown<'_>, marker: &str, limit: usize, run_u
     markdown_within(view, &format!("{marker}\n{COMMENT_INTRO}\n\n"), limit, run_url)
 }
 
-/// The matrices as one JSON object with the two output keys, pretty-printed.
+/// The matrices as one JSON object with the two output keys (and `removed_hubs`
+/// when `cluster.yaml` edits removed hubs), pretty-printed.
 pub fn plan_json(plan: &Plan) -> String {
     #[derive(serde::Serialize)]
     struct Matrices<'a> {
@@ -246,8 +277,15 @@ pub fn plan_json(plan: &Plan) -> String {
         support_and_staging: &'a [SupportAndStagingJob],
         #[serde(rename = "prod-hub-matrix-jobs")]
         prod_hubs: &'a [ProdHubJob],
+        /// Only when there are some: the matrices' JSON is otherwise unchanged.
+        #[serde(skip_serializing_if = "<[RemovedHub]>::is_empty")]
+        removed_hubs: &'a [RemovedHub],
     }
-    let matrices = Matrices { support_and_staging: &plan.support_and_staging, prod_hubs: &plan.prod_hubs };
+    let matrices = Matrices {
+        support_and_staging: &plan.support_and_staging,
+        prod_hubs: &plan.prod_hubs,
+        removed_hubs: &plan.removed_hubs,
+    };
     // Serialising plain structs of strings and booleans cannot fail.
     let mut json = serde_json::to_string_pretty(&matrices).unwrap_or_default();
     json.push('\n');
@@ -304,6 +342,24 @@ mod tests {
                 })
                 .collect(),
             warnings: vec![],
+            removed_hubs: vec![],
+        }
+    }
+
+    #[test]
+    fn removed_hubs_are_noted_only_when_there_are_some() {
+        let mut with = plan(1);
+        with.removed_hubs = vec![RemovedHub { cluster_name: "c".into(), hub_name: "gone".into() }];
+        let tables = log_tables(&with);
+        assert!(tables.contains(REMOVED_HUBS_TITLE), "{tables}");
+        assert!(tables.contains("gone") && tables.ends_with(&format!("{REMOVED_HUBS_NOTE}\n")), "{tables}");
+        let summary = step_summary(&with);
+        assert!(summary.contains(&format!("### {REMOVED_HUBS_TITLE}\n\n{REMOVED_HUBS_NOTE}\n\n")), "{summary}");
+        assert!(summary.contains("| c | gone |"), "{summary}");
+        assert!(plan_json(&with).contains("\"removed_hubs\": [\n    {\n      \"cluster_name\": \"c\""));
+        // Without removed hubs, every view is as it always was.
+        for text in [log_tables(&plan(1)), step_summary(&plan(1)), comment(&plan(1)), plan_json(&plan(1))] {
+            assert!(!text.contains("removed") && !text.contains("Removed"), "{text}");
         }
     }
 
