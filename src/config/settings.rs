@@ -81,6 +81,21 @@ impl Patterns {
     }
 }
 
+/// Why a cluster-file pattern would reach outside the repository, if it would:
+/// cluster files are searched for inside the checkout only.
+fn leaves_repository(pattern: &str) -> Option<String> {
+    if pattern.trim_start().starts_with('/') {
+        Some(ABSOLUTE_PATTERN.to_owned())
+    } else if pattern.split('/').any(|segment| segment == "..") {
+        Some(CLIMBING_PATTERN.to_owned())
+    } else {
+        None
+    }
+}
+
+const ABSOLUTE_PATTERN: &str = "the pattern is an absolute path; cluster files are found inside the repository only";
+const CLIMBING_PATTERN: &str = "the pattern has a `..` segment; cluster files are found inside the repository only";
+
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
 fn compile(pattern: &str) -> Result<Glob, String> {
     GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build().map_err(|e| e.kind().to_string())
@@ -115,16 +130,30 @@ impl Settings {
         let raw: RawSettings = yaml::parse(file, text)?;
         Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
-            vec![Diagnostic::new(file, message)
-                .at(locate(text, &segments))
-                .field(display_path(&segments))
-                .hint("patterns are globs: `*` matches within one folder, `**` across folders")]
+            let hint = if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
+                "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
+            } else {
+                "patterns are globs: `*` matches within one folder, `**` across folders"
+            };
+            vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
         })
     }
 
     fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
         let discovery = raw.clusters.unwrap_or_default();
         let cluster_glob = discovery.glob.unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
+        if let Some(problem) = leaves_repository(&cluster_glob) {
+            return Err((path(&["clusters", "glob"], None), problem));
+        }
+        if let Some((index, problem)) = discovery
+            .exclude
+            .iter()
+            .flatten()
+            .enumerate()
+            .find_map(|(index, pattern)| leaves_repository(pattern).map(|problem| (index, problem)))
+        {
+            return Err((path(&["clusters", "exclude"], Some(index)), problem));
+        }
         let cluster_matcher = compile(&cluster_glob)
             .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?
             .compile_matcher();
@@ -309,6 +338,12 @@ mod tests {
             ("redeploy_all_hubs:\n  - ok/**\n  - 'bad/[x'\n", "deployer.yaml:3:5: redeploy_all_hubs[1]: invalid glob `bad/[x`: unclosed character class; missing ']'"),
             ("labels:\n  deploy_hub: x\n", "deployer.yaml:2:3: labels: unknown field `deploy_hub`, expected one of `skip_deploy`, `skip_deploy_hubs`, `deploy_hubs`, `deploy_support`"),
             ("staging_hub_pattern: '[a'\n", "deployer.yaml:1:22: staging_hub_pattern: invalid glob `[a`: unclosed character class; missing ']'"),
+            ("clusters:\n  glob: /outside/*\n", "deployer.yaml:2:9: clusters.glob: the pattern is an absolute path; cluster files are found inside the repository only"),
+            ("clusters:\n  glob: '../../x/*'\n", "deployer.yaml:2:9: clusters.glob: the pattern has a `..` segment; cluster files are found inside the repository only"),
+            ("clusters:\n  glob: 'a/../b/*.yaml'\n", "deployer.yaml:2:9: clusters.glob: the pattern has a `..` segment; cluster files are found inside the repository only"),
+            ("clusters:\n  exclude:\n    - ok/**\n    - /etc/**\n", "deployer.yaml:4:7: clusters.exclude[1]: the pattern is an absolute path; cluster files are found inside the repository only"),
+            ("hubs: \"SECRET-abc123\"\n", "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`"),
+            ("labels: \"SECRET-abc123\"\n", "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),
         ];
         for (text, expected) in cases {
             let problems = Settings::parse("deployer.yaml", text).unwrap_err();
