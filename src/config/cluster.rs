@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::locate::{display_path, locate, Segment};
 use super::raw::{RawCluster, RawHub};
 use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, DEFAULT_HELM_CHART};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{quote_value, Diagnostic};
 use crate::repo_fs::{self, PathProblem};
 use crate::repo_path;
 
@@ -42,7 +42,7 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
             problems.push(
                 Diagnostic::new(
                     &source.file,
-                    format!("cluster name `{}` is already used by {first_file}", cluster.name),
+                    format!("cluster name {} is already used by {first_file}", quote_value(&cluster.name)),
                 )
                 .at(locate(&source.text, &[Segment::Key("name")]))
                 .field("name")
@@ -57,6 +57,15 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
     let mut clusters: Vec<Cluster> = parsed.into_iter().map(|(cluster, _)| cluster).collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Estate { clusters })
+}
+
+/// ` (looked for <path>)` after a values file's entry, when the entry itself was shown.
+fn looked_for(named: &str, joined: &str) -> String {
+    if named.starts_with('`') {
+        format!(" (looked for {joined})")
+    } else {
+        String::new()
+    }
 }
 
 /// True for a valid cluster name: lowercase letters, digits, `-` and `.`.
@@ -105,7 +114,7 @@ impl Checker<'_> {
         if !is_valid_cluster_name(&raw.name) {
             self.report(
                 &[Segment::Key("name")],
-                format!("`{}` is not a valid cluster name", raw.name),
+                format!("{} is not a valid cluster name", quote_value(&raw.name)),
                 "use only lowercase letters, digits, `-` and `.`",
             );
         }
@@ -154,7 +163,7 @@ impl Checker<'_> {
         if !is_valid_hub_name(&raw.name) {
             self.report(
                 &name_path,
-                format!("`{}` is not a valid hub name", raw.name),
+                format!("{} is not a valid hub name", quote_value(&raw.name)),
                 "a hub name is its Helm release and namespace: lowercase letters, digits and `-`, \
                  starting and ending with a letter or digit, at most 53 characters",
             );
@@ -169,7 +178,7 @@ impl Checker<'_> {
         if !is_valid_chart_name(&helm_chart) {
             self.report(
                 &[Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart")],
-                format!("`{helm_chart}` is not a chart name"),
+                format!("{} is not a chart name", quote_value(&helm_chart)),
                 "name one folder under helm-charts/, such as `basehub` or `daskhub`",
             );
         }
@@ -192,24 +201,27 @@ impl Checker<'_> {
             let mut path = list_path.to_vec();
             path.push(Segment::Index(index));
             let inside = "values files are relative to the cluster folder and must stay inside the repository";
+            let named = quote_value(entry);
             match repo_fs::join_inside(dir, entry) {
                 Err(PathProblem::Empty) => {
                     self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file")
                 }
                 Err(PathProblem::Absolute) => {
-                    self.report(&path, format!("values file `{entry}` is an absolute path"), inside)
+                    self.report(&path, format!("values file {named} is an absolute path"), inside)
                 }
-                Err(_) => self.report(&path, format!("values file `{entry}` is outside the repository"), inside),
+                Err(_) => self.report(&path, format!("values file {named} is outside the repository"), inside),
                 Ok(joined) => match exists(&joined) {
                     Ok(()) => files.push(ValuesFile { path: joined }),
                     Err(PathProblem::NotFound) => self.report(
                         &path,
-                        format!("values file `{entry}` does not exist (looked for {joined})"),
+                        format!("values file {named} does not exist{}", looked_for(&named, &joined)),
                         "values files are relative to the cluster folder; fix the name or add the file",
                     ),
-                    Err(problem) => {
-                        self.report(&path, format!("values file `{entry}` {problem} (looked for {joined})"), problem.hint())
-                    }
+                    Err(problem) => self.report(
+                        &path,
+                        format!("values file {named} {problem}{}", looked_for(&named, &joined)),
+                        problem.hint(),
+                    ),
                 },
             }
         }
@@ -271,6 +283,7 @@ mod tests {
             ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: ../evil\n", "config/clusters/c1/cluster.yaml:5:17: hubs[0].helm_chart: `../evil` is not a chart name"),
             ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_values_files: [/etc/passwd]\n", "config/clusters/c1/cluster.yaml:5:31: hubs[0].helm_chart_values_files[0]: values file `/etc/passwd` is an absolute path"),
             ("name: c1\nprovider: gcp\nhubs: \"SECRET-abc123\"\n", "config/clusters/c1/cluster.yaml:3:7: hubs: invalid type: string, expected a sequence"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: \"-----BEGIN PRIVATE KEY-----\\nMIIE\"\n", "config/clusters/c1/cluster.yaml:4:11: hubs[0].name: a 32-character value is not a valid hub name"),
             ("name: c1\nprovider: gcp\nhubs:\n  - name: &a x\n", "config/clusters/c1/cluster.yaml:4:11: YAML anchors (`&name`) are not allowed in this file"),
         ];
         for (text, expected) in cases {
