@@ -167,7 +167,8 @@ impl PathError {
     /// The refusal as a problem of the file itself (`deployer.yaml`, a cluster
     /// file), for when no other file named it.
     pub fn file_diagnostic(&self) -> Diagnostic {
-        Diagnostic::new(&self.path, format!("refusing to read this file: it {}", self.problem)).hint(self.problem.hint())
+        Diagnostic::new(&self.path, format!("refusing to read this file: it {}", self.problem))
+            .hint(self.problem.hint())
     }
 }
 

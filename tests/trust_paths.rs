@@ -28,7 +28,8 @@ fn fake_key() -> String {
 }
 
 const C1: &str = "config/clusters/c1/cluster.yaml";
-const C1_TEXT: &str = "name: c1\nprovider: gcp\nhubs:\n  - name: staging\n    helm_chart_values_files:\n      - staging.values.yaml\n";
+const C1_TEXT: &str =
+    "name: c1\nprovider: gcp\nhubs:\n  - name: staging\n    helm_chart_values_files:\n      - staging.values.yaml\n";
 
 /// A checkout at `<temp>/repo`, with `<temp>/outside` next to it holding the fake key.
 struct World {
@@ -97,6 +98,11 @@ impl World {
     }
 
     fn action_generate(&self) -> Outcome {
+        self.action_generate_with("INPUT_LABELS", "[]")
+    }
+
+    /// `action-generate` with one more environment variable.
+    fn action_generate_with(&self, name: &str, value: &str) -> Outcome {
         let output = self.temp.path().join("github_output");
         fs::write(&output, "").expect("output file");
         let summary = self.temp.path().join("step_summary");
@@ -110,7 +116,8 @@ impl World {
             .env("GITHUB_OUTPUT", &output)
             .env("GITHUB_STEP_SUMMARY", &summary)
             .env("INPUT_CHANGED-FILES", C1)
-            .env("INPUT_PLAN-DIR", self.plan_dir());
+            .env("INPUT_PLAN-DIR", self.plan_dir())
+            .env(name, value);
         let mut outcome = Outcome::of("action-generate", command, Some(&output));
         outcome.written.push_str(&fs::read_to_string(&summary).unwrap_or_default());
         outcome
@@ -216,20 +223,29 @@ fn the_sample_checkout_works() {
 
 #[test]
 fn cluster_globs_that_leave_the_checkout_are_errors_at_their_line() {
-    let cases: [(fn(&World) -> String, &str, &str); 5] = [
+    type SettingsText = fn(&World) -> String;
+    let cases: [(SettingsText, &str, &str); 5] = [
         // The fake key's folder, by its absolute path: today's code would read it.
         (
             |world| format!("clusters:\n  glob: '{}/*.yaml'\n", world.outside().display()),
             "deployer.yaml:2:9",
             "clusters.glob: the pattern is an absolute path",
         ),
-        (|_| "clusters:\n  glob: /outside/*\n".to_owned(), "deployer.yaml:2:9", "clusters.glob: the pattern is an absolute path"),
+        (
+            |_| "clusters:\n  glob: /outside/*\n".to_owned(),
+            "deployer.yaml:2:9",
+            "clusters.glob: the pattern is an absolute path",
+        ),
         (
             |_| "clusters:\n  glob: '../outside/*.yaml'\n".to_owned(),
             "deployer.yaml:2:9",
             "clusters.glob: the pattern has a `..` segment",
         ),
-        (|_| "clusters:\n  glob: '../../x/*'\n".to_owned(), "deployer.yaml:2:9", "clusters.glob: the pattern has a `..` segment"),
+        (
+            |_| "clusters:\n  glob: '../../x/*'\n".to_owned(),
+            "deployer.yaml:2:9",
+            "clusters.glob: the pattern has a `..` segment",
+        ),
         (
             |_| "clusters:\n  exclude:\n    - config/clusters/templates/**\n    - '../outside/**'\n".to_owned(),
             "deployer.yaml:4:7",
@@ -252,6 +268,25 @@ fn a_deployer_yaml_linked_outside_is_refused_without_printing_its_content() {
     // A relative link that climbs out is the same.
     world.link("deployer.yaml", "../outside/secret.pem");
     assert_refused(&world, &world.every_entry(), "deployer.yaml", headline);
+}
+
+#[test]
+fn a_config_input_outside_the_checkout_is_refused() {
+    for (config, message) in [
+        (
+            "../outside/secret.pem",
+            "refusing to read this file: it is outside the repository (its `..` climb above the root)",
+        ),
+        ("/etc/passwd", "refusing to read this file: it is an absolute path"),
+    ] {
+        let world = World::new();
+        let repo_arg = world.repo().to_string_lossy().into_owned();
+        let mut command = Command::new(bin("deployer"));
+        command.env_clear().args(["validate", "--repo", &repo_arg, "--config", config]);
+        let mut outcomes = vec![Outcome::of("validate", command, None)];
+        outcomes.push(world.action_generate_with("INPUT_CONFIG", config));
+        assert_refused(&world, &outcomes, config, message);
+    }
 }
 
 #[test]
@@ -354,7 +389,12 @@ fn values_files_outside_or_special_are_errors_at_their_line() {
     {
         let world = World::new();
         world.write(C1, &C1_TEXT.replace("staging.values.yaml", "/etc/passwd"));
-        assert_refused(&world, &world.every_entry(), at, &format!("{field}: values file `/etc/passwd` is an absolute path"));
+        assert_refused(
+            &world,
+            &world.every_entry(),
+            at,
+            &format!("{field}: values file `/etc/passwd` is an absolute path"),
+        );
     }
     {
         let world = World::new();
@@ -373,10 +413,25 @@ fn type_errors_name_the_kind_of_value_not_the_value() {
     let world = World::new();
     world.write(C1, "name: c1\nprovider: gcp\nhubs: \"SECRET-abc123\"\n");
     let outcomes = world.every_entry();
-    assert_refused(&world, &outcomes, "config/clusters/c1/cluster.yaml:3:7", "hubs: invalid type: string, expected a sequence");
+    assert_refused(
+        &world,
+        &outcomes,
+        "config/clusters/c1/cluster.yaml:3:7",
+        "hubs: invalid type: string, expected a sequence",
+    );
     for outcome in &outcomes {
         assert!(!format!("{}{}", outcome.stdout, outcome.stderr).contains("SECRET-abc123"), "{}", outcome.logs());
     }
+    // A key pasted as a hub name is described by its length, not printed.
+    let world = World::new();
+    let key = fake_key().lines().map(|line| format!("      {line}\n")).collect::<String>();
+    world.write(C1, &format!("name: c1\nprovider: gcp\nhubs:\n  - name: |\n{key}"));
+    assert_refused(
+        &world,
+        &world.every_entry(),
+        "config/clusters/c1/cluster.yaml:4:11",
+        &format!("hubs[0].name: a {}-character value is not a valid hub name", fake_key().chars().count()),
+    );
     let world = World::new();
     world.write(C1, "name: c1\nprovider: openstack-SECRET\n");
     let outcomes = world.every_entry();
@@ -394,7 +449,10 @@ fn type_errors_name_the_kind_of_value_not_the_value() {
 #[test]
 fn anchors_aliases_and_deep_nesting_are_refused() {
     let laughs: String = std::iter::once("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_owned())
-        .chain((1..40).map(|i| format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1)))
+        .chain(
+            (1..40)
+                .map(|i| format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1)),
+        )
         .collect();
     let cases = [
         (
@@ -426,7 +484,12 @@ fn anchors_aliases_and_deep_nesting_are_refused() {
     // The same in deployer.yaml.
     let world = World::new();
     world.write("deployer.yaml", "labels: &l {deploy_hubs: x}\n");
-    assert_refused(&world, &world.every_entry(), "deployer.yaml:1:9", "YAML anchors (`&name`) are not allowed in this file");
+    assert_refused(
+        &world,
+        &world.every_entry(),
+        "deployer.yaml:1:9",
+        "YAML anchors (`&name`) are not allowed in this file",
+    );
     // `&` and `*` inside values are characters, not anchors.
     let world = World::new();
     world.write(C1, &format!("{C1_TEXT}notes: 'a &b *c'\nmore: a*b&c\n"));
@@ -471,9 +534,15 @@ fn kubeconfig_files_outside_the_checkout_are_refused_at_their_line() {
          users:\n- name: u\n  user:\n    token: {KEY_MARKER}\n"
     );
     let cases = [
-        ("../../../../outside/kubeconfig.yaml", "kubeconfig file `../../../../outside/kubeconfig.yaml` is outside the repository"),
+        (
+            "../../../../outside/kubeconfig.yaml",
+            "kubeconfig file `../../../../outside/kubeconfig.yaml` is outside the repository",
+        ),
         ("/etc/passwd", "kubeconfig file `/etc/passwd` is an absolute path"),
-        ("kubeconfig.yaml", "kubeconfig file `config/clusters/k1/kubeconfig.yaml` is a symlink to a path outside the repository"),
+        (
+            "kubeconfig.yaml",
+            "kubeconfig file `config/clusters/k1/kubeconfig.yaml` is a symlink to a path outside the repository",
+        ),
         ("fifo.yaml", "kubeconfig file `config/clusters/k1/fifo.yaml` is not a regular file (a FIFO)"),
     ];
     for (file, message) in cases {

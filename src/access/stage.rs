@@ -123,7 +123,8 @@ pub fn find_cluster(repo: &Path, config: Option<&Path>, name: &str) -> Result<(C
     let cluster = estate.clusters.into_iter().find(|c| c.name == name).ok_or_else(|| {
         Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob))
     })?;
-    let text = RepoRoot::new(repo)?.read_config_file(&cluster.file).map_err(|e| Error::Config(vec![e.file_diagnostic()]))?;
+    let text =
+        RepoRoot::new(repo)?.read_config_file(&cluster.file).map_err(|e| Error::Config(vec![e.file_diagnostic()]))?;
     Ok((cluster, text))
 }
 

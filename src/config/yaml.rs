@@ -174,9 +174,12 @@ fn unexpected_kind(rest: &str) -> Option<(&'static str, &str)> {
         }
         return None;
     }
-    for (prefix, kind) in
-        [("integer `", "integer"), ("floating point `", "floating point"), ("boolean `", "boolean"), ("character `", "character")]
-    {
+    for (prefix, kind) in [
+        ("integer `", "integer"),
+        ("floating point `", "floating point"),
+        ("boolean `", "boolean"),
+        ("character `", "character"),
+    ] {
         if let Some(value_and_rest) = rest.strip_prefix(prefix) {
             // Numbers and booleans hold no backtick: the first one closes the value.
             let (_, after) = value_and_rest.split_once('`')?;
@@ -298,14 +301,32 @@ mod tests {
                 "invalid type: string \"a\\\", expected x: \\\"b\", expected struct RawCluster",
                 none("invalid type: string, expected struct RawCluster"),
             ),
-            ("hubs[0].name: invalid type: integer `5`, expected a string", some("hubs[0].name", "invalid type: integer, expected a string")),
-            ("name: invalid type: floating point `1.5`, expected a string", some("name", "invalid type: floating point, expected a string")),
-            ("name: invalid type: boolean `true`, expected a string", some("name", "invalid type: boolean, expected a string")),
+            (
+                "hubs[0].name: invalid type: integer `5`, expected a string",
+                some("hubs[0].name", "invalid type: integer, expected a string"),
+            ),
+            (
+                "name: invalid type: floating point `1.5`, expected a string",
+                some("name", "invalid type: floating point, expected a string"),
+            ),
+            (
+                "name: invalid type: boolean `true`, expected a string",
+                some("name", "invalid type: boolean, expected a string"),
+            ),
             ("hubs: invalid type: map, expected a sequence", some("hubs", "invalid type: map, expected a sequence")),
-            ("invalid type: unit value, expected struct RawSettings", none("invalid type: unit value, expected struct RawSettings")),
-            ("x: invalid value: string \"SECRET\", expected a boolean", some("x", "invalid value: string, expected a boolean")),
+            (
+                "invalid type: unit value, expected struct RawSettings",
+                none("invalid type: unit value, expected struct RawSettings"),
+            ),
+            (
+                "x: invalid value: string \"SECRET\", expected a boolean",
+                some("x", "invalid value: string, expected a boolean"),
+            ),
             ("x: invalid value: integer `-1`, expected u64", some("x", "invalid value: integer, expected u64")),
-            ("x: invalid length 3, expected a tuple of size 2", some("x", "invalid length 3, expected a tuple of size 2")),
+            (
+                "x: invalid length 3, expected a tuple of size 2",
+                some("x", "invalid length 3, expected a tuple of size 2"),
+            ),
             (
                 "provider: unknown variant `openstack`, expected one of `gcp`, `aws`, `azure`, `kubeconfig`",
                 some("provider", "unknown variant, expected one of `gcp`, `aws`, `azure`, `kubeconfig`"),
@@ -394,7 +415,10 @@ mod tests {
         }
         let deep = format!("x: {}", "[".repeat(100_000));
         let error = parse::<serde::de::IgnoredAny>("x.yaml", &deep).unwrap_err();
-        assert_eq!(error[0].to_string().lines().next().unwrap(), "x.yaml:1:67: the YAML is nested more than 64 levels deep");
+        assert_eq!(
+            error[0].to_string().lines().next().unwrap(),
+            "x.yaml:1:67: the YAML is nested more than 64 levels deep"
+        );
     }
 
     #[test]

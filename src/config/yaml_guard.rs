@@ -129,7 +129,9 @@ impl<'input> EventParser<'input> {
                 sys::YAML_SCALAR_EVENT => (Kind::Other, (*event).data.scalar.anchor),
                 sys::YAML_SEQUENCE_START_EVENT => (Kind::CollectionStart, (*event).data.sequence_start.anchor),
                 sys::YAML_MAPPING_START_EVENT => (Kind::CollectionStart, (*event).data.mapping_start.anchor),
-                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => (Kind::CollectionEnd, std::ptr::null_mut()),
+                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => {
+                    (Kind::CollectionEnd, std::ptr::null_mut())
+                }
                 sys::YAML_STREAM_END_EVENT => (Kind::StreamEnd, std::ptr::null_mut()),
                 _ => (Kind::Other, std::ptr::null_mut()),
             };

@@ -208,8 +208,11 @@ fn check_charts(
     options: &super::DeployOptions,
 ) -> Result<Vec<String>, Error> {
     let refuse = |refused: PathError, what: &str| {
-        Error::Config(vec![Diagnostic::new(&refused.path, format!("refusing to use this {what}: it {}", refused.problem))
-            .hint(refused.problem.hint())])
+        Error::Config(vec![Diagnostic::new(
+            &refused.path,
+            format!("refusing to use this {what}: it {}", refused.problem),
+        )
+        .hint(refused.problem.hint())])
     };
     let mut with_dependencies = Vec::new();
     for target in targets {
