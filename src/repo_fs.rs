@@ -14,6 +14,8 @@
 //! A refused path is a [`PathError`]: which path, and why, in words that never
 //! include the file's content or where a link points.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
@@ -149,7 +151,8 @@ impl PathProblem {
 
     fn from_io(error: &io::Error) -> PathProblem {
         match error.kind() {
-            io::ErrorKind::NotFound => PathProblem::NotFound,
+            // `a/b` where `a` is a file: nothing is there either.
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => PathProblem::NotFound,
             kind => PathProblem::Unreadable(kind.to_string()),
         }
     }
@@ -198,6 +201,9 @@ pub fn join_inside(dir: &str, entry: &str) -> Result<String, PathProblem> {
 #[derive(Debug, Clone)]
 pub struct RepoRoot {
     root: PathBuf,
+    /// Folders already resolved, by normalised path: files share folders
+    /// (a cluster's values files), so each folder is resolved once.
+    folders: RefCell<HashMap<String, Result<PathBuf, PathProblem>>>,
 }
 
 impl RepoRoot {
@@ -207,7 +213,7 @@ impl RepoRoot {
         if !root.is_dir() {
             return Err(Error::io(repo, io::Error::other("not a folder")));
         }
-        Ok(RepoRoot { root })
+        Ok(RepoRoot { root, folders: RefCell::default() })
     }
 
     /// The canonical root folder.
@@ -218,65 +224,110 @@ impl RepoRoot {
     /// The on-disk path of the repository-relative `relative`, every symlink
     /// resolved, checked to be inside the root. It need not be a file.
     pub fn resolve(&self, relative: &str) -> Result<PathBuf, PathError> {
-        let normalized = join_inside("", relative).map_err(|problem| error(relative, problem))?;
-        self.resolve_normalized(&normalized)
+        let normalized = normalize_inside(relative)?;
+        self.locate(&normalized).map(|(path, _)| path)
     }
 
-    fn resolve_normalized(&self, normalized: &str) -> Result<PathBuf, PathError> {
-        let lexical = if normalized.is_empty() { self.root.clone() } else { self.root.join(normalized) };
-        let resolved = match fs::canonicalize(&lexical) {
-            Ok(resolved) => resolved,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // A dangling symlink is a different mistake from a missing file.
-                let problem = match fs::symlink_metadata(&lexical) {
-                    Ok(metadata) if metadata.file_type().is_symlink() => PathProblem::BrokenLink,
-                    _ => PathProblem::NotFound,
-                };
-                return Err(error(normalized, problem));
+    /// The canonical path of a normalised path and its metadata (never a
+    /// symlink's). The folder is resolved fully (once); the last segment is
+    /// looked at without following it, and resolved only when it is a symlink.
+    fn locate(&self, normalized: &str) -> Result<(PathBuf, Metadata), PathError> {
+        let fail = |problem| error(normalized, problem);
+        let (folder, name) = match normalized.rsplit_once('/') {
+            Some((folder, name)) => (folder, name),
+            None if normalized.is_empty() => {
+                let metadata = fs::metadata(&self.root).map_err(|e| fail(PathProblem::from_io(&e)))?;
+                return Ok((self.root.clone(), metadata));
             }
-            Err(e) => return Err(error(normalized, PathProblem::from_io(&e))),
+            None => ("", normalized),
+        };
+        let folder = self.folder(folder).map_err(fail)?;
+        let candidate = folder.join(name);
+        let metadata = fs::symlink_metadata(&candidate).map_err(|e| fail(PathProblem::from_io(&e)))?;
+        if !metadata.file_type().is_symlink() {
+            // A canonical folder and a plain entry in it: canonical, inside.
+            return Ok((candidate, metadata));
+        }
+        let resolved = match fs::canonicalize(&candidate) {
+            Ok(resolved) => resolved,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(fail(PathProblem::BrokenLink)),
+            Err(e) => return Err(fail(PathProblem::from_io(&e))),
         };
         if !resolved.starts_with(&self.root) {
             // The lexical check passed, so only a symlink can have led out.
-            return Err(error(normalized, PathProblem::LinkOutside));
+            return Err(fail(PathProblem::LinkOutside));
         }
-        Ok(resolved)
+        let metadata = fs::symlink_metadata(&resolved).map_err(|e| fail(PathProblem::from_io(&e)))?;
+        Ok((resolved, metadata))
+    }
+
+    /// The canonical path of a normalised folder path, checked to be inside the root; cached.
+    fn folder(&self, normalized: &str) -> Result<PathBuf, PathProblem> {
+        if normalized.is_empty() {
+            return Ok(self.root.clone());
+        }
+        if let Some(known) = self.folders.borrow().get(normalized) {
+            return known.clone();
+        }
+        // The parent already resolved (sibling folders): one look at the last segment.
+        let (parent, name) = normalized.rsplit_once('/').unwrap_or(("", normalized));
+        let known_parent =
+            if parent.is_empty() { Some(Ok(self.root.clone())) } else { self.folders.borrow().get(parent).cloned() };
+        let found = match known_parent {
+            Some(Err(problem)) => Err(problem),
+            Some(Ok(parent)) => match fs::symlink_metadata(parent.join(name)) {
+                Ok(metadata) if metadata.is_dir() => Ok(parent.join(name)),
+                Ok(metadata) if metadata.file_type().is_symlink() => self.canonical_folder(normalized),
+                Ok(_) => Err(PathProblem::NotFound),
+                Err(e) => Err(PathProblem::from_io(&e)),
+            },
+            None => self.canonical_folder(normalized),
+        };
+        self.folders.borrow_mut().insert(normalized.to_owned(), found.clone());
+        found
+    }
+
+    fn canonical_folder(&self, normalized: &str) -> Result<PathBuf, PathProblem> {
+        match fs::canonicalize(self.root.join(normalized)) {
+            Ok(resolved) if !resolved.starts_with(&self.root) => Err(PathProblem::LinkOutside),
+            Ok(resolved) if resolved.is_dir() => Ok(resolved),
+            Ok(_) => Err(PathProblem::NotFound),
+            Err(e) => Err(PathProblem::from_io(&e)),
+        }
     }
 
     /// The on-disk path of a regular file inside the repository (a values file, a
     /// kubeconfig handed to sops). The file is not opened.
     pub fn file(&self, relative: &str) -> Result<PathBuf, PathError> {
-        let normalized = join_inside("", relative).map_err(|problem| error(relative, problem))?;
+        self.regular_file(relative).map(|(path, _, _)| path)
+    }
+
+    fn regular_file(&self, relative: &str) -> Result<(PathBuf, Metadata, String), PathError> {
+        let normalized = normalize_inside(relative)?;
         if normalized.is_empty() {
             return Err(error(relative, PathProblem::NotAFile(FileKind::Directory)));
         }
-        let resolved = self.resolve_normalized(&normalized)?;
-        let metadata = fs::symlink_metadata(&resolved).map_err(|e| error(&normalized, PathProblem::from_io(&e)))?;
+        let (resolved, metadata) = self.locate(&normalized)?;
         if !metadata.is_file() {
             return Err(error(&normalized, PathProblem::NotAFile(FileKind::of(&metadata))));
         }
-        Ok(resolved)
+        Ok((resolved, metadata, normalized))
     }
 
     /// The on-disk path of a folder inside the repository (a chart folder, where cluster files are searched).
     pub fn dir(&self, relative: &str) -> Result<PathBuf, PathError> {
-        let normalized = if relative.trim().is_empty() {
-            String::new()
-        } else {
-            join_inside("", relative).map_err(|problem| error(relative, problem))?
-        };
-        let resolved = self.resolve_normalized(&normalized)?;
-        if !resolved.is_dir() {
+        let normalized = if relative.trim().is_empty() { String::new() } else { normalize_inside(relative)? };
+        let (resolved, metadata) = self.locate(&normalized)?;
+        if !metadata.is_dir() {
             return Err(error(&normalized, PathProblem::NotAFolder));
         }
+        self.folders.borrow_mut().insert(normalized, Ok(resolved.clone()));
         Ok(resolved)
     }
 
     /// A regular file inside the repository of at most [`MAX_CONFIG_FILE_BYTES`], not opened.
     pub fn config_file(&self, relative: &str) -> Result<PathBuf, PathError> {
-        let resolved = self.file(relative)?;
-        let normalized = repo_path::normalize(relative);
-        let metadata = fs::metadata(&resolved).map_err(|e| error(&normalized, PathProblem::from_io(&e)))?;
+        let (resolved, metadata, normalized) = self.regular_file(relative)?;
         if metadata.len() > MAX_CONFIG_FILE_BYTES {
             return Err(error(&normalized, PathProblem::TooLarge));
         }
@@ -286,10 +337,26 @@ impl RepoRoot {
     /// The text of a configuration file inside the repository: a regular UTF-8
     /// file of at most [`MAX_CONFIG_FILE_BYTES`].
     pub fn read_config_file(&self, relative: &str) -> Result<String, PathError> {
-        let resolved = self.config_file(relative)?;
-        let normalized = repo_path::normalize(relative);
+        let (resolved, metadata, normalized) = self.regular_file(relative)?;
+        if metadata.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(error(&normalized, PathProblem::TooLarge));
+        }
         let bytes = read_capped(&resolved).map_err(|problem| error(&normalized, problem))?;
         String::from_utf8(bytes).map_err(|_| error(&normalized, PathProblem::NotUtf8))
+    }
+}
+
+/// `relative` normalised and checked to stay inside ([`join_inside`]); paths
+/// that are normal already (as the config layer hands them over) are taken as they are.
+fn normalize_inside(relative: &str) -> Result<String, PathError> {
+    let normal = !relative.is_empty()
+        && !relative.starts_with(char::is_whitespace)
+        && !relative.ends_with(char::is_whitespace)
+        && relative.split('/').all(|segment| !matches!(segment, "" | "." | ".."));
+    if normal {
+        Ok(relative.to_owned())
+    } else {
+        join_inside("", relative).map_err(|problem| error(relative, problem))
     }
 }
 
@@ -312,7 +379,10 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, PathProblem> {
     if !metadata.is_file() {
         return Err(PathProblem::NotAFile(FileKind::of(&metadata)));
     }
-    let mut bytes = Vec::new();
+    if metadata.len() > MAX_CONFIG_FILE_BYTES {
+        return Err(PathProblem::TooLarge);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0).saturating_add(1));
     file.take(MAX_CONFIG_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| PathProblem::from_io(&e))?;
     if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
         return Err(PathProblem::TooLarge);
@@ -414,6 +484,8 @@ mod tests {
             ("config/c1/cluster.yaml", Ok("name: c1\n")),
             ("./config/c1/../c1/cluster.yaml", Ok("name: c1\n")),
             ("missing.yaml", Err(PathProblem::NotFound)),
+            ("config/c1/cluster.yaml/x.yaml", Err(PathProblem::NotFound)),
+            ("missing/x.yaml", Err(PathProblem::NotFound)),
             ("/etc/passwd", Err(PathProblem::Absolute)),
             ("../secret.txt", Err(PathProblem::Climbs)),
             ("config", Err(PathProblem::NotAFile(FileKind::Directory))),

@@ -201,25 +201,25 @@ impl Checker<'_> {
             let mut path = list_path.to_vec();
             path.push(Segment::Index(index));
             let inside = "values files are relative to the cluster folder and must stay inside the repository";
-            let named = quote_value(entry);
+            let named = || quote_value(entry);
             match repo_fs::join_inside(dir, entry) {
                 Err(PathProblem::Empty) => {
                     self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file")
                 }
                 Err(PathProblem::Absolute) => {
-                    self.report(&path, format!("values file {named} is an absolute path"), inside)
+                    self.report(&path, format!("values file {} is an absolute path", named()), inside)
                 }
-                Err(_) => self.report(&path, format!("values file {named} is outside the repository"), inside),
+                Err(_) => self.report(&path, format!("values file {} is outside the repository", named()), inside),
                 Ok(joined) => match exists(&joined) {
                     Ok(()) => files.push(ValuesFile { path: joined }),
                     Err(PathProblem::NotFound) => self.report(
                         &path,
-                        format!("values file {named} does not exist{}", looked_for(&named, &joined)),
+                        format!("values file {} does not exist{}", named(), looked_for(&named(), &joined)),
                         "values files are relative to the cluster folder; fix the name or add the file",
                     ),
                     Err(problem) => self.report(
                         &path,
-                        format!("values file {named} {problem}{}", looked_for(&named, &joined)),
+                        format!("values file {} {problem}{}", named(), looked_for(&named(), &joined)),
                         problem.hint(),
                     ),
                 },

@@ -1,8 +1,8 @@
 //! Parses one YAML document into a raw config type, turning parser errors into diagnostics.
 //!
 //! The text is first checked by [`super::yaml_guard`] (no anchors or aliases,
-//! nesting of at most 64 levels, valid syntax), so the deserialiser only ever
-//! sees a bounded document. Its error messages can quote what it found (a
+//! nesting of at most 64 levels, valid syntax; proven by a byte scan for
+//! ordinary files), so the deserialiser only ever sees a bounded document. Its error messages can quote what it found (a
 //! string, a number, an unknown key or variant); [`without_values`] rewrites
 //! them to say only the kind of value found and what was expected, so an
 //! error never prints the content of a file.
@@ -18,10 +18,20 @@ pub fn parse<T: DeserializeOwned>(file: &str, source: &str) -> Result<T, Vec<Dia
     if source.trim().is_empty() {
         return Err(vec![Diagnostic::new(file, "the file is empty").at(Some((1, 1)))]);
     }
-    if let Err(refusal) = yaml_guard::check(source) {
-        return Err(vec![refused(file, &refusal)]);
+    // Ordinary files are proven fine by a byte scan; the rest get the event pass first.
+    let scanned = yaml_guard::provably_within_limits(source);
+    if !scanned {
+        if let Err(refusal) = yaml_guard::check(source) {
+            return Err(vec![refused(file, &refusal)]);
+        }
     }
     yaml_serde::from_str(source).map_err(|error| {
+        // A syntax error is reported with libyaml's own message, from the event pass.
+        if scanned {
+            if let Err(refusal) = yaml_guard::check(source) {
+                return vec![refused(file, &refusal)];
+            }
+        }
         let location = error.location().map(|l| (l.line(), l.column()));
         let rewritten = without_values(&strip_position(&error.to_string()));
         let hint = hint_for(&rewritten.message);

@@ -71,6 +71,74 @@ pub fn check(text: &str) -> Result<(), Refusal> {
     }
 }
 
+/// True when one scan of the bytes proves [`check`] could refuse the text for
+/// nothing but a syntax error: no anchor or alias can be in it (no `&`, `*`),
+/// and it cannot nest more than [`MAX_DEPTH`] levels. Then the event pass can
+/// be skipped, and run only if the text turns out not to parse. Ordinary
+/// configuration files take this path; anything unusual takes the exact one.
+///
+/// The depth bound: a block collection starts where a node starts, at a
+/// line's first character or after a leading chain of `- `, `? `, `: `
+/// indicators; along a nesting path columns never decrease, and one column
+/// holds at most two collections (a mapping, and the indentless sequence of
+/// one of its values). So block depth is at most twice the number of such
+/// columns, and flow depth at most the number of `[` and `{`. Tags, tabs and
+/// the rarer line breaks would need more care, so they take the exact path.
+pub fn provably_within_limits(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let ends_line = |b: u8| b == b'\n' || b == b'\r';
+    let mut flow = 0usize;
+    let mut columns: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        // The start of a line: where its first node, and any compact ones after
+        // `- `, `? `, `: ` or `--- `, start.
+        let mut column = 0;
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+            column += 1;
+        }
+        if bytes.get(i).is_some_and(|&b| !ends_line(b) && b != b'#') {
+            loop {
+                if !columns.contains(&column) {
+                    columns.push(column);
+                    if 2 * columns.len() > MAX_DEPTH {
+                        return false;
+                    }
+                }
+                let indicator = match &bytes[i..] {
+                    [b'-' | b'?' | b':', b' ', ..] => 1,
+                    [b'-', b'-', b'-', b' ', ..] => 3,
+                    _ => break,
+                };
+                i += indicator;
+                column += indicator;
+                while bytes.get(i) == Some(&b' ') {
+                    i += 1;
+                    column += 1;
+                }
+                if bytes.get(i).is_none_or(|&b| ends_line(b) || b == b'#') {
+                    break;
+                }
+            }
+        }
+        // The rest of the line.
+        while let Some(&b) = bytes.get(i) {
+            i += 1;
+            match b {
+                b'\n' | b'\r' => break,
+                b'&' | b'*' | b'!' | b'\t' => return false,
+                b'[' | b'{' => flow += 1,
+                // NEL (C2 85), LS and PS (E2 80 A8/A9): line breaks to libyaml.
+                0x85 if i >= 2 && bytes[i - 2] == 0xc2 => return false,
+                0xa8 | 0xa9 if i >= 3 && bytes[i - 2] == 0x80 && bytes[i - 3] == 0xe2 => return false,
+                _ => {}
+            }
+        }
+    }
+    2 * columns.len() + flow <= MAX_DEPTH
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Alias,
@@ -226,6 +294,71 @@ mod tests {
         for (text, message, (line, column)) in cases {
             assert_eq!(check(text), Err(Refusal::Syntax { message: message.into(), line, column }), "{text:?}");
         }
+    }
+
+    #[test]
+    fn the_byte_scan_lets_ordinary_files_skip_the_event_pass() {
+        let ordinary = "name: c1\nprovider: gcp\n# a comment\nsupport:\n  helm_chart_values_files:\n    - support.values.yaml\nhubs:\n  - name: staging\n    helm_chart_values_files: [common.values.yaml, staging.values.yaml]\n";
+        assert!(provably_within_limits(ordinary));
+        for unusual in [
+            "a: &x 1\n",
+            "a: *x\n",
+            "a: 'x*y'\n",
+            "a: !tag x\n",
+            "a:\tb\n",
+            "a: b\u{2028}c: d\n",
+            "a: b\u{85}c: d\n",
+            "a: b\u{2029}c\n",
+            "a:\n\t- b\n",
+        ] {
+            assert!(!provably_within_limits(unusual), "{unusual:?}");
+        }
+        let deep_flow = format!("x: {}{}\n", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(!provably_within_limits(&deep_flow));
+    }
+
+    /// Nested documents of every shape and depth around the limit.
+    fn corpus() -> Vec<String> {
+        let mut texts = Vec::new();
+        for depth in 1..=MAX_DEPTH + 3 {
+            for indent in 1..=2 {
+                let mappings: String = (0..depth).map(|l| format!("{}k:\n", " ".repeat(l * indent))).collect();
+                texts.push(format!("{mappings}{}v\n", " ".repeat(depth * indent)));
+                // A mapping whose value is an indentless sequence of mappings, repeated.
+                let mut mixed = String::new();
+                for level in 0..depth {
+                    let pad = " ".repeat(level * 2);
+                    mixed.push_str(&format!("{pad}k:\n{pad}- a: 1\n{pad}  b:\n"));
+                }
+                texts.push(mixed);
+            }
+            texts.push(format!("{}x\n", "- ".repeat(depth)));
+            texts.push(format!("{}a: 1\n", "- ".repeat(depth)));
+            texts.push(format!("a: {}1{}\n", "[".repeat(depth), "]".repeat(depth)));
+            texts.push(format!("a: {}1{}\n", "{b: ".repeat(depth), "}".repeat(depth)));
+            let half = depth / 2;
+            let block: String = (0..half).map(|l| format!("{}k:\n", " ".repeat(l))).collect();
+            texts.push(format!(
+                "{block}{}v: {}1{}\n",
+                " ".repeat(half),
+                "[".repeat(depth - half),
+                "]".repeat(depth - half)
+            ));
+            texts.push(format!("{}? - a\n: b\n", "- ".repeat(depth)));
+        }
+        texts
+    }
+
+    #[test]
+    fn the_byte_scan_never_lets_a_refused_document_through() {
+        let mut skipped = 0;
+        for text in corpus() {
+            if provably_within_limits(&text) {
+                skipped += 1;
+                assert!(matches!(check(&text), Ok(()) | Err(Refusal::Syntax { .. })), "{text:?}: {:?}", check(&text));
+            }
+        }
+        assert!(skipped > 50, "the scan should pass shallow documents ({skipped})");
     }
 
     #[test]
