@@ -78,9 +78,41 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The longest value from a user's file that a message quotes.
+pub const MAX_QUOTED_CHARS: usize = 100;
+
+/// A value from a user's file for a message: in backticks when it is one
+/// short line of plain text, else only its length, so an error never prints a
+/// long or multi-line value (a key pasted into the wrong place) in full.
+pub fn quote_value(value: &str) -> String {
+    let chars = value.chars().count();
+    if chars <= MAX_QUOTED_CHARS && !value.chars().any(|c| c.is_control() || c == '`') {
+        format!("`{value}`")
+    } else {
+        format!("a {chars}-character value")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotes_only_short_plain_values() {
+        let long = "a".repeat(101);
+        let cases = [
+            ("Hub_1", "`Hub_1`"),
+            ("", "``"),
+            (&long[..100], "`aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`"),
+            (&long, "a 101-character value"),
+            ("-----BEGIN PRIVATE KEY-----\nMIIE", "a 32-character value"),
+            ("a`b", "a 3-character value"),
+            ("tab\there", "a 8-character value"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(quote_value(value), expected, "{value:?}");
+        }
+    }
 
     #[test]
     fn display_includes_position_field_and_hint() {

@@ -11,6 +11,7 @@
 //! - [`plan_folder`]: the `plan.json` + `comment.md` hand-off to the comment workflow.
 //! - [`generate`]: the `generate` stage, shared by the action and the CLI.
 //! - [`deploy`]: the `helm upgrade` commands of a cluster's support chart and hubs, and running them.
+//! - [`repo_fs`]: the one place that resolves repository paths on disk (inside the root, regular files, size cap).
 //! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
 
 pub mod access;
@@ -34,6 +35,7 @@ pub mod plan;
 pub mod plan_folder;
 pub mod previous;
 pub mod render;
+pub mod repo_fs;
 pub mod repo_path;
 pub mod runner;
 pub mod sops;

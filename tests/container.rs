@@ -184,7 +184,7 @@ fn generate_reports_bad_config_in_a_container() {
     assert_eq!(result.code, Some(1));
     assert!(
         result.stdout.contains(
-            "::error file=config/clusters/cluster2/cluster.yaml,line=2,col=11::provider: unknown variant `ibm`"
+            "::error file=config/clusters/cluster2/cluster.yaml,line=2,col=11::provider: unknown variant, expected one of"
         ),
         "{}",
         result.stdout

@@ -124,7 +124,7 @@ fn generate_refuses_hostile_hub_names_without_running_them() {
         rewrite_cluster1(repo.path(), &format!("hub{vector}"), "staging.values.yaml");
         let result = generate(repo.path(), &["config/clusters/cluster1/hub1.values.yaml".into()]).run();
         assert_eq!(result.output.status.code(), Some(1), "{}", logs(&result));
-        assert!(result.stderr.contains("` is not a valid hub name"), "{}", logs(&result));
+        assert!(result.stderr.contains("is not a valid hub name"), "{}", logs(&result));
         assert_commands(&result, vector, &["error"], &[]);
     }
 }

@@ -1,26 +1,31 @@
 //! The `kubeconfig` provider: the `kubeconfig` input (plain or base64), or the
 //! file `cluster.yaml` names, decrypted with sops when it is an `enc-` file.
 
-use std::path::Path;
-
 use base64::Engine;
 
 use super::kubeconfig::{check, secrets_in};
 use super::{access_error, ClusterCredentials};
 use crate::config::Provider;
 use crate::error::Error;
+use crate::repo_fs::{PathError, RepoRoot};
 use crate::sops;
 
-/// Credentials from a kubeconfig.
-pub fn credentials(repo: &Path, input: Option<&str>, file: Option<&str>) -> Result<ClusterCredentials, Error> {
+/// Credentials from a kubeconfig: the input, or the repository-relative
+/// `file`, which must be a regular file inside the repository of at most
+/// 1 MiB; `refused` says where cluster.yaml named a file that is not.
+pub fn credentials(
+    root: &RepoRoot,
+    input: Option<&str>,
+    file: Option<&str>,
+    refused: &dyn Fn(PathError) -> Error,
+) -> Result<ClusterCredentials, Error> {
     let text = match (input, file) {
         (Some(input), _) => decode_input(input)?,
         (None, Some(file)) => {
-            let path = repo.join(file);
             let bytes = if sops::is_encrypted(file) {
-                sops::decrypt(&path)?
+                sops::decrypt(&root.config_file(file).map_err(refused)?)?
             } else {
-                std::fs::read(&path).map_err(|e| Error::io(&path, e))?
+                root.read_config_file(file).map_err(refused)?.into_bytes()
             };
             String::from_utf8(bytes).map_err(|_| {
                 access_error(Provider::Kubeconfig, "reading the kubeconfig", format!("{file} is not UTF-8"))
@@ -67,17 +72,25 @@ mod tests {
 
     const CONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://k8s.example\nusers:\n- name: u\n  user:\n    token: abcdefghijk\n";
 
+    fn refused(refused: PathError) -> Error {
+        Error::input("kubeconfig.file", refused.to_string())
+    }
+
     #[test]
     fn plain_and_base64_inputs() {
-        let plain = credentials(Path::new("."), Some(CONFIG), None).unwrap();
+        let root = RepoRoot::new(std::path::Path::new(".")).unwrap();
+        let credentials = |input, file| credentials(&root, input, file, &refused);
+        let plain = credentials(Some(CONFIG), None).unwrap();
         assert_eq!(plain.kubeconfig.as_deref(), Some(CONFIG));
         assert_eq!(plain.secrets, ["abcdefghijk"]);
         let encoded = base64::engine::general_purpose::STANDARD.encode(CONFIG);
-        let decoded = credentials(Path::new("."), Some(&encoded), None).unwrap();
+        let decoded = credentials(Some(&encoded), None).unwrap();
         assert_eq!(decoded.kubeconfig.as_deref(), Some(CONFIG));
-        let error = credentials(Path::new("."), Some("%%%"), None).unwrap_err().to_string();
+        let error = credentials(Some("%%%"), None).unwrap_err().to_string();
         assert!(error.starts_with("kubeconfig: reading the `kubeconfig` input failed"), "{error}");
-        let none = credentials(Path::new("."), None, None).unwrap_err().to_string();
+        let none = credentials(None, None).unwrap_err().to_string();
+        let outside = credentials(None, Some("../x")).unwrap_err().to_string();
+        assert!(outside.contains("`../x` is outside the repository"), "{outside}");
         assert!(none.contains("pass the `kubeconfig` input"), "{none}");
     }
 }

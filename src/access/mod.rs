@@ -20,6 +20,7 @@ use crate::config::{Cluster, Provider};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::http::{endpoint_from_env, EndpointSource};
+use crate::repo_fs::{self, PathError};
 use crate::runner::RunnerEnv;
 
 /// What a provider found: how to reach the cluster's API server.
@@ -175,7 +176,22 @@ pub fn location(cluster: &Cluster, text: &str) -> Result<ClusterLocation, Error>
         }
         Provider::Kubeconfig => {
             let file = blocks.kubeconfig.as_ref().and_then(|b| b.file.clone()).filter(|f| !f.trim().is_empty());
-            Ok(ClusterLocation::Kubeconfig { file: file.map(|f| crate::repo_path::join(&cluster.dir, &f)) })
+            let file = file
+                .map(|f| {
+                    repo_fs::join_inside(&cluster.dir, &f)
+                        .map_err(|problem| kubeconfig_file_refused(cluster, text, &PathError { path: f, problem }))
+                })
+                .transpose()?;
+            Ok(ClusterLocation::Kubeconfig { file })
         }
     }
+}
+
+/// A `kubeconfig.file` that may not be read, at its line in `cluster.yaml` (whose text is `text`).
+pub fn kubeconfig_file_refused(cluster: &Cluster, text: &str, refused: &PathError) -> Error {
+    let path = [Segment::Key("kubeconfig"), Segment::Key("file")];
+    Error::Config(vec![Diagnostic::new(&cluster.file, format!("kubeconfig file {refused}"))
+        .at(locate(text, &path))
+        .field("kubeconfig.file")
+        .hint(refused.problem.hint())])
 }

@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::oidc::OidcSource;
-use super::{aws, azure, file, gcp, kubeconfig, location, ClusterLocation, Endpoints, ProviderInputs};
+use super::{
+    aws, azure, file, gcp, kubeconfig, kubeconfig_file_refused, location, ClusterLocation, Endpoints, ProviderInputs,
+};
 use crate::config::load::{load_estate, load_settings};
 use crate::config::{Cluster, Provider};
 use crate::error::Error;
 use crate::http::Http;
+use crate::repo_fs::{PathError, RepoRoot};
 use crate::runner::{self, Outputs, RunnerEnv};
 
 /// Input names of `actions/setup-cluster`.
@@ -120,8 +123,8 @@ pub fn find_cluster(repo: &Path, config: Option<&Path>, name: &str) -> Result<(C
     let cluster = estate.clusters.into_iter().find(|c| c.name == name).ok_or_else(|| {
         Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob))
     })?;
-    let path = repo.join(&cluster.file);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text =
+        RepoRoot::new(repo)?.read_config_file(&cluster.file).map_err(|e| Error::Config(vec![e.file_diagnostic()]))?;
     Ok((cluster, text))
 }
 
@@ -152,7 +155,9 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
     let credentials_inputs = &inputs.credentials;
     let (credentials, requests) = match &place {
         ClusterLocation::Kubeconfig { file: path } => {
-            (file::credentials(&workspace, credentials_inputs.kubeconfig.as_deref(), path.as_deref())?, 0)
+            let root = RepoRoot::new(&workspace)?;
+            let refused = |refused: PathError| kubeconfig_file_refused(&cluster, &text, &refused);
+            (file::credentials(&root, credentials_inputs.kubeconfig.as_deref(), path.as_deref(), &refused)?, 0)
         }
         remote => {
             // Only the remote providers talk to endpoints: only they check and announce overrides.

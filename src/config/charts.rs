@@ -423,7 +423,7 @@ mod tests {
         let cases = [
             (
                 "name: a\ndependencies: nope\n",
-                "c/Chart.yaml:2:15: dependencies: invalid type: string \"nope\", expected a sequence",
+                "c/Chart.yaml:2:15: dependencies: invalid type: string, expected a sequence",
             ),
             (
                 "name: a\ndependencies:\n  - repository: [x]\n",
@@ -673,7 +673,7 @@ mod tests {
             [
                 "helm-charts/basehub/Chart.yaml:9:17: dependencies[1].repository: `file://../../../outside` leaves the repository (resolves to `../outside`)",
                 "helm-charts/basehub/Chart.yaml:12:17: dependencies[2].repository: `file:///abs` leaves the repository (resolves to `/abs`)",
-                "helm-charts/daskhub/Chart.yaml:2:15: dependencies: invalid type: integer `3`, expected a sequence",
+                "helm-charts/daskhub/Chart.yaml:2:15: dependencies: invalid type: integer, expected a sequence",
                 "helm-charts/basehub/Chart.yaml:6:17: dependencies[0].repository: dependency folder `helm-charts/nope` has no Chart.yaml",
             ]
         );

@@ -1,14 +1,15 @@
 //! Validates a parsed `cluster.yaml` into a [`Cluster`], and a set of clusters into an [`Estate`].
 //!
-//! Pure: the only outside fact it needs, whether a values file exists, is
-//! passed in as a function.
+//! Pure: the only outside fact it needs, whether a values file is a regular
+//! file inside the repository, is passed in as a function.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::locate::{display_path, locate, Segment};
 use super::raw::{RawCluster, RawHub};
 use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, DEFAULT_HELM_CHART};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{quote_value, Diagnostic};
+use crate::repo_fs::{self, PathProblem};
 use crate::repo_path;
 
 /// Longest Helm release name.
@@ -21,9 +22,12 @@ pub struct ClusterSource {
     pub text: String,
 }
 
-/// Parses and validates one cluster file. `exists` says whether a
-/// repository-relative path names an existing file.
-pub fn parse_cluster(source: &ClusterSource, exists: &dyn Fn(&str) -> bool) -> Result<Cluster, Vec<Diagnostic>> {
+/// Says whether a repository-relative path names a regular file inside the
+/// repository, or what is wrong with it ([`repo_fs::RepoRoot::file`]).
+pub type FileCheck<'a> = &'a dyn Fn(&str) -> Result<(), PathProblem>;
+
+/// Parses and validates one cluster file. `exists` checks each values file.
+pub fn parse_cluster(source: &ClusterSource, exists: FileCheck<'_>) -> Result<Cluster, Vec<Diagnostic>> {
     let raw: RawCluster = yaml::parse(&source.file, &source.text)?;
     let checker = Checker { source, problems: Vec::new() };
     checker.validate(raw, exists)
@@ -38,7 +42,7 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
             problems.push(
                 Diagnostic::new(
                     &source.file,
-                    format!("cluster name `{}` is already used by {first_file}", cluster.name),
+                    format!("cluster name {} is already used by {first_file}", quote_value(&cluster.name)),
                 )
                 .at(locate(&source.text, &[Segment::Key("name")]))
                 .field("name")
@@ -53,6 +57,15 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
     let mut clusters: Vec<Cluster> = parsed.into_iter().map(|(cluster, _)| cluster).collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Estate { clusters })
+}
+
+/// ` (looked for <path>)` after a values file's entry, when the entry itself was shown.
+fn looked_for(named: &str, joined: &str) -> String {
+    if named.starts_with('`') {
+        format!(" (looked for {joined})")
+    } else {
+        String::new()
+    }
 }
 
 /// True for a valid cluster name: lowercase letters, digits, `-` and `.`.
@@ -96,12 +109,12 @@ impl Checker<'_> {
         );
     }
 
-    fn validate(mut self, raw: RawCluster, exists: &dyn Fn(&str) -> bool) -> Result<Cluster, Vec<Diagnostic>> {
+    fn validate(mut self, raw: RawCluster, exists: FileCheck<'_>) -> Result<Cluster, Vec<Diagnostic>> {
         let dir = repo_path::parent(&self.source.file).to_owned();
         if !is_valid_cluster_name(&raw.name) {
             self.report(
                 &[Segment::Key("name")],
-                format!("`{}` is not a valid cluster name", raw.name),
+                format!("{} is not a valid cluster name", quote_value(&raw.name)),
                 "use only lowercase letters, digits, `-` and `.`",
             );
         }
@@ -144,13 +157,13 @@ impl Checker<'_> {
         index: usize,
         raw: RawHub,
         seen: &mut BTreeMap<String, usize>,
-        exists: &dyn Fn(&str) -> bool,
+        exists: FileCheck<'_>,
     ) -> Hub {
         let name_path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("name")];
         if !is_valid_hub_name(&raw.name) {
             self.report(
                 &name_path,
-                format!("`{}` is not a valid hub name", raw.name),
+                format!("{} is not a valid hub name", quote_value(&raw.name)),
                 "a hub name is its Helm release and namespace: lowercase letters, digits and `-`, \
                  starting and ending with a letter or digit, at most 53 characters",
             );
@@ -165,7 +178,7 @@ impl Checker<'_> {
         if !is_valid_chart_name(&helm_chart) {
             self.report(
                 &[Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart")],
-                format!("`{helm_chart}` is not a chart name"),
+                format!("{} is not a chart name", quote_value(&helm_chart)),
                 "name one folder under helm-charts/, such as `basehub` or `daskhub`",
             );
         }
@@ -181,29 +194,35 @@ impl Checker<'_> {
         dir: &str,
         listed: &[String],
         list_path: &[Segment<'_>],
-        exists: &dyn Fn(&str) -> bool,
+        exists: FileCheck<'_>,
     ) -> Vec<ValuesFile> {
         let mut files = Vec::with_capacity(listed.len());
         for (index, entry) in listed.iter().enumerate() {
             let mut path = list_path.to_vec();
             path.push(Segment::Index(index));
-            let joined = repo_path::join(dir, entry);
-            if entry.trim().is_empty() {
-                self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file");
-            } else if !repo_path::is_inside_repo(&joined) {
-                self.report(
-                    &path,
-                    format!("values file `{entry}` is outside the repository"),
-                    "values files are relative to the cluster folder and must stay inside the repository",
-                );
-            } else if !exists(&joined) {
-                self.report(
-                    &path,
-                    format!("values file `{entry}` does not exist (looked for {joined})"),
-                    "values files are relative to the cluster folder; fix the name or add the file",
-                );
-            } else {
-                files.push(ValuesFile { path: joined });
+            let inside = "values files are relative to the cluster folder and must stay inside the repository";
+            let named = || quote_value(entry);
+            match repo_fs::join_inside(dir, entry) {
+                Err(PathProblem::Empty) => {
+                    self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file")
+                }
+                Err(PathProblem::Absolute) => {
+                    self.report(&path, format!("values file {} is an absolute path", named()), inside)
+                }
+                Err(_) => self.report(&path, format!("values file {} is outside the repository", named()), inside),
+                Ok(joined) => match exists(&joined) {
+                    Ok(()) => files.push(ValuesFile { path: joined }),
+                    Err(PathProblem::NotFound) => self.report(
+                        &path,
+                        format!("values file {} does not exist{}", named(), looked_for(&named(), &joined)),
+                        "values files are relative to the cluster folder; fix the name or add the file",
+                    ),
+                    Err(problem) => self.report(
+                        &path,
+                        format!("values file {} {problem}{}", named(), looked_for(&named(), &joined)),
+                        problem.hint(),
+                    ),
+                },
             }
         }
         files
@@ -218,8 +237,8 @@ mod tests {
         ClusterSource { file: "config/clusters/c1/cluster.yaml".into(), text: text.into() }
     }
 
-    fn all_exist(_: &str) -> bool {
-        true
+    fn all_exist(_: &str) -> Result<(), PathProblem> {
+        Ok(())
     }
 
     #[test]
@@ -256,12 +275,16 @@ mod tests {
             ("name: c1\nprovider: gcp\nhubs:\n  - name: Hub_1\n", "config/clusters/c1/cluster.yaml:4:11: hubs[0].name: `Hub_1` is not a valid hub name"),
             ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n  - name: a\n", "config/clusters/c1/cluster.yaml:5:11: hubs[1].name: hub name `a` is already used by hubs[0]"),
             ("name: C_1\nprovider: gcp\n", "config/clusters/c1/cluster.yaml:1:7: name: `C_1` is not a valid cluster name"),
-            ("name: c1\nprovider: openstack\n", "config/clusters/c1/cluster.yaml:2:11: provider: unknown variant `openstack`, expected one of `gcp`, `aws`, `azure`, `kubeconfig`"),
+            ("name: c1\nprovider: openstack\n", "config/clusters/c1/cluster.yaml:2:11: provider: unknown variant, expected one of `gcp`, `aws`, `azure`, `kubeconfig`"),
             ("provider: gcp\n", "config/clusters/c1/cluster.yaml:1:1: missing field `name`"),
             ("name: c1\n", "config/clusters/c1/cluster.yaml:1:1: missing field `provider`"),
-            ("name: c1\nprovider: gcp\nhubs: staging\n", "config/clusters/c1/cluster.yaml:3:7: hubs: invalid type: string \"staging\", expected a sequence"),
+            ("name: c1\nprovider: gcp\nhubs: staging\n", "config/clusters/c1/cluster.yaml:3:7: hubs: invalid type: string, expected a sequence"),
             ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_values_files: [../../../../x.yaml]\n", "config/clusters/c1/cluster.yaml:5:31: hubs[0].helm_chart_values_files[0]: values file `../../../../x.yaml` is outside the repository"),
             ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: ../evil\n", "config/clusters/c1/cluster.yaml:5:17: hubs[0].helm_chart: `../evil` is not a chart name"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_values_files: [/etc/passwd]\n", "config/clusters/c1/cluster.yaml:5:31: hubs[0].helm_chart_values_files[0]: values file `/etc/passwd` is an absolute path"),
+            ("name: c1\nprovider: gcp\nhubs: \"SECRET-abc123\"\n", "config/clusters/c1/cluster.yaml:3:7: hubs: invalid type: string, expected a sequence"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: \"-----BEGIN PRIVATE KEY-----\\nMIIE\"\n", "config/clusters/c1/cluster.yaml:4:11: hubs[0].name: a 32-character value is not a valid hub name"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: &a x\n", "config/clusters/c1/cluster.yaml:4:11: YAML anchors (`&name`) are not allowed in this file"),
         ];
         for (text, expected) in cases {
             let problems = parse_cluster(&source(text), &all_exist).unwrap_err();
@@ -272,14 +295,27 @@ mod tests {
     }
 
     #[test]
-    fn missing_values_file_is_named() {
+    fn values_file_problems_are_named_at_their_entry() {
         let text = "name: c1\nprovider: gcp\nsupport:\n  helm_chart_values_files:\n    - support.values.yaml\n";
-        let problems =
-            parse_cluster(&source(text), &|path| path != "config/clusters/c1/support.values.yaml").unwrap_err();
-        assert_eq!(
-            problems[0].to_string().lines().next().unwrap(),
-            "config/clusters/c1/cluster.yaml:5:7: support.helm_chart_values_files[0]: values file `support.values.yaml` does not exist (looked for config/clusters/c1/support.values.yaml)"
-        );
+        let cases = [
+            (PathProblem::NotFound, "values file `support.values.yaml` does not exist (looked for config/clusters/c1/support.values.yaml)"),
+            (PathProblem::LinkOutside, "values file `support.values.yaml` is a symlink to a path outside the repository (looked for config/clusters/c1/support.values.yaml)"),
+            (PathProblem::NotAFile(repo_fs::FileKind::Fifo), "values file `support.values.yaml` is not a regular file (a FIFO) (looked for config/clusters/c1/support.values.yaml)"),
+        ];
+        for (problem, message) in cases {
+            let check = |path: &str| {
+                if path == "config/clusters/c1/support.values.yaml" {
+                    Err(problem.clone())
+                } else {
+                    Ok(())
+                }
+            };
+            let problems = parse_cluster(&source(text), &check).unwrap_err();
+            assert_eq!(
+                problems[0].to_string().lines().next().unwrap(),
+                format!("config/clusters/c1/cluster.yaml:5:7: support.helm_chart_values_files[0]: {message}")
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Reads the settings and cluster files of a repository checkout from disk.
-//! The rest of the config layer is pure; this is its I/O edge.
+//! The rest of the config layer is pure; this is its I/O edge, and every path
+//! it touches goes through [`RepoRoot`] (inside the checkout, regular files,
+//! size cap).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::charts::{chart_inputs, used_charts, ChartInputs};
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource};
@@ -12,30 +14,31 @@ use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
 use super::Estate;
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
+use crate::repo_fs::{PathProblem, RepoRoot};
 
 /// Loads `deployer.yaml`: the file `config` names (relative to `repo`), or
 /// `deployer.yaml` at the root when present, or the defaults.
 pub fn load_settings(repo: &Path, config: Option<&Path>) -> Result<Settings, Error> {
-    let (path, required) = match config {
-        Some(config) => (repo.join(config), true),
-        None => (repo.join(DEFAULT_SETTINGS_FILE), false),
+    let root = RepoRoot::new(repo)?;
+    let (relative, required) = match config {
+        Some(config) => (config.to_string_lossy().into_owned(), true),
+        None => (DEFAULT_SETTINGS_FILE.to_owned(), false),
     };
-    let display = display_path(repo, &path);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Settings::default()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Config(vec![Diagnostic::new(display, "settings file not found")
+    match root.read_config_file(&relative) {
+        Ok(text) => Settings::parse(&crate::repo_path::normalize(&relative), &text).map_err(Error::Config),
+        Err(refused) if refused.problem == PathProblem::NotFound && !required => Ok(Settings::default()),
+        Err(refused) if refused.problem == PathProblem::NotFound => {
+            Err(Error::Config(vec![Diagnostic::new(refused.path, "settings file not found")
                 .hint("the `config` input is relative to the repository root; leave it empty for the defaults")]))
         }
-        Err(error) => return Err(Error::io(path, error)),
-    };
-    Settings::parse(&display, &text).map_err(Error::Config)
+        Err(refused) => Err(Error::Config(vec![refused.file_diagnostic()])),
+    }
 }
 
 /// Finds, reads and validates every cluster file. All problems in all files are reported together.
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
-    let files = find_cluster_files(repo, settings)?;
+    let root = RepoRoot::new(repo)?;
+    let files = cluster_files(&root, settings)?;
     if files.is_empty() {
         return Err(Error::Config(vec![Diagnostic::new(
             settings.cluster_search_root(),
@@ -46,28 +49,24 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
     let mut sources = Vec::with_capacity(files.len());
     let mut problems = Vec::new();
     for file in files {
-        let path = repo.join(&file);
-        match fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => sources.push(ClusterSource { file, text }),
-                Err(_) => problems.push(Diagnostic::new(file, "the file is not UTF-8 text").hint("save it as UTF-8")),
-            },
-            Err(error) => return Err(Error::io(path, error)),
+        match root.read_config_file(&file) {
+            Ok(text) => sources.push(ClusterSource { file, text }),
+            Err(refused) => problems.push(refused.file_diagnostic()),
         }
     }
     // Hubs often share values files: ask the filesystem once per path.
-    let known: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
-    let exists = |relative: &str| {
+    let known: RefCell<HashMap<String, Result<(), PathProblem>>> = RefCell::new(HashMap::new());
+    let check_file = |relative: &str| {
         if let Some(found) = known.borrow().get(relative) {
-            return *found;
+            return found.clone();
         }
-        let found = repo.join(relative).is_file();
-        known.borrow_mut().insert(relative.to_owned(), found);
+        let found = root.file(relative).map(drop).map_err(|refused| refused.problem);
+        known.borrow_mut().insert(relative.to_owned(), found.clone());
         found
     };
     let mut parsed = Vec::with_capacity(sources.len());
     for source in &sources {
-        match parse_cluster(source, &exists) {
+        match parse_cluster(source, &check_file) {
             Ok(cluster) => parsed.push((cluster, source)),
             Err(mut found) => problems.append(&mut found),
         }
@@ -124,16 +123,32 @@ fn read_chart_file(repo: &Path, relative: &str) -> Result<Option<String>, Error>
 
 /// Repository-relative paths of the cluster files, sorted.
 pub fn find_cluster_files(repo: &Path, settings: &Settings) -> Result<Vec<String>, Error> {
-    let root = settings.cluster_search_root();
+    cluster_files(&RepoRoot::new(repo)?, settings)
+}
+
+fn cluster_files(root: &RepoRoot, settings: &Settings) -> Result<Vec<String>, Error> {
+    let search_root = settings.cluster_search_root();
     let mut found = Vec::new();
-    let start = if root.is_empty() { repo.to_path_buf() } else { repo.join(root) };
-    if start.is_dir() {
-        walk(&start, root, settings, &mut found)?;
+    match root.dir(search_root) {
+        Ok(start) => walk(&start, search_root, settings, &mut found)?,
+        // No such folder: no cluster files, which the caller reports.
+        Err(refused) if matches!(refused.problem, PathProblem::NotFound | PathProblem::NotAFolder) => {}
+        Err(refused) => {
+            return Err(Error::Config(vec![Diagnostic::new(
+                &refused.path,
+                format!("refusing to search this folder for cluster files: it {}", refused.problem),
+            )
+            .hint(refused.problem.hint())]))
+        }
     }
     found.sort();
     Ok(found)
 }
 
+/// Collects the paths under `dir` that match the cluster glob. Folders that
+/// are symlinks are not entered (a link could leave the repository or loop);
+/// any other entry that matches is collected, and reading it then refuses
+/// what is not a regular file inside the repository.
 fn walk(dir: &Path, relative: &str, settings: &Settings, found: &mut Vec<String>) -> Result<(), Error> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
@@ -144,19 +159,12 @@ fn walk(dir: &Path, relative: &str, settings: &Settings, found: &mut Vec<String>
             continue;
         }
         let child = if relative.is_empty() { name.to_owned() } else { format!("{relative}/{name}") };
-        // Symlinks are not followed: a link could leave the repository or loop.
         let file_type = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
         if file_type.is_dir() {
             walk(&entry.path(), &child, settings, found)?;
-        } else if file_type.is_file() && settings.is_cluster_file(&child) {
+        } else if settings.is_cluster_file(&child) {
             found.push(child);
         }
     }
     Ok(())
-}
-
-/// `path` relative to `repo` with `/` separators when it is inside it, else as given.
-fn display_path(repo: &Path, path: &Path) -> String {
-    let relative: PathBuf = path.strip_prefix(repo).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf());
-    relative.to_string_lossy().replace('\\', "/")
 }

@@ -11,6 +11,7 @@ pub mod locate;
 pub mod raw;
 pub mod settings;
 pub mod yaml;
+pub mod yaml_guard;
 
 pub use raw::Provider;
 pub use settings::Settings;

@@ -81,6 +81,34 @@ impl Patterns {
     }
 }
 
+/// Why a cluster-file pattern would reach outside the repository, if it would:
+/// cluster files are searched for inside the checkout only.
+fn leaves_repository(pattern: &str) -> Option<String> {
+    if pattern.trim_start().starts_with('/') {
+        Some(ABSOLUTE_PATTERN.to_owned())
+    } else if pattern.split('/').any(|segment| segment == "..") {
+        Some(CLIMBING_PATTERN.to_owned())
+    } else {
+        None
+    }
+}
+
+/// The most patterns one list may hold, and the longest pattern: compiling
+/// globs costs memory in proportion to their wildcards, and these caps keep
+/// the worst `deployer.yaml` within a few tens of MiB.
+pub const MAX_PATTERNS: usize = 100;
+pub const MAX_PATTERN_LEN: usize = 256;
+
+const TOO_LONG: &str = "the pattern is longer than";
+const TOO_MANY: &str = "the list has";
+
+fn too_long(pattern: &str) -> Option<String> {
+    (pattern.len() > MAX_PATTERN_LEN).then(|| format!("{TOO_LONG} {MAX_PATTERN_LEN} characters"))
+}
+
+const ABSOLUTE_PATTERN: &str = "the pattern is an absolute path; cluster files are found inside the repository only";
+const CLIMBING_PATTERN: &str = "the pattern has a `..` segment; cluster files are found inside the repository only";
+
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
 fn compile(pattern: &str) -> Result<Glob, String> {
     GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build().map_err(|e| e.kind().to_string())
@@ -116,16 +144,33 @@ impl Settings {
         let raw: RawSettings = yaml::parse(file, text)?;
         Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
-            vec![Diagnostic::new(file, message)
-                .at(locate(text, &segments))
-                .field(display_path(&segments))
-                .hint("patterns are globs: `*` matches within one folder, `**` across folders")]
+            let hint = if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
+                "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
+            } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
+                "patterns are compiled into one matcher, so their number and length are capped; \
+                 use `**` to cover many folders with one pattern"
+            } else {
+                "patterns are globs: `*` matches within one folder, `**` across folders"
+            };
+            vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
         })
     }
 
     fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
         let discovery = raw.clusters.unwrap_or_default();
         let cluster_glob = discovery.glob.unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
+        if let Some(problem) = leaves_repository(&cluster_glob).or_else(|| too_long(&cluster_glob)) {
+            return Err((path(&["clusters", "glob"], None), problem));
+        }
+        if let Some((index, problem)) = discovery
+            .exclude
+            .iter()
+            .flatten()
+            .enumerate()
+            .find_map(|(index, pattern)| leaves_repository(pattern).map(|problem| (index, problem)))
+        {
+            return Err((path(&["clusters", "exclude"], Some(index)), problem));
+        }
         let cluster_matcher = compile(&cluster_glob)
             .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?
             .compile_matcher();
@@ -134,6 +179,9 @@ impl Settings {
         let redeploy_all_support =
             patterns(raw.redeploy_all_support, DEFAULT_REDEPLOY_ALL_SUPPORT, &["redeploy_all_support"])?;
         let staging_hub_pattern = raw.staging_hub_pattern.unwrap_or_else(|| DEFAULT_STAGING_HUB_PATTERN.to_owned());
+        if let Some(problem) = too_long(&staging_hub_pattern) {
+            return Err((path(&["staging_hub_pattern"], None), problem));
+        }
         let staging_matcher = compile(&staging_hub_pattern)
             .map_err(|e| (path(&["staging_hub_pattern"], None), format!("invalid glob `{staging_hub_pattern}`: {e}")))?
             .compile_matcher();
@@ -224,6 +272,15 @@ fn patterns(
     keys: &[&'static str],
 ) -> Result<Patterns, (Vec<OwnedSegment>, String)> {
     let list: Vec<String> = given.unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
+    if list.len() > MAX_PATTERNS {
+        return Err((
+            path(keys, None),
+            format!("{TOO_MANY} {} patterns; at most {MAX_PATTERNS} are accepted", list.len()),
+        ));
+    }
+    if let Some((index, problem)) = list.iter().enumerate().find_map(|(i, p)| too_long(p).map(|problem| (i, problem))) {
+        return Err((path(keys, Some(index)), problem));
+    }
     Patterns::new(&list).map_err(|(index, error)| {
         let pattern = list.get(index).map(String::as_str).unwrap_or_default();
         (path(keys, Some(index)), format!("invalid glob `{pattern}`: {error}"))
@@ -339,19 +396,28 @@ mod tests {
         let problems = Settings::parse("deployer.yaml", "impact: charts\n").unwrap_err();
         assert_eq!(
             problems[0].to_string().lines().next().unwrap(),
-            "deployer.yaml:1:9: impact: unknown variant `charts`, expected `paths` or `chart-dependencies`"
+            "deployer.yaml:1:9: impact: unknown variant, expected `paths` or `chart-dependencies`"
         );
     }
 
     #[test]
     fn bad_settings_point_at_the_line() {
-        let cases = [
-            ("redeploy_all_hubs:\n  - ok/**\n  - 'bad/[x'\n", "deployer.yaml:3:5: redeploy_all_hubs[1]: invalid glob `bad/[x`: unclosed character class; missing ']'"),
-            ("labels:\n  deploy_hub: x\n", "deployer.yaml:2:3: labels: unknown field `deploy_hub`, expected one of `skip_deploy`, `skip_deploy_hubs`, `deploy_hubs`, `deploy_support`"),
-            ("staging_hub_pattern: '[a'\n", "deployer.yaml:1:22: staging_hub_pattern: invalid glob `[a`: unclosed character class; missing ']'"),
+        let cases: Vec<(String, &str)> = vec![
+            ("redeploy_all_hubs:\n  - ok/**\n  - 'bad/[x'\n".into(), "deployer.yaml:3:5: redeploy_all_hubs[1]: invalid glob `bad/[x`: unclosed character class; missing ']'"),
+            ("labels:\n  deploy_hub: x\n".into(), "deployer.yaml:2:3: labels: unknown field `deploy_hub`, expected one of `skip_deploy`, `skip_deploy_hubs`, `deploy_hubs`, `deploy_support`"),
+            ("staging_hub_pattern: '[a'\n".into(), "deployer.yaml:1:22: staging_hub_pattern: invalid glob `[a`: unclosed character class; missing ']'"),
+            ("clusters:\n  glob: /outside/*\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern is an absolute path; cluster files are found inside the repository only"),
+            ("clusters:\n  glob: '../../x/*'\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern has a `..` segment; cluster files are found inside the repository only"),
+            ("clusters:\n  glob: 'a/../b/*.yaml'\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern has a `..` segment; cluster files are found inside the repository only"),
+            ("clusters:\n  exclude:\n    - ok/**\n    - /etc/**\n".into(), "deployer.yaml:4:7: clusters.exclude[1]: the pattern is an absolute path; cluster files are found inside the repository only"),
+            (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
+            (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:3: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
+            (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`"),
+            ("labels: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),
         ];
         for (text, expected) in cases {
-            let problems = Settings::parse("deployer.yaml", text).unwrap_err();
+            let problems = Settings::parse("deployer.yaml", &text).unwrap_err();
             assert_eq!(problems[0].to_string().lines().next().unwrap(), expected);
         }
     }

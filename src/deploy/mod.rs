@@ -265,8 +265,12 @@ pub fn encrypted_files<'a>(cluster: &'a Cluster, targets: &[Target]) -> Vec<&'a 
 
 /// Whether a `Chart.yaml` lists a dependency whose `repository` is a
 /// `file://` path (these need `helm dependency build` before an upgrade).
-/// A file that does not parse says no: helm reports it better.
+/// A file that does not parse, or that has anchors, aliases or deep nesting,
+/// says no: helm reports it better.
 pub fn has_file_dependencies(chart_yaml: &str) -> bool {
+    if crate::config::yaml_guard::check(chart_yaml).is_err() {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     struct Chart {
         #[serde(default)]

@@ -25,7 +25,9 @@ use super::{
 };
 use crate::config::load::{load_estate, load_settings};
 use crate::config::{Cluster, ValuesFile};
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
+use crate::repo_fs::{PathError, PathProblem, RepoRoot};
 use crate::runner::{self, Outputs};
 
 /// Lines of a command's output kept for the error message.
@@ -105,9 +107,9 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         ));
         return Ok(outcome);
     }
-    let chart_has_file_dependencies = |chart: &str| {
-        fs::read_to_string(repo.join(chart).join("Chart.yaml")).is_ok_and(|text| has_file_dependencies(&text))
-    };
+    let root = RepoRoot::new(repo)?;
+    let charts_with_file_dependencies = check_charts(&root, &cluster, &targets, &request.options)?;
+    let chart_has_file_dependencies = |chart: &str| charts_with_file_dependencies.iter().any(|c| c == chart);
     let encrypted = encrypted_files(&cluster, &targets);
 
     if request.dry_run {
@@ -156,7 +158,8 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
     if let Some(private) = &private {
         for (index, file) in encrypted.iter().enumerate() {
-            let plaintext = crate::sops::decrypt(&repo.join(&file.path))?;
+            let path = root.file(&file.path).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+            let plaintext = crate::sops::decrypt(&path)?;
             // Masked before any program sees the file or prints anything from it.
             for secret in crate::sops::values_to_mask(&plaintext) {
                 runner::add_mask(&secret);
@@ -231,6 +234,41 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     drop(private);
     runner::print(&format!("Upgraded on cluster {}: {}\n", cluster.name, outcome.deployed.join(", ")));
     Ok(outcome)
+}
+
+/// Checks the chart folder of every target (a folder inside the repository,
+/// when it exists; helm reports a missing one) and reads its `Chart.yaml`
+/// (a regular file of at most 1 MiB, when it exists). Returns the chart
+/// folders whose `Chart.yaml` lists `file://` dependencies.
+fn check_charts(
+    root: &RepoRoot,
+    cluster: &Cluster,
+    targets: &[Target],
+    options: &super::DeployOptions,
+) -> Result<Vec<String>, Error> {
+    let refuse = |refused: PathError, what: &str| {
+        Error::Config(vec![Diagnostic::new(
+            &refused.path,
+            format!("refusing to use this {what}: it {}", refused.problem),
+        )
+        .hint(refused.problem.hint())])
+    };
+    let mut with_dependencies = Vec::new();
+    for target in targets {
+        let chart = super::chart_path(cluster, target, options);
+        match root.dir(&chart) {
+            Ok(_) => {}
+            Err(refused) if refused.problem == PathProblem::NotFound => continue,
+            Err(refused) => return Err(refuse(refused, "chart folder")),
+        }
+        match root.read_config_file(&format!("{chart}/Chart.yaml")) {
+            Ok(text) if has_file_dependencies(&text) => with_dependencies.push(chart),
+            Ok(_) => {}
+            Err(refused) if refused.problem == PathProblem::NotFound => {}
+            Err(refused) => return Err(refuse(refused, "chart file")),
+        }
+    }
+    Ok(with_dependencies)
 }
 
 /// The releases a failure at `step` leaves not upgraded: its own, unless it
