@@ -10,8 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
@@ -23,7 +22,7 @@ use crate::error::Error;
 use crate::event::{is_null_sha, is_sha, RepoRef, Trigger};
 use crate::github::{self, ClientConfig, GitHub};
 use crate::plan::ClusterEdits;
-use crate::repo_path;
+use crate::repo_fs::{PathProblem, RepoRoot};
 use crate::runner::RunnerEnv;
 
 /// The largest cluster file read, either version.
@@ -74,68 +73,21 @@ pub fn cluster_edits(repo: &Path, estate: &Estate, changes: &ChangeSet, source: 
         .collect()
 }
 
-/// Reads the repository-relative file `relative` under `root`: a regular
-/// file reached without following a symbolic link, inside `root`, at most
-/// [`MAX_CLUSTER_FILE_BYTES`], UTF-8. `Ok(None)` when nothing is there;
-/// `Err` says why it cannot be read. The one place cluster texts are read for
-/// the comparison (both versions): route it through a safe repository reader.
-pub fn read_text_in(root: &Path, relative: &str) -> Result<Option<String>, String> {
-    let normalized = repo_path::normalize(relative);
-    if !repo_path::is_inside_repo(&normalized) || normalized != relative.trim() {
-        return Err("its path is not a plain path inside the folder".into());
-    }
-    let mut path = root.to_path_buf();
-    let components: Vec<Component<'_>> = Path::new(&normalized).components().collect();
-    for (index, component) in components.iter().enumerate() {
-        let Component::Normal(part) = component else {
-            return Err("its path is not a plain path inside the folder".into());
-        };
-        path.push(part);
-        let metadata = match std::fs::symlink_metadata(&path) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error.to_string()),
-        };
-        let last = index + 1 == components.len();
-        if metadata.file_type().is_symlink() {
-            return Err("a symbolic link is on its path".into());
-        }
-        if !last && !metadata.is_dir() {
-            return Ok(None);
-        }
-        if last && !metadata.is_file() {
-            return Err("it is not a regular file".into());
-        }
-    }
-    let file = open_no_follow(&path).map_err(|e| e.to_string())?;
-    let metadata = file.metadata().map_err(|e| e.to_string())?;
-    if !metadata.is_file() {
-        return Err("it is not a regular file".into());
-    }
-    if metadata.len() > MAX_CLUSTER_FILE_BYTES {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CLUSTER_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_CLUSTER_FILE_BYTES {
-        return Err(too_large());
-    }
-    String::from_utf8(bytes).map(Some).map_err(|_| "it is not UTF-8 text".into())
-}
-
 fn too_large() -> String {
     format!("it is larger than {} MiB", MAX_CLUSTER_FILE_BYTES >> 20)
 }
 
-#[cfg(unix)]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
-}
-
-#[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(path)
+/// Reads the repository-relative file `relative` under `root` (the checkout, or a
+/// checkout of the base commit) through [`RepoRoot`], the one place that resolves
+/// repository paths: inside `root` after symlinks, a regular file of at most
+/// 1 MiB, UTF-8. `Ok(None)` when nothing is there; `Err` says why it cannot be read.
+pub fn read_text_in(root: &Path, relative: &str) -> Result<Option<String>, String> {
+    let root = RepoRoot::new(root).map_err(|e| e.to_string())?;
+    match root.read_config_file(relative) {
+        Ok(text) => Ok(Some(text)),
+        Err(refused) if matches!(refused.problem, PathProblem::NotFound | PathProblem::NotAFolder) => Ok(None),
+        Err(refused) => Err(format!("it {}", refused.problem)),
+    }
 }
 
 /// `--base-dir`: a checkout of the base commit.
@@ -518,18 +470,15 @@ mod tests {
         assert_eq!(read_text_in(&root, "config/c1/cluster.yaml/x"), Ok(None));
         assert_eq!(read_text_in(&root, "config/c1/big.yaml"), Err("it is larger than 1 MiB".into()));
         assert_eq!(read_text_in(&root, "config/c1/latin1.yaml"), Err("it is not UTF-8 text".into()));
-        assert_eq!(read_text_in(&root, "config/c1"), Err("it is not a regular file".into()));
+        assert_eq!(read_text_in(&root, "config/c1"), Err("it is not a regular file (a folder)".into()));
         for escape in ["../outside.yaml", "config/../../outside.yaml", "/etc/passwd", ""] {
-            assert_eq!(
-                read_text_in(&root, escape),
-                Err("its path is not a plain path inside the folder".into()),
-                "{escape}"
-            );
+            assert!(read_text_in(&root, escape).is_err(), "{escape}");
         }
         #[cfg(unix)]
         {
-            assert_eq!(read_text_in(&root, "config/c1/link.yaml"), Err("a symbolic link is on its path".into()));
-            assert_eq!(read_text_in(&root, "config/up/outside.yaml"), Err("a symbolic link is on its path".into()));
+            let outside = Err("it is a symlink to a path outside the repository".to_owned());
+            assert_eq!(read_text_in(&root, "config/c1/link.yaml"), outside);
+            assert!(read_text_in(&root, "config/up/outside.yaml").is_err());
         }
     }
 }

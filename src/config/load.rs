@@ -83,42 +83,18 @@ pub const MAX_CHART_FILE_BYTES: u64 = 1024 * 1024;
 /// Reads the `Chart.yaml` of every chart the estate uses and of every chart they reach through
 /// `file://` dependencies, and computes each used chart's inputs.
 pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Error> {
-    chart_inputs(&used_charts(estate), &mut |relative: &str| read_chart_file(repo, relative))
+    let root = RepoRoot::new(repo)?;
+    chart_inputs(&used_charts(estate), &mut |relative: &str| read_chart_file(&root, relative))
 }
 
-/// The text of one repository-relative `Chart.yaml`, `None` when there is none. Only regular files
-/// of at most [`MAX_CHART_FILE_BYTES`] are read: a symlink, FIFO or folder there is a problem in that file.
-fn read_chart_file(repo: &Path, relative: &str) -> Result<Option<String>, Error> {
-    use std::io::Read;
-
-    let path = repo.join(relative);
-    let problem = |message: &str, hint: &str| Error::Config(vec![Diagnostic::new(relative, message).hint(hint)]);
-    let metadata = match fs::symlink_metadata(&path) {
-        Ok(metadata) => metadata,
-        Err(error) if matches!(error.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
-            return Ok(None)
-        }
-        Err(error) => return Err(Error::io(path, error)),
-    };
-    if !metadata.is_file() {
-        return Err(problem("is not a regular file", "a chart's Chart.yaml must be a plain file in the repository"));
+/// The text of one repository-relative `Chart.yaml`, `None` when there is none. Read through
+/// [`RepoRoot`]: inside the checkout after symlinks, a regular file of at most 1 MiB, UTF-8.
+fn read_chart_file(root: &RepoRoot, relative: &str) -> Result<Option<String>, Error> {
+    match root.read_config_file(relative) {
+        Ok(text) => Ok(Some(text)),
+        Err(refused) if refused.problem == PathProblem::NotFound => Ok(None),
+        Err(refused) => Err(Error::Config(vec![refused.file_diagnostic()])),
     }
-    let too_large = || {
-        problem(
-            &format!("the file is larger than {} KiB", MAX_CHART_FILE_BYTES / 1024),
-            "a Chart.yaml is a short manifest; check that the right file is committed",
-        )
-    };
-    if metadata.len() > MAX_CHART_FILE_BYTES {
-        return Err(too_large());
-    }
-    let file = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CHART_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&path, e))?;
-    if bytes.len() as u64 > MAX_CHART_FILE_BYTES {
-        return Err(too_large());
-    }
-    String::from_utf8(bytes).map(Some).map_err(|_| problem("the file is not UTF-8 text", "save it as UTF-8"))
 }
 
 /// Repository-relative paths of the cluster files, sorted.
