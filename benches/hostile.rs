@@ -21,7 +21,7 @@
 //! once at a small size, as a smoke test.
 
 // A benchmark reports its results on stdout.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 #[cfg(target_os = "linux")]
 fn main() -> anyhow::Result<()> {
