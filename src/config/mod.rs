@@ -9,6 +9,7 @@ pub mod load;
 pub mod locate;
 pub mod raw;
 pub mod settings;
+pub mod suggest;
 pub mod yaml;
 
 pub use raw::Provider;
