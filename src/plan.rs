@@ -237,7 +237,7 @@ fn staging_reason(staging: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Hub, Support, DEFAULT_HELM_CHART};
+    use crate::config::{Hub, Support};
 
     fn values(dir: &str, names: &[&str]) -> Vec<ValuesFile> {
         names.iter().map(|n| ValuesFile { path: format!("{dir}/{n}") }).collect()
@@ -254,7 +254,7 @@ mod tests {
                 .iter()
                 .map(|(hub, files)| Hub {
                     name: (*hub).into(),
-                    helm_chart: DEFAULT_HELM_CHART.into(),
+                    helm_chart: "basehub".into(),
                     values_files: values(&dir, files),
                 })
                 .collect(),

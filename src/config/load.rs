@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::cluster::{assemble_estate, parse_cluster, ClusterSource};
+use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
-use super::Estate;
+use super::{Estate, CHARTS_DIR};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 
@@ -32,8 +32,23 @@ pub fn load_settings(repo: &Path, config: Option<&Path>) -> Result<Settings, Err
     Settings::parse(&display, &text).map_err(Error::Config)
 }
 
-/// Finds, reads and validates every cluster file. All problems in all files are reported together.
+/// A valid estate, and what the user should know about it.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub estate: Estate,
+    /// Problems that do not stop a plan, each at its file and line.
+    pub warnings: Vec<Diagnostic>,
+    /// Keys the deployer does not read (`deployer validate --strict` lists them).
+    pub notices: Vec<Diagnostic>,
+}
+
+/// Finds, reads and validates every cluster file, dropping the warnings; see [`load`].
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
+    load(repo, settings).map(|loaded| loaded.estate)
+}
+
+/// Finds, reads and validates every cluster file. All problems in all files are reported together.
+pub fn load(repo: &Path, settings: &Settings) -> Result<Loaded, Error> {
     let files = find_cluster_files(repo, settings)?;
     if files.is_empty() {
         return Err(Error::Config(vec![Diagnostic::new(
@@ -64,17 +79,49 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
         known.borrow_mut().insert(relative.to_owned(), found);
         found
     };
+    let chart_exists = |chart: &str| exists(&format!("{CHARTS_DIR}/{chart}/Chart.yaml"));
+    let charts = list_charts(repo, &chart_exists)?;
+    let facts = RepoFacts { file_exists: &exists, chart_exists: &chart_exists, charts: &charts };
     let mut parsed = Vec::with_capacity(sources.len());
+    let (mut warnings, mut notices) = (Vec::new(), Vec::new());
     for source in &sources {
-        match parse_cluster(source, &exists) {
-            Ok(cluster) => parsed.push((cluster, source)),
+        match parse_cluster(source, &facts) {
+            Ok(found) => {
+                warnings.extend(found.warnings);
+                notices.extend(found.notices);
+                parsed.push((found.cluster, source));
+            }
             Err(mut found) => problems.append(&mut found),
         }
     }
     if !problems.is_empty() {
         return Err(Error::Config(problems));
     }
-    assemble_estate(parsed).map_err(Error::Config)
+    let estate = assemble_estate(parsed).map_err(Error::Config)?;
+    Ok(Loaded { estate, warnings, notices })
+}
+
+/// The folders of the charts directory that hold a `Chart.yaml`, sorted.
+/// Folder links are not followed; names that are not UTF-8 are left out.
+fn list_charts(repo: &Path, chart_exists: &dyn Fn(&str) -> bool) -> Result<Vec<String>, Error> {
+    let dir = repo.join(CHARTS_DIR);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(Error::io(dir, error)),
+    };
+    let mut charts = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let is_dir = entry.file_type().map_err(|e| Error::io(entry.path(), e))?.is_dir();
+        if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
+            if chart_exists(name) {
+                charts.push(name.to_owned());
+            }
+        }
+    }
+    charts.sort();
+    Ok(charts)
 }
 
 /// Repository-relative paths of the cluster files, sorted.

@@ -5,6 +5,7 @@
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
 pub mod cluster;
+pub mod keys;
 pub mod load;
 pub mod locate;
 pub mod raw;
@@ -77,5 +78,6 @@ impl ValuesFile {
     }
 }
 
-/// The chart a hub deploys when `helm_chart` is not given.
-pub const DEFAULT_HELM_CHART: &str = "basehub";
+/// Where the charts are, relative to the repository root: a hub's
+/// `helm_chart` names a folder here that has a `Chart.yaml`.
+pub const CHARTS_DIR: &str = "helm-charts";

@@ -62,7 +62,7 @@ pub const SUPPORT_RELEASE: &str = "support";
 /// `helm upgrade --timeout` when none is given.
 pub const DEFAULT_TIMEOUT: &str = "10m";
 /// Where the charts are, relative to the repository root.
-pub const DEFAULT_CHARTS_DIR: &str = "helm-charts";
+pub const DEFAULT_CHARTS_DIR: &str = crate::config::CHARTS_DIR;
 /// Health-check defaults: retries after the first attempt, seconds per attempt, seconds between attempts.
 pub const DEFAULT_HEALTH_CHECK_RETRIES: u32 = 3;
 pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECS: u64 = 60;
@@ -150,9 +150,8 @@ pub struct HealthCheck {
 pub fn chart_path(cluster: &Cluster, target: &Target, options: &DeployOptions) -> String {
     let chart = match target {
         Target::Support => SUPPORT_RELEASE,
-        Target::Hub(name) => {
-            cluster.hubs.iter().find(|h| &h.name == name).map_or(crate::config::DEFAULT_HELM_CHART, |h| &h.helm_chart)
-        }
+        // Targets come from `resolve_targets`, which knows every hub; there is no default chart.
+        Target::Hub(name) => cluster.hubs.iter().find(|h| &h.name == name).map_or("", |h| h.helm_chart.as_str()),
     };
     let dir = options.charts_dir.trim_end_matches('/');
     if dir.is_empty() {
