@@ -40,9 +40,11 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     let workspace = env.workspace();
     let request =
         generate::GenerateRequest { repo: workspace.clone(), config: inputs.config.clone(), changes: resolved.changes };
-    let plan = generate::generate(&request)?.plan;
+    let generated = generate::generate(&request)?;
+    let plan = generated.plan;
     plan.check_matrix_limits()?;
 
+    runner::report_diagnostics(Level::Warning, &generated.config_warnings, runner::Audience::Actions);
     for warning in &plan.warnings {
         match warning {
             plan::PlanWarning::NoCanary { cluster_file, .. } => {

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use crate::changes::{parse_labels, parse_path_list, ChangeSet};
-use crate::config::load::{load_estate, load_settings};
+use crate::config::load::{load, load_settings};
 use crate::config::{Estate, Settings};
+use crate::diagnostic::Diagnostic;
 use crate::detect::{detect, DEPLOY_ALL_REASON};
 use crate::error::Error;
 use crate::event::Trigger;
@@ -29,14 +30,16 @@ pub struct Generated {
     pub settings: Settings,
     pub estate: Estate,
     pub plan: Plan,
+    /// Problems in the configuration that do not stop the plan, at their file and line.
+    pub config_warnings: Vec<Diagnostic>,
 }
 
 /// Loads and validates the repository's configuration, then plans the change.
 pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
     let settings = load_settings(&request.repo, request.config.as_deref())?;
-    let estate = load_estate(&request.repo, &settings)?;
-    let plan = plan(&estate, &settings, &request.changes);
-    Ok(Generated { settings, estate, plan })
+    let loaded = load(&request.repo, &settings)?;
+    let plan = plan(&loaded.estate, &settings, &request.changes);
+    Ok(Generated { settings, estate: loaded.estate, plan, config_warnings: loaded.warnings })
 }
 
 /// Input names of `actions/generate`.

@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
-use deployer::config::load::{load_estate, load_settings};
+use deployer::config::load::{load, load_estate, load_settings};
 use deployer::filter::stage::parse_matrix;
 use deployer::filter::{self, parse_results};
 use deployer::generate::{generate, GenerateRequest};
@@ -64,6 +64,9 @@ enum Commands {
     Validate {
         #[command(flatten)]
         repo: RepoArgs,
+        /// Also list, as notices, every key of the cluster files that the deployer does not read.
+        #[arg(long)]
+        strict: bool,
     },
     /// Drop the prod hub jobs of clusters whose support-and-staging leg did not succeed.
     Filter {
@@ -182,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request =
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
             let generated = generate(&request)?;
+            runner::report_diagnostics(runner::Level::Warning, &generated.config_warnings, runner::Audience::Terminal);
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 eprintln!("warning: {warning}");
@@ -201,9 +205,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let estate = load_estate(&repo.repo, &settings)?;
             runner::print(&explain::render(&explain::explain(&estate, &settings, &paths)));
         }
-        Commands::Validate { repo } => {
+        Commands::Validate { repo, strict } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
-            let estate = load_estate(&repo.repo, &settings)?;
+            let loaded = load(&repo.repo, &settings)?;
+            runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
+            if strict {
+                runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
+            }
+            let estate = loaded.estate;
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }

@@ -323,6 +323,28 @@ pub fn report_error(error: &Error) {
     eprintln!("{}", quote_command_lines(&format!("error: {error}")));
 }
 
+/// Where a stage's output is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A GitHub Actions log: annotations.
+    Actions,
+    /// A person at a terminal: readable lines.
+    Terminal,
+}
+
+/// Reports problems that do not stop a stage (warnings, notices), in one
+/// place: in an action, an annotation per diagnostic at its file and line on
+/// stdout; on a terminal, `warning: file:line:col: field: message` (and its
+/// hint) on stderr.
+pub fn report_diagnostics(level: Level, diagnostics: &[Diagnostic], audience: Audience) {
+    for diagnostic in diagnostics {
+        match audience {
+            Audience::Actions => annotate(level, diagnostic),
+            Audience::Terminal => eprintln!("{}", quote_command_lines(&format!("{}: {diagnostic}", level.command()))),
+        }
+    }
+}
+
 /// Prefixes every line that could be read as a workflow command.
 pub fn quote_command_lines(text: &str) -> String {
     text.lines()
