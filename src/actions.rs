@@ -50,6 +50,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
             plan::PlanWarning::NoCanary { cluster_file, .. } => {
                 runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
             }
+            plan::PlanWarning::UnknownLabel { .. } => runner::annotate_message(Level::Warning, &warning.to_string()),
         }
     }
     runner::group("Deployment plan");

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::changes::ChangeSet;
+use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::error::Error;
 
@@ -45,6 +46,8 @@ pub struct ProdHubJob {
 pub enum PlanWarning {
     /// A cluster's prod hubs deploy with no staging hub to try the change first.
     NoCanary { cluster_name: String, cluster_file: String, prod_hubs: Vec<String> },
+    /// A label that looks like one of the deployer's but is none of them, so it does nothing.
+    UnknownLabel { label: String, nearest: String },
 }
 
 impl std::fmt::Display for PlanWarning {
@@ -55,8 +58,43 @@ impl std::fmt::Display for PlanWarning {
                 "cluster {cluster_name} has no staging hub, so its prod hubs ({}) deploy without a canary",
                 prod_hubs.join(", ")
             ),
+            PlanWarning::UnknownLabel { label, nearest } => {
+                write!(f, "unknown label `{}`; did you mean `{nearest}`?", capped(label, MAX_LABEL_SHOWN))
+            }
         }
     }
+}
+
+/// Labels starting with this (in any case) are meant for the deployer.
+pub const LABEL_PREFIX: &str = "deployer:";
+
+/// Characters of an unknown label a warning shows at most.
+const MAX_LABEL_SHOWN: usize = 60;
+
+fn capped(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// The labels that start with [`LABEL_PREFIX`] but are none of the
+/// deployer's: each once, with the nearest label the deployer knows.
+fn unknown_labels(changes: &ChangeSet, labels: &crate::config::settings::Labels) -> Vec<PlanWarning> {
+    let known = [&labels.skip_deploy, &labels.skip_deploy_hubs, &labels.deploy_hubs, &labels.deploy_support];
+    let mut warned: HashSet<&str> = HashSet::new();
+    let mut warnings = Vec::new();
+    for label in &changes.labels {
+        let looks_like_ours = label.get(..LABEL_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(LABEL_PREFIX));
+        if !looks_like_ours || known.iter().any(|known| *known == label) || !warned.insert(label) {
+            continue;
+        }
+        if let Some(nearest) = nearest(label, known.iter().map(|known| known.as_str())) {
+            warnings.push(PlanWarning::UnknownLabel { label: label.clone(), nearest: nearest.to_owned() });
+        }
+    }
+    warnings
 }
 
 /// The two matrices, and warnings about them.
@@ -115,8 +153,9 @@ fn global_reason(changes: &ChangeSet, label: &str, patterns_match: bool, pattern
 /// Plans the upgrades a change needs.
 pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
     let labels = &settings.labels;
+    let label_warnings = unknown_labels(changes, labels);
     if changes.has_label(&labels.skip_deploy) {
-        return Plan::default();
+        return Plan { warnings: label_warnings, ..Plan::default() };
     }
     let all_hubs = global_reason(
         changes,
@@ -133,7 +172,7 @@ pub fn plan(estate: &Estate, settings: &Settings, changes: &ChangeSet) -> Plan {
     let skip_hubs = changes.has_label(&labels.skip_deploy_hubs);
     let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
 
-    let mut plan = Plan::default();
+    let mut plan = Plan { warnings: label_warnings, ..Plan::default() };
     for cluster in &estate.clusters {
         let decide = ClusterDecision { cluster, changed: &changed };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
@@ -156,9 +195,11 @@ impl ClusterDecision<'_> {
         if self.changed.contains(self.cluster.file.as_str()) {
             return Some(CLUSTER_FILE_REASON.to_owned());
         }
+        // A file listed twice is named once.
+        let mut named: HashSet<&str> = HashSet::new();
         let modified: Vec<&str> = values_files
             .iter()
-            .filter(|file| self.changed.contains(file.path.as_str()))
+            .filter(|file| self.changed.contains(file.path.as_str()) && named.insert(&file.path))
             .map(ValuesFile::basename)
             .collect();
         (!modified.is_empty()).then(|| format!("{VALUES_FILES_REASON}{}", modified.join(", ")))
@@ -421,6 +462,40 @@ mod tests {
             result.warnings[0].to_string(),
             "cluster a-b has no staging hub, so its prod hubs (prod) deploy without a canary"
         );
+    }
+
+    #[test]
+    fn a_values_file_listed_twice_is_named_once() {
+        let estate = Estate { clusters: vec![cluster("d", false, &[("prod", &["a.yaml", "b.yaml", "a.yaml"])])] };
+        let changes = ChangeSet::new(["c/d/a.yaml", "c/d/b.yaml"], Vec::<String>::new());
+        let result = plan(&estate, &Settings::default(), &changes);
+        assert_eq!(result.prod_hubs[0].reason_for_redeploy, "Following helm chart values files were modified: a.yaml, b.yaml");
+    }
+
+    #[test]
+    fn unknown_deployer_labels_are_warnings() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["deployer:deploy-hubs", "bug", "deploy-hub"], &[]),
+            (&["deployer:deploy-hub"], &["unknown label `deployer:deploy-hub`; did you mean `deployer:deploy-hubs`?"]),
+            (
+                &["Deployer:Skip-Deploy", "deployer:skip-deploy", "Deployer:Skip-Deploy"],
+                &["unknown label `Deployer:Skip-Deploy`; did you mean `deployer:skip-deploy`?"],
+            ),
+            (&["deployer:support"], &["unknown label `deployer:support`; did you mean `deployer:deploy-support`?"]),
+        ];
+        for (labels, expected) in cases {
+            let result = plan(&estate(), &Settings::default(), &ChangeSet::new(Vec::<String>::new(), labels.iter().copied()));
+            let warnings: Vec<String> = result
+                .warnings
+                .iter()
+                .filter(|w| matches!(w, PlanWarning::UnknownLabel { .. }))
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(warnings, *expected, "{labels:?}");
+        }
+        let long = format!("deployer:{}", "x".repeat(200));
+        let result = plan(&estate(), &Settings::default(), &ChangeSet::new(Vec::<String>::new(), [long]));
+        assert!(result.warnings[0].to_string().chars().count() < 120, "{}", result.warnings[0]);
     }
 
     #[test]
