@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use crate::changes::{parse_labels, parse_path_list, ChangeSet};
-use crate::config::load::{load, load_settings};
+use crate::config::load::{load, load_settings, LoadOptions};
 use crate::config::{Estate, Settings};
-use crate::diagnostic::Diagnostic;
 use crate::detect::{detect, DEPLOY_ALL_REASON};
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::event::Trigger;
 use crate::github::{self, ClientConfig, GitHub};
@@ -37,7 +37,7 @@ pub struct Generated {
 /// Loads and validates the repository's configuration, then plans the change.
 pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
     let settings = load_settings(&request.repo, request.config.as_deref())?;
-    let loaded = load(&request.repo, &settings)?;
+    let loaded = load(&request.repo, &settings, LoadOptions::default())?;
     let plan = plan(&loaded.estate, &settings, &request.changes);
     Ok(Generated { settings, estate: loaded.estate, plan, config_warnings: loaded.warnings })
 }

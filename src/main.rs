@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
-use deployer::config::load::{load, load_estate, load_settings};
+use deployer::config::load::{load, load_estate, load_settings, LoadOptions};
 use deployer::filter::stage::parse_matrix;
 use deployer::filter::{self, parse_results};
 use deployer::generate::{generate, GenerateRequest};
@@ -207,11 +207,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Commands::Validate { repo, strict } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
-            let loaded = load(&repo.repo, &settings)?;
+            let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
             runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
-            if strict {
-                runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
-            }
+            runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
             let estate = loaded.estate;
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));

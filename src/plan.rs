@@ -86,8 +86,9 @@ fn unknown_labels(changes: &ChangeSet, labels: &crate::config::settings::Labels)
     let mut warned: HashSet<&str> = HashSet::new();
     let mut warnings = Vec::new();
     for label in &changes.labels {
-        let looks_like_ours = label.get(..LABEL_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(LABEL_PREFIX));
-        if !looks_like_ours || known.iter().any(|known| *known == label) || !warned.insert(label) {
+        let looks_like_ours =
+            label.get(..LABEL_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(LABEL_PREFIX));
+        if !looks_like_ours || known.contains(&label) || !warned.insert(label) {
             continue;
         }
         if let Some(nearest) = nearest(label, known.iter().map(|known| known.as_str())) {
@@ -469,7 +470,10 @@ mod tests {
         let estate = Estate { clusters: vec![cluster("d", false, &[("prod", &["a.yaml", "b.yaml", "a.yaml"])])] };
         let changes = ChangeSet::new(["c/d/a.yaml", "c/d/b.yaml"], Vec::<String>::new());
         let result = plan(&estate, &Settings::default(), &changes);
-        assert_eq!(result.prod_hubs[0].reason_for_redeploy, "Following helm chart values files were modified: a.yaml, b.yaml");
+        assert_eq!(
+            result.prod_hubs[0].reason_for_redeploy,
+            "Following helm chart values files were modified: a.yaml, b.yaml"
+        );
     }
 
     #[test]
@@ -484,7 +488,8 @@ mod tests {
             (&["deployer:support"], &["unknown label `deployer:support`; did you mean `deployer:deploy-support`?"]),
         ];
         for (labels, expected) in cases {
-            let result = plan(&estate(), &Settings::default(), &ChangeSet::new(Vec::<String>::new(), labels.iter().copied()));
+            let result =
+                plan(&estate(), &Settings::default(), &ChangeSet::new(Vec::<String>::new(), labels.iter().copied()));
             let warnings: Vec<String> = result
                 .warnings
                 .iter()

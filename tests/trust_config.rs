@@ -17,7 +17,8 @@ const C1: &str = "config/clusters/c1/cluster.yaml";
 /// A repository with the `basehub` and `daskhub` charts and these files.
 fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
     let temp = tempfile::tempdir().expect("temp");
-    let charts = [("helm-charts/basehub/Chart.yaml", "name: basehub\n"), ("helm-charts/daskhub/Chart.yaml", "name: daskhub\n")];
+    let charts =
+        [("helm-charts/basehub/Chart.yaml", "name: basehub\n"), ("helm-charts/daskhub/Chart.yaml", "name: daskhub\n")];
     for (path, text) in charts.iter().chain(files) {
         let path = temp.path().join(path);
         fs::create_dir_all(path.parent().expect("parent")).expect("dir");
@@ -43,7 +44,17 @@ fn validate(repo: &Path, strict: bool) -> Output {
 }
 
 fn generate(repo: &Path, changed: &str, labels: &str) -> Output {
-    deployer(&["generate", "--repo", path_arg(repo), "--changed-files", changed, "--labels", labels, "--output", "json"])
+    deployer(&[
+        "generate",
+        "--repo",
+        path_arg(repo),
+        "--changed-files",
+        changed,
+        "--labels",
+        labels,
+        "--output",
+        "json",
+    ])
 }
 
 fn generate_action(repo: &Path, changed: &str) -> support::ActionResult {
@@ -86,7 +97,8 @@ fn a_misspelt_values_files_key_is_an_error_with_did_you_mean_at_its_line() {
         "hubs[0].helm_chart_value_files: unknown key `helm_chart_value_files`; did you mean 'helm_chart_values_files'?",
     );
     // Nor does deploy run helm without the values files.
-    let output = deployer(&["deploy", "--repo", path_arg(repo.path()), "--cluster", "c1", "--hub", "prod", "--dry-run"]);
+    let output =
+        deployer(&["deploy", "--repo", path_arg(repo.path()), "--cluster", "c1", "--hub", "prod", "--dry-run"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("did you mean 'helm_chart_values_files'?"), "{}", text(&output.stderr));
     assert!(!text(&output.stdout).contains("helm upgrade"), "{}", text(&output.stdout));
@@ -99,7 +111,10 @@ fn a_misspelt_support_key_and_provider_keys_are_errors_too() {
     let output = validate(repo.path(), false);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains(&format!("{C1}:4:3: gcp.projcet: unknown key `projcet`; did you mean 'project'?")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{C1}:4:3: gcp.projcet: unknown key `projcet`; did you mean 'project'?")),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "{C1}:6:3: support.helm_chart_values_file: unknown key `helm_chart_values_file`; did you mean 'helm_chart_values_files'?"
@@ -112,7 +127,11 @@ fn a_misspelt_support_key_and_provider_keys_are_errors_too() {
 fn helmchart_without_underscore_is_an_error_not_a_silent_basehub() {
     let cluster = "name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helmchart: daskhub\n    helm_chart_values_files: [p.yaml]\n";
     let repo = repo(&[(C1, cluster), ("config/clusters/c1/p.yaml", "x: 1\n")]);
-    assert_rejected_everywhere(repo.path(), (5, 5), "hubs[0].helmchart: unknown key `helmchart`; did you mean 'helm_chart'?");
+    assert_rejected_everywhere(
+        repo.path(),
+        (5, 5),
+        "hubs[0].helmchart: unknown key `helmchart`; did you mean 'helm_chart'?",
+    );
     assert_rejected_everywhere(repo.path(), (4, 5), "hubs[0]: missing field `helm_chart`");
 }
 
@@ -120,7 +139,8 @@ fn helmchart_without_underscore_is_an_error_not_a_silent_basehub() {
 fn a_chart_that_does_not_exist_names_the_hub_and_the_nearest_chart() {
     let cluster = "name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helm_chart: dashub\n    helm_chart_values_files: [p.yaml]\n";
     let repo = repo(&[(C1, cluster), ("config/clusters/c1/p.yaml", "x: 1\n")]);
-    let headline = "hubs[0].helm_chart: hub `prod` uses chart `dashub`, but helm-charts/dashub/Chart.yaml does not exist";
+    let headline =
+        "hubs[0].helm_chart: hub `prod` uses chart `dashub`, but helm-charts/dashub/Chart.yaml does not exist";
     assert_rejected_everywhere(repo.path(), (5, 17), headline);
     let stderr = text(&validate(repo.path(), false).stderr);
     assert_eq!(
@@ -179,8 +199,11 @@ fn real_world_keys_raise_nothing_and_strict_lists_them_as_notices() {
 
     let result = generate_action(repo.path(), "config/clusters/c1/staging.values.yaml");
     assert!(result.success(), "{}\n{}", result.stdout, result.stderr);
-    let annotations: Vec<&str> =
-        result.stdout.lines().filter(|l| l.starts_with("::error") || l.starts_with("::warning") || l.starts_with("::notice")).collect();
+    let annotations: Vec<&str> = result
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error") || l.starts_with("::warning") || l.starts_with("::notice"))
+        .collect();
     assert_eq!(annotations, Vec::<&str>::new());
     assert_eq!(result.stderr, "");
 
@@ -225,11 +248,11 @@ fn a_hub_or_support_block_with_no_values_files_is_a_warning_at_its_line() {
     for output in [validate(repo.path(), false), generate(repo.path(), "config/clusters/c1/s.yaml", "[]")] {
         assert!(output.status.success(), "{}", text(&output.stderr));
         let stderr = text(&output.stderr);
+        assert!(stderr.contains(&format!("warning: {C1}:9:5: hubs[1]: hub `prod` lists no values files")), "{stderr}");
         assert!(
-            stderr.contains(&format!("warning: {C1}:9:5: hubs[1]: hub `prod` lists no values files")),
+            stderr.contains(&format!("warning: {C1}:4:3: support: the support chart lists no values files")),
             "{stderr}"
         );
-        assert!(stderr.contains(&format!("warning: {C1}:4:3: support: the support chart lists no values files")), "{stderr}");
     }
 }
 
@@ -248,7 +271,8 @@ fn an_unknown_deployer_label_is_a_warning_naming_the_nearest_label() {
     let output = generate(repo.path(), "docs/x.md", r#"["deployer:Deploy-Support"]"#);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains("warning: unknown label `deployer:Deploy-Support`; did you mean `deployer:deploy-support`?"),
+        text(&output.stderr)
+            .contains("warning: unknown label `deployer:Deploy-Support`; did you mean `deployer:deploy-support`?"),
         "{}",
         text(&output.stderr)
     );
@@ -265,7 +289,10 @@ fn a_values_file_listed_twice_is_named_once_and_validate_warns() {
     let result = generate_action(repo.path(), "config/clusters/c1/prod.values.yaml\nconfig/clusters/c1/common.yaml");
     assert!(result.success(), "{}\n{}", result.stdout, result.stderr);
     let prod = result.json_output("prod-hub-matrix-jobs");
-    assert_eq!(prod[0]["reason_for_redeploy"], "Following helm chart values files were modified: prod.values.yaml, common.yaml");
+    assert_eq!(
+        prod[0]["reason_for_redeploy"],
+        "Following helm chart values files were modified: prod.values.yaml, common.yaml"
+    );
 
     let output = validate(repo.path(), false);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -283,7 +310,9 @@ fn eight_thousand_bad_hub_names_are_all_reported() {
     const HUBS: usize = 8000;
     let mut cluster = String::from("name: c1\nprovider: gcp\nhubs:\n");
     for i in 0..HUBS {
-        cluster.push_str(&format!("  - name: Bad_Hub_{i}\n    helm_chart: basehub\n    helm_chart_values_files: [v.yaml]\n"));
+        cluster.push_str(&format!(
+            "  - name: Bad_Hub_{i}\n    helm_chart: basehub\n    helm_chart_values_files: [v.yaml]\n"
+        ));
     }
     let repo = repo(&[(C1, &cluster), ("config/clusters/c1/v.yaml", "x: 1\n")]);
     let started = std::time::Instant::now();
@@ -297,7 +326,10 @@ fn eight_thousand_bad_hub_names_are_all_reported() {
     // Every one at its own line.
     let last = HUBS - 1;
     assert!(
-        stderr.contains(&format!("{C1}:{}:11: hubs[{last}].name: `Bad_Hub_{last}` is not a valid hub name", 4 + 3 * last)),
+        stderr.contains(&format!(
+            "{C1}:{}:11: hubs[{last}].name: `Bad_Hub_{last}` is not a valid hub name",
+            4 + 3 * last
+        )),
         "last hub located"
     );
 

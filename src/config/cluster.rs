@@ -1,15 +1,18 @@
 //! Validates a parsed `cluster.yaml` into a [`Cluster`], and a set of clusters into an [`Estate`].
 //!
 //! Pure: the outside facts it needs (which files and charts exist) are
-//! passed in. Problems are located with one position [`Index`] per file,
-//! built in one parse, however many problems there are.
+//! passed in. One parse gives the typed file and the keys it does not read
+//! ([`super::unread`]); the checks run on those, and what they find is
+//! located afterwards with one position [`Index`], built in one more parse
+//! however many findings there are, and only when there is something to locate.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::keys::{self, CLUSTER_SHAPE};
-use super::locate::{display_path, locate, Index, Segment};
+use super::locate::{display_path, locate, Index, OwnedSegment, Segment};
 use super::raw::{RawCluster, RawHub};
 use super::suggest::{did_you_mean, shown};
+use super::unread::{self, UnreadKey};
 use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, CHARTS_DIR};
 use crate::diagnostic::Diagnostic;
 use crate::repo_path;
@@ -47,17 +50,27 @@ pub struct ParsedCluster {
     pub notices: Vec<Diagnostic>,
 }
 
-/// Parses and validates one cluster file.
-pub fn parse_cluster(source: &ClusterSource, facts: &RepoFacts<'_>) -> Result<ParsedCluster, Vec<Diagnostic>> {
-    let raw: RawCluster = yaml::parse(&source.file, &source.text)?;
-    // The parser accepted the document, so the index's walk of the parts it read succeeds too;
-    // if it does not, the key checks cannot be made, and that is an error, not a pass.
-    let index = Index::build(&source.text, CLUSTER_SHAPE).map_err(|message| {
-        vec![Diagnostic::new(&source.file, format!("the file's keys could not be read: {message}"))
-            .hint("check the YAML at that position")]
-    })?;
-    let checker = Checker { source, index, problems: Vec::new(), warnings: Vec::new(), notices: Vec::new() };
-    checker.validate(raw, facts)
+/// Parses and validates one cluster file. `notices`: whether to list the
+/// keys the deployer does not read (they are located only when asked for).
+pub fn parse_cluster(
+    source: &ClusterSource,
+    facts: &RepoFacts<'_>,
+    notices: bool,
+) -> Result<ParsedCluster, Vec<Diagnostic>> {
+    let (raw, unread) = match unread::parse::<RawCluster>(&source.text) {
+        Ok(parsed) => parsed,
+        // The plain parse reads the type the same way and says what is wrong.
+        Err(_) => {
+            return Err(match yaml::parse::<RawCluster>(&source.file, &source.text) {
+                Err(problems) => problems,
+                // Never expected; without the keys there is no key check, so not a pass.
+                Ok(_) => vec![Diagnostic::new(&source.file, "the file's keys could not be read")
+                    .hint("check the YAML syntax of the file's keys")],
+            });
+        }
+    };
+    let checker = Checker { source, findings: Vec::new(), notices };
+    checker.validate(raw, unread, facts)
 }
 
 /// Checks that cluster names are unique and sorts the clusters by name.
@@ -114,30 +127,83 @@ fn is_valid_chart_name(name: &str) -> bool {
 
 struct Checker<'s> {
     source: &'s ClusterSource,
-    index: Index,
-    problems: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
-    notices: Vec<Diagnostic>,
+    findings: Vec<Finding>,
+    /// Whether unread keys are wanted.
+    notices: bool,
+}
+
+/// Something found in the file, to be located once every check has run.
+struct Finding {
+    severity: Severity,
+    at: Locator,
+    /// Everything but the position.
+    diagnostic: Diagnostic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Severity {
+    Problem,
+    Warning,
+    Notice,
+}
+
+/// Where a finding is: a node, or a key of a mapping.
+enum Locator {
+    Node(Vec<OwnedSegment>),
+    Key { mapping: Vec<OwnedSegment>, entry: usize },
 }
 
 impl Checker<'_> {
-    fn diagnostic(&self, path: &[Segment<'_>], message: String, hint: &str) -> Diagnostic {
-        Diagnostic::new(&self.source.file, message).at(self.index.locate(path)).field(display_path(path)).hint(hint)
+    fn find(&mut self, severity: Severity, path: &[Segment<'_>], message: String, hint: &str) {
+        let diagnostic = Diagnostic::new(&self.source.file, message).field(display_path(path)).hint(hint);
+        self.findings.push(Finding { severity, at: Locator::Node(OwnedSegment::path(path)), diagnostic });
     }
 
     fn report(&mut self, path: &[Segment<'_>], message: String, hint: &str) {
-        let diagnostic = self.diagnostic(path, message, hint);
-        self.problems.push(diagnostic);
+        self.find(Severity::Problem, path, message, hint);
     }
 
     fn warn(&mut self, path: &[Segment<'_>], message: String, hint: &str) {
-        let diagnostic = self.diagnostic(path, message, hint);
-        self.warnings.push(diagnostic);
+        self.find(Severity::Warning, path, message, hint);
     }
 
-    fn validate(mut self, raw: RawCluster, facts: &RepoFacts<'_>) -> Result<ParsedCluster, Vec<Diagnostic>> {
+    /// Locates every finding from one position index (built only when
+    /// there is a finding), sorted by line: problems, warnings and notices.
+    fn locate_findings(self) -> [Vec<Diagnostic>; 3] {
+        let mut sorted: [Vec<Diagnostic>; 3] = Default::default();
+        let findings: Vec<Finding> =
+            self.findings.into_iter().filter(|finding| self.notices || finding.severity != Severity::Notice).collect();
+        if findings.is_empty() {
+            return sorted;
+        }
+        // The outline's walk succeeded, and this one reads the same nodes.
+        let index = Index::build(&self.source.text, CLUSTER_SHAPE).unwrap_or_default();
+        for Finding { severity, at, diagnostic } in findings {
+            let position = match &at {
+                Locator::Node(path) => index.locate(&OwnedSegment::borrow(path)),
+                Locator::Key { mapping, entry } => index.locate_key(&OwnedSegment::borrow(mapping), *entry),
+            };
+            let list = match severity {
+                Severity::Problem => 0,
+                Severity::Warning => 1,
+                Severity::Notice => 2,
+            };
+            sorted[list].push(diagnostic.at(position));
+        }
+        sorted.map(by_position)
+    }
+
+    fn validate(
+        mut self,
+        raw: RawCluster,
+        unread: Vec<UnreadKey>,
+        facts: &RepoFacts<'_>,
+    ) -> Result<ParsedCluster, Vec<Diagnostic>> {
         let dir = repo_path::parent(&self.source.file).to_owned();
-        self.check_keys();
+        // `support:` with no keys (or `support: {}`) means no support chart.
+        let support_path = [Segment::Key("support")];
+        let support_other_keys = unread.iter().any(|key| key.mapping == OwnedSegment::path(&support_path));
+        self.check_keys(unread);
         if !is_valid_cluster_name(&raw.name) {
             self.report(
                 &[Segment::Key("name")],
@@ -146,11 +212,8 @@ impl Checker<'_> {
             );
         }
 
-        // `support:` with no keys (or `support: {}`) means no support chart.
-        let support_path = [Segment::Key("support")];
-        let support_has_keys = self.index.mapping(&support_path).is_some_and(|mapping| !mapping.entries.is_empty());
         let support = match raw.support {
-            Some(support) if support_has_keys => {
+            Some(support) if support.helm_chart_values_files.is_some() || support_other_keys => {
                 let listed = support.helm_chart_values_files.unwrap_or_default();
                 if listed.is_empty() {
                     self.warn(
@@ -173,39 +236,43 @@ impl Checker<'_> {
             hubs.push(self.hub(&dir, index, raw_hub, &mut seen, facts));
         }
 
-        if self.problems.is_empty() {
+        let file = self.source.file.clone();
+        let [problems, warnings, notices] = self.locate_findings();
+        if problems.is_empty() {
             let access = AccessBlocks { gcp: raw.gcp, aws: raw.aws, azure: raw.azure, kubeconfig: raw.kubeconfig };
-            let cluster = Cluster {
-                name: raw.name,
-                provider: raw.provider,
-                file: self.source.file.clone(),
-                dir,
-                support,
-                hubs,
-                access,
-            };
-            Ok(ParsedCluster { cluster, warnings: by_position(self.warnings), notices: by_position(self.notices) })
+            let cluster = Cluster { name: raw.name, provider: raw.provider, file, dir, support, hubs, access };
+            Ok(ParsedCluster { cluster, warnings, notices })
         } else {
-            Err(by_position(self.problems))
+            Err(problems)
         }
     }
 
     /// A key close to one the deployer reads is a misspelling; any other unread key is a notice.
-    fn check_keys(&mut self) {
-        for key in keys::unread_keys(&self.index) {
-            let diagnostic = Diagnostic::new(&self.source.file, String::new()).at(key.position).field(&key.field);
-            match key.suggestion {
-                Some(suggestion) => self.problems.push(Diagnostic {
-                    message: format!("unknown key {}; did you mean '{suggestion}'?", key.shown),
-                    hint: Some(format!(
-                        "the deployer ignores keys it does not know, so a misspelt key would be ignored without a \
-                         word; it reads {} here",
-                        key.known.iter().map(|known| format!("`{known}`")).collect::<Vec<_>>().join(", ")
-                    )),
-                    ..diagnostic
-                }),
-                None => self.notices.push(Diagnostic { message: "key not read by the deployer".to_owned(), ..diagnostic }),
-            }
+    fn check_keys(&mut self, unread: Vec<UnreadKey>) {
+        for key in keys::classify(unread) {
+            let at = Locator::Key { mapping: key.mapping, entry: key.entry };
+            let diagnostic = Diagnostic::new(&self.source.file, String::new()).field(&key.field);
+            let finding = match key.suggestion {
+                Some(suggestion) => Finding {
+                    severity: Severity::Problem,
+                    at,
+                    diagnostic: Diagnostic {
+                        message: format!("unknown key {}; did you mean '{suggestion}'?", key.shown),
+                        hint: Some(format!(
+                            "the deployer ignores keys it does not know, so a misspelt key would be ignored \
+                             without a word; it reads {} here",
+                            key.known.iter().map(|known| format!("`{known}`")).collect::<Vec<_>>().join(", ")
+                        )),
+                        ..diagnostic
+                    },
+                },
+                None => Finding {
+                    severity: Severity::Notice,
+                    at,
+                    diagnostic: Diagnostic { message: "key not read by the deployer".to_owned(), ..diagnostic },
+                },
+            };
+            self.findings.push(finding);
         }
     }
 
@@ -351,7 +418,11 @@ mod tests {
     fn parse_with(text: &str, exists: &dyn Fn(&str) -> bool) -> Result<ParsedCluster, Vec<Diagnostic>> {
         let charts: Vec<String> = CHARTS.iter().map(|c| (*c).to_owned()).collect();
         let chart_exists = |chart: &str| CHARTS.contains(&chart);
-        parse_cluster(&source(text), &RepoFacts { file_exists: exists, chart_exists: &chart_exists, charts: &charts })
+        parse_cluster(
+            &source(text),
+            &RepoFacts { file_exists: exists, chart_exists: &chart_exists, charts: &charts },
+            true,
+        )
     }
 
     fn parse(text: &str) -> Result<ParsedCluster, Vec<Diagnostic>> {
@@ -532,8 +603,8 @@ mod tests {
             ClusterSource { file: "config/clusters/b/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
         let facts = RepoFacts { file_exists: &|_| true, chart_exists: &|_| true, charts: &[] };
         let parsed = vec![
-            (parse_cluster(&a, &facts).unwrap().cluster, &a),
-            (parse_cluster(&b, &facts).unwrap().cluster, &b),
+            (parse_cluster(&a, &facts, false).unwrap().cluster, &a),
+            (parse_cluster(&b, &facts, false).unwrap().cluster, &b),
         ];
         let problems = assemble_estate(parsed).unwrap_err();
         assert_eq!(

@@ -4,8 +4,9 @@
 //! (an error: the deployer would otherwise ignore it without a word);
 //! any other key is only listed, by `deployer validate --strict`.
 
-use super::locate::{display_path, Index, NodeKind, Position, Segment, Shape};
+use super::locate::{display_path, OwnedSegment, Shape};
 use super::suggest::{did_you_mean, shown};
+use super::unread::UnreadKey;
 
 /// The keys of one mapping.
 #[derive(Debug, Clone, Copy)]
@@ -24,8 +25,10 @@ pub const CLUSTER: Block = Block {
 /// The `support` block.
 pub const SUPPORT: Block = Block { known: &["helm_chart_values_files"], ignored: &[] };
 /// One hub.
-pub const HUB: Block =
-    Block { known: &["name", "helm_chart", "helm_chart_values_files"], ignored: &["display_name", "domain", "chart_override"] };
+pub const HUB: Block = Block {
+    known: &["name", "helm_chart", "helm_chart_values_files"],
+    ignored: &["display_name", "domain", "chart_override"],
+};
 /// The `gcp` block.
 pub const GCP: Block = Block { known: &["project", "cluster", "zone"], ignored: &["key", "billing"] };
 /// The `aws` block.
@@ -56,125 +59,151 @@ pub const CLUSTER_SHAPE: Shape<'static> = Shape::Fields(&[
     ("kubeconfig", Shape::Shallow),
 ]);
 
-/// A key the deployer does not read.
+/// A key the deployer does not read, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnreadKey {
+pub struct KeyFinding {
     /// Field path of the key, such as `hubs[0].helm_chart_value_files`
     /// (an unusual key is shown as `?`).
     pub field: String,
     /// The key as messages may show it: in backticks, or `this key`.
     pub shown: String,
-    pub position: Option<Position>,
+    /// Where it is: entry `entry` of the mapping at `mapping` (see [`Index::locate_key`]).
+    pub mapping: Vec<OwnedSegment>,
+    pub entry: usize,
     /// The known key it most likely misspells.
     pub suggestion: Option<&'static str>,
     /// The keys the deployer reads there.
     pub known: &'static [&'static str],
 }
 
-/// Every key of the cluster file's known blocks that the deployer does not
-/// read, in document order within each block: top level, `support`, each
-/// hub, then the provider blocks.
-pub fn unread_keys(index: &Index) -> Vec<UnreadKey> {
-    let mut found = Vec::new();
-    check_block(index, &[], CLUSTER, &mut found);
-    check_block(index, &[Segment::Key("support")], SUPPORT, &mut found);
-    if let Some(NodeKind::Sequence(hubs)) = index.node(&[Segment::Key("hubs")]).map(|node| &node.kind) {
-        for hub in 0..hubs.len() {
-            check_block(index, &[Segment::Key("hubs"), Segment::Index(hub)], HUB, &mut found);
+/// The block of the mapping at `path`, when it is one of the blocks above.
+fn block_at(path: &[OwnedSegment]) -> Option<Block> {
+    fn key(segment: &OwnedSegment) -> Option<&str> {
+        match segment {
+            OwnedSegment::Key(key) => Some(key),
+            OwnedSegment::Index(_) => None,
         }
     }
-    for (key, block) in PROVIDER_BLOCKS {
-        check_block(index, &[Segment::Key(key)], block, &mut found);
+    match path {
+        [] => Some(CLUSTER),
+        [first] => match key(first)? {
+            "support" => Some(SUPPORT),
+            name => PROVIDER_BLOCKS.iter().find(|(block, _)| *block == name).map(|(_, block)| *block),
+        },
+        [first, OwnedSegment::Index(_)] if key(first) == Some("hubs") => Some(HUB),
+        _ => None,
     }
-    found
 }
 
-fn check_block(index: &Index, path: &[Segment<'_>], block: Block, found: &mut Vec<UnreadKey>) {
-    let Some(mapping) = index.mapping(path) else { return };
-    let parent = display_path(path);
-    for entry in &mapping.entries {
-        let key = entry.key.as_deref();
-        if key.is_some_and(|key| block.known.contains(&key)) {
-            continue;
-        }
-        let ignored = key.is_some_and(|key| block.ignored.contains(&key));
-        let suggestion = match key {
-            Some(key) if !ignored => did_you_mean(key, block.known.iter().copied()),
-            _ => None,
-        };
-        let shown_key = key.map_or_else(|| "this key".to_owned(), |key| shown(key, "this key"));
-        let plain = key.filter(|key| shown_key.starts_with('`') && !key.is_empty()).unwrap_or("?");
-        let field = if parent.is_empty() { plain.to_owned() } else { format!("{parent}.{plain}") };
-        found.push(UnreadKey { field, shown: shown_key, position: entry.key_position, suggestion, known: block.known });
-    }
+/// Classifies the keys the parse did not read (see [`super::unread`]): a key
+/// close to one the deployer reads at its place is a misspelling (it has a
+/// `suggestion`); any other is only not read.
+pub fn classify(unread: Vec<UnreadKey>) -> Vec<KeyFinding> {
+    unread
+        .into_iter()
+        .map(|unread| {
+            let block = block_at(&unread.mapping);
+            let key = unread.key.as_str();
+            let ignored = block.is_some_and(|block| block.ignored.contains(&key));
+            let suggestion = match block {
+                Some(block) if !ignored => did_you_mean(key, block.known.iter().copied()),
+                _ => None,
+            };
+            let shown_key = shown(key, "this key");
+            let plain = if shown_key.starts_with('`') { key } else { "?" };
+            let parent = display_path(&OwnedSegment::borrow(&unread.mapping));
+            let field = if parent.is_empty() { plain.to_owned() } else { format!("{parent}.{plain}") };
+            KeyFinding {
+                field,
+                shown: shown_key,
+                mapping: unread.mapping,
+                entry: unread.entry,
+                suggestion,
+                known: block.map_or(&[], |block| block.known),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::config::locate::{Index, Position};
+    use crate::config::raw::RawCluster;
+
     fn unread(text: &str) -> Vec<(String, Option<Position>, Option<&'static str>)> {
+        let (_, unread) = crate::config::unread::parse::<RawCluster>(text).unwrap();
         let index = Index::build(text, CLUSTER_SHAPE).unwrap();
-        unread_keys(&index).into_iter().map(|key| (key.field, key.position, key.suggestion)).collect()
+        let mut found: Vec<_> = classify(unread)
+            .into_iter()
+            .map(|key| (key.field, index.locate_key(&OwnedSegment::borrow(&key.mapping), key.entry), key.suggestion))
+            .collect();
+        found.sort_by_key(|(_, position, _)| *position);
+        found
     }
 
     #[test]
     fn misspelt_and_unread_keys() {
         type Case<'a> = (&'a str, &'a [(&'a str, Option<Position>, Option<&'a str>)]);
+        // Each document follows `name: c` and `provider: gcp` (lines 1 and 2).
         let cases: &[Case] = &[
-            ("name: c\nprovider: gcp\n", &[]),
+            ("", &[]),
             (
-                "name: c\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_value_files: [a.yaml]\n",
+                "hubs:\n  - name: a\n    helm_chart_value_files: [a.yaml]\n",
                 &[("hubs[0].helm_chart_value_files", Some((5, 5)), Some("helm_chart_values_files"))],
             ),
             (
-                "name: c\nprovider: gcp\nhubs:\n  - name: a\n    helmchart: daskhub\n  - name: b\n    Helm-Chart: x\n",
+                "hubs:\n  - name: a\n    helmchart: daskhub\n  - name: b\n    Helm-Chart: x\n",
                 &[("hubs[0].helmchart", Some((5, 5)), Some("helm_chart")), ("hubs[1].Helm-Chart", Some((7, 5)), Some("helm_chart"))],
             ),
-            ("nmae: c\nprovider: gcp\nhub: []\n", &[("nmae", Some((1, 1)), Some("name")), ("hub", Some((3, 1)), Some("hubs"))]),
-            ("support:\n  helm_chart_values_file: []\n", &[("support.helm_chart_values_file", Some((2, 3)), Some("helm_chart_values_files"))]),
+            ("nmae: c\nhub: []\n", &[("nmae", Some((3, 1)), Some("name")), ("hub", Some((4, 1)), Some("hubs"))]),
+            ("support:\n  helm_chart_values_file: []\n", &[("support.helm_chart_values_file", Some((4, 3)), Some("helm_chart_values_files"))]),
             ("gcp:\n  zones: x\naws:\n  clustername: x\n  regoin: x\n", &[
-                ("gcp.zones", Some((2, 3)), Some("zone")),
-                ("aws.clustername", Some((4, 3)), Some("clusterName")),
-                ("aws.regoin", Some((5, 3)), Some("region")),
+                ("gcp.zones", Some((4, 3)), Some("zone")),
+                ("aws.clustername", Some((6, 3)), Some("clusterName")),
+                ("aws.regoin", Some((7, 3)), Some("region")),
             ]),
             ("kubeconfig:\n  files: x\nazure:\n  resource-group: x\n", &[
-                ("azure.resource-group", Some((4, 3)), Some("resource_group")),
-                ("kubeconfig.files", Some((2, 3)), Some("file")),
+                ("kubeconfig.files", Some((4, 3)), Some("file")),
+                ("azure.resource-group", Some((6, 3)), Some("resource_group")),
             ]),
             // Keys real repositories carry: never misspellings, listed only.
             (
-                "name: c\nprovider_url: x\nmetadata: {a: !!int x}\naccount: 1\ntenancy: t\nhubs:\n  - name: a\n    display_name: A\n    domain: a.org\n    chart_override: x\n",
+                "provider_url: x\nmetadata: {a: !!int x, b: [1]}\naccount: 1\ntenancy: t\nhubs:\n  - name: a\n    display_name: A\n    domain: a.org\n    chart_override: x\n",
                 &[
-                    ("provider_url", Some((2, 1)), None),
-                    ("metadata", Some((3, 1)), None),
-                    ("account", Some((4, 1)), None),
-                    ("tenancy", Some((5, 1)), None),
-                    ("hubs[0].display_name", Some((8, 5)), None),
-                    ("hubs[0].domain", Some((9, 5)), None),
-                    ("hubs[0].chart_override", Some((10, 5)), None),
+                    ("provider_url", Some((3, 1)), None),
+                    ("metadata", Some((4, 1)), None),
+                    ("account", Some((5, 1)), None),
+                    ("tenancy", Some((6, 1)), None),
+                    ("hubs[0].display_name", Some((9, 5)), None),
+                    ("hubs[0].domain", Some((10, 5)), None),
+                    ("hubs[0].chart_override", Some((11, 5)), None),
                 ],
             ),
             (
                 "gcp:\n  key: k\n  billing: {x: 1}\naws:\n  key: k\n  clusterType: eks\n  billing: [1]\nkubeconfig:\n  billing: x\n",
                 &[
-                    ("gcp.key", Some((2, 3)), None),
-                    ("gcp.billing", Some((3, 3)), None),
-                    ("aws.key", Some((5, 3)), None),
-                    ("aws.clusterType", Some((6, 3)), None),
-                    ("aws.billing", Some((7, 3)), None),
-                    ("kubeconfig.billing", Some((9, 3)), None),
+                    ("gcp.key", Some((4, 3)), None),
+                    ("gcp.billing", Some((5, 3)), None),
+                    ("aws.key", Some((7, 3)), None),
+                    ("aws.clusterType", Some((8, 3)), None),
+                    ("aws.billing", Some((9, 3)), None),
+                    ("kubeconfig.billing", Some((11, 3)), None),
                 ],
             ),
             // Unusual keys are not shown in the field path.
-            ("\"::error::x\": 1\n1: 2\n? [a]\n: 3\n", &[("?", Some((1, 1)), None), ("1", Some((2, 1)), None), ("?", Some((3, 4)), None)]),
+            ("\"::error::x\": 1\n1: 2\n", &[("?", Some((3, 1)), None), ("1", Some((4, 1)), None)]),
             // An unknown key whose value is not walked still has its key's position.
-            ("name: c\nextra:\n  deep: [1, 2]\n", &[("extra", Some((2, 1)), None)]),
+            ("extra:\n  deep: [1, 2]\n", &[("extra", Some((3, 1)), None)]),
         ];
-        for (text, expected) in cases {
-            let expected: Vec<(String, Option<Position>, Option<&str>)> =
-                expected.iter().map(|(field, position, suggestion)| ((*field).to_owned(), *position, *suggestion)).collect();
-            assert_eq!(unread(text), expected, "{text:?}");
+        for (body, expected) in cases {
+            let text = format!("name: c\nprovider: gcp\n{body}");
+            let expected: Vec<(String, Option<Position>, Option<&str>)> = expected
+                .iter()
+                .map(|(field, position, suggestion)| ((*field).to_owned(), *position, *suggestion))
+                .collect();
+            assert_eq!(unread(&text), expected, "{text:?}");
         }
     }
 
@@ -192,9 +221,14 @@ mod tests {
             keys
         };
         assert_eq!(properties(&schema), sorted(CLUSTER));
-        for (name, block) in
-            [("RawSupport", SUPPORT), ("RawHub", HUB), ("RawGcp", GCP), ("RawAws", AWS), ("RawAzure", AZURE), ("RawKubeconfig", KUBECONFIG)]
-        {
+        for (name, block) in [
+            ("RawSupport", SUPPORT),
+            ("RawHub", HUB),
+            ("RawGcp", GCP),
+            ("RawAws", AWS),
+            ("RawAzure", AZURE),
+            ("RawKubeconfig", KUBECONFIG),
+        ] {
             assert_eq!(properties(&schema["$defs"][name]), sorted(block), "{name}");
         }
     }

@@ -38,17 +38,24 @@ pub struct Loaded {
     pub estate: Estate,
     /// Problems that do not stop a plan, each at its file and line.
     pub warnings: Vec<Diagnostic>,
-    /// Keys the deployer does not read (`deployer validate --strict` lists them).
+    /// Keys the deployer does not read, when [`LoadOptions::notices`] asks for them.
     pub notices: Vec<Diagnostic>,
+}
+
+/// What to report besides errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// List the keys of the cluster files that the deployer does not read.
+    pub notices: bool,
 }
 
 /// Finds, reads and validates every cluster file, dropping the warnings; see [`load`].
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
-    load(repo, settings).map(|loaded| loaded.estate)
+    load(repo, settings, LoadOptions::default()).map(|loaded| loaded.estate)
 }
 
 /// Finds, reads and validates every cluster file. All problems in all files are reported together.
-pub fn load(repo: &Path, settings: &Settings) -> Result<Loaded, Error> {
+pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Loaded, Error> {
     let files = find_cluster_files(repo, settings)?;
     if files.is_empty() {
         return Err(Error::Config(vec![Diagnostic::new(
@@ -85,7 +92,7 @@ pub fn load(repo: &Path, settings: &Settings) -> Result<Loaded, Error> {
     let mut parsed = Vec::with_capacity(sources.len());
     let (mut warnings, mut notices) = (Vec::new(), Vec::new());
     for source in &sources {
-        match parse_cluster(source, &facts) {
+        match parse_cluster(source, &facts, options.notices) {
             Ok(found) => {
                 warnings.extend(found.warnings);
                 notices.extend(found.notices);

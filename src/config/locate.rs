@@ -12,6 +12,9 @@
 //! has consumed the scalar before its visitor runs, so the walk carries on
 //! from the next node as if nothing had happened. A mapping or sequence is
 //! placed at its first key or item (for block style, where the parser places it too).
+//!
+//! Those failures are what the walk costs beyond a parse, so callers build
+//! an index only once they have something to locate.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -29,6 +32,35 @@ pub enum Segment<'a> {
     Key(&'a str),
     /// A sequence index.
     Index(usize),
+}
+
+/// A [`Segment`] that owns its key, for paths kept until a problem is located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedSegment {
+    Key(String),
+    Index(usize),
+}
+
+impl OwnedSegment {
+    /// The path `path`, owned.
+    pub fn path(path: &[Segment<'_>]) -> Vec<OwnedSegment> {
+        path.iter()
+            .map(|segment| match segment {
+                Segment::Key(key) => OwnedSegment::Key((*key).to_owned()),
+                Segment::Index(index) => OwnedSegment::Index(*index),
+            })
+            .collect()
+    }
+
+    /// The owned path `path`, borrowed as segments.
+    pub fn borrow(path: &[OwnedSegment]) -> Vec<Segment<'_>> {
+        path.iter()
+            .map(|segment| match segment {
+                OwnedSegment::Key(key) => Segment::Key(key),
+                OwnedSegment::Index(index) => Segment::Index(*index),
+            })
+            .collect()
+    }
 }
 
 /// Renders a path as `hubs[1].name`.
@@ -166,12 +198,13 @@ pub struct Entry {
 }
 
 impl Index {
-    /// Walks the nodes of `source` that `shape` names, in one parse. Fails
-    /// with the parser's message when it rejects a node on the way.
+    /// Walks the nodes of `source` that `shape` names, in one parse,
+    /// recording their positions. Fails with the parser's message when it
+    /// rejects a node on the way.
     pub fn build(source: &str, shape: Shape<'_>) -> Result<Index, String> {
         let scalar = RefCell::new(None);
         let budget = Cell::new(MAX_NODES);
-        let walker = Walker { scalar: &scalar, budget: &budget, depth: 0, shape };
+        let walker = Walker { scalar: &scalar, budget: &budget, depth: 0, shape, key: false };
         let deserializer = yaml_serde::Deserializer::from_str(source);
         let root = match caught(walker.deserialize(deserializer), &scalar).map_err(|error| error.to_string())? {
             Walked::Done(node) => node,
@@ -199,6 +232,14 @@ impl Index {
             NodeKind::Mapping(mapping) => Some(mapping),
             _ => None,
         }
+    }
+
+    /// Line and column of key `entry` of the mapping at `path`, or of the
+    /// mapping when there is no such entry.
+    pub fn locate_key(&self, path: &[Segment<'_>], entry: usize) -> Option<Position> {
+        let key =
+            self.mapping(path).and_then(|mapping| mapping.entries.get(entry)).and_then(|entry| entry.key_position);
+        key.or_else(|| self.locate(path))
     }
 
     /// Line and column of the node at `path`, or of its nearest existing
@@ -264,23 +305,30 @@ fn parse_position(suffix: &str) -> Option<Position> {
     Some((line.parse().ok()?, column.parse().ok()?))
 }
 
-/// Walks one node into a [`Node`]; a scalar fails with [`SCALAR_MARK`]
-/// after leaving its text in `scalar`, for the caller to catch.
+/// Walks one node into a [`Node`]. A scalar leaves its text (for a key;
+/// empty for a value) in `scalar` and fails with [`SCALAR_MARK`], for the
+/// caller to catch.
 #[derive(Clone, Copy)]
 struct Walker<'c, 's> {
     scalar: &'c RefCell<Option<String>>,
     budget: &'c Cell<usize>,
     depth: usize,
     shape: Shape<'s>,
+    /// Walking a mapping key, whose text is kept.
+    key: bool,
 }
 
 impl<'s> Walker<'_, 's> {
     fn child(self, shape: Shape<'s>) -> Self {
-        Walker { depth: self.depth + 1, shape, ..self }
+        Walker { depth: self.depth + 1, shape, key: false, ..self }
     }
 
-    fn scalar<E: de::Error>(self, text: String) -> Result<Node, E> {
-        *self.scalar.borrow_mut() = Some(text);
+    fn key(self) -> Self {
+        Walker { key: true, ..self.child(Shape::Shallow) }
+    }
+
+    fn scalar<E: de::Error>(self, text: impl FnOnce() -> String) -> Result<Node, E> {
+        *self.scalar.borrow_mut() = Some(if self.key { text() } else { String::new() });
         Err(E::custom(SCALAR_MARK))
     }
 }
@@ -307,47 +355,47 @@ impl<'de> de::Visitor<'de> for Walker<'_, '_> {
     }
 
     fn visit_bool<E: de::Error>(self, value: bool) -> Result<Node, E> {
-        self.scalar(value.to_string())
+        self.scalar(|| value.to_string())
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Node, E> {
-        self.scalar(value.to_string())
+        self.scalar(|| value.to_string())
     }
 
     fn visit_i128<E: de::Error>(self, value: i128) -> Result<Node, E> {
-        self.scalar(value.to_string())
+        self.scalar(|| value.to_string())
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Node, E> {
-        self.scalar(value.to_string())
+        self.scalar(|| value.to_string())
     }
 
     fn visit_u128<E: de::Error>(self, value: u128) -> Result<Node, E> {
-        self.scalar(value.to_string())
+        self.scalar(|| value.to_string())
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<Node, E> {
-        self.scalar(value.to_string())
+        self.scalar(|| value.to_string())
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Node, E> {
-        self.scalar(value.to_owned())
+        self.scalar(|| value.to_owned())
     }
 
     fn visit_string<E: de::Error>(self, value: String) -> Result<Node, E> {
-        self.scalar(value)
+        self.scalar(|| value)
     }
 
     fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<Node, E> {
-        self.scalar(String::from_utf8_lossy(value).into_owned())
+        self.scalar(|| String::from_utf8_lossy(value).into_owned())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
-        self.scalar(String::new())
+        self.scalar(String::new)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Node, E> {
-        self.scalar(String::new())
+        self.scalar(String::new)
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
@@ -375,7 +423,7 @@ impl<'de> de::Visitor<'de> for Walker<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries = Vec::new();
         loop {
-            let (key, key_position) = match caught(map.next_key_seed(self.child(Shape::Shallow)), self.scalar)? {
+            let (key, key_position) = match caught(map.next_key_seed(self.key()), self.scalar)? {
                 Walked::Done(None) => break,
                 // A key that is a mapping or sequence.
                 Walked::Done(Some(node)) => (None, node.position),
@@ -406,7 +454,6 @@ impl<'de> de::Visitor<'de> for Walker<'_, '_> {
         variant.newtype_variant_seed(self)
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -480,6 +527,14 @@ empty: []
             index.mapping(&[]).unwrap().entries.iter().map(|entry| entry.key.as_deref()).collect();
         assert_eq!(top, [Some("name"), Some("provider"), Some("hubs"), Some("empty"), Some("quoted key")]);
         assert!(index.mapping(&[Key("name")]).is_none());
+    }
+
+    #[test]
+    fn keys_are_located_by_their_place() {
+        let index = Index::build(DOC, Shape::All).unwrap();
+        assert_eq!(index.locate_key(&[Key("hubs"), At(1)], 1), Some((9, 5)));
+        assert_eq!(index.locate_key(&[Key("hubs"), At(1)], 7), Some((8, 5)), "no such entry: the mapping");
+        assert_eq!(index.locate_key(&[Key("nope")], 0), Some((1, 1)), "no such mapping: its nearest ancestor");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod locate;
 pub mod raw;
 pub mod settings;
 pub mod suggest;
+pub mod unread;
 pub mod yaml;
 
 pub use raw::Provider;

@@ -170,7 +170,8 @@ mod tests {
 
     #[test]
     fn nearest_always_names_one() {
-        let labels = ["deployer:skip-deploy", "deployer:skip-deploy-hubs", "deployer:deploy-hubs", "deployer:deploy-support"];
+        let labels =
+            ["deployer:skip-deploy", "deployer:skip-deploy-hubs", "deployer:deploy-hubs", "deployer:deploy-support"];
         let cases = [
             ("deployer:deploy-hub", Some("deployer:deploy-hubs")),
             ("deployer:Deploy-Support", Some("deployer:deploy-support")),
