@@ -57,18 +57,8 @@ pub fn parse_cluster(
     facts: &RepoFacts<'_>,
     notices: bool,
 ) -> Result<ParsedCluster, Vec<Diagnostic>> {
-    let (raw, unread) = match unread::parse::<RawCluster>(&source.text) {
-        Ok(parsed) => parsed,
-        // The plain parse reads the type the same way and says what is wrong.
-        Err(_) => {
-            return Err(match yaml::parse::<RawCluster>(&source.file, &source.text) {
-                Err(problems) => problems,
-                // Never expected; without the keys there is no key check, so not a pass.
-                Ok(_) => vec![Diagnostic::new(&source.file, "the file's keys could not be read")
-                    .hint("check the YAML syntax of the file's keys")],
-            });
-        }
-    };
+    let (raw, unread): (RawCluster, Vec<UnreadKey>) =
+        yaml::parse_with(&source.file, &source.text, unread::deserialize)?;
     let checker = Checker { source, findings: Vec::new(), notices };
     checker.validate(raw, unread, facts)
 }

@@ -133,7 +133,8 @@ mod tests {
     use crate::config::raw::RawCluster;
 
     fn unread(text: &str) -> Vec<(String, Option<Position>, Option<&'static str>)> {
-        let (_, unread) = crate::config::unread::parse::<RawCluster>(text).unwrap();
+        let (_, unread): (RawCluster, _) =
+            crate::config::unread::deserialize(yaml_serde::Deserializer::from_str(text)).unwrap();
         let index = Index::build(text, CLUSTER_SHAPE).unwrap();
         let mut found: Vec<_> = classify(unread)
             .into_iter()

@@ -7,10 +7,20 @@ use crate::diagnostic::Diagnostic;
 /// Parses `source` (the text of `file`) as `T`. A failure is one diagnostic,
 /// in a list so that callers can merge it with others.
 pub fn parse<T: DeserializeOwned>(file: &str, source: &str) -> Result<T, Vec<Diagnostic>> {
+    parse_with(file, source, T::deserialize)
+}
+
+/// [`parse`] with the deserialization given: `T::deserialize`, or one that
+/// also notes what it reads (see [`super::unread`]).
+pub fn parse_with<'de, T>(
+    file: &str,
+    source: &'de str,
+    deserialize: impl FnOnce(yaml_serde::Deserializer<'de>) -> Result<T, yaml_serde::Error>,
+) -> Result<T, Vec<Diagnostic>> {
     if source.trim().is_empty() {
         return Err(vec![Diagnostic::new(file, "the file is empty").at(Some((1, 1)))]);
     }
-    yaml_serde::from_str(source).map_err(|error| {
+    deserialize(yaml_serde::Deserializer::from_str(source)).map_err(|error| {
         let location = error.location().map(|l| (l.line(), l.column()));
         let message = strip_position(&error.to_string());
         let hint = hint_for(&message);
