@@ -47,7 +47,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     let contents = resolved
         .base_commit
         .map(|base| previous::ContentsApi::new(env, generate::inputs::GITHUB_TOKEN, resolved.client_config, base));
-    let plan = generate::generate_with(&request, contents.as_ref().map(|c| c as &dyn previous::PreviousSource))?.plan;
+    let generated = generate::generate_with(&request, contents.as_ref().map(|c| c as &dyn previous::PreviousSource))?;
     if let Some(contents) = &contents {
         for warning in contents.warnings() {
             runner::annotate_message(Level::Warning, &warning);
@@ -59,13 +59,16 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
             ));
         }
     }
+    let plan = generated.plan;
     plan.check_matrix_limits()?;
 
+    runner::report_diagnostics(Level::Warning, &generated.config_warnings, runner::Audience::Actions);
     for warning in &plan.warnings {
         match warning {
             plan::PlanWarning::NoCanary { cluster_file, .. } => {
                 runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
             }
+            plan::PlanWarning::UnknownLabel { .. } => runner::annotate_message(Level::Warning, &warning.to_string()),
         }
     }
     runner::group("Deployment plan");

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use crate::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::config::charts::ChartInputs;
-use crate::config::load::{load_chart_inputs, load_estate, load_settings};
+use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
 use crate::config::{Estate, Settings};
 use crate::detect::{detect, DEPLOY_ALL_REASON};
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::event::Trigger;
 use crate::github::{self, ClientConfig, GitHub};
@@ -33,6 +34,8 @@ pub struct Generated {
     /// Each used chart's inputs, from the `Chart.yaml` files.
     pub charts: ChartInputs,
     pub plan: Plan,
+    /// Problems in the configuration that do not stop the plan, at their file and line.
+    pub config_warnings: Vec<Diagnostic>,
 }
 
 /// Loads and validates the repository's configuration, then plans the change
@@ -45,14 +48,15 @@ pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
 /// version from `previous`, when given, so that it upgrades only what its edit touched.
 pub fn generate_with(request: &GenerateRequest, previous: Option<&dyn PreviousSource>) -> Result<Generated, Error> {
     let settings = load_settings(&request.repo, request.config.as_deref())?;
-    let estate = load_estate(&request.repo, &settings)?;
+    let loaded = load(&request.repo, &settings, LoadOptions::default())?;
+    let estate = loaded.estate;
     let charts = load_chart_inputs(&request.repo, &estate)?;
     let edits = match previous {
         Some(source) => previous::cluster_edits(&request.repo, &estate, &request.changes, source),
         None => ClusterEdits::new(),
     };
     let plan = plan_with_edits(&estate, &charts, &settings, &request.changes, &edits);
-    Ok(Generated { settings, estate, charts, plan })
+    Ok(Generated { settings, estate, charts, plan, config_warnings: loaded.warnings })
 }
 
 /// Input names of `actions/generate`.

@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
-use deployer::config::load::{load_chart_inputs, load_estate, load_settings};
+use deployer::config::load::{load, load_chart_inputs, load_estate, load_settings, LoadOptions};
 use deployer::filter::stage::parse_matrix;
 use deployer::filter::{self, parse_results};
 use deployer::generate::{generate_with, GenerateRequest};
@@ -70,6 +70,9 @@ enum Commands {
     Validate {
         #[command(flatten)]
         repo: RepoArgs,
+        /// Also list, as notices, every key of the cluster files that the deployer does not read.
+        #[arg(long)]
+        strict: bool,
     },
     /// Drop the prod hub jobs of clusters whose support-and-staging leg did not succeed.
     Filter {
@@ -210,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request =
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
             let generated = generate_with(&request, previous.as_deref())?;
+            runner::report_diagnostics(runner::Level::Warning, &generated.config_warnings, runner::Audience::Terminal);
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));
@@ -229,10 +233,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let charts = load_chart_inputs(&repo.repo, &estate)?;
             runner::print(&explain::render(&explain::explain(&estate, &charts, &settings, &paths)));
         }
-        Commands::Validate { repo } => {
+        Commands::Validate { repo, strict } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
-            let estate = load_estate(&repo.repo, &settings)?;
-            load_chart_inputs(&repo.repo, &estate)?;
+            let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
+            load_chart_inputs(&repo.repo, &loaded.estate)?;
+            runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
+            runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
+            let estate = loaded.estate;
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::changes::ChangeSet;
 use crate::cluster_diff::{ClusterEdit, Part};
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
+use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::error::Error;
 
@@ -60,6 +61,8 @@ pub type ClusterEdits = BTreeMap<String, ClusterEdit>;
 pub enum PlanWarning {
     /// A cluster's prod hubs deploy with no staging hub to try the change first.
     NoCanary { cluster_name: String, cluster_file: String, prod_hubs: Vec<String> },
+    /// A label that looks like one of the deployer's but is none of them, so it does nothing.
+    UnknownLabel { label: String, nearest: String },
 }
 
 impl std::fmt::Display for PlanWarning {
@@ -70,8 +73,44 @@ impl std::fmt::Display for PlanWarning {
                 "cluster {cluster_name} has no staging hub, so its prod hubs ({}) deploy without a canary",
                 prod_hubs.join(", ")
             ),
+            PlanWarning::UnknownLabel { label, nearest } => {
+                write!(f, "unknown label `{}`; did you mean `{nearest}`?", capped(label, MAX_LABEL_SHOWN))
+            }
         }
     }
+}
+
+/// Labels starting with this (in any case) are meant for the deployer.
+pub const LABEL_PREFIX: &str = "deployer:";
+
+/// Characters of an unknown label a warning shows at most.
+const MAX_LABEL_SHOWN: usize = 60;
+
+fn capped(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// The labels that start with [`LABEL_PREFIX`] but are none of the
+/// deployer's: each once, with the nearest label the deployer knows.
+fn unknown_labels(changes: &ChangeSet, labels: &crate::config::settings::Labels) -> Vec<PlanWarning> {
+    let known = [&labels.skip_deploy, &labels.skip_deploy_hubs, &labels.deploy_hubs, &labels.deploy_support];
+    let mut warned: HashSet<&str> = HashSet::new();
+    let mut warnings = Vec::new();
+    for label in &changes.labels {
+        let looks_like_ours =
+            label.get(..LABEL_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(LABEL_PREFIX));
+        if !looks_like_ours || known.contains(&label) || !warned.insert(label) {
+            continue;
+        }
+        if let Some(nearest) = nearest(label, known.iter().map(|known| known.as_str())) {
+            warnings.push(PlanWarning::UnknownLabel { label: label.clone(), nearest: nearest.to_owned() });
+        }
+    }
+    warnings
 }
 
 /// The two matrices, and warnings about them.
@@ -146,8 +185,9 @@ pub fn plan_with_edits(
 ) -> Plan {
     let removed_hubs = removed_hubs(estate, changes, edits);
     let labels = &settings.labels;
+    let label_warnings = unknown_labels(changes, labels);
     if changes.has_label(&labels.skip_deploy) {
-        return Plan { removed_hubs, ..Plan::default() };
+        return Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
     }
     // Under `impact: chart-dependencies`, chart folders are left to the chart-input rule.
     let pattern_paths = || changes.paths.iter().filter(|p| !settings.leaves_path_to_chart_inputs(p));
@@ -167,7 +207,7 @@ pub fn plan_with_edits(
     let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
     let modified_charts = charts.modified_charts(&changes.paths);
 
-    let mut plan = Plan { removed_hubs, ..Plan::default() };
+    let mut plan = Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
     for cluster in &estate.clusters {
         let decide = ClusterDecision {
             cluster,
@@ -222,9 +262,11 @@ impl ClusterDecision<'_> {
                 }
             }
         }
+        // A file listed twice is named once.
+        let mut named: HashSet<&str> = HashSet::new();
         let modified: Vec<&str> = values_files
             .iter()
-            .filter(|file| self.changed.contains(file.path.as_str()))
+            .filter(|file| self.changed.contains(file.path.as_str()) && named.insert(&file.path))
             .map(ValuesFile::basename)
             .collect();
         if !modified.is_empty() {
@@ -309,7 +351,7 @@ fn staging_reason(staging: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Hub, Support, DEFAULT_HELM_CHART};
+    use crate::config::{Hub, Support};
 
     fn values(dir: &str, names: &[&str]) -> Vec<ValuesFile> {
         names.iter().map(|n| ValuesFile { path: format!("{dir}/{n}") }).collect()
@@ -326,7 +368,7 @@ mod tests {
                 .iter()
                 .map(|(hub, files)| Hub {
                     name: (*hub).into(),
-                    helm_chart: DEFAULT_HELM_CHART.into(),
+                    helm_chart: "basehub".into(),
                     values_files: values(&dir, files),
                 })
                 .collect(),
@@ -733,6 +775,53 @@ mod tests {
         let (_, prod, _) = run(&[file], &["deployer:deploy-hubs"], edit(false, false, &[], &[]));
         assert_eq!(prod.len(), 4);
         assert!(prod.iter().all(|(_, reason)| reason == "deployer:deploy-hubs label detected"));
+    }
+
+    #[test]
+    fn a_values_file_listed_twice_is_named_once() {
+        let estate = Estate { clusters: vec![cluster("d", false, &[("prod", &["a.yaml", "b.yaml", "a.yaml"])])] };
+        let changes = ChangeSet::new(["c/d/a.yaml", "c/d/b.yaml"], Vec::<String>::new());
+        let result = plan(&estate, &ChartInputs::default(), &Settings::default(), &changes);
+        assert_eq!(
+            result.prod_hubs[0].reason_for_redeploy,
+            "Following helm chart values files were modified: a.yaml, b.yaml"
+        );
+    }
+
+    #[test]
+    fn unknown_deployer_labels_are_warnings() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["deployer:deploy-hubs", "bug", "deploy-hub"], &[]),
+            (&["deployer:deploy-hub"], &["unknown label `deployer:deploy-hub`; did you mean `deployer:deploy-hubs`?"]),
+            (
+                &["Deployer:Skip-Deploy", "deployer:skip-deploy", "Deployer:Skip-Deploy"],
+                &["unknown label `Deployer:Skip-Deploy`; did you mean `deployer:skip-deploy`?"],
+            ),
+            (&["deployer:support"], &["unknown label `deployer:support`; did you mean `deployer:deploy-support`?"]),
+        ];
+        for (labels, expected) in cases {
+            let result = plan(
+                &estate(),
+                &ChartInputs::default(),
+                &Settings::default(),
+                &ChangeSet::new(Vec::<String>::new(), labels.iter().copied()),
+            );
+            let warnings: Vec<String> = result
+                .warnings
+                .iter()
+                .filter(|w| matches!(w, PlanWarning::UnknownLabel { .. }))
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(warnings, *expected, "{labels:?}");
+        }
+        let long = format!("deployer:{}", "x".repeat(200));
+        let result = plan(
+            &estate(),
+            &ChartInputs::default(),
+            &Settings::default(),
+            &ChangeSet::new(Vec::<String>::new(), [long]),
+        );
+        assert!(result.warnings[0].to_string().chars().count() < 120, "{}", result.warnings[0]);
     }
 
     #[test]

@@ -446,6 +446,28 @@ pub fn report_error(error: &Error) {
     print_stderr(&format!("error: {error}"));
 }
 
+/// Where a stage's output is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A GitHub Actions log: annotations.
+    Actions,
+    /// A person at a terminal: readable lines.
+    Terminal,
+}
+
+/// Reports problems that do not stop a stage (warnings, notices), in one
+/// place: in an action, an annotation per diagnostic at its file and line on
+/// stdout; on a terminal, `warning: file:line:col: field: message` (and its
+/// hint) on stderr. Both sanitised like every other print.
+pub fn report_diagnostics(level: Level, diagnostics: &[Diagnostic], audience: Audience) {
+    for diagnostic in diagnostics {
+        match audience {
+            Audience::Actions => annotate(level, diagnostic),
+            Audience::Terminal => print_stderr(&format!("{}: {diagnostic}", level.command())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,7 +207,8 @@ fn duplicate_cluster_names_across_files() {
 fn every_problem_of_every_file_is_annotated() {
     let repo = repo_with(&[
         ("config/clusters/a/cluster.yaml", "name: A\nprovider: gcp\n"),
-        ("config/clusters/b/cluster.yaml", "name: b\nprovider: gcp\nhubs:\n  - name: X\n"),
+        ("config/clusters/b/cluster.yaml", "name: b\nprovider: gcp\nhubs:\n  - name: X\n    helm_chart: basehub\n"),
+        ("helm-charts/basehub/Chart.yaml", "name: basehub\n"),
     ]);
     let result = ActionRun::new("action-generate", repo.path()).input("changed-files", "x").run();
     assert!(!result.success());
@@ -272,8 +273,11 @@ fn no_cluster_files_is_an_error_not_an_empty_plan() {
 
 #[test]
 fn a_matrix_over_256_jobs_is_an_error_with_the_count() {
-    let hubs: String = (0..300).map(|i| format!("  - name: hub{i}\n")).collect();
-    let repo = repo_with(&[(C1, &format!("name: c1\nprovider: gcp\nhubs:\n{hubs}"))]);
+    let hubs: String = (0..300).map(|i| format!("  - name: hub{i}\n    helm_chart: basehub\n")).collect();
+    let repo = repo_with(&[
+        (C1, &format!("name: c1\nprovider: gcp\nhubs:\n{hubs}")),
+        ("helm-charts/basehub/Chart.yaml", "name: basehub\n"),
+    ]);
     assert_fails(
         repo.path(),
         &[("changed-files", C1)],
@@ -287,7 +291,13 @@ fn user_text_cannot_issue_workflow_commands() {
     // A values file name is user-controlled text that ends up in reasons.
     let name = "::error::pwned.yaml";
     let repo = repo_with(&[
-        (C1, &format!("name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helm_chart_values_files: ['{name}']\n")),
+        (
+            C1,
+            &format!(
+                "name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helm_chart: basehub\n    helm_chart_values_files: ['{name}']\n"
+            ),
+        ),
+        ("helm-charts/basehub/Chart.yaml", "name: basehub\n"),
         (&format!("config/clusters/c1/{name}"), "x: 1\n"),
     ]);
     let result = ActionRun::new("action-generate", repo.path())

@@ -89,7 +89,7 @@ impl Pipeline {
         fs::create_dir_all(&dir).expect("dir");
         fs::write(
             dir.join("cluster.yaml"),
-            "name: cluster5\nprovider: azure\nazure:\n  resource_group: rg5\n  cluster: aks5\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [staging.values.yaml]\n  - name: prod\n    helm_chart_values_files: [prod.values.yaml]\n",
+            "name: cluster5\nprovider: azure\nazure:\n  resource_group: rg5\n  cluster: aks5\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart: basehub\n    helm_chart_values_files: [staging.values.yaml]\n  - name: prod\n    helm_chart: basehub\n    helm_chart_values_files: [prod.values.yaml]\n",
         )
         .expect("cluster5");
         for file in ["support.values.yaml", "staging.values.yaml", "prod.values.yaml"] {

@@ -29,7 +29,7 @@ fn fake_key() -> String {
 
 const C1: &str = "config/clusters/c1/cluster.yaml";
 const C1_TEXT: &str =
-    "name: c1\nprovider: gcp\nhubs:\n  - name: staging\n    helm_chart_values_files:\n      - staging.values.yaml\n";
+    "name: c1\nprovider: gcp\nhubs:\n  - name: staging\n    helm_chart: basehub\n    helm_chart_values_files:\n      - staging.values.yaml\n";
 
 /// A checkout at `<temp>/repo`, with `<temp>/outside` next to it holding the fake key.
 struct World {
@@ -41,6 +41,7 @@ impl World {
         let world = World { temp: tempfile::tempdir().expect("temp") };
         world.write(C1, C1_TEXT);
         world.write("config/clusters/c1/staging.values.yaml", "x: 1\n");
+        world.write("helm-charts/basehub/Chart.yaml", "apiVersion: v2\nname: basehub\nversion: 0.1.0\n");
         fs::create_dir_all(world.outside()).expect("outside");
         fs::write(world.outside().join("secret.pem"), fake_key()).expect("key");
         fs::write(world.outside().join("cluster.yaml"), fake_key()).expect("key");
@@ -364,7 +365,7 @@ fn a_cluster_file_linked_to_a_file_inside_the_checkout_works() {
 
 #[test]
 fn values_files_outside_or_special_are_errors_at_their_line() {
-    let at = "config/clusters/c1/cluster.yaml:6:9";
+    let at = "config/clusters/c1/cluster.yaml:7:9";
     let field = "hubs[0].helm_chart_values_files[0]";
     {
         let world = World::new();

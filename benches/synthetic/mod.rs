@@ -4,8 +4,8 @@
 //! format `deployer validate` accepts:
 //!
 //! ```text
-//! helm-charts/basehub/values.yaml
-//! helm-charts/support/values.yaml
+//! helm-charts/basehub/{Chart,values}.yaml
+//! helm-charts/support/{Chart,values}.yaml
 //! config/clusters/cluster-0001/cluster.yaml
 //! config/clusters/cluster-0001/support.values.yaml
 //! config/clusters/cluster-0001/common.values.yaml
@@ -60,6 +60,12 @@ pub fn write_repo(root: &Path, clusters: usize) -> anyhow::Result<Layout> {
             &mut layout,
             &root.join("helm-charts").join(chart).join("values.yaml"),
             &format!("# Default values of the synthetic {chart} chart.\nreplicas: 1\n"),
+        )?;
+        // A hub's chart must be a folder with a Chart.yaml.
+        write(
+            &mut layout,
+            &root.join("helm-charts").join(chart).join("Chart.yaml"),
+            &format!("apiVersion: v2\nname: {chart}\nversion: 0.1.0\n"),
         )?;
     }
     let clusters_dir = root.join("config").join("clusters");

@@ -1,19 +1,28 @@
 //! Validates a parsed `cluster.yaml` into a [`Cluster`], and a set of clusters into an [`Estate`].
 //!
-//! Pure: the only outside fact it needs, whether a values file is a regular
-//! file inside the repository, is passed in as a function.
+//! Pure: the outside facts it needs (which files and charts exist) are
+//! passed in. One parse gives the typed file and the keys it does not read
+//! ([`super::unread`]); the checks run on those, and what they find is
+//! located afterwards with one position [`Index`], built in one more parse
+//! however many findings there are, and only when there is something to locate.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::locate::{display_path, locate, Segment};
+use super::keys::{self, CLUSTER_SHAPE};
+use super::locate::{display_path, locate, Index, OwnedSegment, Segment};
 use super::raw::{RawCluster, RawHub};
-use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, DEFAULT_HELM_CHART};
+use super::suggest::{did_you_mean, shown};
+use super::unread::{self, UnreadKey};
+use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, CHARTS_DIR};
 use crate::diagnostic::{quote_value, Diagnostic};
 use crate::repo_fs::{self, PathProblem};
 use crate::repo_path;
 
 /// Longest Helm release name.
 pub const MAX_HUB_NAME_LEN: usize = 53;
+
+/// Chart folders named in a hint at most.
+const MAX_CHARTS_SHOWN: usize = 12;
 
 /// A cluster file read from disk: its repository-relative path and text.
 #[derive(Debug, Clone)]
@@ -22,15 +31,38 @@ pub struct ClusterSource {
     pub text: String,
 }
 
-/// Says whether a repository-relative path names a regular file inside the
-/// repository, or what is wrong with it ([`repo_fs::RepoRoot::file`]).
-pub type FileCheck<'a> = &'a dyn Fn(&str) -> Result<(), PathProblem>;
+/// What validation needs to know about the repository around a cluster file.
+pub struct RepoFacts<'a> {
+    /// Whether a repository-relative path names a regular file inside the
+    /// repository, or what is wrong with it ([`repo_fs::RepoRoot::file`]).
+    pub file_check: &'a dyn Fn(&str) -> Result<(), PathProblem>,
+    /// Whether `helm-charts/<chart>/Chart.yaml` exists, for a chart name.
+    pub chart_exists: &'a dyn Fn(&str) -> bool,
+    /// The chart folders there are (with a `Chart.yaml`), sorted: for hints and suggestions.
+    pub charts: &'a [String],
+}
 
-/// Parses and validates one cluster file. `exists` checks each values file.
-pub fn parse_cluster(source: &ClusterSource, exists: FileCheck<'_>) -> Result<Cluster, Vec<Diagnostic>> {
-    let raw: RawCluster = yaml::parse(&source.file, &source.text)?;
-    let checker = Checker { source, problems: Vec::new() };
-    checker.validate(raw, exists)
+/// A valid cluster file, and what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct ParsedCluster {
+    pub cluster: Cluster,
+    /// Problems that do not stop a plan (a hub with no values files, a file listed twice).
+    pub warnings: Vec<Diagnostic>,
+    /// Keys the deployer does not read, for `deployer validate --strict`.
+    pub notices: Vec<Diagnostic>,
+}
+
+/// Parses and validates one cluster file. `notices`: whether to list the
+/// keys the deployer does not read (they are located only when asked for).
+pub fn parse_cluster(
+    source: &ClusterSource,
+    facts: &RepoFacts<'_>,
+    notices: bool,
+) -> Result<ParsedCluster, Vec<Diagnostic>> {
+    let (raw, unread): (RawCluster, Vec<UnreadKey>) =
+        yaml::parse_with(&source.file, &source.text, unread::deserialize)?;
+    let checker = Checker { source, findings: Vec::new(), notices };
+    checker.validate(raw, unread, facts)
 }
 
 /// Checks that cluster names are unique and sorts the clusters by name.
@@ -57,15 +89,6 @@ pub fn assemble_estate(parsed: Vec<(Cluster, &ClusterSource)>) -> Result<Estate,
     let mut clusters: Vec<Cluster> = parsed.into_iter().map(|(cluster, _)| cluster).collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Estate { clusters })
-}
-
-/// ` (looked for <path>)` after a values file's entry, when the entry itself was shown.
-fn looked_for(named: &str, joined: &str) -> String {
-    if named.starts_with('`') {
-        format!(" (looked for {joined})")
-    } else {
-        String::new()
-    }
 }
 
 /// True for a valid cluster name: lowercase letters, digits, `-` and `.`.
@@ -96,21 +119,83 @@ fn is_valid_chart_name(name: &str) -> bool {
 
 struct Checker<'s> {
     source: &'s ClusterSource,
-    problems: Vec<Diagnostic>,
+    findings: Vec<Finding>,
+    /// Whether unread keys are wanted.
+    notices: bool,
+}
+
+/// Something found in the file, to be located once every check has run.
+struct Finding {
+    severity: Severity,
+    at: Locator,
+    /// Everything but the position.
+    diagnostic: Diagnostic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Severity {
+    Problem,
+    Warning,
+    Notice,
+}
+
+/// Where a finding is: a node, or a key of a mapping.
+enum Locator {
+    Node(Vec<OwnedSegment>),
+    Key { mapping: Vec<OwnedSegment>, entry: usize },
 }
 
 impl Checker<'_> {
-    fn report(&mut self, path: &[Segment<'_>], message: String, hint: &str) {
-        self.problems.push(
-            Diagnostic::new(&self.source.file, message)
-                .at(locate(&self.source.text, path))
-                .field(display_path(path))
-                .hint(hint),
-        );
+    fn find(&mut self, severity: Severity, path: &[Segment<'_>], message: String, hint: &str) {
+        let diagnostic = Diagnostic::new(&self.source.file, message).field(display_path(path)).hint(hint);
+        self.findings.push(Finding { severity, at: Locator::Node(OwnedSegment::path(path)), diagnostic });
     }
 
-    fn validate(mut self, raw: RawCluster, exists: FileCheck<'_>) -> Result<Cluster, Vec<Diagnostic>> {
+    fn report(&mut self, path: &[Segment<'_>], message: String, hint: &str) {
+        self.find(Severity::Problem, path, message, hint);
+    }
+
+    fn warn(&mut self, path: &[Segment<'_>], message: String, hint: &str) {
+        self.find(Severity::Warning, path, message, hint);
+    }
+
+    /// Locates every finding from one position index (built only when
+    /// there is a finding), sorted by line: problems, warnings and notices.
+    fn locate_findings(self) -> [Vec<Diagnostic>; 3] {
+        let mut sorted: [Vec<Diagnostic>; 3] = Default::default();
+        let findings: Vec<Finding> =
+            self.findings.into_iter().filter(|finding| self.notices || finding.severity != Severity::Notice).collect();
+        if findings.is_empty() {
+            return sorted;
+        }
+        // The outline's walk succeeded, and this one reads the same nodes.
+        let index = Index::build(&self.source.text, CLUSTER_SHAPE).unwrap_or_default();
+        for Finding { severity, at, diagnostic } in findings {
+            let position = match &at {
+                Locator::Node(path) => index.locate(&OwnedSegment::borrow(path)),
+                Locator::Key { mapping, entry } => index.locate_key(&OwnedSegment::borrow(mapping), *entry),
+            };
+            let list = match severity {
+                Severity::Problem => 0,
+                Severity::Warning => 1,
+                Severity::Notice => 2,
+            };
+            sorted[list].push(diagnostic.at(position));
+        }
+        sorted.map(by_position)
+    }
+
+    fn validate(
+        mut self,
+        raw: RawCluster,
+        unread: Vec<UnreadKey>,
+        facts: &RepoFacts<'_>,
+    ) -> Result<ParsedCluster, Vec<Diagnostic>> {
         let dir = repo_path::parent(&self.source.file).to_owned();
+        // `support:` with no keys (or `support: {}`) means no support chart.
+        let support_path = [Segment::Key("support")];
+        let support_other_keys = unread.iter().any(|key| key.mapping == OwnedSegment::path(&support_path));
+        self.check_keys(unread);
         if !is_valid_cluster_name(&raw.name) {
             self.report(
                 &[Segment::Key("name")],
@@ -120,10 +205,18 @@ impl Checker<'_> {
         }
 
         let support = match raw.support {
-            Some(support) if support.helm_chart_values_files.is_some() || !support.other.is_empty() => {
+            Some(support) if support.helm_chart_values_files.is_some() || support_other_keys => {
                 let listed = support.helm_chart_values_files.unwrap_or_default();
+                if listed.is_empty() {
+                    self.warn(
+                        &support_path,
+                        "the support chart lists no values files: it would deploy with the chart's defaults only"
+                            .to_owned(),
+                        "list them under `helm_chart_values_files:` (check that key's spelling)",
+                    );
+                }
                 let path = [Segment::Key("support"), Segment::Key("helm_chart_values_files")];
-                Some(Support { values_files: self.values_files(&dir, &listed, &path, exists) })
+                Some(Support { values_files: self.values_files(&dir, &listed, &path, "the support chart", facts) })
             }
             _ => None,
         };
@@ -132,22 +225,46 @@ impl Checker<'_> {
         let mut hubs = Vec::with_capacity(raw_hubs.len());
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for (index, raw_hub) in raw_hubs.into_iter().enumerate() {
-            hubs.push(self.hub(&dir, index, raw_hub, &mut seen, exists));
+            hubs.push(self.hub(&dir, index, raw_hub, &mut seen, facts));
         }
 
-        if self.problems.is_empty() {
+        let file = self.source.file.clone();
+        let [problems, warnings, notices] = self.locate_findings();
+        if problems.is_empty() {
             let access = AccessBlocks { gcp: raw.gcp, aws: raw.aws, azure: raw.azure, kubeconfig: raw.kubeconfig };
-            Ok(Cluster {
-                name: raw.name,
-                provider: raw.provider,
-                file: self.source.file.clone(),
-                dir,
-                support,
-                hubs,
-                access,
-            })
+            let cluster = Cluster { name: raw.name, provider: raw.provider, file, dir, support, hubs, access };
+            Ok(ParsedCluster { cluster, warnings, notices })
         } else {
-            Err(self.problems)
+            Err(problems)
+        }
+    }
+
+    /// A key close to one the deployer reads is a misspelling; any other unread key is a notice.
+    fn check_keys(&mut self, unread: Vec<UnreadKey>) {
+        for key in keys::classify(unread) {
+            let at = Locator::Key { mapping: key.mapping, entry: key.entry };
+            let diagnostic = Diagnostic::new(&self.source.file, String::new()).field(&key.field);
+            let finding = match key.suggestion {
+                Some(suggestion) => Finding {
+                    severity: Severity::Problem,
+                    at,
+                    diagnostic: Diagnostic {
+                        message: format!("unknown key {}; did you mean '{suggestion}'?", key.shown),
+                        hint: Some(format!(
+                            "the deployer ignores keys it does not know, so a misspelt key would be ignored \
+                             without a word; it reads {} here",
+                            key.known.iter().map(|known| format!("`{known}`")).collect::<Vec<_>>().join(", ")
+                        )),
+                        ..diagnostic
+                    },
+                },
+                None => Finding {
+                    severity: Severity::Notice,
+                    at,
+                    diagnostic: Diagnostic { message: "key not read by the deployer".to_owned(), ..diagnostic },
+                },
+            };
+            self.findings.push(finding);
         }
     }
 
@@ -157,10 +274,12 @@ impl Checker<'_> {
         index: usize,
         raw: RawHub,
         seen: &mut BTreeMap<String, usize>,
-        exists: FileCheck<'_>,
+        facts: &RepoFacts<'_>,
     ) -> Hub {
+        let hub_path = [Segment::Key("hubs"), Segment::Index(index)];
         let name_path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("name")];
-        if !is_valid_hub_name(&raw.name) {
+        let valid_name = is_valid_hub_name(&raw.name);
+        if !valid_name {
             self.report(
                 &name_path,
                 format!("{} is not a valid hub name", quote_value(&raw.name)),
@@ -168,65 +287,139 @@ impl Checker<'_> {
                  starting and ending with a letter or digit, at most 53 characters",
             );
         } else if let Some(first) = seen.get(&raw.name) {
-            let message = format!("hub name `{}` is already used by hubs[{first}]", raw.name);
+            let message = format!("hub name {} is already used by hubs[{first}]", quote_value(&raw.name));
             self.report(&name_path, message, "every hub of a cluster needs its own name");
         } else {
             seen.insert(raw.name.clone(), index);
         }
+        let hub = if valid_name { format!("hub `{}`", raw.name) } else { format!("hubs[{index}]") };
 
-        let helm_chart = raw.helm_chart.unwrap_or_else(|| DEFAULT_HELM_CHART.to_owned());
-        if !is_valid_chart_name(&helm_chart) {
+        let chart_path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart")];
+        let helm_chart = raw.helm_chart.unwrap_or_default();
+        if helm_chart.trim().is_empty() {
+            let hint = format!("{hub} must name its chart: add `helm_chart:` with {}", chart_choices(facts.charts));
+            self.report(&hub_path, "missing field `helm_chart`".to_owned(), &hint);
+        } else if !is_valid_chart_name(&helm_chart) {
             self.report(
-                &[Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart")],
+                &chart_path,
                 format!("{} is not a chart name", quote_value(&helm_chart)),
-                "name one folder under helm-charts/, such as `basehub` or `daskhub`",
+                &format!("name one folder under {CHARTS_DIR}/: {}", chart_choices(facts.charts)),
+            );
+        } else if !(facts.chart_exists)(&helm_chart) {
+            let suggestion = did_you_mean(&helm_chart, facts.charts.iter().map(String::as_str))
+                .map(|chart| format!("did you mean `{chart}`? "))
+                .unwrap_or_default();
+            self.report(
+                &chart_path,
+                format!("{hub} uses chart `{helm_chart}`, but {CHARTS_DIR}/{helm_chart}/Chart.yaml does not exist"),
+                &format!("{suggestion}name {}", chart_choices(facts.charts)),
             );
         }
 
         let listed = raw.helm_chart_values_files.unwrap_or_default();
+        if listed.is_empty() {
+            self.warn(
+                &hub_path,
+                format!("{hub} lists no values files: it would deploy with the chart's defaults only"),
+                "list them under `helm_chart_values_files:` (check that key's spelling)",
+            );
+        }
         let path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart_values_files")];
-        let values_files = self.values_files(dir, &listed, &path, exists);
+        let values_files = self.values_files(dir, &listed, &path, &hub, facts);
         Hub { name: raw.name, helm_chart, values_files }
     }
 
+    /// The listed values files, in order (a file listed twice stays twice:
+    /// Helm applies the list in order); `owner` names the hub or support chart in messages.
     fn values_files(
         &mut self,
         dir: &str,
         listed: &[String],
         list_path: &[Segment<'_>],
-        exists: FileCheck<'_>,
+        owner: &str,
+        facts: &RepoFacts<'_>,
     ) -> Vec<ValuesFile> {
         let mut files = Vec::with_capacity(listed.len());
+        let mut first_at: HashMap<String, usize> = HashMap::with_capacity(listed.len());
         for (index, entry) in listed.iter().enumerate() {
             let mut path = list_path.to_vec();
             path.push(Segment::Index(index));
             let inside = "values files are relative to the cluster folder and must stay inside the repository";
             let named = || quote_value(entry);
-            match repo_fs::join_inside(dir, entry) {
+            let joined = match repo_fs::join_inside(dir, entry) {
                 Err(PathProblem::Empty) => {
-                    self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file")
+                    self.report(&path, "empty values file name".to_owned(), "remove the entry or name a file");
+                    continue;
                 }
                 Err(PathProblem::Absolute) => {
-                    self.report(&path, format!("values file {} is an absolute path", named()), inside)
+                    self.report(&path, format!("values file {} is an absolute path", named()), inside);
+                    continue;
                 }
-                Err(_) => self.report(&path, format!("values file {} is outside the repository", named()), inside),
-                Ok(joined) => match exists(&joined) {
-                    Ok(()) => files.push(ValuesFile { path: joined }),
-                    Err(PathProblem::NotFound) => self.report(
+                Err(_) => {
+                    self.report(&path, format!("values file {} is outside the repository", named()), inside);
+                    continue;
+                }
+                Ok(joined) => joined,
+            };
+            if let Err(problem) = (facts.file_check)(&joined) {
+                if problem == PathProblem::NotFound {
+                    self.report(
                         &path,
                         format!("values file {} does not exist{}", named(), looked_for(&named(), &joined)),
                         "values files are relative to the cluster folder; fix the name or add the file",
-                    ),
-                    Err(problem) => self.report(
+                    );
+                } else {
+                    self.report(
                         &path,
                         format!("values file {} {problem}{}", named(), looked_for(&named(), &joined)),
                         problem.hint(),
-                    ),
-                },
+                    );
+                }
+            } else {
+                if let Some(first) = first_at.get(&joined) {
+                    let mut first_path = list_path.to_vec();
+                    first_path.push(Segment::Index(*first));
+                    self.warn(
+                        &path,
+                        format!("{owner} lists values file {joined} twice (also at {})", display_path(&first_path)),
+                        "Helm applies it twice, and the later copy overrides what comes between; remove one entry",
+                    );
+                } else {
+                    first_at.insert(joined.clone(), index);
+                }
+                files.push(ValuesFile { path: joined });
             }
         }
         files
     }
+}
+
+/// ` (looked for <path>)` after a values file's entry, when the entry itself was shown.
+fn looked_for(named: &str, joined: &str) -> String {
+    if named.starts_with('`') {
+        format!(" (looked for {joined})")
+    } else {
+        String::new()
+    }
+}
+
+/// The chart folders there are, for a hint.
+fn chart_choices(charts: &[String]) -> String {
+    let plain: Vec<String> =
+        charts.iter().filter(|chart| shown(chart, "").starts_with('`')).map(|chart| format!("`{chart}`")).collect();
+    match plain.len() {
+        0 => format!("a folder of {CHARTS_DIR}/ that has a Chart.yaml (there is none)"),
+        n if n > MAX_CHARTS_SHOWN => {
+            format!("one of the folders of {CHARTS_DIR}/: {}, …", plain[..MAX_CHARTS_SHOWN].join(", "))
+        }
+        _ => format!("one of the folders of {CHARTS_DIR}/: {}", plain.join(", ")),
+    }
+}
+
+/// Sorted by line and column; diagnostics with no position last, in the order found.
+fn by_position(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.sort_by_key(|diagnostic| (diagnostic.line.is_none(), diagnostic.line, diagnostic.column));
+    diagnostics
 }
 
 #[cfg(test)]
@@ -237,20 +430,43 @@ mod tests {
         ClusterSource { file: "config/clusters/c1/cluster.yaml".into(), text: text.into() }
     }
 
-    fn all_exist(_: &str) -> Result<(), PathProblem> {
-        Ok(())
+    const CHARTS: &[&str] = &["basehub", "daskhub"];
+
+    fn parse_with(text: &str, exists: &dyn Fn(&str) -> bool) -> Result<ParsedCluster, Vec<Diagnostic>> {
+        let charts: Vec<String> = CHARTS.iter().map(|c| (*c).to_owned()).collect();
+        let chart_exists = |chart: &str| CHARTS.contains(&chart);
+        parse_cluster(
+            &source(text),
+            &RepoFacts {
+                file_check: &|path| if exists(path) { Ok(()) } else { Err(PathProblem::NotFound) },
+                chart_exists: &chart_exists,
+                charts: &charts,
+            },
+            true,
+        )
+    }
+
+    fn parse(text: &str) -> Result<ParsedCluster, Vec<Diagnostic>> {
+        parse_with(text, &|_| true)
+    }
+
+    fn first_lines(diagnostics: &[Diagnostic]) -> Vec<String> {
+        diagnostics.iter().map(|d| d.to_string().lines().next().unwrap_or_default().to_owned()).collect()
     }
 
     #[test]
     fn valid_cluster_is_typed() {
-        let text = "name: c1\nprovider: aws\nsupport:\n  helm_chart_values_files: [s.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [../common.yaml, s.values.yaml]\n  - name: prod\n    helm_chart: daskhub\n";
-        let cluster = parse_cluster(&source(text), &all_exist).unwrap();
+        let text = "name: c1\nprovider: aws\nsupport:\n  helm_chart_values_files: [s.yaml]\nhubs:\n  - name: staging\n    helm_chart: basehub\n    helm_chart_values_files: [../common.yaml, s.values.yaml]\n  - name: prod\n    helm_chart: daskhub\n    helm_chart_values_files: [p.yaml]\n";
+        let parsed = parse(text).unwrap();
+        let cluster = parsed.cluster;
         assert_eq!(cluster.name, "c1");
         assert_eq!(cluster.dir, "config/clusters/c1");
         assert_eq!(cluster.support.unwrap().values_files[0].path, "config/clusters/c1/s.yaml");
         assert_eq!(cluster.hubs[0].values_files[0].path, "config/clusters/common.yaml");
         assert_eq!(cluster.hubs[0].helm_chart, "basehub");
         assert_eq!(cluster.hubs[1].helm_chart, "daskhub");
+        assert_eq!(parsed.warnings, []);
+        assert_eq!(parsed.notices, []);
     }
 
     #[test]
@@ -264,7 +480,7 @@ mod tests {
         ];
         for (block, expected) in cases {
             let text = format!("name: c1\nprovider: gcp\n{block}");
-            let cluster = parse_cluster(&source(&text), &all_exist).unwrap();
+            let cluster = parse(&text).unwrap().cluster;
             assert_eq!(cluster.support.is_some(), expected, "{block:?}");
         }
     }
@@ -272,56 +488,103 @@ mod tests {
     #[test]
     fn errors_point_at_file_line_and_field() {
         let cases: &[(&str, &str)] = &[
-            ("name: c1\nprovider: gcp\nhubs:\n  - name: Hub_1\n", "config/clusters/c1/cluster.yaml:4:11: hubs[0].name: `Hub_1` is not a valid hub name"),
-            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n  - name: a\n", "config/clusters/c1/cluster.yaml:5:11: hubs[1].name: hub name `a` is already used by hubs[0]"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: Hub_1\n    helm_chart: basehub\n", "config/clusters/c1/cluster.yaml:4:11: hubs[0].name: `Hub_1` is not a valid hub name"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: basehub\n  - name: a\n    helm_chart: basehub\n", "config/clusters/c1/cluster.yaml:6:11: hubs[1].name: hub name `a` is already used by hubs[0]"),
             ("name: C_1\nprovider: gcp\n", "config/clusters/c1/cluster.yaml:1:7: name: `C_1` is not a valid cluster name"),
             ("name: c1\nprovider: openstack\n", "config/clusters/c1/cluster.yaml:2:11: provider: unknown variant, expected one of `gcp`, `aws`, `azure`, `kubeconfig`"),
             ("provider: gcp\n", "config/clusters/c1/cluster.yaml:1:1: missing field `name`"),
             ("name: c1\n", "config/clusters/c1/cluster.yaml:1:1: missing field `provider`"),
             ("name: c1\nprovider: gcp\nhubs: staging\n", "config/clusters/c1/cluster.yaml:3:7: hubs: invalid type: string, expected a sequence"),
-            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_values_files: [../../../../x.yaml]\n", "config/clusters/c1/cluster.yaml:5:31: hubs[0].helm_chart_values_files[0]: values file `../../../../x.yaml` is outside the repository"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: basehub\n    helm_chart_values_files: [../../../../x.yaml]\n", "config/clusters/c1/cluster.yaml:6:31: hubs[0].helm_chart_values_files[0]: values file `../../../../x.yaml` is outside the repository"),
             ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: ../evil\n", "config/clusters/c1/cluster.yaml:5:17: hubs[0].helm_chart: `../evil` is not a chart name"),
-            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_values_files: [/etc/passwd]\n", "config/clusters/c1/cluster.yaml:5:31: hubs[0].helm_chart_values_files[0]: values file `/etc/passwd` is an absolute path"),
-            ("name: c1\nprovider: gcp\nhubs: \"SECRET-abc123\"\n", "config/clusters/c1/cluster.yaml:3:7: hubs: invalid type: string, expected a sequence"),
-            ("name: c1\nprovider: gcp\nhubs:\n  - name: \"-----BEGIN PRIVATE KEY-----\\nMIIE\"\n", "config/clusters/c1/cluster.yaml:4:11: hubs[0].name: a 32-character value is not a valid hub name"),
-            ("name: c1\nprovider: gcp\nhubs:\n  - name: &a x\n", "config/clusters/c1/cluster.yaml:4:11: YAML anchors (`&name`) are not allowed in this file"),
+            // Inside `support`, errors keep their position (no buffering of the block).
+            ("name: c1\nprovider: gcp\nsupport:\n  helm_chart_values_files: x.yaml\n", "config/clusters/c1/cluster.yaml:4:28: support.helm_chart_values_files: invalid type: string, expected a sequence"),
+            // A hub must name its chart, and the chart must be there.
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_values_files: [a.yaml]\n", "config/clusters/c1/cluster.yaml:4:5: hubs[0]: missing field `helm_chart`"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: ''\n", "config/clusters/c1/cluster.yaml:4:5: hubs[0]: missing field `helm_chart`"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: dashub\n", "config/clusters/c1/cluster.yaml:5:17: hubs[0].helm_chart: hub `a` uses chart `dashub`, but helm-charts/dashub/Chart.yaml does not exist"),
+            // Misspelt keys are errors at the key.
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart: basehub\n    helm_chart_value_files: [a.yaml]\n", "config/clusters/c1/cluster.yaml:6:5: hubs[0].helm_chart_value_files: unknown key `helm_chart_value_files`; did you mean 'helm_chart_values_files'?"),
+            ("name: c1\nprovider: gcp\nhubs:\n  - name: a\n    helmchart: daskhub\n", "config/clusters/c1/cluster.yaml:4:5: hubs[0]: missing field `helm_chart`"),
+            ("name: c1\nprovider: gcp\ngcp:\n  projcet: p\n", "config/clusters/c1/cluster.yaml:4:3: gcp.projcet: unknown key `projcet`; did you mean 'project'?"),
         ];
         for (text, expected) in cases {
-            let problems = parse_cluster(&source(text), &all_exist).unwrap_err();
-            let first_line = problems[0].to_string().lines().next().unwrap().to_owned();
-            assert_eq!(first_line, *expected, "for {text:?}");
-            assert!(problems[0].hint.is_some(), "every problem has a hint: {text:?}");
+            let problems = parse(text).unwrap_err();
+            assert_eq!(first_lines(&problems)[0], *expected, "for {text:?}");
+            assert!(problems.iter().all(|p| p.hint.is_some()), "every problem has a hint: {text:?}");
         }
     }
 
     #[test]
-    fn values_file_problems_are_named_at_their_entry() {
+    fn chart_problems_name_the_hub_and_the_charts_there_are() {
+        let missing = parse("name: c1\nprovider: gcp\nhubs:\n  - name: prod\n").unwrap_err();
+        assert_eq!(
+            missing[0].hint.as_deref(),
+            Some("hub `prod` must name its chart: add `helm_chart:` with one of the folders of helm-charts/: `basehub`, `daskhub`")
+        );
+        let typo = parse("name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helm_chart: dashub\n").unwrap_err();
+        assert_eq!(
+            typo[0].hint.as_deref(),
+            Some("did you mean `daskhub`? name one of the folders of helm-charts/: `basehub`, `daskhub`")
+        );
+        let helmchart = parse("name: c1\nprovider: gcp\nhubs:\n  - name: prod\n    helmchart: daskhub\n").unwrap_err();
+        assert_eq!(
+            first_lines(&helmchart),
+            [
+                "config/clusters/c1/cluster.yaml:4:5: hubs[0]: missing field `helm_chart`",
+                "config/clusters/c1/cluster.yaml:5:5: hubs[0].helmchart: unknown key `helmchart`; did you mean 'helm_chart'?",
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_and_notices() {
+        let text = "name: c1\nprovider: gcp\nmetadata: {x: 1}\nsupport:\n  helm_chart_values_files: []\nhubs:\n  - name: a\n    helm_chart: basehub\n    display_name: A\n  - name: b\n    helm_chart: basehub\n    helm_chart_values_files: [x.yaml, ./x.yaml, y.yaml, x.yaml]\n";
+        let parsed = parse(text).unwrap();
+        assert_eq!(
+            first_lines(&parsed.warnings),
+            [
+                "config/clusters/c1/cluster.yaml:5:3: support: the support chart lists no values files: it would deploy with the chart's defaults only",
+                "config/clusters/c1/cluster.yaml:7:5: hubs[0]: hub `a` lists no values files: it would deploy with the chart's defaults only",
+                "config/clusters/c1/cluster.yaml:12:39: hubs[1].helm_chart_values_files[1]: hub `b` lists values file config/clusters/c1/x.yaml twice (also at hubs[1].helm_chart_values_files[0])",
+                "config/clusters/c1/cluster.yaml:12:57: hubs[1].helm_chart_values_files[3]: hub `b` lists values file config/clusters/c1/x.yaml twice (also at hubs[1].helm_chart_values_files[0])",
+            ]
+        );
+        assert_eq!(
+            first_lines(&parsed.notices),
+            [
+                "config/clusters/c1/cluster.yaml:3:1: metadata: key not read by the deployer",
+                "config/clusters/c1/cluster.yaml:9:5: hubs[0].display_name: key not read by the deployer",
+            ]
+        );
+        // Helm still gets the list as written.
+        assert_eq!(parsed.cluster.hubs[1].values_files.len(), 4);
+    }
+
+    #[test]
+    fn missing_values_file_is_named() {
         let text = "name: c1\nprovider: gcp\nsupport:\n  helm_chart_values_files:\n    - support.values.yaml\n";
-        let cases = [
-            (PathProblem::NotFound, "values file `support.values.yaml` does not exist (looked for config/clusters/c1/support.values.yaml)"),
-            (PathProblem::LinkOutside, "values file `support.values.yaml` is a symlink to a path outside the repository (looked for config/clusters/c1/support.values.yaml)"),
-            (PathProblem::NotAFile(repo_fs::FileKind::Fifo), "values file `support.values.yaml` is not a regular file (a FIFO) (looked for config/clusters/c1/support.values.yaml)"),
-        ];
-        for (problem, message) in cases {
-            let check = |path: &str| {
-                if path == "config/clusters/c1/support.values.yaml" {
-                    Err(problem.clone())
-                } else {
-                    Ok(())
-                }
-            };
-            let problems = parse_cluster(&source(text), &check).unwrap_err();
-            assert_eq!(
-                problems[0].to_string().lines().next().unwrap(),
-                format!("config/clusters/c1/cluster.yaml:5:7: support.helm_chart_values_files[0]: {message}")
-            );
-        }
+        let problems = parse_with(text, &|path| path != "config/clusters/c1/support.values.yaml").unwrap_err();
+        assert_eq!(
+            first_lines(&problems)[0],
+            "config/clusters/c1/cluster.yaml:5:7: support.helm_chart_values_files[0]: values file `support.values.yaml` does not exist (looked for config/clusters/c1/support.values.yaml)"
+        );
     }
 
     #[test]
-    fn every_problem_in_a_file_is_reported() {
-        let text = "name: c1\nprovider: gcp\nhubs:\n  - name: A\n  - name: B\n";
-        assert_eq!(parse_cluster(&source(text), &all_exist).unwrap_err().len(), 2);
+    fn every_problem_in_a_file_is_reported_in_line_order() {
+        let text = "name: c1\nprovider: gcp\nhubs:\n  - name: A\n    helm_chart: basehub\n  - name: B\n    helm_chart: basehub\n    helm_chart_value_files: []\n";
+        let problems = parse(text).unwrap_err();
+        let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [Some(4), Some(6), Some(8)]);
+    }
+
+    #[test]
+    fn many_problems_are_located_from_one_index() {
+        let hubs: String = (0..2000).map(|i| format!("  - name: Bad_{i}\n    helm_chart: basehub\n")).collect();
+        let problems = parse(&format!("name: c1\nprovider: gcp\nhubs:\n{hubs}")).unwrap_err();
+        assert_eq!(problems.len(), 2000);
+        assert_eq!((problems[1999].line, problems[1999].column), (Some(4 + 2 * 1999), Some(11)));
     }
 
     #[test]
@@ -359,7 +622,11 @@ mod tests {
             ClusterSource { file: "config/clusters/a/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
         let b =
             ClusterSource { file: "config/clusters/b/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
-        let parsed = vec![(parse_cluster(&a, &all_exist).unwrap(), &a), (parse_cluster(&b, &all_exist).unwrap(), &b)];
+        let facts = RepoFacts { file_check: &|_| Ok(()), chart_exists: &|_| true, charts: &[] };
+        let parsed = vec![
+            (parse_cluster(&a, &facts, false).unwrap().cluster, &a),
+            (parse_cluster(&b, &facts, false).unwrap().cluster, &b),
+        ];
         let problems = assemble_estate(parsed).unwrap_err();
         assert_eq!(
             problems[0].to_string().lines().next().unwrap(),

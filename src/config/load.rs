@@ -9,9 +9,9 @@ use std::fs;
 use std::path::Path;
 
 use super::charts::{chart_inputs, used_charts, ChartInputs};
-use super::cluster::{assemble_estate, parse_cluster, ClusterSource};
+use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
-use super::Estate;
+use super::{Estate, CHARTS_DIR};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::repo_fs::{PathProblem, RepoRoot};
@@ -35,8 +35,30 @@ pub fn load_settings(repo: &Path, config: Option<&Path>) -> Result<Settings, Err
     }
 }
 
-/// Finds, reads and validates every cluster file. All problems in all files are reported together.
+/// A valid estate, and what the user should know about it.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub estate: Estate,
+    /// Problems that do not stop a plan, each at its file and line.
+    pub warnings: Vec<Diagnostic>,
+    /// Keys the deployer does not read, when [`LoadOptions::notices`] asks for them.
+    pub notices: Vec<Diagnostic>,
+}
+
+/// What to report besides errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// List the keys of the cluster files that the deployer does not read.
+    pub notices: bool,
+}
+
+/// Finds, reads and validates every cluster file, dropping the warnings; see [`load`].
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
+    load(repo, settings, LoadOptions::default()).map(|loaded| loaded.estate)
+}
+
+/// Finds, reads and validates every cluster file. All problems in all files are reported together.
+pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Loaded, Error> {
     let root = RepoRoot::new(repo)?;
     let files = cluster_files(&root, settings)?;
     if files.is_empty() {
@@ -64,17 +86,52 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
         known.borrow_mut().insert(relative.to_owned(), found.clone());
         found
     };
+    let chart_exists = |chart: &str| check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok();
+    let charts = list_charts(&root, &chart_exists)?;
+    let facts = RepoFacts { file_check: &check_file, chart_exists: &chart_exists, charts: &charts };
     let mut parsed = Vec::with_capacity(sources.len());
+    let (mut warnings, mut notices) = (Vec::new(), Vec::new());
     for source in &sources {
-        match parse_cluster(source, &check_file) {
-            Ok(cluster) => parsed.push((cluster, source)),
+        match parse_cluster(source, &facts, options.notices) {
+            Ok(found) => {
+                warnings.extend(found.warnings);
+                notices.extend(found.notices);
+                parsed.push((found.cluster, source));
+            }
             Err(mut found) => problems.append(&mut found),
         }
     }
     if !problems.is_empty() {
         return Err(Error::Config(problems));
     }
-    assemble_estate(parsed).map_err(Error::Config)
+    let estate = assemble_estate(parsed).map_err(Error::Config)?;
+    Ok(Loaded { estate, warnings, notices })
+}
+
+/// The folders of the charts directory that hold a `Chart.yaml`, sorted. The
+/// charts directory is resolved through [`RepoRoot`]; folder links inside it
+/// are not followed; names that are not UTF-8 are left out.
+fn list_charts(root: &RepoRoot, chart_exists: &dyn Fn(&str) -> bool) -> Result<Vec<String>, Error> {
+    let dir = match root.dir(CHARTS_DIR) {
+        Ok(dir) => dir,
+        Err(refused) if matches!(refused.problem, PathProblem::NotFound | PathProblem::NotAFolder) => {
+            return Ok(Vec::new())
+        }
+        Err(refused) => return Err(Error::Config(vec![refused.file_diagnostic()])),
+    };
+    let entries = fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut charts = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let is_dir = entry.file_type().map_err(|e| Error::io(entry.path(), e))?.is_dir();
+        if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
+            if chart_exists(name) {
+                charts.push(name.to_owned());
+            }
+        }
+    }
+    charts.sort();
+    Ok(charts)
 }
 
 /// Largest `Chart.yaml` read.

@@ -6,10 +6,13 @@
 
 pub mod charts;
 pub mod cluster;
+pub mod keys;
 pub mod load;
 pub mod locate;
 pub mod raw;
 pub mod settings;
+pub mod suggest;
+pub mod unread;
 pub mod yaml;
 pub mod yaml_guard;
 
@@ -78,8 +81,6 @@ impl ValuesFile {
     }
 }
 
-/// Where the charts are, relative to the repository root: `helm_chart` names a folder here.
+/// Where the charts are, relative to the repository root: a hub's
+/// `helm_chart` names a folder here that has a `Chart.yaml`.
 pub const CHARTS_DIR: &str = "helm-charts";
-
-/// The chart a hub deploys when `helm_chart` is not given.
-pub const DEFAULT_HELM_CHART: &str = "basehub";

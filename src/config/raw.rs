@@ -4,10 +4,7 @@
 //! The JSON Schemas in `schemas/` are generated from these types
 //! (`deployer schema cluster` / `deployer schema settings`).
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 /// How a job gets credentials for a cluster.
@@ -32,7 +29,8 @@ impl Provider {
     }
 }
 
-/// `config/clusters/<cluster>/cluster.yaml`. Fields not listed here are allowed and ignored.
+/// `config/clusters/<cluster>/cluster.yaml`. Other keys are ignored, but a key
+/// close to one listed here is an error: it is taken for a misspelling.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(title = "deployer cluster.yaml")]
 pub struct RawCluster {
@@ -116,15 +114,13 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
 }
 
 /// The `support` block of a cluster.
+// Whether the block has any key is read from the document's position index,
+// not collected here, so that errors inside it keep their positions.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawSupport {
     /// Values files for the support chart, relative to the cluster folder, in the order Helm applies them.
     #[serde(default)]
     pub helm_chart_values_files: Option<Vec<String>>,
-    /// Any other keys (kept only to tell an empty block from a non-empty one).
-    #[serde(flatten)]
-    #[schemars(skip)]
-    pub other: BTreeMap<String, IgnoredAny>,
 }
 
 /// One hub in a cluster's `hubs` list.
@@ -132,8 +128,10 @@ pub struct RawSupport {
 pub struct RawHub {
     /// Hub name: the Helm release and namespace name (lowercase DNS-1123 label, at most 53 characters).
     pub name: String,
-    /// Chart under `helm-charts/` to deploy; defaults to `basehub`.
-    #[serde(default)]
+    /// Chart to deploy: a folder under `helm-charts/` with a `Chart.yaml`.
+    // Required, but checked after parsing, so that every hub missing it is
+    // reported (serde reads a missing `Option` field as `None`).
+    #[schemars(required, with = "String")]
     pub helm_chart: Option<String>,
     /// Values files relative to the cluster folder, in the order Helm applies them.
     #[serde(default)]

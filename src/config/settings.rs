@@ -411,7 +411,7 @@ mod tests {
             ("clusters:\n  glob: 'a/../b/*.yaml'\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern has a `..` segment; cluster files are found inside the repository only"),
             ("clusters:\n  exclude:\n    - ok/**\n    - /etc/**\n".into(), "deployer.yaml:4:7: clusters.exclude[1]: the pattern is an absolute path; cluster files are found inside the repository only"),
             (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
-            (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:3: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
+            (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:5: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
             (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
             ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`"),
             ("labels: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),

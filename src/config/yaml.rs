@@ -15,6 +15,16 @@ use crate::diagnostic::Diagnostic;
 /// Parses `source` (the text of `file`) as `T`. A failure is one diagnostic,
 /// in a list so that callers can merge it with others.
 pub fn parse<T: DeserializeOwned>(file: &str, source: &str) -> Result<T, Vec<Diagnostic>> {
+    parse_with(file, source, T::deserialize)
+}
+
+/// [`parse`] with the deserialization given: `T::deserialize`, or one that
+/// also notes what it reads (see [`super::unread`]).
+pub fn parse_with<'de, T>(
+    file: &str,
+    source: &'de str,
+    deserialize: impl FnOnce(yaml_serde::Deserializer<'de>) -> Result<T, yaml_serde::Error>,
+) -> Result<T, Vec<Diagnostic>> {
     if source.trim().is_empty() {
         return Err(vec![Diagnostic::new(file, "the file is empty").at(Some((1, 1)))]);
     }
@@ -25,7 +35,7 @@ pub fn parse<T: DeserializeOwned>(file: &str, source: &str) -> Result<T, Vec<Dia
             return Err(vec![refused(file, &refusal)]);
         }
     }
-    yaml_serde::from_str(source).map_err(|error| {
+    deserialize(yaml_serde::Deserializer::from_str(source)).map_err(|error| {
         // A syntax error is reported with libyaml's own message, from the event pass.
         if scanned {
             if let Err(refusal) = yaml_guard::check(source) {

@@ -151,9 +151,8 @@ pub struct HealthCheck {
 pub fn chart_path(cluster: &Cluster, target: &Target, options: &DeployOptions) -> String {
     let chart = match target {
         Target::Support => SUPPORT_RELEASE,
-        Target::Hub(name) => {
-            cluster.hubs.iter().find(|h| &h.name == name).map_or(crate::config::DEFAULT_HELM_CHART, |h| &h.helm_chart)
-        }
+        // Targets come from `resolve_targets`, which knows every hub; there is no default chart.
+        Target::Hub(name) => cluster.hubs.iter().find(|h| &h.name == name).map_or("", |h| h.helm_chart.as_str()),
     };
     let dir = options.charts_dir.trim_end_matches('/');
     if dir.is_empty() {
