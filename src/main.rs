@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use deployer::blocked::RunKind;
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::config::load::{load_chart_inputs, load_estate, load_settings};
 use deployer::filter::stage::parse_matrix;
@@ -210,6 +211,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request =
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
             let generated = generate_with(&request, previous.as_deref())?;
+            // The CLI is treated like a push: the other clusters are planned and printed, then it fails.
+            generated.verdict(&request.changes, RunKind::Push)?;
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));
@@ -221,6 +224,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Table => runner::print(&render::log_tables(plan)),
                 Format::Json => runner::print_json(&render::plan_json(plan)),
                 Format::Markdown => runner::print(&render::comment(plan)),
+            }
+            if let Some(error) = generated.blocked_error() {
+                return Err(error.into());
             }
         }
         Commands::Explain { repo, paths } => {

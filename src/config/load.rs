@@ -10,6 +10,7 @@ use super::charts::{chart_inputs, used_charts, ChartInputs};
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
 use super::Estate;
+use crate::blocked::{self, BlockedCluster};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 
@@ -35,6 +36,24 @@ pub fn load_settings(repo: &Path, config: Option<&Path>) -> Result<Settings, Err
 
 /// Finds, reads and validates every cluster file. All problems in all files are reported together.
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
+    let loaded = load_clusters(repo, settings)?;
+    if !loaded.blocked.is_empty() {
+        return Err(Error::Config(blocked::problems(&loaded.blocked)));
+    }
+    Ok(loaded.estate)
+}
+
+/// The clusters that loaded, and those blocked by problems in their own files.
+#[derive(Debug, Clone)]
+pub struct LoadedClusters {
+    pub estate: Estate,
+    /// Sorted by file.
+    pub blocked: Vec<BlockedCluster>,
+}
+
+/// [`load_estate`], with a problem confined to one cluster's files (its `cluster.yaml`, a values
+/// file it lists, a cluster name another file also uses) blocking only that cluster.
+pub fn load_clusters(repo: &Path, settings: &Settings) -> Result<LoadedClusters, Error> {
     let files = find_cluster_files(repo, settings)?;
     if files.is_empty() {
         return Err(Error::Config(vec![Diagnostic::new(
@@ -44,13 +63,16 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
         .hint("run from the repository root (or pass --repo), or set `clusters.glob` in deployer.yaml")]));
     }
     let mut sources = Vec::with_capacity(files.len());
-    let mut problems = Vec::new();
+    let mut blocked = Vec::new();
     for file in files {
         let path = repo.join(&file);
         match fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => sources.push(ClusterSource { file, text }),
-                Err(_) => problems.push(Diagnostic::new(file, "the file is not UTF-8 text").hint("save it as UTF-8")),
+                Err(_) => {
+                    let problem = Diagnostic::new(&file, "the file is not UTF-8 text").hint("save it as UTF-8");
+                    blocked.push(BlockedCluster::from_source(&file, None, vec![problem]));
+                }
             },
             Err(error) => return Err(Error::io(path, error)),
         }
@@ -69,13 +91,14 @@ pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
     for source in &sources {
         match parse_cluster(source, &exists) {
             Ok(cluster) => parsed.push((cluster, source)),
-            Err(mut found) => problems.append(&mut found),
+            Err(found) => blocked.push(BlockedCluster::from_source(&source.file, Some(&source.text), found)),
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Config(problems));
-    }
-    assemble_estate(parsed).map_err(Error::Config)
+    let (parsed, mut duplicates) = blocked::split_duplicate_names(parsed);
+    blocked.append(&mut duplicates);
+    blocked.sort_by(|a, b| a.file.cmp(&b.file));
+    let estate = assemble_estate(parsed).map_err(Error::Config)?;
+    Ok(LoadedClusters { estate, blocked })
 }
 
 /// Largest `Chart.yaml` read.
