@@ -5,7 +5,9 @@
 //! name it was started as.
 
 use crate::runner::{self, Level, RunnerEnv};
-use crate::{access, blocked, comment, deploy, filter, generate, plan, plan_folder, previous, render, Diagnostic, Error};
+use crate::{
+    access, blocked, comment, deploy, filter, generate, plan, plan_folder, previous, render, Diagnostic, Error,
+};
 
 /// An action's entrypoint.
 pub type Entrypoint = fn(&RunnerEnv) -> Result<(), Error>;

@@ -76,17 +76,17 @@ impl BlockedCluster {
 
     /// True when a changed (normalised) path is one of the cluster's files or anything under its folder.
     pub fn touched_by(&self, path: &str) -> bool {
-        let under_dir = !self.dir.is_empty()
-            && path.strip_prefix(self.dir.as_str()).is_some_and(|rest| rest.starts_with('/'));
+        let under_dir =
+            !self.dir.is_empty() && path.strip_prefix(self.dir.as_str()).is_some_and(|rest| rest.starts_with('/'));
         under_dir || self.files.iter().any(|file| file == path)
     }
 }
 
 /// Takes out every cluster whose name another cluster file also uses: each of them is blocked (with
 /// a problem at its `name`), as neither can be told apart from the other by name.
-pub fn split_duplicate_names<'s>(
-    parsed: Vec<(Cluster, &'s ClusterSource)>,
-) -> (Vec<(Cluster, &'s ClusterSource)>, Vec<BlockedCluster>) {
+pub fn split_duplicate_names(
+    parsed: Vec<(Cluster, &ClusterSource)>,
+) -> (Vec<(Cluster, &ClusterSource)>, Vec<BlockedCluster>) {
     let mut files_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (cluster, _) in &parsed {
         files_by_name.entry(cluster.name.clone()).or_default().push(cluster.file.clone());
@@ -317,7 +317,8 @@ mod tests {
         let parsed = sources.iter().map(|s| (parse_cluster(s, &|_| true).unwrap(), s)).collect();
         let (kept, blocked) = split_duplicate_names(parsed);
         assert_eq!(kept.iter().map(|(c, _)| c.name.as_str()).collect::<Vec<_>>(), ["c"]);
-        let lines: Vec<String> = problems(&blocked).iter().map(|p| p.to_string().lines().next().unwrap().to_owned()).collect();
+        let lines: Vec<String> =
+            problems(&blocked).iter().map(|p| p.to_string().lines().next().unwrap().to_owned()).collect();
         assert_eq!(
             lines,
             [
@@ -334,7 +335,10 @@ mod tests {
         let mut blocked = blocked_a();
         blocked.problems = vec![Diagnostic::new(A, "bad | <b>x</b>").at(Some((2, 1)))];
         let summary = summary_markdown(&[blocked]);
-        assert!(summary.contains("| a | config/clusters/a/cluster.yaml:2:1 | bad \\| &lt;b&gt;x&lt;/b&gt; |"), "{summary}");
+        assert!(
+            summary.contains("| a | config/clusters/a/cluster.yaml:2:1 | bad \\| &lt;b&gt;x&lt;/b&gt; |"),
+            "{summary}"
+        );
         assert_eq!(summary_markdown(&[]), "");
     }
 }

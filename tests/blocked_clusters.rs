@@ -62,7 +62,12 @@ fn planned_prod_hubs(result: &ActionResult) -> Vec<(String, String)> {
         .as_array()
         .expect("array")
         .iter()
-        .map(|job| (job["cluster_name"].as_str().unwrap().to_owned(), job["hub_name"].as_str().unwrap().to_owned()))
+        .map(|job| {
+            (
+                job["cluster_name"].as_str().expect("cluster_name").to_owned(),
+                job["hub_name"].as_str().expect("hub_name").to_owned(),
+            )
+        })
         .collect();
     hubs.sort();
     hubs
@@ -106,7 +111,11 @@ fn push_plans_the_others_lists_the_blocked_cluster_and_fails_at_the_end() {
     );
     assert!(result.summary.contains("### Blocked clusters"), "{}", result.summary);
     assert!(result.summary.contains("| cluster1 | config/clusters/cluster1/cluster.yaml:"), "{}", result.summary);
-    assert!(result.stderr.contains("1 cluster is blocked by problems in its own files (cluster1)"), "{}", logs(&result));
+    assert!(
+        result.stderr.contains("1 cluster is blocked by problems in its own files (cluster1)"),
+        "{}",
+        logs(&result)
+    );
     // Annotations come after the outputs: the step fails last.
     let output_at = result.stdout.find("Deployment plan").expect("plan group");
     let error_at = result.stdout.find(&annotation).expect("annotation");
@@ -220,7 +229,10 @@ fn cli_generate_plans_the_others_prints_the_problem_and_fails() {
     assert_eq!(prod[0]["cluster_name"], "cluster2");
     let line = line_of(repo.path(), A_FILE, "- hub2.values.yaml");
     assert!(stderr.contains("1 cluster is blocked by problems in its own files (cluster1)"), "{stderr}");
-    assert!(stderr.contains(&format!("{A_FILE}:{line}:9: hubs[2].helm_chart_values_files[0]: values file")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{A_FILE}:{line}:9: hubs[2].helm_chart_values_files[0]: values file")),
+        "{stderr}"
+    );
 
     // `validate` still reports every problem and fails.
     let validate =
