@@ -5,7 +5,9 @@
 //! name it was started as.
 
 use crate::runner::{self, Level, RunnerEnv};
-use crate::{access, comment, deploy, filter, generate, plan, plan_folder, previous, render, Diagnostic, Error};
+use crate::{
+    access, blocked, comment, deploy, filter, generate, plan, plan_folder, previous, render, Diagnostic, Error,
+};
 
 /// An action's entrypoint.
 pub type Entrypoint = fn(&RunnerEnv) -> Result<(), Error>;
@@ -48,6 +50,8 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
         .base_commit
         .map(|base| previous::ContentsApi::new(env, generate::inputs::GITHUB_TOKEN, resolved.client_config, base));
     let generated = generate::generate_with(&request, contents.as_ref().map(|c| c as &dyn previous::PreviousSource))?;
+    // A cluster whose own files are broken blocks only itself, unless this pull request touches them.
+    let verdict = generated.verdict(&request.changes, resolved.run_kind)?;
     if let Some(contents) = &contents {
         for warning in contents.warnings() {
             runner::annotate_message(Level::Warning, &warning);
@@ -59,8 +63,20 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
             ));
         }
     }
-    let plan = generated.plan;
+    let plan = &generated.plan;
     plan.check_matrix_limits()?;
+    if verdict == blocked::Verdict::PlanWithWarnings {
+        for problem in blocked::problems(&generated.blocked) {
+            runner::annotate(Level::Warning, &problem);
+        }
+    }
+    let blocked_labels = blocked::labels(&generated.blocked);
+    if !blocked_labels.is_empty() {
+        runner::print(&format!(
+            "Blocked clusters, not planned (problems in their own files): {}\n",
+            blocked_labels.join(", ")
+        ));
+    }
 
     runner::report_diagnostics(Level::Warning, &generated.config_warnings, runner::Audience::Actions);
     for warning in &plan.warnings {
@@ -72,12 +88,18 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
         }
     }
     runner::group("Deployment plan");
-    runner::print_untrusted(&render::log_tables(&plan))?;
+    runner::print_untrusted(&render::log_tables(plan))?;
     runner::end_group();
 
-    plan_folder::write(&plan_dir, &plan, env.pull_request()?)?;
-    runner::append_summary(env, &render::step_summary(&plan))?;
-    generate::action_outputs(&plan, &inputs.plan_dir.to_string_lossy())?.write(env)
+    plan_folder::write(&plan_dir, plan, env.pull_request()?)?;
+    let summary = format!("{}{}", render::step_summary(plan), blocked::summary_markdown(&generated.blocked));
+    runner::append_summary(env, &summary)?;
+    generate::action_outputs(plan, &inputs.plan_dir.to_string_lossy(), &blocked_labels)?.write(env)?;
+    // On a push, the other clusters' jobs are written; the run still fails, so that the blocked ones are seen.
+    match (verdict, generated.blocked_error()) {
+        (blocked::Verdict::PlanThenFail, Some(error)) => Err(error),
+        _ => Ok(()),
+    }
 }
 
 /// `actions/filter`: drop the prod hubs of clusters whose canary leg did not succeed.

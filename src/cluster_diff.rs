@@ -147,6 +147,10 @@ const SUPPORT: &str = "support";
 
 /// The top-level mapping of a cluster file, or what is wrong with it.
 fn top_level(text: &str) -> Result<Mapping, &'static str> {
+    // Aliases would expand in a `Value`: such a text is not compared (the whole cluster is planned).
+    if !crate::config::yaml_guard::is_bounded(text) {
+        return Err("has YAML anchors, aliases or nesting deeper than 64");
+    }
     match yaml_serde::from_str::<Value>(text) {
         Ok(Value::Mapping(mapping)) => Ok(mapping),
         Ok(_) => Err("is not a YAML mapping"),

@@ -11,6 +11,16 @@ pub enum Error {
     #[error("{}", render_diagnostics(.0))]
     Config(Vec<Diagnostic>),
 
+    /// Some clusters could not be planned because of problems in their own files; the others were planned.
+    #[error(
+        "{} blocked by problems in {} own files ({}); the other clusters were planned.\n{}",
+        if .clusters.len() == 1 { "1 cluster is".to_owned() } else { format!("{} clusters are", .clusters.len()) },
+        if .clusters.len() == 1 { "its" } else { "their" },
+        .clusters.join(", "),
+        render_diagnostics(.problems)
+    )]
+    Blocked { clusters: Vec<String>, problems: Vec<Diagnostic> },
+
     /// An action input or command-line value is malformed.
     #[error("invalid input `{input}`: {message}")]
     Input { input: String, message: String },

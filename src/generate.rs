@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::blocked::{self, BlockedCluster, RunKind, Verdict};
 use crate::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::config::charts::ChartInputs;
 use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
@@ -36,10 +37,32 @@ pub struct Generated {
     pub plan: Plan,
     /// Problems in the configuration that do not stop the plan, at their file and line.
     pub config_warnings: Vec<Diagnostic>,
+    /// Clusters left out of the plan because their own files have problems.
+    pub blocked: Vec<BlockedCluster>,
+}
+
+impl Generated {
+    /// What the run does about its blocked clusters ([`blocked::decide`]); [`Verdict::Stop`] is the
+    /// error to report, with every blocked cluster's problems.
+    pub fn verdict(&self, changes: &ChangeSet, kind: RunKind) -> Result<Verdict, Error> {
+        match blocked::decide(&self.blocked, self.estate.clusters.len(), changes, kind) {
+            Verdict::Stop => Err(Error::Config(blocked::problems(&self.blocked))),
+            verdict => Ok(verdict),
+        }
+    }
+
+    /// The error that ends a run whose other clusters were planned, if any cluster is blocked.
+    pub fn blocked_error(&self) -> Option<Error> {
+        (!self.blocked.is_empty()).then(|| Error::Blocked {
+            clusters: blocked::labels(&self.blocked),
+            problems: blocked::problems(&self.blocked),
+        })
+    }
 }
 
 /// Loads and validates the repository's configuration, then plans the change
-/// (a changed `cluster.yaml` touching its whole cluster).
+/// (a changed `cluster.yaml` touching its whole cluster). Clusters whose own
+/// files have problems are left out and listed in [`Generated::blocked`].
 pub fn generate(request: &GenerateRequest) -> Result<Generated, Error> {
     generate_with(request, None)
 }
@@ -56,7 +79,7 @@ pub fn generate_with(request: &GenerateRequest, previous: Option<&dyn PreviousSo
         None => ClusterEdits::new(),
     };
     let plan = plan_with_edits(&estate, &charts, &settings, &request.changes, &edits);
-    Ok(Generated { settings, estate, charts, plan, config_warnings: loaded.warnings })
+    Ok(Generated { settings, estate, charts, plan, config_warnings: loaded.warnings, blocked: loaded.blocked })
 }
 
 /// Input names of `actions/generate`.
@@ -77,8 +100,9 @@ pub mod outputs {
     pub const PROD_HUBS: &str = super::PROD_HUBS_KEY;
     pub const HAS_JOBS: &str = "has-jobs";
     pub const PLAN_DIR: &str = "plan-dir";
+    pub const BLOCKED_CLUSTERS: &str = "blocked-clusters";
     /// Every output the action writes.
-    pub const ALL: &[&str] = &[SUPPORT_AND_STAGING, PROD_HUBS, HAS_JOBS, PLAN_DIR];
+    pub const ALL: &[&str] = &[SUPPORT_AND_STAGING, PROD_HUBS, HAS_JOBS, PLAN_DIR, BLOCKED_CLUSTERS];
 }
 
 /// The plan folder when `plan-dir` is not given.
@@ -125,6 +149,16 @@ pub struct ResolvedChange {
     pub base_commit: Option<Result<String, String>>,
     /// The API client settings used to find the change, if the API was used.
     pub client_config: Option<ClientConfig>,
+    /// Pull request or not: what a blocked cluster does to the run.
+    pub run_kind: RunKind,
+}
+
+/// A pull request, or anything else (treated like a push).
+fn run_kind(trigger: Option<&Trigger>) -> RunKind {
+    match trigger {
+        Some(Trigger::PullRequest(_)) => RunKind::PullRequest,
+        _ => RunKind::Push,
+    }
 }
 
 /// The change from the inputs, or, when `changed-files` is empty, from the
@@ -144,6 +178,7 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
             api_requests: 0,
             base_commit: trigger.as_ref().and_then(previous::base_commit),
             client_config: None,
+            run_kind: run_kind(trigger.as_ref()),
         });
     }
     let trigger = trigger.ok_or_else(|| {
@@ -167,16 +202,18 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
         api_requests,
         base_commit: previous::base_commit(&trigger),
         client_config: Some(config),
+        run_kind: run_kind(Some(&trigger)),
     })
 }
 
-/// The step outputs for a plan.
-pub fn action_outputs(plan: &Plan, plan_dir: &str) -> Result<Outputs, Error> {
+/// The step outputs for a plan; `blocked` are the labels of the clusters left out ([`blocked::labels`]).
+pub fn action_outputs(plan: &Plan, plan_dir: &str, blocked: &[String]) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
     out.set_json(outputs::SUPPORT_AND_STAGING, &plan.support_and_staging)?;
     out.set_json(outputs::PROD_HUBS, &plan.prod_hubs)?;
     out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
     out.set(outputs::PLAN_DIR, plan_dir);
+    out.set_json(outputs::BLOCKED_CLUSTERS, blocked)?;
     Ok(out)
 }
 

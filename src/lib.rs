@@ -17,6 +17,7 @@
 pub mod access;
 pub mod actions;
 pub mod artifact;
+pub mod blocked;
 pub mod changes;
 pub mod cluster_diff;
 pub mod comment;

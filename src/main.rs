@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use deployer::blocked::RunKind;
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::config::load::{load, load_chart_inputs, load_estate, load_settings, LoadOptions};
 use deployer::filter::stage::parse_matrix;
@@ -214,6 +215,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
             let generated = generate_with(&request, previous.as_deref())?;
             runner::report_diagnostics(runner::Level::Warning, &generated.config_warnings, runner::Audience::Terminal);
+            // The CLI is treated like a push: the other clusters are planned and printed, then it fails.
+            generated.verdict(&request.changes, RunKind::Push)?;
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));
@@ -226,6 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Json => runner::print_json(&render::plan_json(plan)),
                 Format::Markdown => runner::print(&render::comment(plan)),
             }
+            if let Some(error) = generated.blocked_error() {
+                return Err(error.into());
+            }
         }
         Commands::Explain { repo, paths } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
@@ -236,6 +242,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Commands::Validate { repo, strict } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
             let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
+            // Validation is strict: a cluster blocked by its own files is a problem to report.
+            if !loaded.blocked.is_empty() {
+                return Err(deployer::Error::Config(deployer::blocked::problems(&loaded.blocked)).into());
+            }
             load_chart_inputs(&repo.repo, &loaded.estate)?;
             runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
             runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);

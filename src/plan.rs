@@ -262,13 +262,15 @@ impl ClusterDecision<'_> {
                 }
             }
         }
-        // A file listed twice is named once.
-        let mut named: HashSet<&str> = HashSet::new();
-        let modified: Vec<&str> = values_files
-            .iter()
-            .filter(|file| self.changed.contains(file.path.as_str()) && named.insert(&file.path))
-            .map(ValuesFile::basename)
-            .collect();
+        // Each file once, in the listed order, however often it is listed (`a.yaml`, `./a.yaml`).
+        let mut named: Vec<&str> = Vec::new();
+        let mut modified: Vec<&str> = Vec::new();
+        for file in values_files.iter().filter(|file| self.changed.contains(file.path.as_str())) {
+            if !named.contains(&file.path.as_str()) {
+                named.push(&file.path);
+                modified.push(file.basename());
+            }
+        }
         if !modified.is_empty() {
             return Some(format!("{VALUES_FILES_REASON}{}", modified.join(", ")));
         }
@@ -438,6 +440,33 @@ mod tests {
         for job in &result.support_and_staging {
             assert_eq!(job.upgrade_support, !job.reason_for_support_redeploy.is_empty());
             assert_eq!(job.upgrade_staging, !job.staging_hubs.is_empty());
+        }
+    }
+
+    #[test]
+    fn each_values_file_is_named_once_in_listed_order() {
+        let estate = Estate {
+            clusters: vec![cluster(
+                "d",
+                false,
+                &[("prod", &["p.yaml", "common.yaml", "p.yaml"]), ("other", &["o.yaml"])],
+            )],
+        };
+        let cases: &[(&[&str], &str)] = &[
+            (&["c/d/common.yaml", "c/d/p.yaml"], "p.yaml, common.yaml"),
+            (&["c/d/p.yaml", "c/d/p.yaml"], "p.yaml"),
+            (&["c/d/common.yaml"], "common.yaml"),
+        ];
+        for (paths, named) in cases {
+            let reason = format!("{VALUES_FILES_REASON}{named}");
+            check_with(
+                &estate,
+                &ChartInputs::default(),
+                &Settings::default(),
+                paths,
+                &[],
+                (&[], &[("d", "prod", &reason)]),
+            );
         }
     }
 

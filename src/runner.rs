@@ -436,7 +436,7 @@ pub fn run_action(stage: impl FnOnce(&RunnerEnv) -> Result<(), Error>) -> std::p
 /// answers and program output.
 pub fn report_error(error: &Error) {
     match error {
-        Error::Config(diagnostics) => {
+        Error::Config(diagnostics) | Error::Blocked { problems: diagnostics, .. } => {
             for diagnostic in diagnostics {
                 annotate(Level::Error, diagnostic);
             }

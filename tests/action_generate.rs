@@ -27,7 +27,10 @@ fn successful_run_writes_outputs_summary_log_and_plan_folder() {
 
     // Outputs: exactly the documented names, compact JSON matrices.
     let names: Vec<&str> = result.outputs.keys().map(String::as_str).collect();
-    assert_eq!(names, ["has-jobs", "plan-dir", "prod-hub-matrix-jobs", "support-and-staging-matrix-jobs"]);
+    assert_eq!(
+        names,
+        ["blocked-clusters", "has-jobs", "plan-dir", "prod-hub-matrix-jobs", "support-and-staging-matrix-jobs"]
+    );
     assert_eq!(result.output("has-jobs"), "true");
     assert_eq!(result.output("plan-dir"), "deployment-plan");
     assert!(!result.output("prod-hub-matrix-jobs").contains('\n'), "matrix JSON is one line");

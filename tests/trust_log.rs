@@ -125,7 +125,8 @@ fn generate_refuses_hostile_hub_names_without_running_them() {
         let result = generate(repo.path(), &["config/clusters/cluster1/hub1.values.yaml".into()]).run();
         assert_eq!(result.output.status.code(), Some(1), "{}", logs(&result));
         assert!(result.stderr.contains("is not a valid hub name"), "{}", logs(&result));
-        assert_commands(&result, vector, &["error"], &[]);
+        // cluster1 is blocked; the other clusters are planned (the plan group), then the run fails.
+        assert_commands(&result, vector, &["warning", "group", "endgroup", "error"], &[]);
     }
 }
 
@@ -138,7 +139,11 @@ fn generate_errors_about_hostile_file_names_issue_no_commands() {
         fs::write(dir.join("cluster.yaml"), "name: [\n").expect("broken cluster.yaml");
         let result = generate(repo.path(), &["config/clusters/cluster1/hub1.values.yaml".into()]).run();
         assert_eq!(result.output.status.code(), Some(1), "{}", logs(&result));
-        assert_commands(&result, vector, &["error"], &[]);
+        // The hostile cluster is blocked; the others are planned (the plan group), then the run fails.
+        // (The bundled repository's `nofiles` hub adds one warning first.)
+        assert_commands(&result, vector, &["warning", "group", "endgroup", "error"], &[]);
+        let blocked: Vec<String> = serde_json::from_str(result.output("blocked-clusters")).expect("JSON");
+        assert_eq!(blocked, [format!("c{vector}")], "{}", logs(&result));
     }
 }
 

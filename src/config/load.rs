@@ -12,6 +12,7 @@ use super::charts::{chart_inputs, used_charts, ChartInputs};
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
 use super::{Estate, CHARTS_DIR};
+use crate::blocked::{self, BlockedCluster};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::repo_fs::{PathProblem, RepoRoot};
@@ -43,6 +44,9 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// Keys the deployer does not read, when [`LoadOptions::notices`] asks for them.
     pub notices: Vec<Diagnostic>,
+    /// Clusters left out because of problems confined to their own files (its
+    /// `cluster.yaml`, a values file it lists, a cluster name another file also uses); sorted by file.
+    pub blocked: Vec<BlockedCluster>,
 }
 
 /// What to report besides errors.
@@ -52,12 +56,19 @@ pub struct LoadOptions {
     pub notices: bool,
 }
 
-/// Finds, reads and validates every cluster file, dropping the warnings; see [`load`].
+/// Finds, reads and validates every cluster file, dropping the warnings; any
+/// blocked cluster is an error with every problem (the strict form of [`load`]).
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
-    load(repo, settings, LoadOptions::default()).map(|loaded| loaded.estate)
+    let loaded = load(repo, settings, LoadOptions::default())?;
+    if !loaded.blocked.is_empty() {
+        return Err(Error::Config(blocked::problems(&loaded.blocked)));
+    }
+    Ok(loaded.estate)
 }
 
-/// Finds, reads and validates every cluster file. All problems in all files are reported together.
+/// Finds, reads and validates every cluster file. A problem confined to one
+/// cluster's files blocks only that cluster ([`Loaded::blocked`]); any other
+/// problem (the search folder, `Chart.yaml`) is an error.
 pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Loaded, Error> {
     let root = RepoRoot::new(repo)?;
     let files = cluster_files(&root, settings)?;
@@ -69,11 +80,11 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
         .hint("run from the repository root (or pass --repo), or set `clusters.glob` in deployer.yaml")]));
     }
     let mut sources = Vec::with_capacity(files.len());
-    let mut problems = Vec::new();
+    let mut blocked = Vec::new();
     for file in files {
         match root.read_config_file(&file) {
             Ok(text) => sources.push(ClusterSource { file, text }),
-            Err(refused) => problems.push(refused.file_diagnostic()),
+            Err(refused) => blocked.push(BlockedCluster::from_source(&file, None, vec![refused.file_diagnostic()])),
         }
     }
     // Hubs often share values files: ask the filesystem once per path.
@@ -98,14 +109,14 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
                 notices.extend(found.notices);
                 parsed.push((found.cluster, source));
             }
-            Err(mut found) => problems.append(&mut found),
+            Err(found) => blocked.push(BlockedCluster::from_source(&source.file, Some(&source.text), found)),
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Config(problems));
-    }
+    let (parsed, mut duplicates) = blocked::split_duplicate_names(parsed);
+    blocked.append(&mut duplicates);
+    blocked.sort_by(|a, b| a.file.cmp(&b.file));
     let estate = assemble_estate(parsed).map_err(Error::Config)?;
-    Ok(Loaded { estate, warnings, notices })
+    Ok(Loaded { estate, warnings, notices, blocked })
 }
 
 /// The folders of the charts directory that hold a `Chart.yaml`, sorted. The

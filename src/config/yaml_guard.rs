@@ -84,6 +84,13 @@ pub fn check(text: &str) -> Result<(), Refusal> {
 /// one of its values). So block depth is at most twice the number of such
 /// columns, and flow depth at most the number of `[` and `{`. Tags, tabs and
 /// the rarer line breaks would need more care, so they take the exact path.
+/// True when `text` has no anchor, alias or nesting past the limit: safe to
+/// parse into a `yaml_serde::Value` (which expands aliases). Every lenient
+/// parse of a file's text (a blocked cluster's, a previous version's) asks this first.
+pub fn is_bounded(text: &str) -> bool {
+    provably_within_limits(text) || check(text).is_ok()
+}
+
 pub fn provably_within_limits(text: &str) -> bool {
     let bytes = text.as_bytes();
     let ends_line = |b: u8| b == b'\n' || b == b'\r';
