@@ -189,8 +189,19 @@ fn generate_reports_bad_config_in_a_container() {
         "{}",
         result.stdout
     );
-    assert!(result.outputs.is_empty());
-    assert!(!workspace.path().join("deployment-plan").exists());
+    // One broken cluster blocks only itself: the others are planned, the
+    // blocked one is listed, and the step still fails.
+    assert_eq!(result.outputs["has-jobs"], "false", "{}", result.stdout);
+    let blocked: serde_json::Value = serde_json::from_str(&result.outputs["blocked-clusters"]).expect("json");
+    assert_eq!(blocked, json!(["cluster2"]));
+    assert!(workspace.path().join("deployment-plan/plan.json").is_file(), "the others' plan is written");
+
+    // A broken settings file stops everything: no output at all.
+    fs::write(workspace.path().join("deployer.yaml"), "clusterz: {}\n").expect("write");
+    let result = ContainerRun::new("generate").input("changed-files", "x").run(workspace.path());
+    assert_eq!(result.code, Some(1), "{}\n{}", result.stdout, result.stderr);
+    assert!(result.stdout.contains("::error file=deployer.yaml,line=1"), "{}", result.stdout);
+    assert!(result.outputs.is_empty(), "{:?}", result.outputs);
 }
 
 #[tokio::test(flavor = "multi_thread")]
