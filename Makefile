@@ -1,6 +1,6 @@
 # Two commands matter on a fresh machine:
 #   make example   plan a change on the bundled example repository
-#   make test      build every binary, then run every test
+#   make test      install the real tools (helm, sops, age), build every binary, then run every test
 .PHONY: example test lint bench
 
 CARGO ?= cargo
@@ -11,6 +11,7 @@ example:
 		--changed-files config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml
 
 test:
+	bash scripts/install-tools.sh >/dev/null
 	$(CARGO) build --workspace --bins --locked --quiet
 	$(CARGO) test --workspace --locked
 

@@ -29,6 +29,24 @@ pub fn example_repo() -> PathBuf {
     fixture("conformance/repo")
 }
 
+/// A real tool installed by `scripts/install-tools.sh` into `target/tools/bin`
+/// (`helm` 4, `helm3`, `kubectl`, `kubectl3`, `sops`, `age`, `age-keygen`).
+/// `make test` installs them first; a missing tool fails the test, never skips it.
+pub fn tool(name: &str) -> PathBuf {
+    let path = project_root().join("target/tools/bin").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `bash scripts/install-tools.sh` (or the tests with `make test`, which runs it)",
+        path.display()
+    );
+    path
+}
+
+/// The folder of the real tools, to put on a child's `PATH`.
+pub fn tools_dir() -> PathBuf {
+    tool("helm").parent().expect("tools folder").to_path_buf()
+}
+
 /// A binary of the workspace, built by `cargo build --workspace --bins`.
 /// Refuses a binary older than the sources, so a stale build never passes.
 pub fn bin(name: &str) -> PathBuf {
