@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use deployer::blocked::RunKind;
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::config::load::{load, load_chart_inputs, load_estate, load_settings, LoadOptions};
-use deployer::filter::stage::parse_matrix;
+use deployer::filter::stage::{inputs as filter_inputs, parse_matrix};
 use deployer::filter::{self, parse_results};
 use deployer::generate::{generate_with, GenerateRequest};
 use deployer::plan::{ProdHubJob, SupportAndStagingJob};
@@ -76,13 +76,17 @@ enum Commands {
         strict: bool,
     },
     /// Drop the prod hub jobs of clusters whose support-and-staging leg did not succeed.
+    #[command(group(clap::ArgGroup::new("jobs").required(true).multiple(true).args(["plan", "prod_jobs"])))]
     Filter {
-        /// The prod-hub-matrix-jobs JSON generate wrote (a file).
-        #[arg(long, value_name = "FILE")]
-        prod_jobs: PathBuf,
-        /// The support-and-staging-matrix-jobs JSON generate wrote (a file).
-        #[arg(long, value_name = "FILE")]
-        support_and_staging_jobs: PathBuf,
+        /// Both matrices at once: the whole `deployer generate --output json`, or a plan folder's `plan.json` (a file).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["prod_jobs", "support_and_staging_jobs"])]
+        plan: Option<PathBuf>,
+        /// The prod-hub-matrix-jobs JSON generate wrote (a file: the array, or the whole generate JSON).
+        #[arg(long, value_name = "FILE", requires = "support_and_staging_jobs")]
+        prod_jobs: Option<PathBuf>,
+        /// The support-and-staging-matrix-jobs JSON generate wrote (a file: the array, or the whole generate JSON).
+        #[arg(long, value_name = "FILE", requires = "prod_jobs")]
+        support_and_staging_jobs: Option<PathBuf>,
         /// Each cluster's leg result: {"cluster": "success"|"failure"|"cancelled"|"skipped"}.
         #[arg(long, value_name = "JSON")]
         results: String,
@@ -253,12 +257,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }
-        Commands::Filter { prod_jobs, support_and_staging_jobs, results, output } => {
+        Commands::Filter { plan, prod_jobs, support_and_staging_jobs, results, output } => {
             let read =
                 |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
-            let prod: Vec<ProdHubJob> = parse_matrix("--prod-jobs", Some(&read(&prod_jobs)?))?;
+            // clap guarantees either `--plan` or both matrix files.
+            let (prod_text, prod_flag, legs_text, legs_flag) = match (&plan, &prod_jobs, &support_and_staging_jobs) {
+                (Some(plan), _, _) => {
+                    let text = read(plan)?;
+                    (text.clone(), "--plan", text, "--plan")
+                }
+                (None, Some(prod), Some(legs)) => {
+                    (read(prod)?, "--prod-jobs", read(legs)?, "--support-and-staging-jobs")
+                }
+                _ => anyhow::bail!("pass --plan FILE, or both --prod-jobs FILE and --support-and-staging-jobs FILE"),
+            };
+            let prod: Vec<ProdHubJob> = parse_matrix(prod_flag, filter_inputs::PROD_HUBS, Some(&prod_text))?;
             let legs: Vec<SupportAndStagingJob> =
-                parse_matrix("--support-and-staging-jobs", Some(&read(&support_and_staging_jobs)?))?;
+                parse_matrix(legs_flag, filter_inputs::SUPPORT_AND_STAGING, Some(&legs_text))?;
             let results = parse_results("--results", &results, &legs)?;
             let outcome = filter::filter(&prod, &legs, &results);
             for warning in &outcome.warnings {
