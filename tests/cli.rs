@@ -97,7 +97,87 @@ fn generate_from_git_base() {
         .output()
         .expect("run");
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("git diff --name-only no-such-ref...HEAD"), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("git merge-base no-such-ref HEAD"), "{}", stderr(&bad));
+
+    // Uncommitted edits are planned too (the working tree is what is planned), and the output says so.
+    fs::write(repo.join("config/clusters/cluster1/hub1.values.yaml"), "edited: true\n").expect("write");
+    let output = Command::new(bin("deployer"))
+        .args(["generate", "--base", "main", "--output", "json", "--repo"])
+        .arg(repo)
+        .output()
+        .expect("deployer");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let hubs: Vec<&str> =
+        plan["prod-hub-matrix-jobs"].as_array().expect("array").iter().filter_map(|j| j["hub_name"].as_str()).collect();
+    assert_eq!(hubs, ["hub1", "prod"], "{plan}");
+    assert!(
+        stderr(&output).contains("planning 2 changed paths since the merge base with main, 1 of them not committed"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn generate_takes_the_python_deployers_positional_form() {
+    let repo = example_repo();
+    let by_flag = Command::new(bin("deployer"))
+        .args([
+            "generate",
+            "--output",
+            "json",
+            "--changed-files",
+            "config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml",
+            "--repo",
+        ])
+        .arg(&repo)
+        .output()
+        .expect("deployer");
+    assert!(by_flag.status.success(), "{}", stderr(&by_flag));
+    for form in [
+        &["config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml"][..],
+        &["helm-upgrade-jobs", "config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml"],
+        &["config/clusters/cluster1/hub1.values.yaml", "helm-charts/support/values.yaml"],
+    ] {
+        let output = Command::new(bin("deployer"))
+            .args(["generate", "--output", "json", "--repo"])
+            .arg(&repo)
+            .args(form)
+            .output()
+            .expect("deployer");
+        assert!(output.status.success(), "{form:?}: {}", stderr(&output));
+        assert_eq!(stdout(&output), stdout(&by_flag), "{form:?}");
+    }
+    // Both forms at once is a mistake.
+    let both = Command::new(bin("deployer"))
+        .args(["generate", "--changed-files", "a", "b", "--repo"])
+        .arg(&repo)
+        .output()
+        .expect("deployer");
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+#[test]
+fn generate_usage_names_every_way_to_give_the_change_and_a_missing_repo_says_so() {
+    let output = Command::new(bin("deployer")).arg("generate").output().expect("deployer");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("Usage: deployer generate <--changed-files <LIST>|--base <REF>|FILES>"),
+        "{}",
+        stderr(&output)
+    );
+
+    let missing = Command::new(bin("deployer"))
+        .args(["generate", "--repo", "/nonexistent/deployer-repo", "--changed-files", "x"])
+        .output()
+        .expect("deployer");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("/nonexistent/deployer-repo: the repository folder does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!stderr(&missing).contains("no cluster files match"), "{}", stderr(&missing));
 }
 
 #[test]
