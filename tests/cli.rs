@@ -216,3 +216,39 @@ fn cluster_schema_accepts_the_example_files() {
     let providers = &schema["$defs"]["Provider"];
     assert!(providers.to_string().contains("kubeconfig"), "{providers}");
 }
+
+#[test]
+fn explain_names_a_file_no_cluster_lists_and_the_likely_typo() {
+    let repo = example_repo();
+    let output = Command::new(bin("deployer"))
+        .args(["explain", "--repo"])
+        .arg(&repo)
+        .args([
+            "config/clusters/cluster1/hub1.value.yaml",
+            "config/clusters/cluster1/README.md",
+            "config/clusters/cluster1/hub1.values.yaml",
+            "docs/index.md",
+        ])
+        .output()
+        .expect("deployer");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    // The indented lines under a path's own line.
+    let section = |path: &str| -> String {
+        let mut lines = text.lines().skip_while(|l| *l != path);
+        assert!(lines.next().is_some(), "{path} in {text}");
+        lines.take_while(|l| l.starts_with("  ")).collect::<Vec<_>>().join("\n")
+    };
+    let typo = section("config/clusters/cluster1/hub1.value.yaml");
+    assert!(typo.contains("upgrades nothing"), "{typo}");
+    assert!(typo.contains("no cluster.yaml lists this file, though it is in the folder of cluster cluster1"), "{typo}");
+    assert!(typo.contains("did you mean hub1.values.yaml?"), "{typo}");
+    assert!(typo.contains("files of that folder that cluster1 lists: support.values.yaml,"), "{typo}");
+    let readme = section("config/clusters/cluster1/README.md");
+    assert!(readme.contains("no cluster.yaml lists this file"), "{readme}");
+    assert!(!readme.contains("did you mean"), "{readme}");
+    let listed = section("config/clusters/cluster1/hub1.values.yaml");
+    assert!(!listed.contains("no cluster.yaml lists"), "{listed}");
+    let outside = section("docs/index.md");
+    assert!(outside.contains("upgrades nothing") && !outside.contains("no cluster.yaml lists"), "{outside}");
+}
