@@ -240,7 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 runner::print_stderr(&format!("warning: {error}"));
             }
             match output {
-                Format::Table => runner::print(&render::log_tables(plan)),
+                Format::Table => runner::print(&render::log_tables_within(plan, runner::stdout_terminal_width())),
                 Format::Json => runner::print_json(&render::plan_json(plan)),
                 Format::Markdown => runner::print(&render::comment(plan)),
             }

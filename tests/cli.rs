@@ -252,3 +252,45 @@ fn explain_names_a_file_no_cluster_lists_and_the_likely_typo() {
     let outside = section("docs/index.md");
     assert!(outside.contains("upgrades nothing") && !outside.contains("no cluster.yaml lists"), "{outside}");
 }
+
+/// Runs the CLI on a terminal (a pseudo-terminal from util-linux `script`,
+/// which reports no size, so `COLUMNS` gives the width) and returns what it printed.
+fn on_a_terminal(columns: usize, args: &str) -> String {
+    let command = format!("{} {args} 2>/dev/null", bin("deployer").display());
+    let output = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("COLUMNS", columns.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).replace('\r', "")
+}
+
+#[test]
+fn tables_fit_a_terminal_and_keep_full_width_in_logs() {
+    let repo = example_repo();
+    let args = format!(
+        "generate --repo {} --changed-files config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml",
+        repo.display()
+    );
+    let widest = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let words = |text: &str| -> Vec<String> {
+        let mut words: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with('│') || l.starts_with('┃'))
+            .flat_map(|l| l.split(['│', '┃']).flat_map(str::split_whitespace).map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        words.sort();
+        words
+    };
+    let piped = Command::new(bin("deployer")).args(args.split(' ')).output().expect("deployer");
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let full = stdout(&piped);
+    assert!(widest(&full) > 140, "a CI log gets the full width\n{full}");
+    for columns in [100, 120] {
+        let fitted = on_a_terminal(columns, &args);
+        assert!(widest(&fitted) <= columns, "{columns}\n{fitted}");
+        assert_eq!(words(&fitted), words(&full), "nothing is lost when cells wrap ({columns})\n{fitted}");
+    }
+}

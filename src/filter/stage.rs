@@ -92,41 +92,6 @@ pub fn parse_matrix<T: serde::de::DeserializeOwned>(
         .map_err(|e| Error::input(input, format!("`{key}` is not the array generate writes: {e}")))
 }
 
-#[cfg(test)]
-mod matrix_tests {
-    use super::*;
-
-    const ROW: &str = r#"{"cluster_name": "c1", "provider": "gcp", "hub_name": "h1", "reason_for_redeploy": "r"}"#;
-
-    #[test]
-    fn each_form_generate_writes_is_read_and_other_shapes_are_explained() {
-        let array = format!("[{ROW}]");
-        let generate = format!(r#"{{"support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [{ROW}]}}"#);
-        let plan = format!(
-            r#"{{"version": 1, "pr_number": 3, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [{ROW}]}}"#
-        );
-        for (name, text) in [("array", &array), ("generate JSON", &generate), ("plan.json", &plan)] {
-            let rows: Vec<ProdHubJob> = parse_matrix("--prod-jobs", inputs::PROD_HUBS, Some(text)).expect(name);
-            assert_eq!(rows.len(), 1, "{name}");
-            assert_eq!(rows[0].hub_name, "h1", "{name}");
-        }
-        let cases: &[(&str, &str)] = &[
-            (
-                r#"{"prod": []}"#,
-                "pass the `prod-hub-matrix-jobs` array, or the whole `deployer generate --output json`",
-            ),
-            (r#"{"prod-hub-matrix-jobs": {}}"#, "`prod-hub-matrix-jobs` is not the array generate writes"),
-            ("{", "not the JSON array or object the generate action writes"),
-            ("nope", "not the JSON array the generate action writes"),
-        ];
-        for (text, want) in cases {
-            let err = parse_matrix::<ProdHubJob>("--prod-jobs", inputs::PROD_HUBS, Some(text)).expect_err(text);
-            assert!(err.to_string().contains(want), "{text}: {err}");
-        }
-        assert!(parse_matrix::<ProdHubJob>("x", inputs::PROD_HUBS, None).expect("absent").is_empty());
-    }
-}
-
 /// Decides the filter, reading the leg conclusions from the API when no
 /// `results` were given. Returns the outcome and the API requests made.
 pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
@@ -163,4 +128,39 @@ pub fn action_outputs(outcome: &FilterOutcome) -> Result<Outputs, Error> {
     out.set_json(outputs::DROPPED, &outcome.dropped)?;
     out.set(outputs::HAS_JOBS, if outcome.kept.is_empty() { "false" } else { "true" });
     Ok(out)
+}
+
+#[cfg(test)]
+mod matrix_tests {
+    use super::*;
+
+    const ROW: &str = r#"{"cluster_name": "c1", "provider": "gcp", "hub_name": "h1", "reason_for_redeploy": "r"}"#;
+
+    #[test]
+    fn each_form_generate_writes_is_read_and_other_shapes_are_explained() {
+        let array = format!("[{ROW}]");
+        let generate = format!(r#"{{"support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [{ROW}]}}"#);
+        let plan = format!(
+            r#"{{"version": 1, "pr_number": 3, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [{ROW}]}}"#
+        );
+        for (name, text) in [("array", &array), ("generate JSON", &generate), ("plan.json", &plan)] {
+            let rows: Vec<ProdHubJob> = parse_matrix("--prod-jobs", inputs::PROD_HUBS, Some(text)).expect(name);
+            assert_eq!(rows.len(), 1, "{name}");
+            assert_eq!(rows[0].hub_name, "h1", "{name}");
+        }
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"prod": []}"#,
+                "pass the `prod-hub-matrix-jobs` array, or the whole `deployer generate --output json`",
+            ),
+            (r#"{"prod-hub-matrix-jobs": {}}"#, "`prod-hub-matrix-jobs` is not the array generate writes"),
+            ("{", "not the JSON array or object the generate action writes"),
+            ("nope", "not the JSON array the generate action writes"),
+        ];
+        for (text, want) in cases {
+            let err = parse_matrix::<ProdHubJob>("--prod-jobs", inputs::PROD_HUBS, Some(text)).expect_err(text);
+            assert!(err.to_string().contains(want), "{text}: {err}");
+        }
+        assert!(parse_matrix::<ProdHubJob>("x", inputs::PROD_HUBS, None).expect("absent").is_empty());
+    }
 }
