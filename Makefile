@@ -6,13 +6,17 @@
 CARGO ?= cargo
 
 example:
-	$(CARGO) run --quiet --bin deployer -- generate \
+	@echo "make example: building the deployer CLI, then planning a change on tests/fixtures/conformance/repo"
+	@echo "              (the first build compiles every dependency: about 2-3 minutes on 2 cores; later runs take seconds)"
+	$(CARGO) run --bin deployer -- generate \
 		--repo tests/fixtures/conformance/repo \
 		--changed-files config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml
 
 test:
+	@echo "make test: installing the real tools into target/tools (helm, sops, age; cached), building every binary, then every test"
+	@echo "           (the first build compiles every dependency: about 3-5 minutes on 2 cores)"
 	bash scripts/install-tools.sh >/dev/null
-	$(CARGO) build --workspace --bins --locked --quiet
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
 
 lint:

@@ -6,6 +6,8 @@
 # containers use --network none, or --network host to reach the local fake
 # GitHub API on 127.0.0.1. No image is pulled: the test image is FROM scratch
 # with the binaries built here. If Docker cannot be made to work, this fails.
+# A dockerd this script started is stopped when it ends (by its recorded pid);
+# an engine that was already running is left alone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,6 +21,19 @@ if ! docker info >/dev/null 2>&1; then
     echo "== starting dockerd (no bridge, no iptables)"
     log=$(mktemp)
     nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false >"$log" 2>&1 &
+    # Stop what this script started, and only that: the dockerd of this pid
+    # (it stops the containerd it spawned). An engine that was already running
+    # is never touched.
+    dockerd_pid=$!
+    stop_dockerd() {
+        kill -TERM "$dockerd_pid" 2>/dev/null || return 0
+        for _ in $(seq 1 30); do
+            kill -0 "$dockerd_pid" 2>/dev/null || { echo "== stopped the dockerd this script started (pid $dockerd_pid)"; return 0; }
+            sleep 1
+        done
+        kill -KILL "$dockerd_pid" 2>/dev/null || true
+    }
+    trap stop_dockerd EXIT
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && break
         sleep 1

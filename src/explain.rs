@@ -20,6 +20,50 @@ pub struct Explanation {
     pub chart_chains: Vec<(String, String)>,
     /// The plan for this path alone.
     pub plan: Plan,
+    /// Set for a file in a cluster's folder that no `cluster.yaml` lists and that upgrades nothing.
+    pub unlisted: Option<Unlisted>,
+}
+
+/// A file in a cluster's folder that no cluster lists: likely a typo on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlisted {
+    /// The cluster whose folder holds the file.
+    pub cluster: String,
+    /// The listed file name this one most likely misspells.
+    pub did_you_mean: Option<String>,
+    /// The file names in that folder that the cluster lists, in listed order.
+    pub listed: Vec<String>,
+}
+
+/// When `path` lies in a cluster's folder, is not its `cluster.yaml`, and no
+/// cluster lists it as a values file: which cluster, and what it lists there.
+fn unlisted(estate: &Estate, path: &str) -> Option<Unlisted> {
+    let cluster =
+        estate.clusters.iter().find(|c| path.strip_prefix(c.dir.as_str()).is_some_and(|rest| rest.starts_with('/')))?;
+    if path == cluster.file {
+        return None;
+    }
+    let listed_anywhere = estate.clusters.iter().flat_map(listed_files).any(|file| file == path);
+    if listed_anywhere {
+        return None;
+    }
+    let mut listed: Vec<String> = Vec::new();
+    for file in listed_files(cluster) {
+        let in_folder = file.strip_prefix(cluster.dir.as_str()).and_then(|rest| rest.strip_prefix('/'));
+        if let Some(name) = in_folder.filter(|name| !listed.iter().any(|l| l == name)) {
+            listed.push(name.to_owned());
+        }
+    }
+    let name = path.strip_prefix(cluster.dir.as_str()).and_then(|rest| rest.strip_prefix('/')).unwrap_or(path);
+    let did_you_mean = crate::config::suggest::did_you_mean(name, listed.iter().map(String::as_str)).map(str::to_owned);
+    Some(Unlisted { cluster: cluster.name.clone(), did_you_mean, listed })
+}
+
+/// Every values file a cluster lists (support first, then hubs in order).
+fn listed_files(cluster: &crate::config::Cluster) -> impl Iterator<Item = &str> {
+    let support = cluster.support.iter().flat_map(|s| s.values_files.iter());
+    let hubs = cluster.hubs.iter().flat_map(|h| h.values_files.iter());
+    support.chain(hubs).map(|v| v.path.as_str())
 }
 
 /// Explains each path on its own (labels are not considered).
@@ -47,8 +91,15 @@ pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths
                     .map(|(chart, input)| (chart.to_owned(), input.chain_text()))
                     .collect(),
                 plan: plan(estate, charts, settings, &alone),
+                unlisted: None,
                 path,
             }
+        })
+        .map(|mut explanation: Explanation| {
+            if explanation.plan.is_empty() {
+                explanation.unlisted = unlisted(estate, &explanation.path);
+            }
+            explanation
         })
         .collect()
 }
@@ -81,6 +132,24 @@ pub fn render(explanations: &[Explanation]) -> String {
         let plan = &explanation.plan;
         if plan.is_empty() {
             out.push_str("  upgrades nothing\n");
+        }
+        if let Some(unlisted) = &explanation.unlisted {
+            out.push_str(&format!(
+                "  no cluster.yaml lists this file, though it is in the folder of cluster {}\n",
+                unlisted.cluster
+            ));
+            if let Some(name) = &unlisted.did_you_mean {
+                out.push_str(&format!("  did you mean {name}? (a listed file of that folder)\n"));
+            }
+            if unlisted.listed.is_empty() {
+                out.push_str("  that cluster lists no file of its folder\n");
+            } else {
+                out.push_str(&format!(
+                    "  files of that folder that {} lists: {}\n",
+                    unlisted.cluster,
+                    unlisted.listed.join(", ")
+                ));
+            }
         }
         for job in &plan.support_and_staging {
             if job.upgrade_support {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use deployer::blocked::RunKind;
 use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::config::load::{load, load_chart_inputs, load_estate, load_settings, LoadOptions};
-use deployer::filter::stage::parse_matrix;
+use deployer::filter::stage::{inputs as filter_inputs, parse_matrix};
 use deployer::filter::{self, parse_results};
 use deployer::generate::{generate_with, GenerateRequest};
 use deployer::plan::{ProdHubJob, SupportAndStagingJob};
@@ -38,19 +38,26 @@ struct RepoArgs {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Plan which support charts, staging hubs and prod hubs a change upgrades.
+    ///
+    /// The changed paths come from --changed-files, from --base, or, as the Python deployer took them, as
+    /// positional arguments (`deployer generate a.yaml,b.yaml`; its `helm-upgrade-jobs` subcommand word is accepted).
+    #[command(group(clap::ArgGroup::new("change").required(true).args(["changed_files", "base", "files"])))]
     Generate {
         #[command(flatten)]
         repo: RepoArgs,
         /// Changed paths: comma- or newline-separated, a JSON array, or `-` to read them from stdin.
-        #[arg(long, value_name = "LIST", required_unless_present = "base", conflicts_with = "base")]
+        #[arg(long, value_name = "LIST")]
         changed_files: Option<String>,
+        /// Changed paths, comma-separated, as the Python deployer's `generate helm-upgrade-jobs <csv>` took them.
+        #[arg(value_name = "FILES", conflicts_with_all = ["changed_files", "base"])]
+        files: Vec<String>,
         /// Take the changed paths from `git diff --name-only REF...HEAD` in the repository, and compare each
         /// changed cluster file with its version at the merge base, so that it upgrades only what its edit touched.
         #[arg(long, value_name = "REF")]
         base: Option<String>,
         /// A checkout of the base commit: each changed cluster file is compared with its version there, so that it
         /// upgrades only what its edit touched. Needs --changed-files.
-        #[arg(long, value_name = "DIR", requires = "changed_files", conflicts_with = "base")]
+        #[arg(long, value_name = "DIR", conflicts_with = "base")]
         base_dir: Option<PathBuf>,
         /// Pull-request labels, as a JSON array of names.
         #[arg(long, value_name = "JSON", default_value = "[]")]
@@ -76,13 +83,17 @@ enum Commands {
         strict: bool,
     },
     /// Drop the prod hub jobs of clusters whose support-and-staging leg did not succeed.
+    #[command(group(clap::ArgGroup::new("jobs").required(true).multiple(true).args(["plan", "prod_jobs"])))]
     Filter {
-        /// The prod-hub-matrix-jobs JSON generate wrote (a file).
-        #[arg(long, value_name = "FILE")]
-        prod_jobs: PathBuf,
-        /// The support-and-staging-matrix-jobs JSON generate wrote (a file).
-        #[arg(long, value_name = "FILE")]
-        support_and_staging_jobs: PathBuf,
+        /// Both matrices at once: the whole `deployer generate --output json`, or a plan folder's `plan.json` (a file).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["prod_jobs", "support_and_staging_jobs"])]
+        plan: Option<PathBuf>,
+        /// The prod-hub-matrix-jobs JSON generate wrote (a file: the array, or the whole generate JSON).
+        #[arg(long, value_name = "FILE", requires = "support_and_staging_jobs")]
+        prod_jobs: Option<PathBuf>,
+        /// The support-and-staging-matrix-jobs JSON generate wrote (a file: the array, or the whole generate JSON).
+        #[arg(long, value_name = "FILE", requires = "prod_jobs")]
+        support_and_staging_jobs: Option<PathBuf>,
         /// Each cluster's leg result: {"cluster": "success"|"failure"|"cancelled"|"skipped"}.
         #[arg(long, value_name = "JSON")]
         results: String,
@@ -193,7 +204,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Generate { repo, changed_files, base, base_dir, labels, output } => {
+        Commands::Generate { repo, changed_files, files, base, base_dir, labels, output } => {
+            if base_dir.is_some() && base.is_none() && changed_files.is_none() && files.is_empty() {
+                bail!("--base-dir needs the changed paths: give --changed-files too");
+            }
+            let changed_files = changed_files.or_else(|| positional_changed_files(&files));
             // Where changed cluster files' previous versions come from, if anywhere.
             let previous: Option<Box<dyn PreviousSource>> = match (&base, base_dir) {
                 (Some(base), _) => Some(Box::new(GitBase::new(&repo.repo, base))),
@@ -225,7 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 runner::print_stderr(&format!("warning: {error}"));
             }
             match output {
-                Format::Table => runner::print(&render::log_tables(plan)),
+                Format::Table => runner::print(&render::log_tables_within(plan, runner::stdout_terminal_width())),
                 Format::Json => runner::print_json(&render::plan_json(plan)),
                 Format::Markdown => runner::print(&render::comment(plan)),
             }
@@ -253,12 +268,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }
-        Commands::Filter { prod_jobs, support_and_staging_jobs, results, output } => {
+        Commands::Filter { plan, prod_jobs, support_and_staging_jobs, results, output } => {
             let read =
                 |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
-            let prod: Vec<ProdHubJob> = parse_matrix("--prod-jobs", Some(&read(&prod_jobs)?))?;
+            // clap guarantees either `--plan` or both matrix files.
+            let (prod_text, prod_flag, legs_text, legs_flag) = match (&plan, &prod_jobs, &support_and_staging_jobs) {
+                (Some(plan), _, _) => {
+                    let text = read(plan)?;
+                    (text.clone(), "--plan", text, "--plan")
+                }
+                (None, Some(prod), Some(legs)) => {
+                    (read(prod)?, "--prod-jobs", read(legs)?, "--support-and-staging-jobs")
+                }
+                _ => anyhow::bail!("pass --plan FILE, or both --prod-jobs FILE and --support-and-staging-jobs FILE"),
+            };
+            let prod: Vec<ProdHubJob> = parse_matrix(prod_flag, filter_inputs::PROD_HUBS, Some(&prod_text))?;
             let legs: Vec<SupportAndStagingJob> =
-                parse_matrix("--support-and-staging-jobs", Some(&read(&support_and_staging_jobs)?))?;
+                parse_matrix(legs_flag, filter_inputs::SUPPORT_AND_STAGING, Some(&legs_text))?;
             let results = parse_results("--results", &results, &legs)?;
             let outcome = filter::filter(&prod, &legs, &results);
             for warning in &outcome.warnings {
@@ -330,23 +356,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Paths changed between `base` and `HEAD` (three-dot: since the merge base).
+/// The Python deployer's positional form: `[helm-upgrade-jobs] a,b c` → one
+/// comma-separated list. `None` when no positional argument was given.
+fn positional_changed_files(files: &[String]) -> Option<String> {
+    let files = match files {
+        [first, rest @ ..] if first == "helm-upgrade-jobs" => rest,
+        all => all,
+    };
+    (!files.is_empty()).then(|| files.join(","))
+}
+
+/// The paths `--base` plans: everything that differs between the merge base
+/// with `base` and the working tree (commits since then, staged and unstaged
+/// edits), plus untracked files that Git does not ignore. Says on stderr how
+/// many of them are not committed, so that nobody is surprised either way.
 fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<String>> {
     if base.starts_with('-') {
         bail!("--base `{base}` is not a Git revision");
     }
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["diff", "--name-only", "--no-renames", "-z", &format!("{base}...HEAD"), "--"])
-        .output()
-        .context("running git (is it installed?)")?;
-    if !output.status.success() {
-        return Err(deployer::Error::Git {
-            args: format!("diff --name-only {base}...HEAD"),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    let git = |args: &[&str]| -> anyhow::Result<String> {
+        let output =
+            Command::new("git").arg("-C").arg(repo).args(args).output().context("running git (is it installed?)")?;
+        if !output.status.success() {
+            return Err(deployer::Error::Git {
+                args: args.join(" "),
+                message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            }
+            .into());
         }
-        .into());
+        String::from_utf8(output.stdout).context("git printed a path that is not UTF-8")
+    };
+    let split =
+        |text: String| -> Vec<String> { text.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect() };
+    let merge_base = git(&["merge-base", base, "HEAD"])?.trim().to_owned();
+    let committed = split(git(&["diff", "--name-only", "--no-renames", "-z", &format!("{merge_base}..HEAD"), "--"])?);
+    let mut paths = split(git(&["diff", "--name-only", "--no-renames", "-z", &merge_base, "--"])?);
+    paths.extend(split(git(&["ls-files", "--others", "--exclude-standard", "-z"])?));
+    paths.sort();
+    paths.dedup();
+    let uncommitted = paths.iter().filter(|p| !committed.contains(p)).count();
+    if uncommitted > 0 {
+        runner::print_stderr(&format!(
+            "note: planning {} changed paths since the merge base with {base}, {uncommitted} of them not committed \
+             (the working tree is what is planned)",
+            paths.len()
+        ));
     }
-    let text = String::from_utf8(output.stdout).context("git printed a path that is not UTF-8")?;
-    Ok(text.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect())
+    Ok(paths)
 }

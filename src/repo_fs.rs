@@ -209,9 +209,14 @@ pub struct RepoRoot {
 impl RepoRoot {
     /// The checkout at `repo` (the `--repo` flag or `GITHUB_WORKSPACE`, trusted).
     pub fn new(repo: &Path) -> Result<RepoRoot, Error> {
-        let root = fs::canonicalize(repo).map_err(|e| Error::io(repo, e))?;
+        let root = fs::canonicalize(repo).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                Error::io(repo, io::Error::new(e.kind(), "the repository folder does not exist"))
+            }
+            _ => Error::io(repo, e),
+        })?;
         if !root.is_dir() {
-            return Err(Error::io(repo, io::Error::other("not a folder")));
+            return Err(Error::io(repo, io::Error::other("the repository path is not a folder")));
         }
         Ok(RepoRoot { root, folders: RefCell::default() })
     }

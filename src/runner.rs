@@ -347,6 +347,24 @@ fn write_stdout(text: &str) {
 
 /// Writes text to stdout, made safe with [`log_text`]: whatever it holds, it
 /// cannot issue a workflow command.
+/// The width of the terminal stdout is, in columns; `None` when stdout is
+/// not a terminal (a CI log, a pipe, a file: tables keep their full width
+/// there). A terminal that reports no size falls back to `COLUMNS`.
+pub fn stdout_terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ fills the `winsize` it is given and reads nothing else.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let reported = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0;
+    if reported {
+        return Some(usize::from(size.ws_col));
+    }
+    std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok()).filter(|c| *c > 0)
+}
+
 pub fn print(text: &str) {
     write_stdout(&log_text(text));
 }

@@ -225,3 +225,60 @@ fn the_cli_filters_files() {
     assert_eq!(kept, ["prod", "x", "y"]);
     assert_eq!(outcome["dropped"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn the_cli_takes_what_generate_prints_and_plan_json_whole() {
+    let dir = tempfile::tempdir().expect("temp");
+    let repo = support::example_repo();
+    let generated = deployer(&[
+        "generate",
+        "--repo",
+        repo.to_str().expect("utf-8"),
+        "--changed-files",
+        "config/clusters/cluster1/hub1.values.yaml",
+        "--output",
+        "json",
+    ]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let whole = dir.path().join("generate.json");
+    std::fs::write(&whole, &generated.stdout).expect("write");
+    let plan: Value = serde_json::from_slice(&generated.stdout).expect("json");
+    let plan_file = dir.path().join("plan.json");
+    let mut with_version = plan.clone();
+    with_version["version"] = json!(1);
+    with_version["pr_number"] = json!(7);
+    std::fs::write(&plan_file, with_version.to_string()).expect("write");
+    let file = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let forms: [Vec<String>; 3] = [
+        vec!["--plan".into(), file(&whole)],
+        vec!["--plan".into(), file(&plan_file)],
+        vec!["--prod-jobs".into(), file(&whole), "--support-and-staging-jobs".into(), file(&whole)],
+    ];
+    for form in forms {
+        let mut args: Vec<&str> = vec!["filter"];
+        args.extend(form.iter().map(String::as_str));
+        args.extend(["--results", r#"{"cluster1": "success"}"#, "--output", "json"]);
+        let output = deployer(&args);
+        assert!(output.status.success(), "{form:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let outcome: Value = serde_json::from_slice(&output.stdout).expect("json");
+        assert_eq!(outcome["filtered-prod-hub-matrix-jobs"], plan["prod-hub-matrix-jobs"], "{form:?}");
+        assert_eq!(outcome["filtered-prod-hub-matrix-jobs"][0]["hub_name"], "hub1", "{form:?}");
+    }
+    // A failed canary still drops its prod hubs when the plan comes whole.
+    let output =
+        deployer(&["filter", "--plan", &file(&whole), "--results", r#"{"cluster1": "failure"}"#, "--output", "json"]);
+    let outcome: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(outcome["filtered-prod-hub-matrix-jobs"], json!([]));
+
+    // An object without the matrix says what to pass.
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, r#"{"jobs": []}"#).expect("write");
+    let output = deployer(&["filter", "--plan", &file(&other), "--results", "{}"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("deployer generate --output json"), "{stderr}");
+    // Neither form: clap names what is missing.
+    let output = deployer(&["filter", "--results", "{}"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--plan"), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -97,7 +97,87 @@ fn generate_from_git_base() {
         .output()
         .expect("run");
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("git diff --name-only no-such-ref...HEAD"), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("git merge-base no-such-ref HEAD"), "{}", stderr(&bad));
+
+    // Uncommitted edits are planned too (the working tree is what is planned), and the output says so.
+    fs::write(repo.join("config/clusters/cluster1/hub1.values.yaml"), "edited: true\n").expect("write");
+    let output = Command::new(bin("deployer"))
+        .args(["generate", "--base", "main", "--output", "json", "--repo"])
+        .arg(repo)
+        .output()
+        .expect("deployer");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let hubs: Vec<&str> =
+        plan["prod-hub-matrix-jobs"].as_array().expect("array").iter().filter_map(|j| j["hub_name"].as_str()).collect();
+    assert_eq!(hubs, ["hub1", "prod"], "{plan}");
+    assert!(
+        stderr(&output).contains("planning 2 changed paths since the merge base with main, 1 of them not committed"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn generate_takes_the_python_deployers_positional_form() {
+    let repo = example_repo();
+    let by_flag = Command::new(bin("deployer"))
+        .args([
+            "generate",
+            "--output",
+            "json",
+            "--changed-files",
+            "config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml",
+            "--repo",
+        ])
+        .arg(&repo)
+        .output()
+        .expect("deployer");
+    assert!(by_flag.status.success(), "{}", stderr(&by_flag));
+    for form in [
+        &["config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml"][..],
+        &["helm-upgrade-jobs", "config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml"],
+        &["config/clusters/cluster1/hub1.values.yaml", "helm-charts/support/values.yaml"],
+    ] {
+        let output = Command::new(bin("deployer"))
+            .args(["generate", "--output", "json", "--repo"])
+            .arg(&repo)
+            .args(form)
+            .output()
+            .expect("deployer");
+        assert!(output.status.success(), "{form:?}: {}", stderr(&output));
+        assert_eq!(stdout(&output), stdout(&by_flag), "{form:?}");
+    }
+    // Both forms at once is a mistake.
+    let both = Command::new(bin("deployer"))
+        .args(["generate", "--changed-files", "a", "b", "--repo"])
+        .arg(&repo)
+        .output()
+        .expect("deployer");
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+#[test]
+fn generate_usage_names_every_way_to_give_the_change_and_a_missing_repo_says_so() {
+    let output = Command::new(bin("deployer")).arg("generate").output().expect("deployer");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("Usage: deployer generate <--changed-files <LIST>|--base <REF>|FILES>"),
+        "{}",
+        stderr(&output)
+    );
+
+    let missing = Command::new(bin("deployer"))
+        .args(["generate", "--repo", "/nonexistent/deployer-repo", "--changed-files", "x"])
+        .output()
+        .expect("deployer");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("/nonexistent/deployer-repo: the repository folder does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!stderr(&missing).contains("no cluster files match"), "{}", stderr(&missing));
 }
 
 #[test]
@@ -135,4 +215,82 @@ fn cluster_schema_accepts_the_example_files() {
     assert_eq!(schema["properties"]["provider"]["$ref"], "#/$defs/Provider");
     let providers = &schema["$defs"]["Provider"];
     assert!(providers.to_string().contains("kubeconfig"), "{providers}");
+}
+
+#[test]
+fn explain_names_a_file_no_cluster_lists_and_the_likely_typo() {
+    let repo = example_repo();
+    let output = Command::new(bin("deployer"))
+        .args(["explain", "--repo"])
+        .arg(&repo)
+        .args([
+            "config/clusters/cluster1/hub1.value.yaml",
+            "config/clusters/cluster1/README.md",
+            "config/clusters/cluster1/hub1.values.yaml",
+            "docs/index.md",
+        ])
+        .output()
+        .expect("deployer");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    // The indented lines under a path's own line.
+    let section = |path: &str| -> String {
+        let mut lines = text.lines().skip_while(|l| *l != path);
+        assert!(lines.next().is_some(), "{path} in {text}");
+        lines.take_while(|l| l.starts_with("  ")).collect::<Vec<_>>().join("\n")
+    };
+    let typo = section("config/clusters/cluster1/hub1.value.yaml");
+    assert!(typo.contains("upgrades nothing"), "{typo}");
+    assert!(typo.contains("no cluster.yaml lists this file, though it is in the folder of cluster cluster1"), "{typo}");
+    assert!(typo.contains("did you mean hub1.values.yaml?"), "{typo}");
+    assert!(typo.contains("files of that folder that cluster1 lists: support.values.yaml,"), "{typo}");
+    let readme = section("config/clusters/cluster1/README.md");
+    assert!(readme.contains("no cluster.yaml lists this file"), "{readme}");
+    assert!(!readme.contains("did you mean"), "{readme}");
+    let listed = section("config/clusters/cluster1/hub1.values.yaml");
+    assert!(!listed.contains("no cluster.yaml lists"), "{listed}");
+    let outside = section("docs/index.md");
+    assert!(outside.contains("upgrades nothing") && !outside.contains("no cluster.yaml lists"), "{outside}");
+}
+
+/// Runs the CLI on a terminal (a pseudo-terminal from util-linux `script`,
+/// which reports no size, so `COLUMNS` gives the width) and returns what it printed.
+fn on_a_terminal(columns: usize, args: &str) -> String {
+    let command = format!("{} {args} 2>/dev/null", bin("deployer").display());
+    let output = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("COLUMNS", columns.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).replace('\r', "")
+}
+
+#[test]
+fn tables_fit_a_terminal_and_keep_full_width_in_logs() {
+    let repo = example_repo();
+    let args = format!(
+        "generate --repo {} --changed-files config/clusters/cluster1/hub1.values.yaml,helm-charts/support/values.yaml",
+        repo.display()
+    );
+    let widest = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let words = |text: &str| -> Vec<String> {
+        let mut words: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with('│') || l.starts_with('┃'))
+            .flat_map(|l| l.split(['│', '┃']).flat_map(str::split_whitespace).map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        words.sort();
+        words
+    };
+    let piped = Command::new(bin("deployer")).args(args.split(' ')).output().expect("deployer");
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let full = stdout(&piped);
+    assert!(widest(&full) > 140, "a CI log gets the full width\n{full}");
+    for columns in [100, 120] {
+        let fitted = on_a_terminal(columns, &args);
+        assert!(widest(&fitted) <= columns, "{columns}\n{fitted}");
+        assert_eq!(words(&fitted), words(&full), "nothing is lost when cells wrap ({columns})\n{fitted}");
+    }
 }

@@ -202,6 +202,18 @@ impl Checker<'_> {
                 format!("{} is not a valid cluster name", quote_value(&raw.name)),
                 "use only lowercase letters, digits, `-` and `.`",
             );
+        } else {
+            let folder = repo_path::basename(&dir);
+            if !folder.is_empty() && folder != raw.name {
+                self.warn(
+                    &[Segment::Key("name")],
+                    format!(
+                        "cluster `{}` is in folder `{folder}`: jobs, labels and `--cluster` use the name",
+                        raw.name
+                    ),
+                    "name the folder after the cluster (or the cluster after its folder) so that both say the same",
+                );
+            }
         }
 
         let support = match raw.support {
@@ -559,6 +571,25 @@ mod tests {
         );
         // Helm still gets the list as written.
         assert_eq!(parsed.cluster.hubs[1].values_files.len(), 4);
+    }
+
+    #[test]
+    fn a_name_that_differs_from_its_folder_is_warned_about() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("name: c1\nprovider: gcp\n", None),
+            (
+                "name: c2\nprovider: gcp\n",
+                Some("config/clusters/c1/cluster.yaml:1:7: name: cluster `c2` is in folder `c1`: jobs, labels and `--cluster` use the name"),
+            ),
+            ("name: C_2\nprovider: gcp\n", None),
+        ];
+        for (text, want) in cases {
+            let warnings = match parse(text) {
+                Ok(parsed) => first_lines(&parsed.warnings),
+                Err(_) => Vec::new(),
+            };
+            assert_eq!(warnings.first().map(String::as_str), *want, "{text}");
+        }
     }
 
     #[test]

@@ -44,8 +44,11 @@ pub struct FilterInputs {
 impl FilterInputs {
     /// Reads and checks the action's inputs.
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
-        let support_and_staging: Vec<SupportAndStagingJob> =
-            parse_matrix(inputs::SUPPORT_AND_STAGING, env.input(inputs::SUPPORT_AND_STAGING))?;
+        let support_and_staging: Vec<SupportAndStagingJob> = parse_matrix(
+            inputs::SUPPORT_AND_STAGING,
+            inputs::SUPPORT_AND_STAGING,
+            env.input(inputs::SUPPORT_AND_STAGING),
+        )?;
         let results = env
             .input(inputs::RESULTS)
             .map(|text| parse_results(inputs::RESULTS, text, &support_and_staging))
@@ -53,7 +56,7 @@ impl FilterInputs {
         let job_name = env.input(inputs::JOB_NAME).unwrap_or(DEFAULT_JOB_NAME).to_owned();
         check_job_name(inputs::JOB_NAME, &job_name)?;
         Ok(FilterInputs {
-            prod: parse_matrix(inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))?,
+            prod: parse_matrix(inputs::PROD_HUBS, inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))?,
             support_and_staging,
             results,
             job_name,
@@ -61,13 +64,32 @@ impl FilterInputs {
     }
 }
 
-/// Parses a matrix JSON as generate writes it. An absent input is an empty matrix.
-pub fn parse_matrix<T: serde::de::DeserializeOwned>(input: &str, text: Option<&str>) -> Result<Vec<T>, Error> {
-    match text {
-        None => Ok(Vec::new()),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| Error::input(input, format!("not the JSON array the generate action writes: {e}"))),
+/// Parses one matrix as generate writes it: the JSON array itself, or a JSON
+/// object holding it under `key` (the whole `deployer generate --output json`,
+/// or a plan folder's `plan.json`). An absent input is an empty matrix.
+pub fn parse_matrix<T: serde::de::DeserializeOwned>(
+    input: &str,
+    key: &str,
+    text: Option<&str>,
+) -> Result<Vec<T>, Error> {
+    let Some(text) = text else { return Ok(Vec::new()) };
+    if !text.trim_start().starts_with('{') {
+        return serde_json::from_str(text)
+            .map_err(|e| Error::input(input, format!("not the JSON array the generate action writes: {e}")));
     }
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| Error::input(input, format!("not the JSON array or object the generate action writes: {e}")))?;
+    let matrix = object.remove(key).ok_or_else(|| {
+        Error::input(
+            input,
+            format!(
+                "a JSON object without a `{key}` key: pass the `{key}` array, or the whole \
+                 `deployer generate --output json` or `plan.json`, which hold it under that key"
+            ),
+        )
+    })?;
+    serde_json::from_value(matrix)
+        .map_err(|e| Error::input(input, format!("`{key}` is not the array generate writes: {e}")))
 }
 
 /// Decides the filter, reading the leg conclusions from the API when no
@@ -106,4 +128,39 @@ pub fn action_outputs(outcome: &FilterOutcome) -> Result<Outputs, Error> {
     out.set_json(outputs::DROPPED, &outcome.dropped)?;
     out.set(outputs::HAS_JOBS, if outcome.kept.is_empty() { "false" } else { "true" });
     Ok(out)
+}
+
+#[cfg(test)]
+mod matrix_tests {
+    use super::*;
+
+    const ROW: &str = r#"{"cluster_name": "c1", "provider": "gcp", "hub_name": "h1", "reason_for_redeploy": "r"}"#;
+
+    #[test]
+    fn each_form_generate_writes_is_read_and_other_shapes_are_explained() {
+        let array = format!("[{ROW}]");
+        let generate = format!(r#"{{"support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [{ROW}]}}"#);
+        let plan = format!(
+            r#"{{"version": 1, "pr_number": 3, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [{ROW}]}}"#
+        );
+        for (name, text) in [("array", &array), ("generate JSON", &generate), ("plan.json", &plan)] {
+            let rows: Vec<ProdHubJob> = parse_matrix("--prod-jobs", inputs::PROD_HUBS, Some(text)).expect(name);
+            assert_eq!(rows.len(), 1, "{name}");
+            assert_eq!(rows[0].hub_name, "h1", "{name}");
+        }
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"prod": []}"#,
+                "pass the `prod-hub-matrix-jobs` array, or the whole `deployer generate --output json`",
+            ),
+            (r#"{"prod-hub-matrix-jobs": {}}"#, "`prod-hub-matrix-jobs` is not the array generate writes"),
+            ("{", "not the JSON array or object the generate action writes"),
+            ("nope", "not the JSON array the generate action writes"),
+        ];
+        for (text, want) in cases {
+            let err = parse_matrix::<ProdHubJob>("--prod-jobs", inputs::PROD_HUBS, Some(text)).expect_err(text);
+            assert!(err.to_string().contains(want), "{text}: {err}");
+        }
+        assert!(parse_matrix::<ProdHubJob>("x", inputs::PROD_HUBS, None).expect("absent").is_empty());
+    }
 }

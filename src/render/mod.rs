@@ -72,30 +72,47 @@ fn removed_hub_rows(removed: &[RemovedHub]) -> Vec<Vec<String>> {
     removed.iter().map(|hub| vec![hub.cluster_name.clone(), hub.hub_name.clone()]).collect()
 }
 
-fn text_table(title: &str, headers: &[&str], rows: Vec<Vec<String>>, empty: &str) -> String {
+fn text_table(title: &str, headers: &[&str], rows: Vec<Vec<String>>, empty: &str, max_width: Option<usize>) -> String {
     if rows.is_empty() {
         return format!("{title}\n{empty}\n");
     }
-    table::render(&table::Table {
-        title: title.to_owned(),
-        headers: headers.iter().map(|h| (*h).to_owned()).collect(),
-        rows,
-    })
+    let table =
+        table::Table { title: title.to_owned(), headers: headers.iter().map(|h| (*h).to_owned()).collect(), rows };
+    table::render_within(&table, max_width)
 }
 
-/// Both tables as box-drawn text, for the job log and the terminal.
+/// Both tables as box-drawn text at their full width, for the job log.
 pub fn log_tables(plan: &Plan) -> String {
+    log_tables_within(plan, None)
+}
+
+/// Both tables as box-drawn text, their widest cells wrapped to fit
+/// `max_width` columns when given (a terminal's width).
+pub fn log_tables_within(plan: &Plan, max_width: Option<usize>) -> String {
     let mut out = text_table(
         SUPPORT_AND_STAGING_TITLE,
         &SUPPORT_AND_STAGING_HEADERS,
         support_and_staging_rows(&plan.support_and_staging),
         NO_SUPPORT_OR_STAGING,
+        max_width,
     );
     out.push('\n');
-    out.push_str(&text_table(PROD_HUBS_TITLE, &PROD_HUBS_HEADERS, prod_hub_rows(&plan.prod_hubs), NO_PROD_HUBS));
+    out.push_str(&text_table(
+        PROD_HUBS_TITLE,
+        &PROD_HUBS_HEADERS,
+        prod_hub_rows(&plan.prod_hubs),
+        NO_PROD_HUBS,
+        max_width,
+    ));
     if !plan.removed_hubs.is_empty() {
         out.push('\n');
-        out.push_str(&text_table(REMOVED_HUBS_TITLE, &REMOVED_HUBS_HEADERS, removed_hub_rows(&plan.removed_hubs), ""));
+        out.push_str(&text_table(
+            REMOVED_HUBS_TITLE,
+            &REMOVED_HUBS_HEADERS,
+            removed_hub_rows(&plan.removed_hubs),
+            "",
+            max_width,
+        ));
         out.push_str(REMOVED_HUBS_NOTE);
         out.push('\n');
     }
@@ -309,7 +326,7 @@ fn filter_rows(outcome: &FilterOutcome) -> Vec<Vec<String>> {
 
 /// The filter's decisions as a box-drawn table.
 pub fn filter_table(outcome: &FilterOutcome) -> String {
-    text_table(FILTER_TITLE, &FILTER_HEADERS, filter_rows(outcome), NO_PROD_HUBS)
+    text_table(FILTER_TITLE, &FILTER_HEADERS, filter_rows(outcome), NO_PROD_HUBS, None)
 }
 
 /// The filter's decisions for the step summary.
