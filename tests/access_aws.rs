@@ -509,10 +509,6 @@ async fn the_key_file_named_in_cluster_yaml_is_decrypted_and_used() {
         .run_async()
         .await;
     assert_eq!(refused.output.status.code(), Some(1), "{}", logs(&refused));
-    assert!(
-        refused.stdout.contains("::error file=config/clusters/cluster2/cluster.yaml,line=5"),
-        "{}",
-        logs(&refused)
-    );
+    assert!(refused.stdout.contains("::error file=config/clusters/cluster2/cluster.yaml,line=5"), "{}", logs(&refused));
     assert!(refused.stderr.contains("in the cluster's own folder"), "{}", logs(&refused));
 }

@@ -123,8 +123,7 @@ impl Leg {
         for (name, value) in exported {
             run = run.env(&name, value);
         }
-        run
-            .env("DEPLOYER_TEST_HELM_CALLS", self.helm_calls.display().to_string())
+        run.env("DEPLOYER_TEST_HELM_CALLS", self.helm_calls.display().to_string())
             .env("DEPLOYER_TEST_HELM_RENDERED", self.rendered.display().to_string())
             .env("DEPLOYER_TEST_REAL_HELM", tool("helm").display().to_string())
             .run()
@@ -208,7 +207,11 @@ fn setup_cluster_exports_the_age_key_and_deploy_decrypts_with_real_sops() {
     collect_files(&leg.repo, &mut checkout);
     for file in &checkout {
         let text = fs::read_to_string(file).unwrap_or_default();
-        assert!(!text.contains(&leg.key.secret) && !text.contains(KUBECONFIG_TOKEN), "{} holds a secret", file.display());
+        assert!(
+            !text.contains(&leg.key.secret) && !text.contains(KUBECONFIG_TOKEN),
+            "{} holds a secret",
+            file.display()
+        );
     }
 
     // The repository also encrypts with GCP KMS, for which this leg has no credentials: a warning at that rule.
@@ -236,10 +239,9 @@ fn setup_cluster_exports_the_age_key_and_deploy_decrypts_with_real_sops() {
 
     // Real helm rendered the chart with the value real sops decrypted.
     let rendered = fs::read_to_string(&leg.rendered).expect("helm template output");
-    let manifest: yaml_serde::Value = yaml_serde::from_str(
-        rendered.split("---").find(|doc| doc.contains("kind: ConfigMap")).expect("the ConfigMap"),
-    )
-    .expect("YAML");
+    let manifest: yaml_serde::Value =
+        yaml_serde::from_str(rendered.split("---").find(|doc| doc.contains("kind: ConfigMap")).expect("the ConfigMap"))
+            .expect("YAML");
     use base64::Engine;
     let expected = base64::engine::general_purpose::STANDARD.encode(SECRET_GREETING);
     assert_eq!(manifest["metadata"]["name"].as_str(), Some("staging-greeting"));
@@ -290,7 +292,11 @@ fn sops_credentials_none_exports_only_the_kubeconfig() {
         .env("GITHUB_ENV", leg.github_env.display().to_string())
         .run();
     assert_eq!(bad.output.status.code(), Some(1), "{}", logs(&bad));
-    assert!(bad.stderr.contains("sops-credentials") && bad.stderr.contains("`sometimes` is not `auto`"), "{}", logs(&bad));
+    assert!(
+        bad.stderr.contains("sops-credentials") && bad.stderr.contains("`sometimes` is not `auto`"),
+        "{}",
+        logs(&bad)
+    );
 }
 
 fn collect_files(dir: &Path, found: &mut Vec<PathBuf>) {

@@ -335,9 +335,6 @@ pub fn credentials_from_key_file(
     }
     let path = root.config_file(&joined).map_err(|e| refused(e.problem))?;
     let plaintext = sops::decrypt_with(&path, sops_env)?;
-    for secret in sops::values_to_mask(&plaintext) {
-        runner::add_mask(&secret);
-    }
     let step = format!("reading the `{block}.key` file {joined}");
     let provider = cluster.provider;
     let text = String::from_utf8(plaintext).map_err(|_| access_error(provider, &step, "it is not UTF-8"))?;
@@ -359,7 +356,19 @@ pub fn credentials_from_key_file(
             credentials.aws_access_key_id = Some(created.access_key.access_key_id);
             credentials.aws_secret_access_key = Some(created.access_key.secret_access_key);
         }
-        _ => credentials.credentials_json = Some(text),
+        _ => {
+            // The key's secret parts (the provider masks the private key's lines
+            // too); masking every value would hide words such as `service_account`.
+            if let Ok(serde_json::Value::Object(key)) = serde_json::from_str::<serde_json::Value>(&text) {
+                for field in ["private_key_id", "private_key"] {
+                    let value = key.get(field).and_then(serde_json::Value::as_str).unwrap_or_default();
+                    for line in value.lines().map(str::trim).filter(|l| l.len() >= 8 && !l.starts_with("-----")) {
+                        runner::add_mask(line);
+                    }
+                }
+            }
+            credentials.credentials_json = Some(text);
+        }
     }
     Ok(Some(joined))
 }
