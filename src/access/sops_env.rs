@@ -634,7 +634,8 @@ mod tests {
     #[test]
     fn warns_once_per_key_type_without_credentials() {
         let text = "creation_rules:\n- path_regex: a\n  gcp_kms: projects/p/locations/global/keyRings/r/cryptoKeys/k\n- path_regex: b\n  age: age1abc\n- path_regex: c\n  gcp_kms: projects/p/locations/global/keyRings/r/cryptoKeys/k2\n  pgp: FP\n";
-        let cases: &[(&[KeyType], &[(&str, usize)])] = &[
+        type Case<'a> = (&'a [KeyType], &'a [(&'a str, usize)]);
+        let cases: &[Case<'_>] = &[
             (&[], &[("creation_rules[0].gcp_kms", 3), ("creation_rules[1].age", 5), ("creation_rules[2].pgp", 8)]),
             (&[KeyType::GcpKms], &[("creation_rules[1].age", 5), ("creation_rules[2].pgp", 8)]),
             (&[KeyType::GcpKms, KeyType::Age, KeyType::Pgp], &[]),
