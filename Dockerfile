@@ -1,6 +1,7 @@
 # The runtime image of the container actions: one static multi-call binary,
-# `deployer-actions`, on `scratch`, linked as action-generate, action-filter,
-# action-comment and action-setup-cluster. Each actions/<name>/action.yml picks
+# `deployer-actions`, on `scratch`, linked as action-generate, action-filter
+# and action-comment (action-setup-cluster runs sops, so it lives in the
+# deploy image, Dockerfile.deploy). Each actions/<name>/action.yml picks
 # its link with `runs.entrypoint`; the binary runs the action it was started
 # as. (Four separate binaries would carry the same HTTP, TLS, YAML and JSON
 # code four times, and the image past its 10 MB budget.)
@@ -29,7 +30,7 @@ COPY . .
 RUN cargo build --release --locked -p deployer --bin deployer-actions \
  && mkdir -p /out \
  && cp target/release/deployer-actions /out/ \
- && for action in action-generate action-filter action-comment action-setup-cluster; do \
+ && for action in action-generate action-filter action-comment; do \
         ln -s deployer-actions "/out/$action"; \
     done
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Builds the action binaries as static musl executables, the way the image
-# carries them, into target/container/ together with the test Dockerfile.
+# Builds the action binaries as static musl executables, the way the images
+# carry them: the runtime image's multi-call binary and links into
+# target/container/, and action-setup-cluster with the real sops (from
+# scripts/install-tools.sh) into target/container-deploy/, each with its test
+# Dockerfile. (The real deploy image, Dockerfile.deploy, is Alpine with helm,
+# kubectl and sops; its stand-in here is FROM scratch: nothing is pulled.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,8 +18,9 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
 fi
 
 # The image's actions: links to the one multi-call binary, as in the root Dockerfile.
-actions=(action-generate action-filter action-comment action-setup-cluster)
-cargo build --release --locked --target "$target" -p deployer --bin deployer-actions
+actions=(action-generate action-filter action-comment)
+cargo build --release --locked --target "$target" -p deployer --bin deployer-actions \
+    -p action-setup-cluster --bin action-setup-cluster
 
 out=target/container
 rm -rf "$out"
@@ -26,3 +31,12 @@ for action in "${actions[@]}"; do
 done
 cp tests/container/Dockerfile "$out/"
 ls -l "$out/bin"
+
+# The deploy image's setup-cluster, with the real sops it runs.
+bash scripts/install-tools.sh >/dev/null
+deploy_out=target/container-deploy
+rm -rf "$deploy_out"
+mkdir -p "$deploy_out/bin"
+cp "target/$target/release/action-setup-cluster" target/tools/bin/sops "$deploy_out/bin/"
+cp tests/container/Dockerfile.deploy "$deploy_out/Dockerfile"
+ls -l "$deploy_out/bin"

@@ -54,5 +54,9 @@ docker build --quiet --tag "$image" target/container >/dev/null || fail "docker 
 size=$(docker image inspect --format '{{.Size}}' "$image")
 echo "image $image: $size bytes"
 
+deploy_image=deployer-deploy:test
+echo "== building $deploy_image (FROM scratch: action-setup-cluster and sops)"
+docker build --quiet --tag "$deploy_image" target/container-deploy >/dev/null || fail "docker build (deploy)"
+
 echo "== running the actions in containers"
-DEPLOYER_CONTAINER_IMAGE="$image" cargo test --locked --test container -- --ignored --test-threads 1 --nocapture
+DEPLOYER_CONTAINER_IMAGE="$image" DEPLOYER_DEPLOY_IMAGE="$deploy_image" cargo test --locked --test container -- --ignored --test-threads 1 --nocapture

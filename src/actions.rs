@@ -143,6 +143,9 @@ pub fn comment(env: &RunnerEnv) -> Result<(), Error> {
 pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
     let inputs = access::stage::SetupInputs::from_env(env)?;
     let outcome = access::stage::run(env, &inputs)?;
+    if let Some(key_file) = &outcome.key_file {
+        runner::print(&format!("Credentials: {key_file} (sops-decrypted in memory)\n"));
+    }
     runner::print(&format!(
         "Access to {} ({}) ready: KUBECONFIG={} ({} requests)\n",
         inputs.cluster,
@@ -150,6 +153,12 @@ pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
         outcome.output_path,
         outcome.requests
     ));
+    let exported: Vec<&str> = outcome.sops.vars.iter().map(|(name, _)| name.as_str()).collect();
+    match inputs.sops_mode {
+        _ if !exported.is_empty() => runner::print(&format!("For sops: {}\n", exported.join(", "))),
+        access::sops_env::SopsMode::None => runner::print("For sops: nothing (sops-credentials: none)\n"),
+        access::sops_env::SopsMode::Auto => runner::print("For sops: no credentials on this leg\n"),
+    }
     outcome.environment().write_env(env)?;
     outcome.outputs().write(env)
 }

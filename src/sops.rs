@@ -20,21 +20,36 @@ pub fn is_encrypted(path: &str) -> bool {
 
 /// `sops --decrypt FILE`. The error says what sops said, never the plaintext.
 pub fn decrypt(path: &Path) -> Result<Vec<u8>, Error> {
-    let output = Command::new("sops").arg("--decrypt").arg(path).output().map_err(|e| Error::Command {
+    decrypt_with(path, &[])
+}
+
+/// `sops --decrypt FILE` with `env` added to sops's environment (the
+/// credentials `setup-cluster` found, such as `SOPS_AGE_KEY`, before they are
+/// exported for later steps). The error says what sops said, never the
+/// plaintext, nor any value of `env`.
+pub fn decrypt_with(path: &Path, env: &[(String, String)]) -> Result<Vec<u8>, Error> {
+    let mut command = Command::new("sops");
+    command.arg("--decrypt").arg(path).envs(env.iter().map(|(name, value)| (name, value)));
+    let output = command.output().map_err(|e| Error::Command {
         program: "sops".into(),
         message: format!("cannot run sops to decrypt {} ({e}); is it installed and on PATH?", path.display()),
     })?;
     if !output.status.success() {
         return Err(Error::Command {
             program: "sops".into(),
-            message: format!(
-                "decrypting {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&output.stderr).trim().chars().take(500).collect::<String>()
-            ),
+            message: format!("decrypting {}: {}", path.display(), without_values(&output.stderr, env)),
         });
     }
     Ok(output.stdout)
+}
+
+/// sops's error text, at most 500 characters, with any value of `env` removed.
+fn without_values(stderr: &[u8], env: &[(String, String)]) -> String {
+    let mut text = String::from_utf8_lossy(stderr).trim().chars().take(500).collect::<String>();
+    for line in env.iter().flat_map(|(_, value)| value.lines()).map(str::trim).filter(|l| l.len() >= MIN_MASKED_CHARS) {
+        text = text.replace(line, "***");
+    }
+    text
 }
 
 /// Lines shorter than this (in characters) are not masked: masking `1`,

@@ -445,3 +445,70 @@ async fn expired_static_keys_name_the_describe_cluster_step() {
     );
     assert_masked(&result, "expired/secret+key0123456789");
 }
+
+/// Issue 11 §1b: the `aws.key` file real repositories already have (a
+/// sops-encrypted copy of what `aws iam create-access-key` prints), decrypted
+/// in memory with real sops and the `sops-age-key`, when no credential input is given.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_file_named_in_cluster_yaml_is_decrypted_and_used() {
+    let fakes = Fakes::start().await;
+    fakes.oidc_answers(0).await;
+    fakes.sts_answers(ResponseTemplate::new(500), 0).await;
+    fakes
+        .eks_answers("AKIAFROMKEYFILE00001", None, ResponseTemplate::new(200).set_body_json(describe_cluster_json()))
+        .await;
+    let scene = Scene::new();
+    let key = support::age::AgeKey::generate();
+    let folder = scene.workspace.join("config/clusters/cluster2");
+    let cluster = fs::read_to_string(folder.join("cluster.yaml")).expect("cluster.yaml");
+    let cluster = cluster.replace(
+        "aws:\n  account: 123456789012\n",
+        "aws:\n  account: 123456789012\n  key: enc-deployer-credentials.secret.json\n  clusterType: eks\n  billing:\n    paid_by_us: true\n",
+    );
+    fs::write(folder.join("cluster.yaml"), cluster).expect("cluster.yaml");
+    support::age::sops_encrypt(
+        r#"{"AccessKey": {"UserName": "deployer", "AccessKeyId": "AKIAFROMKEYFILE00001", "Status": "Active", "SecretAccessKey": "from/key+file0123456789secret", "CreateDate": "2024-01-01T00:00:00+00:00"}}"#,
+        &key.recipient,
+        &folder.join("enc-deployer-credentials.secret.json"),
+    );
+    let result = fakes
+        .run(&scene.workspace, &scene.home, &scene.github_env)
+        .input("sops-age-key", key.secret.clone())
+        .env("PATH", support::tools_dir().display().to_string())
+        .run_async()
+        .await;
+    assert!(result.success(), "{}", logs(&result));
+    assert_kubeconfig(&result, &scene);
+    for secret in ["AKIAFROMKEYFILE00001", "from/key+file0123456789secret", key.secret.as_str()] {
+        assert_masked(&result, secret);
+    }
+    assert!(
+        result.stdout.contains("Credentials: config/clusters/cluster2/enc-deployer-credentials.secret.json"),
+        "{}",
+        logs(&result)
+    );
+    // Exported for sops: the key file's keys (no session token), and the age key.
+    let exported = support::parse_github_output(&fs::read_to_string(&scene.github_env).expect("GITHUB_ENV"));
+    assert_eq!(
+        exported.keys().collect::<Vec<_>>(),
+        ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "KUBECONFIG", "SOPS_AGE_KEY"]
+    );
+    assert_eq!(exported["AWS_ACCESS_KEY_ID"], "AKIAFROMKEYFILE00001");
+    assert_eq!(exported["AWS_SECRET_ACCESS_KEY"], "from/key+file0123456789secret");
+    // Nothing decrypted was written: the workspace holds the encrypted file only.
+    let stored = fs::read_to_string(folder.join("enc-deployer-credentials.secret.json")).expect("key file");
+    assert!(!stored.contains("from/key+file"));
+
+    // A key file outside the cluster folder is refused at its line.
+    let cluster = fs::read_to_string(folder.join("cluster.yaml")).expect("cluster.yaml");
+    fs::write(folder.join("cluster.yaml"), cluster.replace("key: enc-", "key: ../cluster1/enc-")).expect("write");
+    let refused = fakes
+        .run(&scene.workspace, &scene.home, &scene.github_env)
+        .input("sops-age-key", key.secret.clone())
+        .env("PATH", support::tools_dir().display().to_string())
+        .run_async()
+        .await;
+    assert_eq!(refused.output.status.code(), Some(1), "{}", logs(&refused));
+    assert!(refused.stdout.contains("::error file=config/clusters/cluster2/cluster.yaml,line=5"), "{}", logs(&refused));
+    assert!(refused.stderr.contains("in the cluster's own folder"), "{}", logs(&refused));
+}

@@ -294,6 +294,101 @@ async fn gcp_keyless_exchanges_the_oidc_token_and_impersonates_the_service_accou
         received(&server, &format!("/iam/v1/projects/-/serviceAccounts/{SERVICE_ACCOUNT}:generateAccessToken")).await;
     let body: Value = serde_json::from_slice(&iam[0].body).expect("JSON body");
     assert_eq!(body, json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s"}));
+
+    // For sops: an external_account file (0600, beside the kubeconfig) that asks the job's OIDC endpoint
+    // for fresh tokens and impersonates the service account; the request token in it is masked.
+    let exported = exported(&leg);
+    let credentials = &exported["GOOGLE_APPLICATION_CREDENTIALS"];
+    assert_eq!(Path::new(credentials), leg.home.path().join(".kube/deployer-cluster1-gcp-credentials.json"));
+    let file: Value = serde_json::from_str(&private_file(credentials)).expect("JSON");
+    assert_eq!(file["type"], "external_account");
+    assert_eq!(file["audience"], format!("//iam.googleapis.com/{PROVIDER}"));
+    assert_eq!(file["token_url"], format!("{}/sts/v1/token", server.uri()));
+    assert_eq!(
+        file["service_account_impersonation_url"],
+        format!("{}/iam/v1/projects/-/serviceAccounts/{SERVICE_ACCOUNT}:generateAccessToken", server.uri())
+    );
+    let url = file["credential_source"]["url"].as_str().expect("url");
+    assert!(
+        url.starts_with(&format!(
+            "{}/oidc/token?api-version=2.0&audience=https%3A%2F%2Fiam.googleapis.com%2F",
+            server.uri()
+        )),
+        "{url}"
+    );
+    assert_eq!(file["credential_source"]["headers"]["Authorization"], format!("Bearer {REQUEST_TOKEN}"));
+    assert_eq!(file["credential_source"]["format"]["subject_token_field_name"], "value");
+    assert_masked(&result, &[REQUEST_TOKEN]);
+}
+
+/// What setup-cluster exported to `$GITHUB_ENV`.
+fn exported(leg: &Leg) -> std::collections::BTreeMap<String, String> {
+    support::parse_github_output(&fs::read_to_string(&leg.env_file).expect("GITHUB_ENV"))
+}
+
+/// A file setup-cluster wrote for sops: mode 0600; its text.
+fn private_file(path: &str) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(path).expect("written").permissions().mode() & 0o777, 0o600, "{path}");
+    }
+    fs::read_to_string(path).expect("file")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gcp_key_file_named_in_cluster_yaml_is_decrypted_and_used() {
+    let keys = tempfile::tempdir().expect("temp");
+    let (pem, _public) = test_key(keys.path());
+    let credentials = serde_json::to_string_pretty(&json!({
+        "type": "service_account",
+        "project_id": "cluster1-project",
+        "private_key_id": "file-key-id-0123456789",
+        "private_key": pem,
+        "client_email": SERVICE_ACCOUNT,
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }))
+    .expect("JSON");
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": KEY_TOKEN, "expires_in": 3599, "token_type": "Bearer"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_gke(&server, KEY_TOKEN, gke_cluster()).await;
+
+    let leg = leg();
+    let folder = leg.workspace.path().join("config/clusters/cluster1");
+    let cluster = fs::read_to_string(folder.join("cluster.yaml")).expect("cluster.yaml");
+    let cluster = cluster
+        .replace("gcp:\n", "gcp:\n  key: enc-deployer-credentials.secret.json\n  billing:\n    paid_by_us: true\n");
+    fs::write(folder.join("cluster.yaml"), cluster).expect("cluster.yaml");
+    let age = support::age::AgeKey::generate();
+    support::age::sops_encrypt(&credentials, &age.recipient, &folder.join("enc-deployer-credentials.secret.json"));
+
+    let result = leg
+        .run(&server, "cluster1")
+        .input("sops-age-key", age.secret.clone())
+        .env("PATH", support::tools_dir().display().to_string())
+        .run_async()
+        .await;
+    let text = assert_ready(&leg, &result, "cluster1", "gcp");
+    assert!(text.contains(&format!("token: {KEY_TOKEN}")), "{text}");
+    assert!(!result.stdout.contains("::add-mask::service_account"), "only the key's secret parts are masked");
+    let key_line = pem.lines().nth(1).expect("a key line");
+    assert_masked(&result, &[KEY_TOKEN, "file-key-id-0123456789", key_line, &age.secret]);
+    // The key file in clear only where GOOGLE_APPLICATION_CREDENTIALS points, 0600, outside the checkout.
+    let exported = exported(&leg);
+    // (sops re-indents JSON it decrypts: compare the documents.)
+    let written: Value =
+        serde_json::from_str(&private_file(&exported["GOOGLE_APPLICATION_CREDENTIALS"])).expect("JSON");
+    assert_eq!(written, serde_json::from_str::<Value>(&credentials).expect("JSON"));
+    assert!(!exported["GOOGLE_APPLICATION_CREDENTIALS"].starts_with(&leg.workspace.path().display().to_string()));
+    assert_eq!(exported["SOPS_AGE_KEY"], age.secret);
 }
 
 /// A throwaway RSA key made for this test (PKCS#8 PEM) and its public half.
@@ -547,6 +642,14 @@ async fn azure_keyless_uses_the_oidc_token_as_client_assertion() {
     assert_eq!(field(&fields, "client_assertion_type"), Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
     assert_eq!(field(&fields, "client_assertion"), Some(ID_TOKEN));
     assert_eq!(field(&fields, "client_secret"), None);
+
+    // For sops (azidentity's workload identity credential): the ids and the token in a private file.
+    let exported = exported(&leg);
+    assert_eq!(exported["AZURE_CLIENT_ID"], CLIENT_ID);
+    assert_eq!(exported["AZURE_TENANT_ID"], TENANT_ID);
+    assert_eq!(private_file(&exported["AZURE_FEDERATED_TOKEN_FILE"]), ID_TOKEN);
+    assert_eq!(exported["AZURE_AUTHORITY_HOST"], format!("{}/login/", server.uri()));
+    assert!(!exported.contains_key("AZURE_CLIENT_SECRET"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

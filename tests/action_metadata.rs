@@ -38,7 +38,8 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-setup-cluster",
         inputs: deployer::access::stage::inputs::ALL,
         outputs: deployer::access::stage::outputs::ALL,
-        dockerfile: None,
+        // The deploy image: sops decrypts `enc-` kubeconfigs and `key:` files (issue 11).
+        dockerfile: Some("Dockerfile.deploy"),
     },
     Contract {
         action: "filter",

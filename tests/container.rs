@@ -24,6 +24,23 @@ fn image() -> String {
         .expect("DEPLOYER_CONTAINER_IMAGE is not set: run these tests with scripts/container-test.sh")
 }
 
+/// The test image standing in for `Dockerfile.deploy`, where setup-cluster
+/// runs: FROM scratch with the static `action-setup-cluster` and the real sops.
+fn deploy_image() -> String {
+    std::env::var("DEPLOYER_DEPLOY_IMAGE")
+        .expect("DEPLOYER_DEPLOY_IMAGE is not set: run these tests with scripts/container-test.sh")
+}
+
+/// The image an action runs in, as its `action.yml` says (`runs.image`).
+fn image_for(action: &str) -> String {
+    let text = fs::read_to_string(project_root().join("actions").join(action).join("action.yml")).expect("action.yml");
+    let metadata: yaml_serde::Value = yaml_serde::from_str(&text).expect("YAML");
+    match metadata["runs"]["image"].as_str() {
+        Some("../../Dockerfile.deploy") => deploy_image(),
+        _ => image(),
+    }
+}
+
 /// The `runs.entrypoint` of `actions/<action>/action.yml`.
 fn entrypoint(action: &str) -> String {
     let text = fs::read_to_string(project_root().join("actions").join(action).join("action.yml")).expect("action.yml");
@@ -109,7 +126,7 @@ impl ContainerRun {
         for (name, value) in &self.env {
             command.args(["-e", &format!("{name}={value}")]);
         }
-        command.args(["--entrypoint", &entrypoint(self.action), &image()]);
+        command.args(["--entrypoint", &entrypoint(self.action), &image_for(self.action)]);
         let started = Instant::now();
         let output = command.output().expect("docker run");
         let elapsed = started.elapsed();
@@ -293,10 +310,18 @@ async fn comment_in_a_container() {
 #[ignore = "needs Docker: run scripts/container-test.sh"]
 fn setup_cluster_in_a_container() {
     let workspace = writable_workspace();
+    // cluster4's `enc-` kubeconfig, age-encrypted by the real sops here and
+    // decrypted by the sops inside the image (setup-cluster runs in the deploy image).
     let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster4\n  cluster:\n    server: https://k8s.example\nusers:\n- name: u\n  user:\n    token: container-token-123\ncontexts:\n- name: c\n  context: {cluster: cluster4, user: u}\ncurrent-context: c\n";
+    let key = support::age::AgeKey::generate();
+    support::age::sops_encrypt(
+        kubeconfig,
+        &key.recipient,
+        &workspace.path().join("config/clusters/cluster4/enc-deployer-credentials.secret.yaml"),
+    );
     let result = ContainerRun::new("setup-cluster")
         .input("cluster", "cluster4")
-        .input("kubeconfig", kubeconfig)
+        .input("sops-age-key", key.file_text.clone())
         .env("RUNNER_TEMP", "/home/runner/work/_temp")
         .env("GITHUB_ENV", "/github/file_commands/set_env_1")
         .run(workspace.path());
@@ -305,6 +330,8 @@ fn setup_cluster_in_a_container() {
     // The host's view of /github/home, for the output; both views for KUBECONFIG.
     assert_eq!(result.outputs["kubeconfig"], "/home/runner/work/_temp/_github_home/.kube/deployer-cluster4.yaml");
     assert!(result.stdout.contains("::add-mask::container-token-123"));
+    assert!(result.stdout.contains(&format!("::add-mask::{}", key.secret)));
+    assert!(result.stdout.contains("For sops: SOPS_AGE_KEY"), "{}", result.stdout);
 }
 
 #[test]
@@ -318,7 +345,8 @@ fn the_image_holds_every_entrypoint_and_nothing_else() {
     let _ = Command::new("docker").args(["rm", &id]).output();
     let listing = String::from_utf8_lossy(&exported.stdout).into_owned();
     let files: Vec<&str> = listing.lines().filter(|l| !l.starts_with('d')).collect();
-    for action in ["generate", "filter", "comment", "setup-cluster"] {
+    // setup-cluster runs in the deploy image (it runs sops), not here.
+    for action in ["generate", "filter", "comment"] {
         let path = entrypoint(action);
         let relative = path.trim_start_matches('/');
         assert!(files.iter().any(|l| l.contains(relative)), "{action}: {path} is in the image:\n{listing}");

@@ -23,6 +23,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::oidc::{url_encode, OidcSource};
+use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
 use crate::config::Provider;
 use crate::error::Error;
@@ -266,12 +267,18 @@ pub async fn credentials(
         .map_err(|e| access_error(Provider::Aws, "signing the Kubernetes token", e))?;
     add_mask(&token);
     secrets.push(token.clone());
+    let sops = Some(SopsCredential::Aws {
+        access_key_id: keys.access_key_id.clone(),
+        secret_access_key: keys.secret_access_key.clone(),
+        session_token: keys.session_token.clone(),
+    });
     Ok(ClusterCredentials {
         server: cluster.endpoint,
         certificate_authority_data: cluster.certificate_authority_data,
         token: Some(token),
         kubeconfig: None,
         secrets,
+        sops,
     })
 }
 

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::kubeconfig::{check, secrets_in};
 use super::oidc::{url_encode, OidcSource};
+use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
 use crate::config::Provider;
 use crate::error::Error;
@@ -29,6 +30,8 @@ use crate::runner;
 
 /// The OIDC audience Entra ID expects of federated credentials.
 pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// Microsoft identity platform's public authority (the default of [`Endpoints::azure_login`]).
+const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
 /// The scope of an Azure Resource Manager token.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// The AKS API version used for `listClusterUserCredential`.
@@ -77,6 +80,17 @@ pub async fn credentials(
         }
     };
 
+    // azidentity's default authority is login.microsoftonline.com; an override is handed on.
+    let authority_host = (endpoints.azure_login != DEFAULT_LOGIN).then(|| format!("{}/", endpoints.azure_login));
+    let (client_id, tenant_id) = (ids.client_id.to_owned(), ids.tenant_id.to_owned());
+    let sops = Some(match &credential {
+        ClientCredential::Assertion(assertion) => {
+            SopsCredential::AzureFederated { client_id, tenant_id, assertion: assertion.clone(), authority_host }
+        }
+        ClientCredential::Secret(secret) => {
+            SopsCredential::AzureSecret { client_id, tenant_id, secret: (*secret).to_owned(), authority_host }
+        }
+    });
     let request =
         HttpRequest::post(token_url(&endpoints.azure_login, ids.tenant_id), token_form(ids.client_id, &credential))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -108,7 +122,7 @@ pub async fn credentials(
             ),
         );
     }
-    Ok(ClusterCredentials { kubeconfig: Some(text), secrets, ..ClusterCredentials::default() })
+    Ok(ClusterCredentials { kubeconfig: Some(text), secrets, sops, ..ClusterCredentials::default() })
 }
 
 /// Sends `request`; a refusal becomes an access error for `step` with the hint for its error code.

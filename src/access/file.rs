@@ -13,17 +13,19 @@ use crate::sops;
 /// Credentials from a kubeconfig: the input, or the repository-relative
 /// `file`, which must be a regular file inside the repository of at most
 /// 1 MiB; `refused` says where cluster.yaml named a file that is not.
+/// `sops_env` is added to the environment of sops (the `sops-age-key`).
 pub fn credentials(
     root: &RepoRoot,
     input: Option<&str>,
     file: Option<&str>,
     refused: &dyn Fn(PathError) -> Error,
+    sops_env: &[(String, String)],
 ) -> Result<ClusterCredentials, Error> {
     let text = match (input, file) {
         (Some(input), _) => decode_input(input)?,
         (None, Some(file)) => {
             let bytes = if sops::is_encrypted(file) {
-                sops::decrypt(&root.config_file(file).map_err(refused)?)?
+                sops::decrypt_with(&root.config_file(file).map_err(refused)?, sops_env)?
             } else {
                 root.read_config_file(file).map_err(refused)?.into_bytes()
             };
@@ -79,7 +81,7 @@ mod tests {
     #[test]
     fn plain_and_base64_inputs() {
         let root = RepoRoot::new(std::path::Path::new(".")).unwrap();
-        let credentials = |input, file| credentials(&root, input, file, &refused);
+        let credentials = |input, file| credentials(&root, input, file, &refused, &[]);
         let plain = credentials(Some(CONFIG), None).unwrap();
         assert_eq!(plain.kubeconfig.as_deref(), Some(CONFIG));
         assert_eq!(plain.secrets, ["abcdefghijk"]);

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::oidc::{url_encode, OidcSource};
+use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
 use crate::config::Provider;
 use crate::error::Error;
@@ -66,6 +67,7 @@ pub async fn credentials(
     zone: &str,
 ) -> Result<ClusterCredentials, Error> {
     let mut secrets = Vec::new();
+    let mut sops = None;
     let access_token = match choose_login(inputs)? {
         Login::Keyless { provider, service_account } => {
             if inputs.credentials_json.is_some() {
@@ -75,9 +77,25 @@ pub async fn credentials(
                      `credentials-json` are set; using keyless access",
                 );
             }
-            keyless(http, oidc, endpoints, &provider, service_account, &mut secrets).await?
+            let token = keyless(http, oidc, endpoints, &provider, service_account, &mut secrets).await?;
+            if let Some((oidc_url, oidc_bearer)) = oidc.request() {
+                runner::add_mask(oidc_bearer);
+                sops = Some(SopsCredential::GcpExternalAccount {
+                    provider: provider.clone(),
+                    service_account: service_account.to_owned(),
+                    sts: endpoints.google_sts.clone(),
+                    iam: endpoints.google_iam.clone(),
+                    oidc_url: oidc_url.to_owned(),
+                    oidc_bearer: oidc_bearer.to_owned(),
+                });
+            }
+            token
         }
-        Login::Key(text) => with_key(http, endpoints, text, &mut secrets).await?,
+        Login::Key(text) => {
+            let token = with_key(http, endpoints, text, &mut secrets).await?;
+            sops = Some(SopsCredential::GcpKey(text.to_owned()));
+            token
+        }
     };
     let url = cluster_url(&endpoints.gke, project, zone, cluster);
     let request = HttpRequest::get(url)
@@ -87,7 +105,14 @@ pub async fn credentials(
     let response = send(http, &request, GKE_STEP, |status| gke_hint(status, &resource)).await?;
     let (server, certificate_authority_data) =
         cluster_access(&response.body).map_err(|message| access_error(Provider::Gcp, GKE_STEP, message))?;
-    Ok(ClusterCredentials { server, certificate_authority_data, token: Some(access_token), kubeconfig: None, secrets })
+    Ok(ClusterCredentials {
+        server,
+        certificate_authority_data,
+        token: Some(access_token),
+        kubeconfig: None,
+        secrets,
+        sops,
+    })
 }
 
 /// Keyless login: the OIDC token, the federated token, the service account's token.

@@ -13,6 +13,7 @@ pub mod file;
 pub mod gcp;
 pub mod kubeconfig;
 pub mod oidc;
+pub mod sops_env;
 pub mod stage;
 
 use crate::config::locate::{locate, Segment};
@@ -36,6 +37,8 @@ pub struct ClusterCredentials {
     pub kubeconfig: Option<String>,
     /// Every secret obtained on the way (tokens, keys), to mask.
     pub secrets: Vec<String>,
+    /// What the login gives sops for the repository's encrypted files (see [`sops_env`]).
+    pub sops: Option<sops_env::SopsCredential>,
 }
 
 /// Where a cluster is, checked for its provider.
@@ -76,6 +79,8 @@ pub struct ProviderInputs {
     pub subscription_id: Option<String>,
     pub client_secret: Option<String>,
     pub kubeconfig: Option<String>,
+    /// `sops-age-key`: age identities for sops (`SOPS_AGE_KEY`).
+    pub sops_age_key: Option<String>,
 }
 
 /// Base URLs of every service used, overridable so tests use local fakes.

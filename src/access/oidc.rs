@@ -35,6 +35,13 @@ impl OidcSource {
         })
     }
 
+    /// The request URL and its bearer token, for a credentials file that
+    /// asks for fresh tokens itself (GCP `external_account`); `None` without
+    /// `id-token: write`.
+    pub fn request(&self) -> Option<(&str, &str)> {
+        Some((self.request_url.as_deref()?, self.request_token.as_deref()?))
+    }
+
     /// A token for `audience`. Fails with the permission to add when the job has none.
     pub async fn token(&self, http: &Http, provider: Provider, audience: &str) -> Result<String, Error> {
         let step = "getting the GitHub OIDC token";

@@ -4,16 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use serde::Deserialize;
+
 use super::oidc::OidcSource;
+use super::sops_env::{self, SopsExports, SopsMode};
 use super::{
-    aws, azure, file, gcp, kubeconfig, kubeconfig_file_refused, location, ClusterLocation, Endpoints, ProviderInputs,
+    access_error, aws, azure, file, gcp, kubeconfig, kubeconfig_file_refused, location, ClusterLocation, Endpoints,
+    ProviderInputs,
 };
 use crate::config::load::{load_estate, load_settings};
+use crate::config::locate::{locate, Segment};
 use crate::config::{Cluster, Provider};
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::http::Http;
-use crate::repo_fs::{PathError, RepoRoot};
-use crate::runner::{self, Outputs, RunnerEnv};
+use crate::repo_fs::{self, PathError, PathProblem, RepoRoot};
+use crate::runner::{self, Level, Outputs, RunnerEnv};
+use crate::sops;
 
 /// Input names of `actions/setup-cluster`.
 pub mod inputs {
@@ -31,9 +38,11 @@ pub mod inputs {
     pub const SUBSCRIPTION_ID: &str = "subscription-id";
     pub const CLIENT_SECRET: &str = "client-secret";
     pub const KUBECONFIG: &str = "kubeconfig";
+    pub const SOPS_CREDENTIALS: &str = "sops-credentials";
+    pub const SOPS_AGE_KEY: &str = "sops-age-key";
     /// Inputs that hold secrets: masked before anything else happens.
     pub const SECRET: &[&str] =
-        &[CREDENTIALS_JSON, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, CLIENT_SECRET, KUBECONFIG];
+        &[CREDENTIALS_JSON, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, CLIENT_SECRET, KUBECONFIG, SOPS_AGE_KEY];
     /// Every input the action reads.
     pub const ALL: &[&str] = &[
         CLUSTER,
@@ -50,6 +59,8 @@ pub mod inputs {
         SUBSCRIPTION_ID,
         CLIENT_SECRET,
         KUBECONFIG,
+        SOPS_CREDENTIALS,
+        SOPS_AGE_KEY,
     ];
 }
 
@@ -67,6 +78,7 @@ pub struct SetupInputs {
     pub cluster: String,
     pub config: Option<PathBuf>,
     pub credentials: ProviderInputs,
+    pub sops_mode: SopsMode,
 }
 
 impl SetupInputs {
@@ -79,6 +91,11 @@ impl SetupInputs {
                 runner::add_mask(secret);
             }
         }
+        // An age key file's identities, line by line (its comments are not secret).
+        for line in env.input(inputs::SOPS_AGE_KEY).map(sops_env::age_key_secrets).unwrap_or_default() {
+            runner::add_mask(&line);
+        }
+        let sops_mode = SopsMode::parse(env.input(inputs::SOPS_CREDENTIALS))?;
         let text = |name: &str| env.input(name).map(str::to_owned);
         let cluster =
             text(inputs::CLUSTER).ok_or_else(|| Error::input(inputs::CLUSTER, "is required: the cluster name"))?;
@@ -98,7 +115,9 @@ impl SetupInputs {
                 subscription_id: text(inputs::SUBSCRIPTION_ID),
                 client_secret: text(inputs::CLIENT_SECRET),
                 kubeconfig: text(inputs::KUBECONFIG),
+                sops_age_key: text(inputs::SOPS_AGE_KEY),
             },
+            sops_mode,
         })
     }
 }
@@ -114,6 +133,10 @@ pub struct SetupOutcome {
     /// The `KUBECONFIG` value for later steps.
     pub export: String,
     pub requests: usize,
+    /// What later steps get for sops (nothing with `sops-credentials: none`).
+    pub sops: SopsExports,
+    /// The cluster.yaml `key:` file the credentials came from, when they did.
+    pub key_file: Option<String>,
 }
 
 /// Finds `name` among the repository's clusters.
@@ -152,12 +175,17 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
     let workspace = env.workspace();
     let (cluster, text) = find_cluster(&workspace, inputs.config.as_deref(), &inputs.cluster)?;
     let place = location(&cluster, &text)?;
-    let credentials_inputs = &inputs.credentials;
+    let root = RepoRoot::new(&workspace)?;
+    // sops runs here too (an `enc-` kubeconfig, a `key:` file) with the age key already.
+    let age_env = sops_env::exports(None, inputs.credentials.sops_age_key.as_deref(), Path::new(""), "").env();
+    let mut credentials_inputs = inputs.credentials.clone();
+    let key_file = credentials_from_key_file(&root, &cluster, &text, &mut credentials_inputs, &age_env)?;
+    let credentials_inputs = &credentials_inputs;
     let (credentials, requests) = match &place {
         ClusterLocation::Kubeconfig { file: path } => {
-            let root = RepoRoot::new(&workspace)?;
             let refused = |refused: PathError| kubeconfig_file_refused(&cluster, &text, &refused);
-            (file::credentials(&root, credentials_inputs.kubeconfig.as_deref(), path.as_deref(), &refused)?, 0)
+            let kubeconfig = credentials_inputs.kubeconfig.as_deref();
+            (file::credentials(&root, kubeconfig, path.as_deref(), &refused, &age_env)?, 0)
         }
         remote => {
             // Only the remote providers talk to endpoints: only they check and announce overrides.
@@ -203,7 +231,146 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
     }
     let (written, output_path, export) = kubeconfig_paths(env, &cluster.name);
     kubeconfig::write_private(&written, &text)?;
-    Ok(SetupOutcome { provider: cluster.provider, written, output_path, export, requests })
+    let sops = match inputs.sops_mode {
+        SopsMode::None => SopsExports::default(),
+        SopsMode::Auto => {
+            let folder = written.parent().unwrap_or(Path::new("."));
+            let age_key = credentials_inputs.sops_age_key.as_deref();
+            let exports = sops_env::exports(credentials.sops.as_ref(), age_key, folder, &cluster.name);
+            for secret in &exports.secrets {
+                runner::add_mask(secret);
+            }
+            for file in &exports.files {
+                kubeconfig::write_private(&file.path, &file.contents)?;
+            }
+            let mut covered = exports.covers.clone();
+            covered.extend(sops_env::covered_by_env(env));
+            for warning in sops_rule_warnings(&root, &covered, &cluster.name) {
+                runner::annotate(Level::Warning, &warning);
+            }
+            exports
+        }
+    };
+    Ok(SetupOutcome { provider: cluster.provider, written, output_path, export, requests, sops, key_file })
+}
+
+/// The repository's sops configuration, at its root as sops finds it from the checkout.
+pub const SOPS_CONFIG: &str = ".sops.yaml";
+
+/// Warnings for the `.sops.yaml` key types this leg has no credentials for (none without the file).
+fn sops_rule_warnings(root: &RepoRoot, covered: &[sops_env::KeyType], cluster: &str) -> Vec<Diagnostic> {
+    match root.read_config_file(SOPS_CONFIG) {
+        Ok(text) => sops_env::warnings(SOPS_CONFIG, &text, covered, cluster),
+        Err(refused) if refused.problem == PathProblem::NotFound => Vec::new(),
+        Err(refused) => {
+            vec![Diagnostic::new(SOPS_CONFIG, format!("not checked for the keys sops needs: it {}", refused.problem))
+                .hint(refused.problem.hint())]
+        }
+    }
+}
+
+/// The `AccessKey` of `aws iam create-access-key`'s JSON, as a `key:` file holds it. No `Debug`.
+#[derive(Deserialize)]
+struct CreatedAccessKey {
+    #[serde(rename = "AccessKey")]
+    access_key: AccessKeyFields,
+}
+
+#[derive(Deserialize)]
+struct AccessKeyFields {
+    #[serde(rename = "AccessKeyId")]
+    access_key_id: String,
+    #[serde(rename = "SecretAccessKey")]
+    secret_access_key: String,
+}
+
+/// Credentials from the sops-encrypted `key:` file the cluster's `gcp` or
+/// `aws` block names (as repositories in this layout already have), when
+/// no keyless or key input is given: decrypted in memory with `sops_env`,
+/// every value masked, and put in `credentials` as if given as inputs.
+/// Returns the file's repository path when one was used.
+pub fn credentials_from_key_file(
+    root: &RepoRoot,
+    cluster: &Cluster,
+    text: &str,
+    credentials: &mut ProviderInputs,
+    sops_env: &[(String, String)],
+) -> Result<Option<String>, Error> {
+    let (block, key) = match cluster.provider {
+        Provider::Gcp
+            if credentials.workload_identity_provider.is_none()
+                && credentials.service_account.is_none()
+                && credentials.credentials_json.is_none() =>
+        {
+            ("gcp", cluster.access.gcp.as_ref().and_then(|b| b.key.clone()))
+        }
+        Provider::Aws
+            if credentials.role_to_assume.is_none()
+                && credentials.aws_access_key_id.is_none()
+                && credentials.aws_secret_access_key.is_none() =>
+        {
+            ("aws", cluster.access.aws.as_ref().and_then(|b| b.key.clone()))
+        }
+        _ => return Ok(None),
+    };
+    let Some(key) = key.filter(|k| !k.trim().is_empty()) else { return Ok(None) };
+    let refused = |problem: PathProblem| {
+        let field = format!("{block}.key");
+        Error::Config(vec![Diagnostic::new(
+            &cluster.file,
+            format!("key file {}", PathError { path: key.clone(), problem: problem.clone() }),
+        )
+        .at(locate(text, &[Segment::Key(block), Segment::Key("key")]))
+        .field(field)
+        .hint(match problem {
+            PathProblem::Climbs => "the key file sits in the cluster's own folder, beside cluster.yaml",
+            other => other.hint(),
+        })])
+    };
+    let joined = repo_fs::join_inside(&cluster.dir, &key).map_err(&refused)?;
+    let folder = cluster.dir.trim_end_matches('/');
+    let inside = folder.is_empty() || joined.strip_prefix(folder).is_some_and(|rest| rest.starts_with('/'));
+    if !inside {
+        return Err(refused(PathProblem::Climbs));
+    }
+    let path = root.config_file(&joined).map_err(|e| refused(e.problem))?;
+    let plaintext = sops::decrypt_with(&path, sops_env)?;
+    let step = format!("reading the `{block}.key` file {joined}");
+    let provider = cluster.provider;
+    let text = String::from_utf8(plaintext).map_err(|_| access_error(provider, &step, "it is not UTF-8"))?;
+    match provider {
+        Provider::Aws => {
+            let created: CreatedAccessKey = serde_json::from_str(&text).map_err(|e| {
+                access_error(
+                    provider,
+                    &step,
+                    format!(
+                        "it is not the JSON `aws iam create-access-key` prints (`AccessKey.AccessKeyId`,                          `AccessKey.SecretAccessKey`): line {} column {}",
+                        e.line(),
+                        e.column()
+                    ),
+                )
+            })?;
+            runner::add_mask(&created.access_key.access_key_id);
+            runner::add_mask(&created.access_key.secret_access_key);
+            credentials.aws_access_key_id = Some(created.access_key.access_key_id);
+            credentials.aws_secret_access_key = Some(created.access_key.secret_access_key);
+        }
+        _ => {
+            // The key's secret parts (the provider masks the private key's lines
+            // too); masking every value would hide words such as `service_account`.
+            if let Ok(serde_json::Value::Object(key)) = serde_json::from_str::<serde_json::Value>(&text) {
+                for field in ["private_key_id", "private_key"] {
+                    let value = key.get(field).and_then(serde_json::Value::as_str).unwrap_or_default();
+                    for line in value.lines().map(str::trim).filter(|l| l.len() >= 8 && !l.starts_with("-----")) {
+                        runner::add_mask(line);
+                    }
+                }
+            }
+            credentials.credentials_json = Some(text);
+        }
+    }
+    Ok(Some(joined))
 }
 
 impl SetupOutcome {
@@ -215,10 +382,13 @@ impl SetupOutcome {
         out
     }
 
-    /// `KUBECONFIG` for later steps.
+    /// `KUBECONFIG` and the sops variables for later steps (each secret among them already masked).
     pub fn environment(&self) -> Outputs {
         let mut out = Outputs::default();
         out.set("KUBECONFIG", self.export.clone());
+        for (name, value) in &self.sops.vars {
+            out.set(name, value.clone());
+        }
         out
     }
 }

@@ -30,10 +30,10 @@ pub const HUB: Block = Block {
     ignored: &["display_name", "domain", "chart_override"],
 };
 /// The `gcp` block.
-pub const GCP: Block = Block { known: &["project", "cluster", "zone"], ignored: &["key", "billing"] };
+pub const GCP: Block = Block { known: &["project", "cluster", "zone", "key"], ignored: &["billing"] };
 /// The `aws` block.
 pub const AWS: Block =
-    Block { known: &["account", "clusterName", "region"], ignored: &["key", "clusterType", "billing"] };
+    Block { known: &["account", "clusterName", "region", "key"], ignored: &["clusterType", "billing"] };
 /// The `azure` block.
 pub const AZURE: Block = Block { known: &["resource_group", "cluster"], ignored: &["billing"] };
 /// The `kubeconfig` block.
@@ -185,9 +185,7 @@ mod tests {
             (
                 "gcp:\n  key: k\n  billing: {x: 1}\naws:\n  key: k\n  clusterType: eks\n  billing: [1]\nkubeconfig:\n  billing: x\n",
                 &[
-                    ("gcp.key", Some((4, 3)), None),
                     ("gcp.billing", Some((5, 3)), None),
-                    ("aws.key", Some((7, 3)), None),
                     ("aws.clusterType", Some((8, 3)), None),
                     ("aws.billing", Some((9, 3)), None),
                     ("kubeconfig.billing", Some((11, 3)), None),

@@ -67,6 +67,9 @@ pub struct RawGcp {
     pub cluster: Option<String>,
     /// Zone or region of the cluster.
     pub zone: Option<String>,
+    /// A sops-encrypted service-account key (JSON) in the cluster folder, used
+    /// by setup-cluster when no credential input is given.
+    pub key: Option<String>,
 }
 
 /// The `aws` block of a cluster.
@@ -81,6 +84,9 @@ pub struct RawAws {
     pub cluster_name: Option<String>,
     /// AWS region.
     pub region: Option<String>,
+    /// A sops-encrypted copy of the JSON `aws iam create-access-key` prints, in
+    /// the cluster folder, used by setup-cluster when no credential input is given.
+    pub key: Option<String>,
 }
 
 /// The `azure` block of a cluster.

@@ -3,6 +3,7 @@
 //! output files), and parsers for what they write.
 #![allow(dead_code)]
 
+pub mod age;
 pub mod fake_github;
 pub mod runner_log;
 pub mod stubs;
