@@ -166,7 +166,16 @@ pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
 /// `actions/deploy`: `helm upgrade --install` the support chart and/or hubs, in order.
 pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
     let request = deploy::DeployRequest::from_env(env)?;
-    let outcome = deploy::run::deploy(&request, deploy::run::LogStyle::Actions)?;
+    let outcome = match deploy::run::deploy(&request, deploy::run::LogStyle::Actions) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // A failed release still leaves its table of releases in the step summary.
+            if let Error::ReleaseFailed { summary, .. } = &error {
+                runner::append_summary(env, &format!("Deploy on `{}` failed.\n{summary}", request.cluster))?;
+            }
+            return Err(error);
+        }
+    };
     runner::append_summary(env, &outcome.summary())?;
     outcome.outputs()?.write(env)
 }

@@ -65,6 +65,11 @@ pub enum Error {
     #[error("{program} failed: {message}")]
     Command { program: String, message: String },
 
+    /// One release's command failed: `file` and `line` are where `cluster.yaml`
+    /// lists the release; `summary` is the step summary's table of releases.
+    #[error("{program} failed: {message}")]
+    ReleaseFailed { program: String, message: String, file: String, line: Option<usize>, summary: String },
+
     /// A `git` command failed.
     #[error("git {args}: {message}")]
     Git { args: String, message: String },

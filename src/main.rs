@@ -121,6 +121,12 @@ enum Commands {
         /// `helm upgrade --timeout`.
         #[arg(long, value_name = "DURATION", default_value = deployer::deploy::DEFAULT_TIMEOUT)]
         timeout: String,
+        /// Do not wait for the release's resources to be ready (the default waits, as the Python deployer did).
+        #[arg(long)]
+        no_wait: bool,
+        /// Roll back to the last good release when an upgrade fails (helm 3 `--atomic`, helm 4 `--rollback-on-failure`).
+        #[arg(long)]
+        atomic: bool,
         /// A shell command (`sh -c`) run after each hub upgrade, with CLUSTER_NAME and HUB_NAME set.
         #[arg(long, value_name = "COMMAND")]
         health_check: Option<String>,
@@ -308,6 +314,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub,
             hubs,
             timeout,
+            no_wait,
+            atomic,
             health_check,
             health_check_retries,
             health_check_timeout,
@@ -326,7 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cluster,
                 support,
                 hubs: names,
-                options: deploy::DeployOptions { timeout, ..deploy::DeployOptions::default() },
+                options: deploy::DeployOptions { timeout, wait: !no_wait, atomic, ..deploy::DeployOptions::default() },
                 health_check: health_check.map(|command| deploy::HealthCheck {
                     command,
                     retries: health_check_retries,

@@ -459,6 +459,9 @@ pub fn report_error(error: &Error) {
                 annotate(Level::Error, diagnostic);
             }
         }
+        Error::ReleaseFailed { file, line, .. } => {
+            annotate(Level::Error, &Diagnostic::new(file.as_str(), error.to_string()).at(line.map(|line| (line, 1))));
+        }
         other => annotate_message(Level::Error, &other.to_string()),
     }
     print_stderr(&format!("error: {error}"));

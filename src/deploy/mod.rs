@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! helm upgrade --install <release> helm-charts/<chart> --namespace <release> --create-namespace \
-//!     -f <values file>... --wait --timeout <timeout> --cleanup-on-fail
+//!     -f <values file>... --wait=watcher --timeout <timeout> --cleanup-on-fail
 //! ```
 //!
 //! with the values files in the order `cluster.yaml` lists them, each `enc-*`
@@ -36,12 +36,16 @@ pub mod inputs {
     pub const HEALTH_CHECK_DELAY: &str = "health-check-delay";
     pub const DRY_RUN: &str = "dry-run";
     pub const CONFIG: &str = "config";
+    pub const WAIT: &str = "wait";
+    pub const ATOMIC: &str = "atomic";
     /// Every input the action reads.
     pub const ALL: &[&str] = &[
         CLUSTER,
         SUPPORT,
         HUBS,
         TIMEOUT,
+        WAIT,
+        ATOMIC,
         HEALTH_CHECK,
         HEALTH_CHECK_RETRIES,
         HEALTH_CHECK_TIMEOUT,
@@ -88,6 +92,33 @@ impl Target {
     }
 }
 
+/// The major version of the helm that runs the commands: helm 4 renamed
+/// flags (`--atomic` is `--rollback-on-failure`, `--wait` takes a strategy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelmMajor {
+    V3,
+    V4,
+}
+
+impl HelmMajor {
+    /// From what `helm version --template '{{.Version}}'` prints (`v3.18.0`, `v4.1.4+g05fa379`).
+    pub fn parse(version: &str) -> Result<HelmMajor, Error> {
+        let version = version.trim();
+        let major = version.strip_prefix('v').unwrap_or(version).split(['.', '+', '-']).next().unwrap_or_default();
+        match major {
+            "3" => Ok(HelmMajor::V3),
+            "4" => Ok(HelmMajor::V4),
+            _ => Err(Error::Command {
+                program: "helm".into(),
+                message: format!(
+                    "`helm version` printed {}: deploy knows the flags of helm 3 and helm 4 only",
+                    crate::diagnostic::quote_value(version)
+                ),
+            }),
+        }
+    }
+}
+
 /// Settings of the `helm upgrade` commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployOptions {
@@ -95,12 +126,46 @@ pub struct DeployOptions {
     pub timeout: String,
     /// The charts folder, relative to the repository root.
     pub charts_dir: String,
+    /// Wait until the release's resources are ready (`--wait`; helm 4: `--wait=watcher`),
+    /// as the Python deployer does. Default on.
+    pub wait: bool,
+    /// Roll back to the last good release on failure (`--atomic`; helm 4:
+    /// `--rollback-on-failure`). Default off, as the Python deployer.
+    pub atomic: bool,
+    /// Which helm's flags to pass; found with `helm version` before a deploy.
+    pub helm: HelmMajor,
 }
 
 impl Default for DeployOptions {
     fn default() -> Self {
-        DeployOptions { timeout: DEFAULT_TIMEOUT.into(), charts_dir: DEFAULT_CHARTS_DIR.into() }
+        DeployOptions {
+            timeout: DEFAULT_TIMEOUT.into(),
+            charts_dir: DEFAULT_CHARTS_DIR.into(),
+            wait: true,
+            atomic: false,
+            helm: HelmMajor::V4,
+        }
     }
+}
+
+/// The flags after the values files: wait, timeout, cleanup and rollback, in
+/// the spelling of `options.helm`.
+pub fn upgrade_flags(options: &DeployOptions) -> Vec<String> {
+    let mut flags: Vec<String> = Vec::new();
+    if options.wait {
+        flags.push(match options.helm {
+            HelmMajor::V3 => "--wait".into(),
+            HelmMajor::V4 => "--wait=watcher".into(),
+        });
+    }
+    flags.extend(["--timeout".to_owned(), options.timeout.clone(), "--cleanup-on-fail".to_owned()]);
+    if options.atomic {
+        flags.push(match options.helm {
+            HelmMajor::V3 => "--atomic".into(),
+            HelmMajor::V4 => "--rollback-on-failure".into(),
+        });
+    }
+    flags
 }
 
 /// What a [`Step`] does.
@@ -243,7 +308,7 @@ pub fn plan_commands(
                 argv.push(file.path.clone());
             }
         }
-        argv.extend(["--wait", "--timeout", &options.timeout, "--cleanup-on-fail"].map(str::to_owned));
+        argv.extend(upgrade_flags(options));
         steps.push(Step { target: target.clone(), kind: StepKind::Upgrade, argv });
     }
     steps
@@ -391,7 +456,12 @@ impl DeployRequest {
             cluster,
             support: env.bool_input(inputs::SUPPORT, false)?,
             hubs,
-            options: DeployOptions { timeout, ..DeployOptions::default() },
+            options: DeployOptions {
+                timeout,
+                wait: env.bool_input(inputs::WAIT, true)?,
+                atomic: env.bool_input(inputs::ATOMIC, false)?,
+                ..DeployOptions::default()
+            },
             health_check,
             dry_run: env.bool_input(inputs::DRY_RUN, false)?,
         })
@@ -468,7 +538,7 @@ mod tests {
                 default.clone(),
                 vec!["helm upgrade --install support helm-charts/support --namespace support --create-namespace \
                       -f config/clusters/c1/support.values.yaml -f /tmp/private/enc-support.secret.values.yaml \
-                      --wait --timeout 10m --cleanup-on-fail"],
+                      --wait=watcher --timeout 10m --cleanup-on-fail"],
             ),
             (
                 vec![hub("staging")],
@@ -476,7 +546,7 @@ mod tests {
                 DeployOptions { timeout: "1h30m".into(), ..default.clone() },
                 vec!["helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
                       -f config/clusters/c1/common.values.yaml -f config/clusters/c1/staging.values.yaml \
-                      --wait --timeout 1h30m --cleanup-on-fail"],
+                      --wait=watcher --timeout 1h30m --cleanup-on-fail"],
             ),
             (
                 vec![hub("staging"), hub("dask-staging"), hub("prod")],
@@ -486,13 +556,13 @@ mod tests {
                     "helm dependency build helm-charts/basehub",
                     "helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/staging.values.yaml \
-                     --wait --timeout 10m --cleanup-on-fail",
+                     --wait=watcher --timeout 10m --cleanup-on-fail",
                     "helm upgrade --install dask-staging helm-charts/daskhub --namespace dask-staging --create-namespace \
                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/dask-staging.values.yaml \
-                     --wait --timeout 10m --cleanup-on-fail",
+                     --wait=watcher --timeout 10m --cleanup-on-fail",
                     "helm upgrade --install prod helm-charts/basehub --namespace prod --create-namespace \
                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/prod.values.yaml \
-                     -f /tmp/private/enc-prod.secret.values.yaml --wait --timeout 10m --cleanup-on-fail",
+                     -f /tmp/private/enc-prod.secret.values.yaml --wait=watcher --timeout 10m --cleanup-on-fail",
                 ],
             ),
             (
@@ -500,7 +570,7 @@ mod tests {
                 vec![],
                 DeployOptions { charts_dir: "charts/".into(), ..default.clone() },
                 vec!["helm upgrade --install bare charts/basehub --namespace bare --create-namespace \
-                      --wait --timeout 10m --cleanup-on-fail"],
+                      --wait=watcher --timeout 10m --cleanup-on-fail"],
             ),
         ];
         for (targets, deps, options, expected) in cases {
@@ -531,7 +601,7 @@ mod tests {
                 "config/clusters/c1/support.values.yaml",
                 "-f",
                 "/tmp/private/enc-support.secret.values.yaml",
-                "--wait",
+                "--wait=watcher",
                 "--timeout",
                 "10m",
                 "--cleanup-on-fail"
@@ -600,6 +670,38 @@ mod tests {
     }
 
     #[test]
+    fn helm_versions_and_the_flags_of_each() {
+        let versions: &[(&str, Option<HelmMajor>)] = &[
+            ("v3.18.0", Some(HelmMajor::V3)),
+            ("v3.19.0+g3d8990f", Some(HelmMajor::V3)),
+            ("v4.1.4+g05fa379", Some(HelmMajor::V4)),
+            ("4.0.0\n", Some(HelmMajor::V4)),
+            ("v2.17.0", None),
+            ("v5.0.0", None),
+            ("", None),
+        ];
+        for (text, want) in versions {
+            assert_eq!(HelmMajor::parse(text).ok(), *want, "{text:?}");
+        }
+        assert!(HelmMajor::parse("v2.17.0").unwrap_err().to_string().contains("helm 3 and helm 4 only"));
+
+        let flags = |helm, wait, atomic| {
+            upgrade_flags(&DeployOptions { helm, wait, atomic, ..DeployOptions::default() }).join(" ")
+        };
+        let cases: &[(HelmMajor, bool, bool, &str)] = &[
+            (HelmMajor::V3, true, false, "--wait --timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V3, false, false, "--timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V3, true, true, "--wait --timeout 10m --cleanup-on-fail --atomic"),
+            (HelmMajor::V4, true, false, "--wait=watcher --timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V4, false, false, "--timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V4, true, true, "--wait=watcher --timeout 10m --cleanup-on-fail --rollback-on-failure"),
+        ];
+        for (helm, wait, atomic, want) in cases {
+            assert_eq!(flags(*helm, *wait, *atomic), *want, "{helm:?} wait={wait} atomic={atomic}");
+        }
+    }
+
+    #[test]
     fn timeouts() {
         for good in ["10m", "600s", "1h30m", "1.5h", "250ms"] {
             assert!(check_timeout("timeout", good).is_ok(), "{good}");
@@ -646,7 +748,11 @@ mod tests {
                 cluster: "c1".into(),
                 support: true,
                 hubs: vec!["staging".into(), "dask-staging".into()],
-                options: DeployOptions { timeout: "20m".into(), charts_dir: "helm-charts".into() },
+                options: DeployOptions {
+                    timeout: "20m".into(),
+                    charts_dir: "helm-charts".into(),
+                    ..DeployOptions::default()
+                },
                 health_check: Some(HealthCheck {
                     command: "curl -f https://x".into(),
                     retries: 2,

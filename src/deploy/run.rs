@@ -31,7 +31,7 @@ use crate::repo_fs::{PathError, PathProblem, RepoRoot};
 use crate::runner::{self, Outputs};
 
 /// Lines of a command's output kept for the error message.
-const TAIL_LINES: usize = 30;
+const TAIL_LINES: usize = 40;
 /// How long to keep reading a command's output after it exited (a process it
 /// started may still hold the pipe open).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -55,6 +55,18 @@ pub struct DeployOutcome {
     /// The releases asked for, in order.
     pub targets: Vec<String>,
     pub dry_run: bool,
+    /// How each release's upgrade went, in order (empty on a dry run).
+    pub releases: Vec<ReleaseResult>,
+}
+
+/// One release's `helm upgrade`, for the log and the step summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseResult {
+    pub release: String,
+    /// `upgraded`, `failed`, `health check failed`, `not run`.
+    pub result: &'static str,
+    /// How long the upgrade (and its health check) took, in milliseconds; `None` when it did not run.
+    pub millis: Option<u128>,
 }
 
 impl DeployOutcome {
@@ -73,9 +85,24 @@ impl DeployOutcome {
         } else if self.dry_run {
             format!("Dry run on `{}`: would upgrade {}.\n", self.cluster, list(&self.targets))
         } else {
-            format!("Upgraded on `{}`: {}.\n", self.cluster, list(&self.deployed))
+            let mut text = format!("Upgraded on `{}`: {}.\n", self.cluster, list(&self.deployed));
+            text.push_str(&releases_table(&self.releases));
+            text
         }
     }
+}
+
+/// The step summary's table of releases: result and time of each.
+pub fn releases_table(releases: &[ReleaseResult]) -> String {
+    if releases.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\n| release | result | time |\n|---|---|---|\n");
+    for release in releases {
+        let time = release.millis.map_or_else(|| "–".to_owned(), |ms| format!("{}.{} s", ms / 1000, ms % 1000 / 100));
+        text.push_str(&format!("| `{}` | {} | {time} |\n", release.release, release.result));
+    }
+    text
 }
 
 /// Finds the cluster named `name` in the repository.
@@ -99,6 +126,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         deployed: Vec::new(),
         targets: targets.iter().map(|t| t.release().to_owned()).collect(),
         dry_run: request.dry_run,
+        releases: Vec::new(),
     };
     if targets.is_empty() {
         runner::print(&format!(
@@ -112,14 +140,27 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let chart_has_file_dependencies = |chart: &str| charts_with_file_dependencies.iter().any(|c| c == chart);
     let encrypted = encrypted_files(&cluster, &targets);
 
+    let mut options = request.options.clone();
+    let helm_found = detect_helm();
     if request.dry_run {
+        let helm_note = match &helm_found {
+            Ok(major) => {
+                options.helm = *major;
+                format!("# flags for helm {}, the helm on PATH\n", helm_number(*major))
+            }
+            Err(_) => format!(
+                "# no helm on PATH answered `helm version`: flags shown for helm {}\n",
+                helm_number(options.helm)
+            ),
+        };
         let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
-        let steps = plan_commands(&cluster, &targets, &request.options, &chart_has_file_dependencies, &placeholder);
+        let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &placeholder);
         let mut text = format!(
             "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
             cluster.name,
             repo.display()
         );
+        text.push_str(&helm_note);
         if !encrypted.is_empty() {
             text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
         }
@@ -149,6 +190,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         return Ok(outcome);
     }
 
+    options.helm = helm_found?;
     // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
     // removes the decrypted values and returns `Error::Interrupted`.
     stop::install()?;
@@ -175,7 +217,8 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let steps = plan_commands(&cluster, &targets, &request.options, &chart_has_file_dependencies, &decrypted_path);
+    let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &decrypted_path);
+    let release_line = ReleaseLines::new(&root, &cluster);
 
     for step in &steps {
         if let Some(signal) = stop::received() {
@@ -188,6 +231,18 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 &not_run,
             ));
         }
+        let started = Instant::now();
+        if step.kind == StepKind::Upgrade {
+            let files = super::values_files(&cluster, &step.target);
+            let decrypted = files.iter().filter(|f| crate::sops::is_encrypted(&f.path)).count();
+            runner::print(&format!(
+                "helm upgrade {} {} ({} values file{}, {decrypted} decrypted)\n",
+                step.target.release(),
+                super::chart_path(&cluster, &step.target, &options),
+                files.len(),
+                if files.len() == 1 { "" } else { "s" },
+            ));
+        }
         runner_group(style, &step.title());
         runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
         let mut command = Command::new(&step.argv[0]);
@@ -195,6 +250,11 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         let result = stream(command, None, style);
         runner_end_group(style);
         let ran = result?;
+        let seconds = started.elapsed().as_secs_f64();
+        if step.kind == StepKind::Upgrade {
+            let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
+            runner::print(&format!("helm upgrade {}: {how}, after {seconds:.1} s\n", step.target.release()));
+        }
         if let Ended::Stopped(signal) = ran.ended {
             let not_run = remaining(&targets, step, false);
             return Err(interrupted(
@@ -206,10 +266,25 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ));
         }
         if !ran.succeeded() {
+            outcome.releases.push(ReleaseResult {
+                release: step.target.release().to_owned(),
+                result: "failed",
+                millis: Some(started.elapsed().as_millis()),
+            });
+            let not_run = remaining(&targets, step, true);
+            outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
+                release: release.clone(),
+                result: "not run",
+                millis: None,
+            }));
             let message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
-            return Err(Error::Command {
+            let (file, line) = release_line.of(&step.target);
+            return Err(Error::ReleaseFailed {
                 program: "helm".into(),
-                message: with_remaining(message, &remaining(&targets, step, true)) + &ran.tail_text(),
+                message: with_remaining(message, &not_run) + &ran.tail_text(),
+                file,
+                line,
+                summary: releases_table(&outcome.releases),
             });
         }
         if step.kind != StepKind::Upgrade {
@@ -230,10 +305,65 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             }
         }
         outcome.deployed.push(step.target.release().to_owned());
+        outcome.releases.push(ReleaseResult {
+            release: step.target.release().to_owned(),
+            result: "upgraded",
+            millis: Some(started.elapsed().as_millis()),
+        });
     }
     drop(private);
     runner::print(&format!("Upgraded on cluster {}: {}\n", cluster.name, outcome.deployed.join(", ")));
     Ok(outcome)
+}
+
+/// The major version of the helm on PATH, from `helm version`.
+fn detect_helm() -> Result<super::HelmMajor, Error> {
+    let output =
+        Command::new("helm").args(["version", "--template", "{{.Version}}"]).output().map_err(|e| Error::Command {
+            program: "helm".into(),
+            message: format!("cannot run `helm version` ({e}); is helm installed and on PATH?"),
+        })?;
+    if !output.status.success() {
+        return Err(Error::Command { program: "helm".into(), message: format!("`helm version` {}", output.status) });
+    }
+    super::HelmMajor::parse(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn helm_number(major: super::HelmMajor) -> u8 {
+    match major {
+        super::HelmMajor::V3 => 3,
+        super::HelmMajor::V4 => 4,
+    }
+}
+
+/// Where `cluster.yaml` lists each release, for the annotation of a failure:
+/// a hub's entry under `hubs:`, the support chart's `support:` key.
+struct ReleaseLines {
+    file: String,
+    text: Option<String>,
+    hubs: Vec<String>,
+}
+
+impl ReleaseLines {
+    fn new(root: &RepoRoot, cluster: &Cluster) -> Self {
+        ReleaseLines {
+            file: cluster.file.clone(),
+            text: root.read_config_file(&cluster.file).ok(),
+            hubs: cluster.hubs.iter().map(|h| h.name.clone()).collect(),
+        }
+    }
+
+    fn of(&self, target: &Target) -> (String, Option<usize>) {
+        use crate::config::locate::{locate, Segment};
+        let line = self.text.as_deref().and_then(|text| match target {
+            Target::Support => locate(text, &[Segment::Key("support")]),
+            Target::Hub(name) => {
+                let index = self.hubs.iter().position(|h| h == name)?;
+                locate(text, &[Segment::Key("hubs"), Segment::Index(index)])
+            }
+        });
+        (self.file.clone(), line.map(|(line, _)| line))
+    }
 }
 
 /// Checks the chart folder of every target (a folder inside the repository,

@@ -3,7 +3,8 @@
 //! records its arguments (one call per record, in order, all programs in one
 //! log) and can be told to fail through the environment:
 //!
-//! - `helm`: for `upgrade`, also records each `-f` file's path and its content
+//! - `helm`: `version` prints `STUB_HELM_VERSION` (default `v4.1.4+gstub`)
+//!   and is not recorded. For `upgrade`, also records each `-f` file's path and its content
 //!   at call time. `STUB_HELM_FAIL_ON=upgrade` (or `dependency`) makes that
 //!   subcommand print `STUB_HELM_FAIL_OUTPUT` and exit `STUB_HELM_FAIL_CODE`
 //!   (default 1). On success it prints a line that looks like a workflow
@@ -24,6 +25,10 @@ const RECORD: &str = r#"{ printf '%s\0' "$(basename "$0")" "$@"; printf '\036\n'
 fn helm_script() -> String {
     format!(
         r#"#!/bin/sh
+if [ "$1" = version ]; then
+    printf '%s' "${{STUB_HELM_VERSION:-v4.1.4+gstub}}"
+    exit 0
+fi
 {RECORD}
 if [ "$1" = upgrade ]; then
     previous=
