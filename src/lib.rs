@@ -32,6 +32,7 @@ pub mod filter;
 pub mod generate;
 pub mod github;
 pub mod http;
+pub mod manifests;
 pub mod plan;
 pub mod plan_folder;
 pub mod previous;
