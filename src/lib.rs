@@ -25,6 +25,7 @@ pub mod config;
 pub mod deploy;
 pub mod detect;
 pub mod diagnostic;
+pub mod diff;
 pub mod error;
 pub mod event;
 pub mod explain;

@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::diff::ManifestDiff;
 use crate::error::Error;
 use crate::plan::{Plan, ProdHubJob, RemovedHub, SupportAndStagingJob};
 use crate::render;
@@ -51,6 +52,10 @@ pub struct PlanFile {
     /// out when there are none, so files of older versions stay valid and alike.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_hubs: Vec<RemovedHub>,
+    /// The rendered-manifest diff of the planned releases, when `diff` ran.
+    /// Left out otherwise, so files without one stay valid and alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_diff: Option<ManifestDiff>,
 }
 
 impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
@@ -79,6 +84,7 @@ impl PlanFile {
             prod_hubs: plan.prod_hubs.clone(),
             warnings: plan.warnings.iter().map(ToString::to_string).collect(),
             removed_hubs: plan.removed_hubs.clone(),
+            manifest_diff: None,
         }
     }
 }
