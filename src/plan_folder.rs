@@ -27,8 +27,10 @@ pub const PLAN_FILE_VERSION: u32 = 1;
 pub const PLAN_FILE: &str = "plan.json";
 /// Name of the rendered comment in the folder.
 pub const COMMENT_FILE: &str = "comment.md";
+/// Name of the full rendered-manifest diff in the folder (written by `diff`).
+pub const MANIFESTS_DIFF_FILE: &str = "manifests.diff";
 /// Every file a plan folder holds: a folder holding anything else is never replaced.
-pub const PLAN_FILES: &[&str] = &[PLAN_FILE, COMMENT_FILE];
+pub const PLAN_FILES: &[&str] = &[PLAN_FILE, COMMENT_FILE, MANIFESTS_DIFF_FILE];
 /// The input that names the folder, for errors.
 const PLAN_DIR_INPUT: &str = "plan-dir";
 
@@ -187,12 +189,17 @@ fn check_replaceable(dir: &Path) -> Result<(), Error> {
 /// Writes `plan.json` and `comment.md` into `dir`, replacing what was there:
 /// nothing, or an earlier plan folder (anything else is refused, see [`resolve_dir`]).
 pub fn write(dir: &Path, plan: &Plan, pr: Option<(u64, String)>) -> Result<(), Error> {
+    write_file_set(dir, &PlanFile::new(plan, pr), None)
+}
+
+/// Writes `plan_file` as `plan.json`, its comment as `comment.md` and, when
+/// given, the full manifest diff as `manifests.diff`, replacing the folder whole.
+pub fn write_file_set(dir: &Path, plan_file: &PlanFile, manifests_diff: Option<&str>) -> Result<(), Error> {
     check_replaceable(dir)?;
-    let plan_file = PlanFile::new(plan, pr);
-    let mut json = serde_json::to_string_pretty(&plan_file)
+    let mut json = serde_json::to_string_pretty(plan_file)
         .map_err(|e| Error::Runner(format!("cannot serialise the plan: {e}")))?;
     json.push('\n');
-    let comment = render::comment(plan);
+    let comment = render::comment_within(&plan_file.into(), render::COMMENT_MARKER, usize::MAX, None);
 
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -202,6 +209,9 @@ pub fn write(dir: &Path, plan: &Plan, pr: Option<(u64, String)>) -> Result<(), E
     let result = (|| {
         write_file(&staging.join(PLAN_FILE), &json)?;
         write_file(&staging.join(COMMENT_FILE), &comment)?;
+        if let Some(diff) = manifests_diff {
+            write_file(&staging.join(MANIFESTS_DIFF_FILE), diff)?;
+        }
         make_shared(&staging, 0o777)?;
         check_replaceable(dir)?;
         if fs::symlink_metadata(dir).is_ok() {

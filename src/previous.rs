@@ -170,6 +170,42 @@ impl GitBase {
     }
 }
 
+/// A checkout of the merge base in a temporary `git worktree`, removed (with
+/// its worktree entry) when dropped: the base side of `deployer diff --base`.
+#[derive(Debug)]
+pub struct BaseWorktree {
+    repo: PathBuf,
+    path: PathBuf,
+}
+
+impl BaseWorktree {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for BaseWorktree {
+    fn drop(&mut self) {
+        let path = self.path.to_string_lossy().into_owned();
+        let _ = git(&self.repo, &["worktree", "remove", "--force", &path]);
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+impl GitBase {
+    /// Checks the merge base out into a new temporary folder.
+    pub fn checkout(&self) -> Result<BaseWorktree, String> {
+        let commit = self.merge_base().map_err(|why| format!("no merge base: {why}"))?;
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| format!("no randomness for a temporary folder: {e}"))?;
+        let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let path = std::env::temp_dir().join(format!("deployer-base-{name}"));
+        let shown = path.to_string_lossy().into_owned();
+        git(&self.repo, &["worktree", "add", "--detach", "--quiet", &shown, commit])?;
+        Ok(BaseWorktree { repo: self.repo.clone(), path })
+    }
+}
+
 impl PreviousSource for GitBase {
     fn previous_versions(&self, files: &[String]) -> PreviousVersions {
         files

@@ -106,6 +106,8 @@ pub enum PathProblem {
     TooLarge,
     /// A configuration file that is not UTF-8 text.
     NotUtf8,
+    /// A folder read whole that is over a cap of [`TreeLimits`]: which, in words.
+    TreeTooLarge(String),
     /// The operating system refused (permissions and the like); the error kind, in words.
     Unreadable(String),
 }
@@ -123,6 +125,7 @@ impl fmt::Display for PathProblem {
             PathProblem::NotAFolder => f.write_str("is not a folder"),
             PathProblem::TooLarge => write!(f, "is larger than {} MiB", MAX_CONFIG_FILE_BYTES / (1024 * 1024)),
             PathProblem::NotUtf8 => f.write_str("is not UTF-8 text"),
+            PathProblem::TreeTooLarge(what) => write!(f, "is too large to read whole ({what})"),
             PathProblem::Unreadable(reason) => write!(f, "cannot be read ({reason})"),
         }
     }
@@ -145,6 +148,7 @@ impl PathProblem {
             PathProblem::NotAFolder => "name a folder",
             PathProblem::TooLarge => "configuration files are limited to 1 MiB; remove what is not needed",
             PathProblem::NotUtf8 => "save it as UTF-8",
+            PathProblem::TreeTooLarge(_) => "a chart folder holds at most 10,000 files, 256 MiB, 32 folders deep",
             PathProblem::Unreadable(_) => "check the file's permissions",
         }
     }
@@ -351,6 +355,91 @@ impl RepoRoot {
     }
 }
 
+/// Caps on a folder read whole ([`RepoRoot::read_tree`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeLimits {
+    pub max_files: usize,
+    pub max_bytes: u64,
+    pub max_depth: usize,
+}
+
+/// A chart folder is read whole for rendering: these caps bound what a
+/// checkout can make the tool hold (a chart is rarely over a few MiB).
+pub const CHART_TREE_LIMITS: TreeLimits = TreeLimits { max_files: 10_000, max_bytes: 256 * 1024 * 1024, max_depth: 32 };
+
+/// A folder's regular files, by path relative to the folder (`templates/a.yaml`), sorted.
+pub type Tree = Vec<(String, Vec<u8>)>;
+
+impl RepoRoot {
+    /// Every regular file under the repository folder `relative`, with its
+    /// bytes: symlinks are followed only when they stay inside the
+    /// repository, anything but files and folders is refused, and the whole is
+    /// capped by `limits` (refused as [`PathProblem::TooLarge`]). For handing a
+    /// chart to helm as a copy that holds nothing from outside the checkout.
+    pub fn read_tree(&self, relative: &str, limits: TreeLimits) -> Result<Tree, PathError> {
+        let top = self.dir(relative)?;
+        let base = if relative.trim().is_empty() { String::new() } else { normalize_inside(relative)? };
+        let mut files: Tree = Vec::new();
+        let mut bytes: u64 = 0;
+        // (folder on disk, path under `relative`, depth)
+        let mut folders: Vec<(PathBuf, String, usize)> = vec![(top, String::new(), 0)];
+        while let Some((folder, under, depth)) = folders.pop() {
+            let shown = |name: &str| match (base.is_empty(), name.is_empty()) {
+                (true, _) => name.to_owned(),
+                (false, true) => base.clone(),
+                (false, false) => format!("{base}/{name}"),
+            };
+            let entries = fs::read_dir(&folder).map_err(|e| error(&shown(&under), PathProblem::from_io(&e)))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| error(&shown(&under), PathProblem::from_io(&e)))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    return Err(error(&shown(&under), PathProblem::NotUtf8));
+                };
+                let inner = if under.is_empty() { name } else { format!("{under}/{name}") };
+                let path_in_repo = shown(&inner);
+                let (resolved, metadata) = self.locate(&path_in_repo)?;
+                if metadata.is_dir() {
+                    if depth + 1 > limits.max_depth {
+                        let why = format!("folders nest more than {} deep", limits.max_depth);
+                        return Err(error(&shown(""), PathProblem::TreeTooLarge(why)));
+                    }
+                    folders.push((resolved, inner, depth + 1));
+                } else if metadata.is_file() {
+                    if files.len() >= limits.max_files {
+                        let why = format!("more than {} files", limits.max_files);
+                        return Err(error(&shown(""), PathProblem::TreeTooLarge(why)));
+                    }
+                    let remaining = limits.max_bytes.saturating_sub(bytes);
+                    let content = read_capped_at(&resolved, remaining).map_err(|p| match p {
+                        PathProblem::TooLarge => error(
+                            &shown(""),
+                            PathProblem::TreeTooLarge(format!("more than {} MiB", limits.max_bytes >> 20)),
+                        ),
+                        other => error(&path_in_repo, other),
+                    })?;
+                    bytes += content.len() as u64;
+                    files.push((inner, content));
+                } else {
+                    return Err(error(&path_in_repo, PathProblem::NotAFile(FileKind::of(&metadata))));
+                }
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(files)
+    }
+
+    /// The bytes of a regular file inside the repository, of at most `cap` bytes.
+    pub fn read_file_capped(&self, relative: &str, cap: u64) -> Result<Vec<u8>, PathError> {
+        let (resolved, _, normalized) = self.regular_file(relative)?;
+        read_capped_at(&resolved, cap).map_err(|problem| match problem {
+            PathProblem::TooLarge => {
+                error(&normalized, PathProblem::TreeTooLarge(format!("more than {} MiB", cap >> 20)))
+            }
+            other => error(&normalized, other),
+        })
+    }
+}
+
 /// `relative` normalised and checked to stay inside ([`join_inside`]); paths
 /// that are normal already (as the config layer hands them over) are taken as they are.
 fn normalize_inside(relative: &str) -> Result<String, PathError> {
@@ -375,6 +464,11 @@ fn error(path: &str, problem: PathProblem) -> PathError {
 /// cannot make it hang or leave the repository; at most one byte more than the
 /// cap is read.
 fn read_capped(path: &Path) -> Result<Vec<u8>, PathProblem> {
+    read_capped_at(path, MAX_CONFIG_FILE_BYTES)
+}
+
+/// [`read_capped`] with another cap.
+fn read_capped_at(path: &Path, cap: u64) -> Result<Vec<u8>, PathProblem> {
     let file = open_no_block(path).map_err(|e| match e.raw_os_error() {
         #[cfg(unix)]
         Some(libc::ELOOP) => PathProblem::NotAFile(FileKind::Symlink),
@@ -384,12 +478,12 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, PathProblem> {
     if !metadata.is_file() {
         return Err(PathProblem::NotAFile(FileKind::of(&metadata)));
     }
-    if metadata.len() > MAX_CONFIG_FILE_BYTES {
+    if metadata.len() > cap {
         return Err(PathProblem::TooLarge);
     }
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0).saturating_add(1));
-    file.take(MAX_CONFIG_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| PathProblem::from_io(&e))?;
-    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(|e| PathProblem::from_io(&e))?;
+    if bytes.len() as u64 > cap {
         return Err(PathProblem::TooLarge);
     }
     Ok(bytes)

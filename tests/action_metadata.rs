@@ -56,6 +56,14 @@ const CONTRACTS: &[Contract] = &[
         // The image with helm, kubectl and sops; the others stay minimal.
         dockerfile: Some("Dockerfile.deploy"),
     },
+    Contract {
+        action: "diff",
+        binary: "action-diff",
+        inputs: deployer::diff::stage::inputs::ALL,
+        outputs: deployer::diff::stage::outputs::ALL,
+        // helm renders here.
+        dockerfile: Some("Dockerfile.deploy"),
+    },
 ];
 
 fn keys(value: &yaml_serde::Value) -> BTreeSet<String> {

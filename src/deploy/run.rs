@@ -715,17 +715,22 @@ fn signal_child(child: &std::process::Child, how: StopWith) {
 /// A private temporary folder (mode 0700, files 0600) under the system's
 /// temporary folder, removed with everything in it when dropped.
 #[derive(Debug)]
-struct PrivateDir {
+pub(crate) struct PrivateDir {
     path: PathBuf,
 }
 
 impl PrivateDir {
     fn create() -> Result<Self, Error> {
+        Self::create_named("deployer-secrets")
+    }
+
+    /// A new private folder named `<prefix>-<random>`.
+    pub(crate) fn create_named(prefix: &str) -> Result<Self, Error> {
         let mut bytes = [0u8; 12];
         getrandom::fill(&mut bytes)
             .map_err(|e| Error::Runner(format!("no randomness for a temporary folder name: {e}")))?;
         let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let path = std::env::temp_dir().join(format!("deployer-secrets-{name}"));
+        let path = std::env::temp_dir().join(format!("{prefix}-{name}"));
         let mut builder = fs::DirBuilder::new();
         #[cfg(unix)]
         {
@@ -735,6 +740,11 @@ impl PrivateDir {
         // `create`, not `create_all`: a folder that is already there is refused.
         builder.create(&path).map_err(|e| Error::io(&path, e))?;
         Ok(PrivateDir { path })
+    }
+
+    /// The folder.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Writes a new file readable by this user only.

@@ -11,6 +11,10 @@
 //! - [`skip`]: which planned releases `skip-unchanged` drops (pure).
 
 pub mod placeholder;
+pub mod render;
+pub mod skip;
+pub mod stage;
+pub mod text;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,765 @@
+//! Base and head renders of planned releases with `helm template`, compared.
+//!
+//! Each side (the base checkout, the head checkout) is loaded as `generate`
+//! loads it. A release's render input is its chart (the chart folder and its
+//! `file://` dependency folders, read whole through [`RepoRoot::read_tree`]
+//! and copied into a private folder, so helm sees nothing from outside the
+//! checkout), its release name and namespace, and its values files in
+//! `cluster.yaml` order, each `enc-*` file replaced by its
+//! [`placeholder`](super::placeholder) tree (no key is needed, no secret is
+//! read). The input is hashed with the helm version into a cache key:
+//!
+//! - a release whose key is the same at base and head is unchanged by
+//!   construction and is not rendered at all;
+//! - identical inputs render once, whatever side or release needs them;
+//! - `helm dependency build` runs once per chart per side, and only for a
+//!   chart that something renders.
+//!
+//! Renders run in parallel, a worker per core, each a `helm` process with a
+//! timeout and capped output. Any failure makes the release `render-failed`,
+//! which deploys as planned.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ring::digest::{Context as Digest, SHA256};
+
+use super::text::compare_objects;
+use super::{placeholder, DiffStatus, ReleaseDiff};
+use crate::config::charts::{chart_folder, parse_manifest, DependencySource, CHART_FILE};
+use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
+use crate::config::{Estate, Settings, ValuesFile};
+use crate::deploy::run::PrivateDir;
+use crate::deploy::SUPPORT_RELEASE;
+use crate::error::Error;
+use crate::manifests::{normalise, Manifests, NormaliseRules};
+use crate::repo_fs::{RepoRoot, CHART_TREE_LIMITS};
+
+/// The largest values file read (sops-encrypted files are about twice their plaintext).
+pub const MAX_VALUES_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// The most a render may print before it is stopped and counted as failed.
+pub const MAX_RENDER_BYTES: usize = 64 * 1024 * 1024;
+/// Characters of helm's error output kept in a `render-failed` message.
+pub const MAX_MESSAGE_CHARS: usize = 2_000;
+/// A render (or dependency build) running longer than this is stopped.
+pub const DEFAULT_RENDER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A planned release: a cluster's support chart (no hub) or a hub.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    pub cluster_name: String,
+    pub hub_name: Option<String>,
+}
+
+impl Release {
+    fn name(&self) -> &str {
+        self.hub_name.as_deref().unwrap_or(SUPPORT_RELEASE)
+    }
+
+    /// `cluster/hub`, for progress lines.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.cluster_name, self.name())
+    }
+}
+
+/// What to render and compare.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub head: PathBuf,
+    pub base: PathBuf,
+    /// Settings file, relative to each checkout.
+    pub config: Option<PathBuf>,
+    pub releases: Vec<Release>,
+    /// The helm program.
+    pub helm: String,
+    /// Parallel helm processes.
+    pub workers: usize,
+    pub timeout: Duration,
+}
+
+/// Progress of a long diff, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Inputs hashed: how many releases, how many renders they need, and how many are unchanged without one.
+    Planned { releases: usize, renders: usize, unchanged_by_key: usize },
+    /// One `helm dependency build` finished.
+    DependencyBuilt { side: &'static str, chart: String, ok: bool },
+    /// One render finished (`done` of `total`).
+    Rendered { done: usize, total: usize, label: String, ok: bool },
+}
+
+/// One release's outcome, with what `skip-unchanged` needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseOutcome {
+    /// Complete: no object's diff is cut here.
+    pub diff: ReleaseDiff,
+    /// Some values file differs in bytes between base and head (or the list differs).
+    pub values_changed: bool,
+    /// The chart (or a `file://` dependency) has a remote dependency whose version is not one exact version.
+    pub unpinned_remote_dependency: bool,
+}
+
+/// Every release's outcome, in request order, and what it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub releases: Vec<ReleaseOutcome>,
+    /// `helm template` processes run.
+    pub renders: usize,
+    /// `helm dependency build` processes run.
+    pub dependency_builds: usize,
+    pub helm_version: String,
+}
+
+/// Which checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum SideName {
+    Base,
+    Head,
+}
+
+impl SideName {
+    fn as_str(self) -> &'static str {
+        match self {
+            SideName::Base => "base",
+            SideName::Head => "head",
+        }
+    }
+}
+
+/// A checkout, loaded.
+struct Side {
+    name: SideName,
+    root: RepoRoot,
+    /// The configuration, or why it does not load.
+    config: Result<SideConfig, String>,
+    /// Where this side's charts and values files are copied for helm.
+    workdir: PathBuf,
+    /// Chart trees read so far, by chart name.
+    charts: HashMap<String, Result<ChartTree, String>>,
+}
+
+struct SideConfig {
+    estate: Estate,
+    inputs: crate::config::charts::ChartInputs,
+    /// Clusters whose own files do not load on this side, by name.
+    blocked: Vec<String>,
+}
+
+/// A chart's folders as read: its own and its `file://` dependencies'.
+struct ChartTree {
+    folders: Vec<(String, crate::repo_fs::Tree)>,
+    digest: Vec<u8>,
+    /// The chart folder lists `file://` dependencies: `helm dependency build` first.
+    needs_dependency_build: bool,
+    unpinned_remote_dependency: bool,
+    written: bool,
+}
+
+/// A release's render input on one side.
+enum Input {
+    /// The release is not on this side (a new hub, a removed one).
+    Absent,
+    /// It cannot be rendered; why.
+    Failed(String),
+    Ready(RenderInput),
+}
+
+struct RenderInput {
+    chart: String,
+    key: String,
+    /// (repository path, digest of the file's bytes as committed, bytes helm gets)
+    values: Vec<(String, Vec<u8>, Vec<u8>)>,
+}
+
+impl Side {
+    fn open(name: SideName, checkout: &Path, config: Option<&Path>, workdir: PathBuf) -> Result<Side, Error> {
+        let root = RepoRoot::new(checkout)?;
+        let config = load_side(checkout, config);
+        fs::create_dir_all(&workdir).map_err(|e| Error::io(&workdir, e))?;
+        Ok(Side { name, root, config, workdir, charts: HashMap::new() })
+    }
+
+    /// The chart tree of `chart`, read (and hashed) the first time.
+    fn chart(&mut self, chart: &str) -> Result<&mut ChartTree, String> {
+        if !self.charts.contains_key(chart) {
+            let tree = match &self.config {
+                Ok(config) => read_chart(&self.root, config, chart),
+                Err(why) => Err(why.clone()),
+            };
+            self.charts.insert(chart.to_owned(), tree);
+        }
+        match self.charts.get_mut(chart) {
+            Some(Ok(tree)) => Ok(tree),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!("chart {chart} was not read")),
+        }
+    }
+
+    fn input(&mut self, release: &Release, helm_version: &str) -> Input {
+        let config = match &self.config {
+            Ok(config) => config,
+            Err(why) => return Input::Failed(why.clone()),
+        };
+        if config.blocked.contains(&release.cluster_name) {
+            return Input::Failed(format!(
+                "the {} checkout's files of cluster {} do not load",
+                self.name.as_str(),
+                release.cluster_name
+            ));
+        }
+        let Some(cluster) = config.estate.clusters.iter().find(|c| c.name == release.cluster_name) else {
+            return Input::Absent;
+        };
+        let (chart, files): (String, Vec<ValuesFile>) = match &release.hub_name {
+            None => match &cluster.support {
+                Some(support) => (SUPPORT_RELEASE.to_owned(), support.values_files.clone()),
+                None => return Input::Absent,
+            },
+            Some(hub) => match cluster.hubs.iter().find(|h| &h.name == hub) {
+                Some(hub) => (hub.helm_chart.clone(), hub.values_files.clone()),
+                None => return Input::Absent,
+            },
+        };
+        let mut values = Vec::with_capacity(files.len());
+        for file in &files {
+            let bytes = match self.root.read_file_capped(&file.path, MAX_VALUES_FILE_BYTES) {
+                Ok(bytes) => bytes,
+                Err(refused) => return Input::Failed(format!("{}: {refused}", self.name.as_str())),
+            };
+            let committed = sha256(&[&bytes]);
+            let given = if crate::sops::is_encrypted(&file.path) {
+                let text = match String::from_utf8(bytes) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        return Input::Failed(format!("{}: `{}` is not UTF-8 text", self.name.as_str(), file.path))
+                    }
+                };
+                match placeholder::placeholder_tree(&file.path, &text) {
+                    Ok(tree) => tree.into_bytes(),
+                    Err(problem) => return Input::Failed(format!("{}: {problem}", self.name.as_str())),
+                }
+            } else {
+                bytes
+            };
+            values.push((file.path.clone(), committed, given));
+        }
+        let tree = match self.chart(&chart) {
+            Ok(tree) => tree,
+            Err(why) => return Input::Failed(format!("{}: {why}", self.name.as_str())),
+        };
+        let name = release.name();
+        let mut parts: Vec<&[u8]> =
+            vec![helm_version.as_bytes(), chart.as_bytes(), &tree.digest, name.as_bytes(), name.as_bytes()];
+        for (_, _, given) in &values {
+            parts.push(given);
+        }
+        let key = hex(&sha256(&parts));
+        Input::Ready(RenderInput { chart, key, values })
+    }
+}
+
+fn load_side(checkout: &Path, config: Option<&Path>) -> Result<SideConfig, String> {
+    let settings: Settings = load_settings(checkout, config).map_err(|e| first_line(&e.to_string()))?;
+    let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_line(&e.to_string()))?;
+    let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_line(&e.to_string()))?;
+    let blocked = loaded.blocked.iter().filter_map(|b| b.name.clone()).collect();
+    Ok(SideConfig { estate: loaded.estate, inputs, blocked })
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    format!("the configuration does not load: {line}")
+}
+
+/// Reads a chart's folders and hashes them (paths and bytes, in order).
+fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<ChartTree, String> {
+    let own = chart_folder(chart);
+    let mut folders: Vec<String> = config.inputs.inputs(chart).iter().map(|i| i.folder.clone()).collect();
+    if folders.is_empty() {
+        folders.push(own.clone());
+    }
+    let mut digest = Digest::new(&SHA256);
+    let mut read = Vec::with_capacity(folders.len());
+    let mut unpinned = false;
+    let mut needs_build = false;
+    for folder in folders {
+        let tree = root.read_tree(&folder, CHART_TREE_LIMITS).map_err(|e| e.to_string())?;
+        for (path, bytes) in &tree {
+            for part in [folder.as_bytes(), path.as_bytes(), bytes] {
+                digest.update(&(part.len() as u64).to_le_bytes());
+                digest.update(part);
+            }
+        }
+        if let Some((_, text)) = tree.iter().find(|(path, _)| path == CHART_FILE) {
+            let text = String::from_utf8_lossy(text);
+            if let Ok(manifest) = parse_manifest(&format!("{folder}/{CHART_FILE}"), &text) {
+                for dependency in &manifest.dependencies {
+                    match &dependency.source {
+                        DependencySource::File(_) if folder == own => needs_build = true,
+                        DependencySource::Remote(_) | DependencySource::Unspecified
+                            if !is_exact_version(dependency.version.as_deref()) =>
+                        {
+                            unpinned = true;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        read.push((folder, tree));
+    }
+    Ok(ChartTree {
+        folders: read,
+        digest: digest.finish().as_ref().to_vec(),
+        needs_dependency_build: needs_build,
+        unpinned_remote_dependency: unpinned,
+        written: false,
+    })
+}
+
+/// `1.2.3` (optionally `v`, a pre-release or build suffix): one version, not a range.
+pub fn is_exact_version(version: Option<&str>) -> bool {
+    let Some(version) = version.map(str::trim) else { return false };
+    let core = version.strip_prefix('v').unwrap_or(version);
+    let core = core.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    let mut digest = Digest::new(&SHA256);
+    for part in parts {
+        digest.update(&(part.len() as u64).to_le_bytes());
+        digest.update(part);
+    }
+    digest.finish().as_ref().to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `helm version` says, as the cache key's first part.
+pub fn helm_version(helm: &str) -> Result<String, Error> {
+    let output =
+        Command::new(helm).args(["version", "--template", "{{.Version}}"]).stdin(Stdio::null()).output().map_err(
+            |e| Error::Command {
+                program: helm.to_owned(),
+                message: format!("cannot run {helm} ({e}); is it installed and on PATH?"),
+            },
+        )?;
+    if !output.status.success() {
+        return Err(Error::Command { program: helm.to_owned(), message: "`helm version` failed".into() });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().chars().take(100).collect())
+}
+
+/// One render to run: a key, the side whose copy it renders in, and its argv (after the program).
+struct Job {
+    key: String,
+    side: SideName,
+    chart: String,
+    args: Vec<String>,
+    label: String,
+}
+
+/// Renders and compares every release of `request`; `progress` hears about each step.
+pub fn render_and_compare(
+    request: &RenderRequest,
+    rules: &NormaliseRules,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Rendered, Error> {
+    let helm_version = helm_version(&request.helm)?;
+    let work = PrivateDir::create_named("deployer-diff")?;
+    let mut base = Side::open(SideName::Base, &request.base, request.config.as_deref(), work.path().join("base"))?;
+    let mut head = Side::open(SideName::Head, &request.head, request.config.as_deref(), work.path().join("head"))?;
+
+    let inputs: Vec<(Input, Input)> = request
+        .releases
+        .iter()
+        .map(|release| (base.input(release, &helm_version), head.input(release, &helm_version)))
+        .collect();
+
+    // The renders needed, each key once.
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut queued: HashMap<String, usize> = HashMap::new();
+    let mut unchanged_by_key = 0;
+    for (release, (b, h)) in request.releases.iter().zip(&inputs) {
+        if let (Input::Ready(b), Input::Ready(h)) = (b, h) {
+            if b.key == h.key {
+                unchanged_by_key += 1;
+                continue;
+            }
+        }
+        for (side, input) in [(SideName::Base, b), (SideName::Head, h)] {
+            let Input::Ready(input) = input else { continue };
+            if queued.contains_key(&input.key) {
+                continue;
+            }
+            let side_ref = if side == SideName::Base { &mut base } else { &mut head };
+            let args = prepare(side_ref, release, input)?;
+            queued.insert(input.key.clone(), jobs.len());
+            jobs.push(Job {
+                key: input.key.clone(),
+                side,
+                chart: input.chart.clone(),
+                args,
+                label: format!("{} ({})", release.label(), side.as_str()),
+            });
+        }
+    }
+    progress(Progress::Planned { releases: request.releases.len(), renders: jobs.len(), unchanged_by_key });
+
+    // `helm dependency build`, once per chart per side that renders.
+    let mut builds: BTreeMap<(SideName, String), Option<String>> = BTreeMap::new();
+    for job in &jobs {
+        let side = if job.side == SideName::Base { &base } else { &head };
+        let needs = side.charts.get(&job.chart).and_then(|t| t.as_ref().ok()).is_some_and(|t| t.needs_dependency_build);
+        if needs {
+            builds.entry((job.side, job.chart.clone())).or_insert(None);
+        }
+    }
+    let build_list: Vec<(SideName, String)> = builds.keys().cloned().collect();
+    let build_results = run_pool(build_list.len(), request.workers, |index| {
+        let (side, chart) = &build_list[index];
+        let dir = if *side == SideName::Base { &base.workdir } else { &head.workdir };
+        let folder = chart_folder(chart);
+        let result =
+            run_helm(&request.helm, dir, &["dependency".into(), "build".into(), folder], request.timeout).map(|_| ());
+        progress(Progress::DependencyBuilt { side: side.as_str(), chart: chart.clone(), ok: result.is_ok() });
+        result
+    });
+    for (key, result) in build_list.iter().zip(build_results) {
+        if let Err(why) = result {
+            builds.insert(key.clone(), Some(format!("{}: helm dependency build failed: {why}", key.0.as_str())));
+        }
+    }
+
+    // The renders, in parallel.
+    let done = AtomicUsize::new(0);
+    let total = jobs.len();
+    let results: Vec<Result<Manifests, String>> = run_pool(total, request.workers, |index| {
+        let job = &jobs[index];
+        let result = match builds.get(&(job.side, job.chart.clone())) {
+            Some(Some(failed)) => Err(failed.clone()),
+            _ => {
+                let dir = if job.side == SideName::Base { &base.workdir } else { &head.workdir };
+                run_helm(&request.helm, dir, &job.args, request.timeout)
+                    .map_err(|why| format!("{}: helm template failed: {why}", job.side.as_str()))
+                    .and_then(|out| normalise(&out, rules).map_err(|e| format!("{}: {e}", job.side.as_str())))
+            }
+        };
+        let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(Progress::Rendered { done: finished, total, label: job.label.clone(), ok: result.is_ok() });
+        result
+    });
+    let by_key: HashMap<&str, &Result<Manifests, String>> =
+        jobs.iter().map(|j| j.key.as_str()).zip(results.iter()).collect();
+
+    let mut outcomes = Vec::with_capacity(request.releases.len());
+    for (release, (b, h)) in request.releases.iter().zip(&inputs) {
+        let unpinned = [(&base, b), (&head, h)].iter().any(|(side, input)| match input {
+            Input::Ready(input) => side
+                .charts
+                .get(&input.chart)
+                .and_then(|t| t.as_ref().ok())
+                .is_some_and(|t| t.unpinned_remote_dependency),
+            _ => false,
+        });
+        outcomes.push(outcome(release, b, h, &by_key, unpinned));
+    }
+    Ok(Rendered { releases: outcomes, renders: total, dependency_builds: build_list.len(), helm_version })
+}
+
+/// Writes what a render of `input` needs into its side's folder, once, and returns helm's arguments.
+fn prepare(side: &mut Side, release: &Release, input: &RenderInput) -> Result<Vec<String>, Error> {
+    let workdir = side.workdir.clone();
+    if let Ok(tree) = side.chart(&input.chart) {
+        if !tree.written {
+            for (folder, files) in &tree.folders {
+                for (path, bytes) in files {
+                    write_new(&workdir.join(folder).join(path), bytes)?;
+                }
+            }
+            tree.written = true;
+        }
+    }
+    let values_dir = workdir.join("values").join(&input.key);
+    let name = release.name();
+    let mut args: Vec<String> =
+        vec!["template".into(), name.into(), chart_folder(&input.chart), "--namespace".into(), name.into()];
+    for (index, (_, _, given)) in input.values.iter().enumerate() {
+        let path = values_dir.join(format!("{index}.yaml"));
+        write_new(&path, given)?;
+        args.push("-f".into());
+        args.push(format!("values/{}/{index}.yaml", input.key));
+    }
+    Ok(args)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Runs `count` tasks on `workers` threads; the results in task order.
+fn run_pool<T: Send>(count: usize, workers: usize, task: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, count.max(1)) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    break;
+                }
+                let result = task(index);
+                if let Ok(mut slots) = results.lock() {
+                    slots[index] = Some(result);
+                }
+            });
+        }
+    });
+    results.into_inner().map(|slots| slots.into_iter().flatten().collect()).unwrap_or_default()
+}
+
+/// Runs helm in `dir`: its stdout, or why it failed (the end of its stderr, sanitised).
+fn run_helm(helm: &str, dir: &Path, args: &[String], timeout: Duration) -> Result<String, String> {
+    let mut command = Command::new(helm);
+    command.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let mut child = command.spawn().map_err(|e| format!("cannot run {helm}: {e}"))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out = std::thread::spawn(move || read_capped(stdout, MAX_RENDER_BYTES));
+    let err = std::thread::spawn(move || read_capped(stderr, 256 * 1024));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= timeout => {
+                #[cfg(unix)]
+                crate::deploy::stop::signal_group(child.id(), libc::SIGKILL);
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for {helm}: {e}")),
+        }
+    };
+    let (stdout, too_long) = out.join().unwrap_or_default();
+    let (stderr, _) = err.join().unwrap_or_default();
+    let Some(status) = status else {
+        return Err(format!("stopped after {} s", timeout.as_secs()));
+    };
+    if too_long {
+        return Err(format!("it printed more than {} MiB", MAX_RENDER_BYTES >> 20));
+    }
+    if !status.success() {
+        return Err(failure_message(&String::from_utf8_lossy(&stderr)));
+    }
+    String::from_utf8(stdout).map_err(|_| "it printed something that is not UTF-8".to_owned())
+}
+
+/// Reads a pipe to its end, keeping at most `cap` bytes; true when there was more.
+fn read_capped<R: Read>(pipe: Option<R>, cap: usize) -> (Vec<u8>, bool) {
+    let Some(pipe) = pipe else { return (Vec::new(), false) };
+    let mut kept = Vec::new();
+    let mut limited = pipe.take(cap as u64 + 1);
+    let _ = limited.read_to_end(&mut kept);
+    let more = kept.len() > cap;
+    if more {
+        kept.truncate(cap);
+        // Drain the rest so the process can finish.
+        let _ = std::io::copy(&mut limited.into_inner(), &mut std::io::sink());
+    }
+    (kept, more)
+}
+
+/// helm's error output as a message: its last lines, control characters shown as `\u{..}`, capped.
+pub fn failure_message(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(12)..];
+    let mut text = String::new();
+    for c in tail.join("\n").chars() {
+        if c == '\n' || c == '\t' || !(c.is_control() || crate::runner::is_invisible(c)) {
+            text.push(c);
+        } else {
+            text.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        let start = text.chars().count() - MAX_MESSAGE_CHARS;
+        text = format!("…{}", text.chars().skip(start).collect::<String>());
+    }
+    if text.is_empty() {
+        "helm failed and printed nothing".to_owned()
+    } else {
+        text
+    }
+}
+
+/// The release's diff from its two inputs and the renders.
+fn outcome(
+    release: &Release,
+    base: &Input,
+    head: &Input,
+    renders: &HashMap<&str, &Result<Manifests, String>>,
+    unpinned_remote_dependency: bool,
+) -> ReleaseOutcome {
+    let mut diff = ReleaseDiff {
+        cluster_name: release.cluster_name.clone(),
+        hub_name: release.hub_name.clone(),
+        status: DiffStatus::Unchanged,
+        objects_added: 0,
+        objects_removed: 0,
+        objects_changed: 0,
+        lines_added: 0,
+        lines_removed: 0,
+        encrypted_values_changed: Vec::new(),
+        message: None,
+        objects: Vec::new(),
+        objects_truncated: false,
+    };
+    let failed = |mut diff: ReleaseDiff, message: String| {
+        diff.status = DiffStatus::RenderFailed;
+        diff.message = Some(message);
+        diff
+    };
+    let rendered = |input: &RenderInput| -> Result<&Manifests, String> {
+        match renders.get(input.key.as_str()) {
+            Some(Ok(manifests)) => Ok(manifests),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("not rendered".into()),
+        }
+    };
+    let values_changed = match (base, head) {
+        (Input::Ready(b), Input::Ready(h)) => {
+            b.values.len() != h.values.len() || b.values.iter().zip(&h.values).any(|(x, y)| x.0 != y.0 || x.1 != y.1)
+        }
+        _ => true,
+    };
+    if let (Input::Ready(b), Input::Ready(h)) = (base, head) {
+        diff.encrypted_values_changed = h
+            .values
+            .iter()
+            .filter(|(path, committed, _)| {
+                crate::sops::is_encrypted(path) && !b.values.iter().any(|(p, c, _)| p == path && c == committed)
+            })
+            .map(|(path, _, _)| path.clone())
+            .collect();
+    }
+    let diff = match (base, head) {
+        (Input::Failed(why), _) | (_, Input::Failed(why)) => failed(diff, why.clone()),
+        (Input::Absent, Input::Absent) => failed(diff, "the release is in neither checkout".into()),
+        (Input::Absent, Input::Ready(h)) => match rendered(h) {
+            Ok(head) => {
+                let compared = compare_objects(&Manifests::default(), head);
+                fill(&mut diff, compared);
+                diff.status = DiffStatus::Added;
+                diff
+            }
+            Err(why) => failed(diff, why),
+        },
+        (Input::Ready(b), Input::Absent) => match rendered(b) {
+            Ok(base) => {
+                let compared = compare_objects(base, &Manifests::default());
+                fill(&mut diff, compared);
+                diff.status = DiffStatus::Removed;
+                diff
+            }
+            Err(why) => failed(diff, why),
+        },
+        (Input::Ready(b), Input::Ready(h)) if b.key == h.key => {
+            if !diff.encrypted_values_changed.is_empty() {
+                diff.status = DiffStatus::Changed;
+            }
+            diff
+        }
+        (Input::Ready(b), Input::Ready(h)) => match (rendered(b), rendered(h)) {
+            (Ok(before), Ok(after)) => {
+                let compared = compare_objects(before, after);
+                let changed = !compared.is_empty() || !diff.encrypted_values_changed.is_empty();
+                fill(&mut diff, compared);
+                diff.status = if changed { DiffStatus::Changed } else { DiffStatus::Unchanged };
+                diff
+            }
+            (Err(why), _) | (_, Err(why)) => failed(diff, why),
+        },
+    };
+    ReleaseOutcome { diff, values_changed, unpinned_remote_dependency }
+}
+
+fn fill(diff: &mut ReleaseDiff, compared: super::text::Compared) {
+    diff.objects_added = compared.objects_added;
+    diff.objects_removed = compared.objects_removed;
+    diff.objects_changed = compared.objects_changed;
+    diff.lines_added = compared.lines_added;
+    diff.lines_removed = compared.lines_removed;
+    diff.objects = compared.objects;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_versions_only_are_pinned() {
+        let cases: &[(Option<&str>, bool)] = &[
+            (Some("1.2.3"), true),
+            (Some("v1.2.3"), true),
+            (Some("4.0.0-beta.1"), true),
+            (Some("1.2.3+build"), true),
+            (Some("^1.2.3"), false),
+            (Some("~1.2"), false),
+            (Some(">=1.0.0"), false),
+            (Some("1.2.x"), false),
+            (Some("1.2"), false),
+            (Some("*"), false),
+            (Some(""), false),
+            (None, false),
+        ];
+        for (version, pinned) in cases {
+            assert_eq!(is_exact_version(*version), *pinned, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn failure_messages_are_tails_without_control_characters() {
+        let long: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let cases: &[(&str, &str, &str)] = &[
+            ("Error: bad\r::warning::x\u{1b}[31m", "\\u{d}::warning::x\\u{1b}", "\r"),
+            ("", "helm failed and printed nothing", "\u{0}"),
+            (&long, "line 29", "line 17\n"),
+            ("a\u{202e}b", "a\\u{202e}b", "\u{202e}"),
+        ];
+        for (stderr, has, lacks) in cases {
+            let message = failure_message(stderr);
+            assert!(message.contains(has), "{stderr:?}: {message}");
+            assert!(!message.contains(lacks), "{stderr:?}: {message}");
+        }
+        assert!(failure_message(&"x".repeat(10_000)).chars().count() <= MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn the_pool_keeps_task_order() {
+        for workers in [1, 2, 5, 64] {
+            let results = run_pool(50, workers, |i| i * 2);
+            assert_eq!(results, (0..50).map(|i| i * 2).collect::<Vec<_>>(), "{workers}");
+        }
+        assert!(run_pool(0, 4, |i| i).is_empty());
+    }
+}
