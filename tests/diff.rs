@@ -1,0 +1,295 @@
+//! Issue 13's "done when", through the binaries with the real helm 4 and real
+//! sops-encrypted files (a fresh age key; the diff itself never decrypts):
+//! on `tests/fixtures/diff/repo` a values change shows exactly its objects'
+//! diff; a shared-chart change shows per hub which objects change and which
+//! hubs are unchanged; the random-secret chart shows no diff; an `enc-`
+//! change shows without content; `skip-unchanged` drops exactly the
+//! unchanged releases and keeps one that failed to render; the action's log
+//! carries no workflow command from rendered content.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::age::{sops_encrypt, AgeKey};
+use support::runner_log::commands;
+use support::{bin, copy_tree, fixture, tools_dir, ActionRun};
+
+const ENC_FILE: &str = "config/clusters/alpha/enc-hub-b.secret.values.yaml";
+const SECRET_TOKEN: &str = "token-from-a-real-sops-file-31";
+const NEW_SECRET_TOKEN: &str = "a-rotated-token-never-shown-77";
+
+/// A base checkout and a head checkout of the fixture, with the same real sops file in both.
+struct Checkouts {
+    _temp: tempfile::TempDir,
+    home: PathBuf,
+    /// The head: the workspace, with the base checked out inside it at `base/`, as the example workflow does.
+    head: PathBuf,
+    base: PathBuf,
+    key: AgeKey,
+}
+
+impl Checkouts {
+    fn new() -> Checkouts {
+        let temp = tempfile::tempdir().expect("temp");
+        let head = temp.path().join("workspace");
+        let base = head.join("base");
+        copy_tree(&fixture("diff/repo"), &head);
+        copy_tree(&fixture("diff/repo"), &base);
+        let home = temp.path().join("home");
+        fs::create_dir_all(&home).expect("home");
+        let key = AgeKey::generate();
+        sops_encrypt(&format!("secret:\n  token: {SECRET_TOKEN}\n"), &key.recipient, &head.join(ENC_FILE));
+        fs::copy(head.join(ENC_FILE), base.join(ENC_FILE)).expect("same encrypted file at base");
+        Checkouts { _temp: temp, home, head, base, key }
+    }
+
+    fn edit_head(&self, path: &str, edit: impl FnOnce(String) -> String) {
+        let file = self.head.join(path);
+        let text = fs::read_to_string(&file).expect("read");
+        let edited = edit(text.clone());
+        assert_ne!(edited, text, "{path}: the edit changes the file");
+        fs::write(&file, edited).expect("write");
+    }
+
+    /// `deployer diff --output json`, with the real helm on PATH and nothing else from this environment.
+    fn diff(&self, changed: &str, extra: &[&str]) -> (Value, String) {
+        let output = std::process::Command::new(bin("deployer"))
+            .env_clear()
+            .env("PATH", tools_dir())
+            .env("HOME", &self.home)
+            .arg("diff")
+            .arg("--repo")
+            .arg(&self.head)
+            .arg("--base-dir")
+            .arg(&self.base)
+            .args(["--changed-files", changed, "--output", "json"])
+            .args(extra)
+            .output()
+            .expect("run deployer diff");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "deployer diff failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        (serde_json::from_str(&stdout).expect("JSON"), format!("{stdout}{stderr}"))
+    }
+}
+
+/// `cluster/hub` → (status, objects changed as `change object`), from the JSON's releases.
+fn by_release(json: &Value) -> Vec<(String, String, Vec<String>)> {
+    json["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| {
+            let label = format!("{}/{}", r["cluster_name"].as_str().unwrap(), r["hub_name"].as_str().unwrap_or("support"));
+            let objects = r["objects"]
+                .as_array()
+                .map(|objects| {
+                    objects
+                        .iter()
+                        .map(|o| format!("{} {}", o["change"].as_str().unwrap(), o["object"].as_str().unwrap()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (label, r["status"].as_str().unwrap().to_owned(), objects)
+        })
+        .collect()
+}
+
+fn release<'a>(json: &'a Value, cluster: &str, hub: &str) -> &'a Value {
+    json["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .find(|r| r["cluster_name"] == cluster && r["hub_name"].as_str().unwrap_or("support") == hub)
+        .unwrap_or_else(|| panic!("no release {cluster}/{hub} in {json:#}"))
+}
+
+#[test]
+fn a_values_change_shows_exactly_its_objects_diff() {
+    let repos = Checkouts::new();
+    repos.edit_head("config/clusters/alpha/hub-a.values.yaml", |_| "greeting: good morning\n".into());
+    let (json, _) = repos.diff("config/clusters/alpha/hub-a.values.yaml", &[]);
+    assert_eq!(
+        by_release(&json),
+        [
+            ("alpha/staging".to_owned(), "unchanged".to_owned(), vec![]),
+            ("alpha/hub-a".to_owned(), "changed".to_owned(), vec!["changed v1 ConfigMap hub-a-config".to_owned()]),
+        ],
+        "{json:#}"
+    );
+    let hub_a = release(&json, "alpha", "hub-a");
+    let diff = hub_a["objects"][0]["diff"].as_str().unwrap();
+    assert!(diff.contains("-  greeting: hello from hub-a\n+  greeting: good morning\n"), "{diff}");
+    assert_eq!((hub_a["lines_added"].as_u64(), hub_a["lines_removed"].as_u64()), (Some(1), Some(1)));
+    // The cache: staging's inputs are the same at base and head, so only hub-a rendered, once per side.
+    assert_eq!(json["renders"], 2, "{json:#}");
+}
+
+#[test]
+fn a_shared_chart_change_shows_which_hubs_change_and_random_secrets_show_nothing() {
+    let repos = Checkouts::new();
+    repos.edit_head("helm-charts/hubchart/templates/configmap.yaml", |text| {
+        format!("{text}  {{{{- if eq .Release.Name \"hub-a\" }}}}\n  extra: \"only hub-a\"\n  {{{{- end }}}}\n")
+    });
+    let (json, _) = repos.diff("helm-charts/hubchart/templates/configmap.yaml", &[]);
+    let found = by_release(&json);
+    let mut expected = vec![
+        ("alpha/staging", "unchanged"),
+        ("beta/staging", "unchanged"),
+        ("alpha/hub-a", "changed"),
+        ("alpha/hub-b", "unchanged"),
+        ("beta/hub-c", "unchanged"),
+    ];
+    expected.sort();
+    let mut statuses: Vec<(&str, &str)> = found.iter().map(|(l, s, _)| (l.as_str(), s.as_str())).collect();
+    statuses.sort();
+    assert_eq!(statuses, expected, "{json:#}");
+    // Every hub rendered at both sides (its chart changed), and each random secret and checksum differed:
+    // only hub-a's ConfigMap counts.
+    assert_eq!(json["renders"], 10, "{json:#}");
+    let hub_a = found.iter().find(|(l, _, _)| l == "alpha/hub-a").unwrap();
+    assert_eq!(hub_a.2, ["changed v1 ConfigMap hub-a-config"]);
+    // hub-b's encrypted values rendered as placeholders (its Deployment branches on the token's presence).
+    assert_eq!(release(&json, "alpha", "hub-b")["objects_changed"], 0);
+}
+
+#[test]
+fn an_encrypted_change_shows_without_content_and_the_diff_never_decrypts() {
+    let repos = Checkouts::new();
+    sops_encrypt(&format!("secret:\n  token: {NEW_SECRET_TOKEN}\n"), &repos.key.recipient, &repos.head.join(ENC_FILE));
+    let (json, log) = repos.diff(ENC_FILE, &["--skip-unchanged"]);
+    let hub_b = release(&json, "alpha", "hub-b");
+    assert_eq!(hub_b["status"], "changed", "{json:#}");
+    assert_eq!(hub_b["encrypted_values_changed"], serde_json::json!([ENC_FILE]));
+    assert_eq!(hub_b["objects_changed"], 0, "the placeholders are the same: no object diff shows");
+    // It always deploys, even with skip-unchanged.
+    assert!(json["prod-hub-matrix-jobs"].as_array().unwrap().iter().any(|j| j["hub_name"] == "hub-b"), "{json:#}");
+    for secret in [SECRET_TOKEN, NEW_SECRET_TOKEN, "ENC[AES256_GCM", repos.key.secret.as_str()] {
+        assert!(!log.contains(secret), "the output holds {secret}");
+    }
+    // The text form says so in words.
+    let text = std::process::Command::new(bin("deployer"))
+        .env_clear()
+        .env("PATH", tools_dir())
+        .env("HOME", &repos.home)
+        .args(["diff", "--changed-files", ENC_FILE, "--repo"])
+        .arg(&repos.head)
+        .arg("--base-dir")
+        .arg(&repos.base)
+        .output()
+        .expect("deployer diff");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("encrypted values changed (content not shown)"), "{text}");
+}
+
+/// `action-generate` then `action-diff` in one workspace, as the example workflow's job runs them.
+fn generate_then_diff(repos: &Checkouts, changed: &str, skip_unchanged: bool) -> support::ActionResult {
+    let generate = ActionRun::new("action-generate", &repos.head)
+        .input("changed-files", changed)
+        .input("plan-dir", "deployment-plan")
+        .run();
+    assert!(generate.success(), "generate\n{}\n{}", generate.stdout, generate.stderr);
+    ActionRun::new("action-diff", &repos.head)
+        .input("plan-dir", "deployment-plan")
+        .input("base-dir", "base")
+        .input("skip-unchanged", if skip_unchanged { "true" } else { "false" })
+        .env("PATH", tools_dir().display().to_string())
+        .env("HOME", repos.home.display().to_string())
+        .run()
+}
+
+fn names(jobs: &Value, field: &str) -> Vec<String> {
+    jobs.as_array()
+        .expect("array")
+        .iter()
+        .map(|job| format!("{}/{}", job["cluster_name"].as_str().unwrap(), job[field]))
+        .collect()
+}
+
+#[test]
+fn skip_unchanged_drops_exactly_the_unchanged_releases_and_keeps_a_failed_render() {
+    let repos = Checkouts::new();
+    // A chart change that changes hub-a, breaks hub-b's render, and leaves the others as they were.
+    repos.edit_head("helm-charts/hubchart/templates/configmap.yaml", |text| {
+        format!(
+            "{text}  {{{{- if eq .Release.Name \"hub-a\" }}}}\n  extra: \"##[error]from a rendered value\"\n  {{{{- end }}}}\n\
+             {{{{- if eq .Release.Name \"hub-b\" }}}}\n{{{{- fail \"hub-b cannot render ::error::this\" }}}}\n{{{{- end }}}}\n"
+        )
+    });
+    let run = generate_then_diff(&repos, "helm-charts/hubchart/templates/configmap.yaml", true);
+    assert!(run.success(), "diff\n{}\n{}", run.stdout, run.stderr);
+
+    let legs = run.json_output("support-and-staging-matrix-jobs");
+    let prod = run.json_output("prod-hub-matrix-jobs");
+    // alpha keeps its canary (hub-a changes, hub-b could not be rendered); beta changes nowhere.
+    assert_eq!(names(&legs, "staging_hubs"), ["alpha/[\"staging\"]"], "{legs:#}");
+    assert_eq!(names(&prod, "hub_name"), ["alpha/\"hub-a\"", "alpha/\"hub-b\""], "{prod:#}");
+    assert_eq!(run.output("has-jobs"), "true");
+    assert_eq!(run.output("skipped-releases"), "2");
+    assert_eq!(run.output("changed-releases"), "2");
+
+    // The plan folder: plan.json with the diff (and the skipped releases), the full diff beside it.
+    let dir = run.workspace.join("deployment-plan");
+    let plan: Value = serde_json::from_str(&fs::read_to_string(dir.join("plan.json")).expect("plan.json")).expect("JSON");
+    let diff = &plan["manifest_diff"];
+    let skipped: Vec<String> = diff["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| format!("{}/{} {}", s["cluster_name"].as_str().unwrap(), s["hub_name"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(skipped, ["beta/staging rendered manifests unchanged", "beta/hub-c rendered manifests unchanged"]);
+    assert_eq!(release(diff, "alpha", "hub-b")["status"], "render-failed");
+    let message = release(diff, "alpha", "hub-b")["message"].as_str().unwrap();
+    assert!(message.contains("hub-b cannot render"), "{message}");
+    assert_eq!(plan["prod-hub-matrix-jobs"], prod, "plan.json holds the matrices the outputs hold");
+    let full = fs::read_to_string(dir.join("manifests.diff")).expect("manifests.diff");
+    assert!(full.contains("+  extra: '##[error]from a rendered value'"), "{full}");
+    // The comment action accepts what diff wrote.
+    deployer::comment::parse_untrusted_plan(&fs::read(dir.join("plan.json")).unwrap()).expect("a valid plan.json");
+
+    // Rendered content and helm's message reach the log, but never as workflow commands.
+    let found: Vec<String> = commands(&format!("{}\n{}", run.stdout, run.stderr))
+        .into_iter()
+        .filter(|c| !matches!(c.name.as_str(), "group" | "endgroup" | "stop-commands" | "resume-commands"))
+        .map(|c| format!("{} {}", c.name, c.data))
+        .collect();
+    assert!(found.is_empty(), "{found:?}\n{}", run.stdout);
+    assert!(run.stdout.contains("from a rendered value"), "the diff is in the log:\n{}", run.stdout);
+}
+
+#[test]
+fn without_skip_unchanged_the_matrices_are_generates() {
+    let repos = Checkouts::new();
+    let changed = "helm-charts/hubchart/templates/configmap.yaml";
+    repos.edit_head(changed, |text| text.replace("greeting:", "greeting-text:"));
+    let generate = ActionRun::new("action-generate", &repos.head).input("changed-files", changed).input("plan-dir", "p").run();
+    let run = generate_then_diff(&repos, changed, false);
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.output("prod-hub-matrix-jobs"), generate.output("prod-hub-matrix-jobs"));
+    assert_eq!(run.output("support-and-staging-matrix-jobs"), generate.output("support-and-staging-matrix-jobs"));
+    assert_eq!(run.output("skipped-releases"), "0");
+    assert_eq!(run.output("changed-releases"), "5");
+    assert!(run.summary.contains("## Manifest diff"), "{}", run.summary);
+}
+
+#[test]
+fn a_base_dir_outside_the_workspace_or_missing_is_an_input_error() {
+    let repos = Checkouts::new();
+    for (base, says) in [("../outside", "outside the repository"), ("nothing-here", "does not exist")] {
+        let generate = ActionRun::new("action-generate", &repos.head)
+            .input("changed-files", "config/clusters/alpha/hub-a.values.yaml")
+            .run();
+        assert!(generate.success());
+        let run = ActionRun::new("action-diff", &repos.head)
+            .input("base-dir", base)
+            .env("PATH", tools_dir().display().to_string())
+            .run();
+        assert!(!run.success(), "{base}");
+        assert!(run.stdout.contains(says) || run.stderr.contains(says), "{base}:\n{}\n{}", run.stdout, run.stderr);
+    }
+    let _ = Path::new(".");
+}
