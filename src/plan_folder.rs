@@ -67,6 +67,7 @@ impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
             prod_hubs: &file.prod_hubs,
             warnings: file.warnings.clone(),
             removed_hubs: &file.removed_hubs,
+            manifest_diff: file.manifest_diff.as_ref(),
         }
     }
 }

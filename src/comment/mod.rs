@@ -5,6 +5,7 @@
 //! create, update or leave the comment. [`stage`] does the API calls.
 
 pub mod stage;
+mod untrusted_diff;
 
 use crate::config::cluster::{is_valid_cluster_name, is_valid_hub_name};
 use crate::error::Error;
@@ -125,20 +126,8 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
             return Err(untrusted(FILE, "head_sha is not a commit SHA"));
         }
     }
-    let cluster = |name: &str| {
-        if is_valid_cluster_name(name) && name.len() <= 253 {
-            Ok(())
-        } else {
-            Err(untrusted(FILE, format!("{name:?} is not a cluster name")))
-        }
-    };
-    let hub = |name: &str| {
-        if is_valid_hub_name(name) {
-            Ok(())
-        } else {
-            Err(untrusted(FILE, format!("{name:?} is not a hub name")))
-        }
-    };
+    let cluster = |name: &str| check_cluster_name(FILE, name);
+    let hub = |name: &str| check_hub_name(FILE, name);
     let reason = |text: &str| {
         if text.chars().count() <= MAX_REASON_CHARS {
             Ok(())
@@ -162,7 +151,28 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
         hub(&removed.hub_name)?;
     }
     plan.warnings.iter().try_for_each(|w| reason(w))?;
+    if let Some(diff) = &plan.manifest_diff {
+        untrusted_diff::check(FILE, diff)?;
+    }
     Ok(plan)
+}
+
+/// A cluster name from an untrusted file: the characters `cluster.yaml` allows, and DNS-bounded.
+fn check_cluster_name(file: &str, name: &str) -> Result<(), Error> {
+    if is_valid_cluster_name(name) && name.len() <= 253 {
+        Ok(())
+    } else {
+        Err(untrusted(file, format!("{name:?} is not a cluster name")))
+    }
+}
+
+/// A hub name from an untrusted file: a Helm release and namespace name.
+fn check_hub_name(file: &str, name: &str) -> Result<(), Error> {
+    if is_valid_hub_name(name) {
+        Ok(())
+    } else {
+        Err(untrusted(file, format!("{name:?} is not a hub name")))
+    }
 }
 
 /// Parses a PR number from untrusted text: digits only, positive, not absurd.

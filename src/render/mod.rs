@@ -1,9 +1,11 @@
 //! The plan as people read it: log tables, the step summary and the PR comment.
 //! Column choices live here once and every format uses them.
 
+pub mod diff;
 pub mod markdown;
 pub mod table;
 
+use crate::diff::ManifestDiff;
 use crate::filter::FilterOutcome;
 use crate::plan::{Plan, PlanWarning, ProdHubJob, RemovedHub, SupportAndStagingJob};
 
@@ -39,10 +41,19 @@ fn yes_no(value: bool) -> String {
     if value { "Yes" } else { "No" }.to_owned()
 }
 
-fn support_and_staging_rows(jobs: &[SupportAndStagingJob]) -> Vec<Vec<String>> {
+/// `headers`, and the manifest-change column when there is a diff.
+fn headers_with_diff<'h>(headers: &[&'h str], diff: Option<&ManifestDiff>) -> Vec<&'h str> {
+    let mut all = headers.to_vec();
+    if diff.is_some() {
+        all.push(diff::MANIFEST_CHANGE_HEADER);
+    }
+    all
+}
+
+fn support_and_staging_rows(jobs: &[SupportAndStagingJob], diff: Option<&ManifestDiff>) -> Vec<Vec<String>> {
     jobs.iter()
         .map(|job| {
-            vec![
+            let mut row = vec![
                 job.provider.as_str().to_owned(),
                 job.cluster_name.clone(),
                 yes_no(job.upgrade_support),
@@ -50,20 +61,24 @@ fn support_and_staging_rows(jobs: &[SupportAndStagingJob]) -> Vec<Vec<String>> {
                 yes_no(job.upgrade_staging),
                 job.staging_hubs.join(", "),
                 job.reason_for_staging_redeploy.clone(),
-            ]
+            ];
+            row.extend(diff.map(|diff| diff::support_and_staging_cell(diff, job)));
+            row
         })
         .collect()
 }
 
-fn prod_hub_rows(jobs: &[ProdHubJob]) -> Vec<Vec<String>> {
+fn prod_hub_rows(jobs: &[ProdHubJob], diff: Option<&ManifestDiff>) -> Vec<Vec<String>> {
     jobs.iter()
         .map(|job| {
-            vec![
+            let mut row = vec![
                 job.provider.as_str().to_owned(),
                 job.cluster_name.clone(),
                 job.hub_name.clone(),
                 job.reason_for_redeploy.clone(),
-            ]
+            ];
+            row.extend(diff.map(|diff| diff::prod_hub_cell(diff, job)));
+            row
         })
         .collect()
 }
@@ -92,7 +107,7 @@ pub fn log_tables_within(plan: &Plan, max_width: Option<usize>) -> String {
     let mut out = text_table(
         SUPPORT_AND_STAGING_TITLE,
         &SUPPORT_AND_STAGING_HEADERS,
-        support_and_staging_rows(&plan.support_and_staging),
+        support_and_staging_rows(&plan.support_and_staging, None),
         NO_SUPPORT_OR_STAGING,
         max_width,
     );
@@ -100,7 +115,7 @@ pub fn log_tables_within(plan: &Plan, max_width: Option<usize>) -> String {
     out.push_str(&text_table(
         PROD_HUBS_TITLE,
         &PROD_HUBS_HEADERS,
-        prod_hub_rows(&plan.prod_hubs),
+        prod_hub_rows(&plan.prod_hubs, None),
         NO_PROD_HUBS,
         max_width,
     ));
@@ -127,6 +142,9 @@ pub struct PlanMarkdown<'a> {
     pub prod_hubs: &'a [ProdHubJob],
     pub warnings: Vec<String>,
     pub removed_hubs: &'a [RemovedHub],
+    /// The rendered-manifest diff, when one was made: the tables gain a
+    /// column and the diff follows them. A [`Plan`] has none.
+    pub manifest_diff: Option<&'a ManifestDiff>,
 }
 
 impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
@@ -136,6 +154,7 @@ impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
             prod_hubs: &plan.prod_hubs,
             warnings: plan.warnings.iter().map(PlanWarning::to_string).collect(),
             removed_hubs: &plan.removed_hubs,
+            manifest_diff: None,
         }
     }
 }
@@ -162,14 +181,20 @@ fn blocks(view: &PlanMarkdown<'_>) -> Vec<Block> {
             empty: (!has_rows).then_some(empty),
         }
     };
+    let diff = view.manifest_diff;
     vec![
         section(
             "### Support and Staging deployments",
-            &SUPPORT_AND_STAGING_HEADERS,
-            support_and_staging_rows(view.support_and_staging),
+            &headers_with_diff(&SUPPORT_AND_STAGING_HEADERS, diff),
+            support_and_staging_rows(view.support_and_staging, diff),
             NO_SUPPORT_OR_STAGING,
         ),
-        section("\n### Production deployments", &PROD_HUBS_HEADERS, prod_hub_rows(view.prod_hubs), NO_PROD_HUBS),
+        section(
+            "\n### Production deployments",
+            &headers_with_diff(&PROD_HUBS_HEADERS, diff),
+            prod_hub_rows(view.prod_hubs, diff),
+            NO_PROD_HUBS,
+        ),
         Block {
             head: if view.removed_hubs.is_empty() {
                 String::new()
@@ -224,16 +249,31 @@ fn omitted_note(omitted: usize, limit: usize, run_url: Option<&str>) -> String {
 
 /// `intro` and the plan's sections in at most `limit` characters: when the
 /// whole does not fit, rows are left out from the end, at a row boundary, and
-/// a note says how many and where to see them.
+/// a note says how many and where to see them. The manifest diff, when the
+/// view has one, follows in what the tables leave (room for its note is kept),
+/// cut at object boundaries ([`diff::section_within`]).
 pub fn markdown_within(view: &PlanMarkdown<'_>, intro: &str, limit: usize, run_url: Option<&str>) -> String {
+    let Some(manifest_diff) = view.manifest_diff else {
+        return tables_within(view, intro, limit, limit, run_url);
+    };
+    let reserve = diff::section_reserve(manifest_diff, limit, run_url);
+    let mut out = tables_within(view, intro, limit.saturating_sub(reserve), limit, run_url);
+    let left = limit.saturating_sub(chars(&out));
+    out.push_str(&diff::section_within(manifest_diff, left, limit, run_url));
+    out
+}
+
+/// `intro` and the tables (with removed hubs and warnings), rows cut to fit
+/// `room` characters; `limit` is the whole text's, for the note.
+fn tables_within(view: &PlanMarkdown<'_>, intro: &str, room: usize, limit: usize, run_url: Option<&str>) -> String {
     let blocks = blocks(view);
     let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
     let full = format!("{intro}{}", render_blocks(&blocks, total));
-    if chars(&full) <= limit {
+    if chars(&full) <= room {
         return full;
     }
     let fixed = chars(intro) + chars(&render_blocks(&blocks, 0)) + chars(&omitted_note(total, limit, run_url));
-    let mut budget = limit.saturating_sub(fixed);
+    let mut budget = room.saturating_sub(fixed);
     let mut keep = 0;
     for row in blocks.iter().flat_map(|b| b.rows.iter()) {
         let size = chars(row);
@@ -244,11 +284,11 @@ pub fn markdown_within(view: &PlanMarkdown<'_>, intro: &str, limit: usize, run_u
         keep += 1;
     }
     let cut = format!("{intro}{}{}", render_blocks(&blocks, keep), omitted_note(total - keep, limit, run_url));
-    if chars(&cut) <= limit {
+    if chars(&cut) <= room {
         cut
     } else {
         // Even the headings do not fit (only with absurdly small limits): cut at a line.
-        truncate_at_line(&cut, limit)
+        truncate_at_line(&cut, room)
     }
 }
 
@@ -267,9 +307,17 @@ pub fn truncate_at_line(text: &str, limit: usize) -> String {
     out
 }
 
+/// The heading of the step summary.
+pub const STEP_SUMMARY_INTRO: &str = "## Deployment plan\n\n";
+
 /// The step summary: the plan's sections under a heading, then warnings.
 pub fn step_summary(plan: &Plan) -> String {
-    markdown_within(&plan.into(), "## Deployment plan\n\n", usize::MAX, None)
+    step_summary_within(&plan.into(), usize::MAX, None)
+}
+
+/// The step summary of any view (one with a manifest diff too), in at most `limit` characters.
+pub fn step_summary_within(view: &PlanMarkdown<'_>, limit: usize, run_url: Option<&str>) -> String {
+    markdown_within(view, STEP_SUMMARY_INTRO, limit, run_url)
 }
 
 /// The start of every plan comment, after its marker line.
