@@ -249,7 +249,7 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
 
     let mut summary_file = plan_file.clone();
     summary_file.manifest_diff = Some(stage::bound(&outcome.full, MAX_SUMMARY_CHARS, MAX_SUMMARY_CHARS));
-    let summary = render::markdown_within(&(&summary_file).into(), "## Manifest diff\n\n", MAX_SUMMARY_CHARS, None);
+    let summary = render::step_summary_within(&(&summary_file).into(), MAX_SUMMARY_CHARS, None);
     runner::append_summary(env, &summary)?;
 
     let mut out = runner::Outputs::default();

@@ -114,19 +114,7 @@ fn normalise_object(mut object: Value, rules: &NormaliseRules) -> Option<(Object
         namespace: text(object.get("metadata").and_then(|m| m.get("namespace"))).unwrap_or_default(),
         name: text(object.get("metadata").and_then(|m| m.get("name")))?,
     };
-    if let Some(annotations) =
-        object.get_mut("metadata").and_then(|m| m.get_mut("annotations")).and_then(Value::as_mapping_mut)
-    {
-        annotations.retain(|name, _| {
-            let name = name.as_str().unwrap_or_default();
-            !rules.ignored_annotation_prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
-        });
-        if annotations.is_empty() {
-            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_mapping_mut) {
-                metadata.remove("annotations");
-            }
-        }
-    }
+    drop_ignored_annotations(&mut object, rules, 0);
     if key.kind == "Secret" && key.api_version == "v1" {
         for field in ["data", "stringData"] {
             if let Some(values) = object.get_mut(field).and_then(Value::as_mapping_mut) {
@@ -137,6 +125,37 @@ fn normalise_object(mut object: Value, rules: &NormaliseRules) -> Option<(Object
         }
     }
     Some((key, object))
+}
+
+/// Drops the ignored annotations of every `metadata` in `value`: the
+/// object's own and those of the pod templates it holds
+/// (`spec.template.metadata`, `spec.jobTemplate.spec.template.metadata`),
+/// where charts put `checksum/*`. An emptied `annotations` goes too.
+fn drop_ignored_annotations(value: &mut Value, rules: &NormaliseRules, depth: usize) {
+    // Nesting is bounded by `yaml_guard` already; this only keeps the walk finite by construction.
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::Mapping(mapping) => {
+            if let Some(metadata) = mapping.get_mut("metadata").and_then(Value::as_mapping_mut) {
+                if let Some(annotations) = metadata.get_mut("annotations").and_then(Value::as_mapping_mut) {
+                    annotations.retain(|name, _| {
+                        let name = name.as_str().unwrap_or_default();
+                        !rules.ignored_annotation_prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+                    });
+                    if annotations.is_empty() {
+                        metadata.remove("annotations");
+                    }
+                }
+            }
+            for (_, inner) in mapping.iter_mut() {
+                drop_ignored_annotations(inner, rules, depth + 1);
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(|item| drop_ignored_annotations(item, rules, depth + 1)),
+        _ => {}
+    }
 }
 
 /// A YAML error without its position text, which can quote the document.
@@ -222,6 +241,24 @@ mod tests {
             assert_eq!(names(&found.removed), *removed, "{name}: removed");
             assert_eq!(names(&found.changed), *changed, "{name}: changed");
         }
+    }
+
+    #[test]
+    fn checksum_annotations_of_pod_templates_are_dropped_too() {
+        let object = |sum: &str, team: &str| {
+            format!(
+                "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: c\nspec:\n  jobTemplate:\n    spec:\n      template:\n        metadata:\n          annotations:\n            checksum/config: {sum}\n            team: {team}\n"
+            )
+        };
+        // (case, head, changed objects)
+        let cases: &[(&str, String, usize)] =
+            &[("another checksum", object("b", "data"), 0), ("another team", object("a", "infra"), 1)];
+        for (name, head, changed) in cases {
+            assert_eq!(changes(&object("a", "data"), head).changed.len(), *changed, "{name}");
+        }
+        let only_checksum = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    metadata:\n      annotations:\n        checksum/secret: x\n";
+        let text = normalise(only_checksum, &NormaliseRules::default()).expect("normalise");
+        assert!(!text.objects.values().next().expect("one").contains("annotations"), "{text:?}");
     }
 
     #[test]

@@ -83,7 +83,8 @@ fn by_release(json: &Value) -> Vec<(String, String, Vec<String>)> {
         .expect("releases")
         .iter()
         .map(|r| {
-            let label = format!("{}/{}", r["cluster_name"].as_str().unwrap(), r["hub_name"].as_str().unwrap_or("support"));
+            let label =
+                format!("{}/{}", r["cluster_name"].as_str().unwrap(), r["hub_name"].as_str().unwrap_or("support"));
             let objects = r["objects"]
                 .as_array()
                 .map(|objects| {
@@ -233,13 +234,21 @@ fn skip_unchanged_drops_exactly_the_unchanged_releases_and_keeps_a_failed_render
 
     // The plan folder: plan.json with the diff (and the skipped releases), the full diff beside it.
     let dir = run.workspace.join("deployment-plan");
-    let plan: Value = serde_json::from_str(&fs::read_to_string(dir.join("plan.json")).expect("plan.json")).expect("JSON");
+    let plan: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("plan.json")).expect("plan.json")).expect("JSON");
     let diff = &plan["manifest_diff"];
     let skipped: Vec<String> = diff["skipped"]
         .as_array()
         .expect("skipped")
         .iter()
-        .map(|s| format!("{}/{} {}", s["cluster_name"].as_str().unwrap(), s["hub_name"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{}/{} {}",
+                s["cluster_name"].as_str().unwrap(),
+                s["hub_name"].as_str().unwrap(),
+                s["reason"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(skipped, ["beta/staging rendered manifests unchanged", "beta/hub-c rendered manifests unchanged"]);
     assert_eq!(release(diff, "alpha", "hub-b")["status"], "render-failed");
@@ -266,14 +275,15 @@ fn without_skip_unchanged_the_matrices_are_generates() {
     let repos = Checkouts::new();
     let changed = "helm-charts/hubchart/templates/configmap.yaml";
     repos.edit_head(changed, |text| text.replace("greeting:", "greeting-text:"));
-    let generate = ActionRun::new("action-generate", &repos.head).input("changed-files", changed).input("plan-dir", "p").run();
+    let generate =
+        ActionRun::new("action-generate", &repos.head).input("changed-files", changed).input("plan-dir", "p").run();
     let run = generate_then_diff(&repos, changed, false);
     assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.output("prod-hub-matrix-jobs"), generate.output("prod-hub-matrix-jobs"));
     assert_eq!(run.output("support-and-staging-matrix-jobs"), generate.output("support-and-staging-matrix-jobs"));
     assert_eq!(run.output("skipped-releases"), "0");
     assert_eq!(run.output("changed-releases"), "5");
-    assert!(run.summary.contains("## Manifest diff"), "{}", run.summary);
+    assert!(run.summary.contains(deployer::render::diff::MANIFEST_DIFF_HEADING), "{}", run.summary);
 }
 
 #[test]
