@@ -81,6 +81,16 @@ enum Commands {
         /// Also list, as notices, every key of the cluster files that the deployer does not read.
         #[arg(long)]
         strict: bool,
+        /// Also render every support chart and hub with `helm template` (encrypted values as placeholders, no
+        /// key needed): a release that does not render is an error at its entry in its cluster.yaml.
+        #[arg(long)]
+        render: bool,
+        /// The helm program (with --render).
+        #[arg(long, value_name = "PROGRAM", default_value = "helm")]
+        helm: String,
+        /// Parallel `helm template` processes (with --render) [default: one per core].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
     },
     /// Drop the prod hub jobs of clusters whose support-and-staging leg did not succeed.
     #[command(group(clap::ArgGroup::new("jobs").required(true).multiple(true).args(["plan", "prod_jobs"])))]
@@ -319,7 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let charts = load_chart_inputs(&repo.repo, &estate)?;
             runner::print(&explain::render(&explain::explain(&estate, &charts, &settings, &paths)));
         }
-        Commands::Validate { repo, strict } => {
+        Commands::Validate { repo, strict, render: render_charts, helm, workers } => {
             let settings = load_settings(&repo.repo, repo.config.as_deref())?;
             let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
             // Validation is strict: a cluster blocked by its own files is a problem to report.
@@ -330,6 +340,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
             runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
             let estate = loaded.estate;
+            if render_charts {
+                use deployer::diff::render::{helm_runtime_env, HelmRuns, Progress};
+                let how = HelmRuns {
+                    helm,
+                    workers: workers.map_or_else(deployer::diff::stage::default_workers, usize::from),
+                    timeout: deployer::diff::render::DEFAULT_RENDER_TIMEOUT,
+                    env: helm_runtime_env(|name| std::env::var_os(name).is_some()),
+                };
+                let progress = |event: Progress| {
+                    if let Progress::Rendered { done, total, .. } = event {
+                        if done == total || done % 20 == 0 {
+                            runner::print_stderr(&format!("validate: rendered {done}/{total}"));
+                        }
+                    }
+                };
+                let problems = deployer::diff::stage::render_problems(
+                    &repo.repo,
+                    repo.config.as_deref(),
+                    &estate,
+                    &how,
+                    &progress,
+                )?;
+                if !problems.is_empty() {
+                    return Err(deployer::Error::Config(problems).into());
+                }
+            }
             let hubs: usize = estate.clusters.iter().map(|c| c.hubs.len()).sum();
             runner::print(&format!("ok: {} clusters, {hubs} hubs\n", estate.clusters.len()));
         }
@@ -563,6 +599,7 @@ fn run_diff(
         helm: args.helm.clone(),
         workers: args.workers.map_or_else(stage::default_workers, usize::from),
         timeout: std::time::Duration::from_secs(args.render_timeout),
+        helm_env: deployer::diff::render::helm_runtime_env(|name| std::env::var_os(name).is_some()),
     };
     let settings = load_settings(&repo.repo, repo.config.as_deref())?;
     let rules = deployer::manifests::NormaliseRules::from_settings(&settings);

@@ -58,6 +58,8 @@ pub struct DiffRequest {
     pub helm: String,
     pub workers: usize,
     pub timeout: Duration,
+    /// Variables for every helm process (see [`super::render::helm_runtime_env`]).
+    pub helm_env: Vec<(String, String)>,
 }
 
 /// The diff and the matrices after it.
@@ -101,6 +103,7 @@ pub fn run(
         helm: request.helm.clone(),
         workers: request.workers.max(1),
         timeout: request.timeout,
+        helm_env: request.helm_env.clone(),
     };
     let Rendered { releases: outcomes, renders, dependency_builds, helm_version } =
         render_and_compare(&render, rules, progress)?;
@@ -207,6 +210,54 @@ pub fn text_report(diff: &ManifestDiff) -> String {
         }
     }
     text
+}
+
+/// `deployer validate --render`: every support chart and hub of `estate`
+/// rendered at `repo`; a release that does not render is a problem at its
+/// entry in its `cluster.yaml` (the hub's `- name:` item, or `support:`).
+pub fn render_problems(
+    repo: &std::path::Path,
+    config: Option<&std::path::Path>,
+    estate: &crate::config::Estate,
+    how: &super::render::HelmRuns,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<crate::Diagnostic>, Error> {
+    use super::render::{render_each, Release};
+    use crate::config::locate::{locate, Segment};
+    let mut releases = Vec::new();
+    let mut entries: Vec<(String, Vec<Segment<'static>>, Option<usize>)> = Vec::new();
+    for cluster in &estate.clusters {
+        if cluster.support.is_some() {
+            releases.push(Release { cluster_name: cluster.name.clone(), hub_name: None });
+            entries.push((cluster.file.clone(), vec![Segment::Key("support")], None));
+        }
+        for (index, hub) in cluster.hubs.iter().enumerate() {
+            releases.push(Release { cluster_name: cluster.name.clone(), hub_name: Some(hub.name.clone()) });
+            entries.push((cluster.file.clone(), vec![Segment::Key("hubs")], Some(index)));
+        }
+    }
+    let results = render_each(repo, config, &releases, how, progress)?;
+    let root = crate::repo_fs::RepoRoot::new(repo)?;
+    let mut problems = Vec::new();
+    for ((release, (file, path, index)), result) in releases.iter().zip(&entries).zip(&results) {
+        let Err(why) = result else { continue };
+        let mut segments = path.clone();
+        if let Some(index) = index {
+            segments.push(Segment::Index(*index));
+        }
+        let at = root.read_config_file(file).ok().and_then(|text| locate(&text, &segments));
+        let field = match index {
+            Some(index) => format!("hubs[{index}]"),
+            None => "support".to_owned(),
+        };
+        problems.push(
+            crate::Diagnostic::new(file, format!("{} does not render: {why}", release.label()))
+                .at(at)
+                .field(field)
+                .hint("fix the chart or this release's values files; `deployer diff` shows what they render to"),
+        );
+    }
+    Ok(problems)
 }
 
 /// The inputs of `actions/diff`, parsed.
