@@ -83,18 +83,27 @@ fn by_release(json: &Value) -> Vec<(String, String, Vec<String>)> {
         .expect("releases")
         .iter()
         .map(|r| {
-            let label =
-                format!("{}/{}", r["cluster_name"].as_str().unwrap(), r["hub_name"].as_str().unwrap_or("support"));
+            let label = format!(
+                "{}/{}",
+                r["cluster_name"].as_str().expect("present"),
+                r["hub_name"].as_str().unwrap_or("support")
+            );
             let objects = r["objects"]
                 .as_array()
                 .map(|objects| {
                     objects
                         .iter()
-                        .map(|o| format!("{} {}", o["change"].as_str().unwrap(), o["object"].as_str().unwrap()))
+                        .map(|o| {
+                            format!(
+                                "{} {}",
+                                o["change"].as_str().expect("present"),
+                                o["object"].as_str().expect("present")
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
-            (label, r["status"].as_str().unwrap().to_owned(), objects)
+            (label, r["status"].as_str().expect("present").to_owned(), objects)
         })
         .collect()
 }
@@ -122,7 +131,7 @@ fn a_values_change_shows_exactly_its_objects_diff() {
         "{json:#}"
     );
     let hub_a = release(&json, "alpha", "hub-a");
-    let diff = hub_a["objects"][0]["diff"].as_str().unwrap();
+    let diff = hub_a["objects"][0]["diff"].as_str().expect("present");
     assert!(diff.contains("-  greeting: hello from hub-a\n+  greeting: good morning\n"), "{diff}");
     assert_eq!((hub_a["lines_added"].as_u64(), hub_a["lines_removed"].as_u64()), (Some(1), Some(1)));
     // The cache: staging's inputs are the same at base and head, so only hub-a rendered, once per side.
@@ -151,7 +160,7 @@ fn a_shared_chart_change_shows_which_hubs_change_and_random_secrets_show_nothing
     // Every hub rendered at both sides (its chart changed), and each random secret and checksum differed:
     // only hub-a's ConfigMap counts.
     assert_eq!(json["renders"], 10, "{json:#}");
-    let hub_a = found.iter().find(|(l, _, _)| l == "alpha/hub-a").unwrap();
+    let hub_a = found.iter().find(|(l, _, _)| l == "alpha/hub-a").expect("present");
     assert_eq!(hub_a.2, ["changed v1 ConfigMap hub-a-config"]);
     // hub-b's encrypted values rendered as placeholders (its Deployment branches on the token's presence).
     assert_eq!(release(&json, "alpha", "hub-b")["objects_changed"], 0);
@@ -167,7 +176,10 @@ fn an_encrypted_change_shows_without_content_and_the_diff_never_decrypts() {
     assert_eq!(hub_b["encrypted_values_changed"], serde_json::json!([ENC_FILE]));
     assert_eq!(hub_b["objects_changed"], 0, "the placeholders are the same: no object diff shows");
     // It always deploys, even with skip-unchanged.
-    assert!(json["prod-hub-matrix-jobs"].as_array().unwrap().iter().any(|j| j["hub_name"] == "hub-b"), "{json:#}");
+    assert!(
+        json["prod-hub-matrix-jobs"].as_array().expect("present").iter().any(|j| j["hub_name"] == "hub-b"),
+        "{json:#}"
+    );
     for secret in [SECRET_TOKEN, NEW_SECRET_TOKEN, "ENC[AES256_GCM", repos.key.secret.as_str()] {
         assert!(!log.contains(secret), "the output holds {secret}");
     }
@@ -206,7 +218,7 @@ fn names(jobs: &Value, field: &str) -> Vec<String> {
     jobs.as_array()
         .expect("array")
         .iter()
-        .map(|job| format!("{}/{}", job["cluster_name"].as_str().unwrap(), job[field]))
+        .map(|job| format!("{}/{}", job["cluster_name"].as_str().expect("present"), job[field]))
         .collect()
 }
 
@@ -244,21 +256,22 @@ fn skip_unchanged_drops_exactly_the_unchanged_releases_and_keeps_a_failed_render
         .map(|s| {
             format!(
                 "{}/{} {}",
-                s["cluster_name"].as_str().unwrap(),
-                s["hub_name"].as_str().unwrap(),
-                s["reason"].as_str().unwrap()
+                s["cluster_name"].as_str().expect("present"),
+                s["hub_name"].as_str().expect("present"),
+                s["reason"].as_str().expect("present")
             )
         })
         .collect();
     assert_eq!(skipped, ["beta/staging rendered manifests unchanged", "beta/hub-c rendered manifests unchanged"]);
     assert_eq!(release(diff, "alpha", "hub-b")["status"], "render-failed");
-    let message = release(diff, "alpha", "hub-b")["message"].as_str().unwrap();
+    let message = release(diff, "alpha", "hub-b")["message"].as_str().expect("present");
     assert!(message.contains("hub-b cannot render"), "{message}");
     assert_eq!(plan["prod-hub-matrix-jobs"], prod, "plan.json holds the matrices the outputs hold");
     let full = fs::read_to_string(dir.join("manifests.diff")).expect("manifests.diff");
     assert!(full.contains("+  extra: '##[error]from a rendered value'"), "{full}");
     // The comment action accepts what diff wrote.
-    deployer::comment::parse_untrusted_plan(&fs::read(dir.join("plan.json")).unwrap()).expect("a valid plan.json");
+    deployer::comment::parse_untrusted_plan(&fs::read(dir.join("plan.json")).expect("present"))
+        .expect("a valid plan.json");
 
     // Rendered content and helm's message reach the log, but never as workflow commands.
     let found: Vec<String> = commands(&format!("{}\n{}", run.stdout, run.stderr))
