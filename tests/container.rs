@@ -336,6 +336,29 @@ fn setup_cluster_in_a_container() {
 
 #[test]
 #[ignore = "needs Docker: run scripts/container-test.sh"]
+fn generate_then_diff_in_containers() {
+    let temp = tempfile::tempdir().expect("temp");
+    let workspace = temp.path();
+    copy_tree(&support::fixture("diff/repo"), workspace);
+    copy_tree(&support::fixture("diff/repo"), &workspace.join("base"));
+    fs::write(workspace.join("config/clusters/beta/hub-c.values.yaml"), "greeting: hello from a container\n")
+        .expect("edit");
+    let changed = "config/clusters/beta/hub-c.values.yaml";
+    let generate = ContainerRun::new("generate").input("changed-files", changed).run(workspace);
+    assert_eq!(generate.code, Some(0), "{}\n{}", generate.stdout, generate.stderr);
+    // The stand-in image is FROM scratch, without /tmp (the real one is Alpine).
+    let diff = ContainerRun::new("diff").input("base-dir", "base").env("TMPDIR", "/github/home").run(workspace);
+    report("diff", &diff);
+    assert_eq!(diff.code, Some(0), "{}\n{}", diff.stdout, diff.stderr);
+    assert_eq!(diff.outputs["changed-releases"], "1", "{}", diff.stdout);
+    assert!(diff.stdout.contains("+  greeting: hello from a container"), "{}", diff.stdout);
+    let plan = fs::read_to_string(workspace.join("deployment-plan/plan.json")).expect("plan.json");
+    deployer::comment::parse_untrusted_plan(plan.as_bytes()).expect("a plan.json the comment action accepts");
+    assert!(plan.contains("\"manifest_diff\""), "{plan}");
+}
+
+#[test]
+#[ignore = "needs Docker: run scripts/container-test.sh"]
 fn the_image_holds_every_entrypoint_and_nothing_else() {
     let created = Command::new("docker").args(["create", &image()]).output().expect("docker create");
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
