@@ -62,6 +62,8 @@ enum Commands {
         /// Pull-request labels, as a JSON array of names.
         #[arg(long, value_name = "JSON", default_value = "[]")]
         labels: String,
+        #[command(flatten)]
+        render: RenderArgs,
         /// How to print the plan.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         output: Format,
@@ -279,7 +281,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Generate { repo, changed_files, files, base, base_dir, labels, output } => {
+        Commands::Generate { repo, changed_files, files, base, base_dir, labels, render: render_args, output } => {
+            if render_args.skip_unchanged && base.is_none() && base_dir.is_none() {
+                bail!("--skip-unchanged renders the base too: give --base REF or --base-dir DIR");
+            }
+            let skip_base = render_args.skip_unchanged.then(|| base_dir.clone()).flatten();
             if base_dir.is_some() && base.is_none() && changed_files.is_none() && files.is_empty() {
                 bail!("--base-dir needs the changed paths: give --changed-files too");
             }
@@ -290,7 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, Some(dir)) => Some(Box::new(BaseDir { dir })),
                 (None, None) => None,
             };
-            let paths = match (changed_files, base) {
+            let paths = match (changed_files, base.clone()) {
                 (Some(list), _) if list == "-" => {
                     let mut text = String::new();
                     std::io::stdin().read_to_string(&mut text).context("reading changed files from stdin")?;
@@ -303,10 +309,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let labels = parse_labels("--labels", &labels)?;
             let request =
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
-            let generated = generate_with(&request, previous.as_deref())?;
+            let mut generated = generate_with(&request, previous.as_deref())?;
             runner::report_diagnostics(runner::Level::Warning, &generated.config_warnings, runner::Audience::Terminal);
             // The CLI is treated like a push: the other clusters are planned and printed, then it fails.
             generated.verdict(&request.changes, RunKind::Push)?;
+            if render_args.skip_unchanged {
+                // The base side: the folder given, or the merge base checked out for the run.
+                let git_base = base.as_deref().map(|base| GitBase::new(&request.repo, base));
+                let worktree = match &git_base {
+                    Some(git_base) => Some(git_base.checkout().map_err(|why| anyhow::anyhow!("--base: {why}"))?),
+                    None => None,
+                };
+                let base_path = match (&worktree, skip_base) {
+                    (Some(worktree), _) => worktree.path().to_path_buf(),
+                    (None, Some(dir)) => dir,
+                    (None, None) => bail!("--skip-unchanged needs --base or --base-dir"),
+                };
+                let repo_args = RepoArgs { repo: request.repo.clone(), config: request.config.clone() };
+                let plan = &mut generated.plan;
+                let outcome = run_diff(
+                    &repo_args,
+                    &base_path,
+                    plan.support_and_staging.clone(),
+                    plan.prod_hubs.clone(),
+                    &render_args,
+                )?;
+                for skipped in &outcome.full.skipped {
+                    let hub = skipped.hub_name.as_deref().unwrap_or("support");
+                    runner::print_stderr(&format!("skipped: {}/{hub}: {}", skipped.cluster_name, skipped.reason));
+                }
+                plan.support_and_staging = outcome.support_and_staging;
+                plan.prod_hubs = outcome.prod_hubs;
+            }
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));

@@ -316,3 +316,34 @@ fn a_base_dir_outside_the_workspace_or_missing_is_an_input_error() {
     }
     let _ = Path::new(".");
 }
+
+#[test]
+fn generate_skip_unchanged_plans_nothing_for_a_chart_edit_that_renders_the_same() {
+    let repos = Checkouts::new();
+    let changed = "helm-charts/hubchart/templates/configmap.yaml";
+    repos.edit_head(changed, |text| format!("{{{{/* A comment: the render is the same. */}}}}\n{text}"));
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(bin("deployer"))
+            .env_clear()
+            .env("PATH", tools_dir())
+            .env("HOME", &repos.home)
+            .arg("generate")
+            .arg("--repo")
+            .arg(&repos.head)
+            .arg("--base-dir")
+            .arg(&repos.base)
+            .args(["--changed-files", changed, "--output", "json"])
+            .args(extra)
+            .output()
+            .expect("deployer generate");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        (json, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (planned, _) = run(&[]);
+    assert_eq!(planned["prod-hub-matrix-jobs"].as_array().map(Vec::len), Some(2), "{planned:#}");
+    let (skipped, stderr) = run(&["--skip-unchanged"]);
+    assert_eq!(skipped["prod-hub-matrix-jobs"], serde_json::json!([]), "{skipped:#}");
+    assert_eq!(skipped["support-and-staging-matrix-jobs"], serde_json::json!([]), "{skipped:#}");
+    assert!(stderr.contains("skipped: alpha/hub-a: rendered manifests unchanged"), "{stderr}");
+}
