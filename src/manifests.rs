@@ -2,16 +2,17 @@
 //! two renders compare by what would change in the cluster: one object per
 //! apiVersion/kind/namespace/name, sorted; `Secret` values redacted (keys
 //! kept); annotations that helm computes from random or secret content
-//! (`checksum/*` by default) dropped. Pure: text in, values out.
+//! (`checksum/*` by default) dropped; the paths of `render.ignore` removed.
+//! Pure: text in, values out.
 //!
-//! This is the core of the rendered-manifest diff (issue 13); the renders
-//! themselves and the plan's use of them are not wired yet.
+//! The core of the rendered-manifest diff ([`crate::diff`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use yaml_serde::Value;
 
+use crate::config::ignore::{Pointer, PointerSegment, RenderIgnore};
 use crate::config::yaml_guard;
 
 /// What a redacted `Secret` value is replaced by.
@@ -46,20 +47,23 @@ impl std::fmt::Display for ObjectKey {
 pub struct NormaliseRules {
     /// Annotations whose key starts with one of these are dropped.
     pub ignored_annotation_prefixes: Vec<String>,
+    /// Paths removed from objects by kind (`render.ignore`); none by default.
+    pub ignore: RenderIgnore,
 }
 
 impl Default for NormaliseRules {
     fn default() -> Self {
         NormaliseRules {
             ignored_annotation_prefixes: DEFAULT_IGNORED_ANNOTATION_PREFIXES.iter().map(|p| (*p).to_owned()).collect(),
+            ignore: RenderIgnore::default(),
         }
     }
 }
 
 impl NormaliseRules {
     /// The rules of a repository's settings (`render.ignore` in `deployer.yaml`).
-    pub fn from_settings(_settings: &crate::config::Settings) -> Self {
-        NormaliseRules::default()
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        NormaliseRules { ignore: settings.render_ignore.clone(), ..NormaliseRules::default() }
     }
 }
 
@@ -124,6 +128,9 @@ fn normalise_object(mut object: Value, rules: &NormaliseRules) -> Option<(Object
             }
         }
     }
+    for pointer in rules.ignore.pointers_for(&key.kind) {
+        remove_at(&mut object, pointer);
+    }
     Some((key, object))
 }
 
@@ -155,6 +162,83 @@ fn drop_ignored_annotations(value: &mut Value, rules: &NormaliseRules, depth: us
         }
         Value::Sequence(items) => items.iter_mut().for_each(|item| drop_ignored_annotations(item, rules, depth + 1)),
         _ => {}
+    }
+}
+
+/// Removes what `pointer` addresses in `object`, if anything; a mapping or
+/// list the removal leaves empty goes too (so an object whose only ignored
+/// annotation is gone compares equal to one that never had annotations).
+fn remove_at(object: &mut Value, pointer: &Pointer) {
+    remove_segments(object, &pointer.segments);
+}
+
+/// True when something was removed under `value`.
+fn remove_segments(value: &mut Value, segments: &[PointerSegment]) -> bool {
+    let Some((first, rest)) = segments.split_first() else {
+        return false;
+    };
+    let matches_key = |key: &Value| match first {
+        PointerSegment::Any => true,
+        PointerSegment::Key(name) => key.as_str() == Some(name.as_str()),
+    };
+    let matches_index = |index: usize| match first {
+        PointerSegment::Any => true,
+        PointerSegment::Key(_) => first.index() == Some(index),
+    };
+    match value {
+        Value::Mapping(mapping) => {
+            let before = mapping.len();
+            if rest.is_empty() {
+                mapping.retain(|key, _| !matches_key(key));
+                return mapping.len() != before;
+            }
+            let mut removed = false;
+            let mut emptied = Vec::new();
+            for (key, child) in mapping.iter_mut().filter(|(key, _)| matches_key(key)) {
+                if remove_segments(child, rest) {
+                    removed = true;
+                    if is_empty_collection(child) {
+                        emptied.push(key.clone());
+                    }
+                }
+            }
+            for key in emptied {
+                mapping.remove(&key);
+            }
+            removed
+        }
+        Value::Sequence(items) => {
+            let before = items.len();
+            if rest.is_empty() {
+                let mut index = 0;
+                items.retain(|_| {
+                    let keep = !matches_index(index);
+                    index += 1;
+                    keep
+                });
+                return items.len() != before;
+            }
+            let mut emptied = Vec::new();
+            for (index, child) in items.iter_mut().enumerate().filter(|(index, _)| matches_index(*index)) {
+                if remove_segments(child, rest) {
+                    emptied.push((index, is_empty_collection(child)));
+                }
+            }
+            for (index, _) in emptied.iter().rev().filter(|(_, empty)| *empty) {
+                items.remove(*index);
+            }
+            !emptied.is_empty()
+        }
+        Value::Tagged(tagged) => remove_segments(&mut tagged.value, segments),
+        _ => false,
+    }
+}
+
+fn is_empty_collection(value: &Value) -> bool {
+    match value {
+        Value::Mapping(mapping) => mapping.is_empty(),
+        Value::Sequence(items) => items.is_empty(),
+        _ => false,
     }
 }
 
@@ -286,5 +370,52 @@ mod tests {
             let error = normalise(rendered, &NormaliseRules::default()).expect_err(rendered).to_string();
             assert!(error.contains(want), "{rendered:?}: {error}");
         }
+    }
+
+    #[test]
+    fn render_ignore_removes_the_addressed_values() {
+        const OBJECT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hub\n  annotations:\n    foo/bar: x\n    a~b: y\n  labels:\n    app: hub\n    helm.sh/chart: hub-1.2.3\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n      - name: a\n        image: a:1\n      - name: b\n        image: b:1\n";
+        // (case, render.ignore as YAML, the normalised object)
+        let cases: &[(&str, &str, &str)] = &[
+            ("nothing ignored", "{}", "metadata:\n  name: hub\n  annotations:\n    foo/bar: x\n    a~b: y\n  labels:\n    app: hub\n    helm.sh/chart: hub-1.2.3\nspec:\n  replicas: 3\n"),
+            ("a field", "{Deployment: [/spec/replicas]}", "metadata:\n  name: hub\n  annotations:\n    foo/bar: x\n    a~b: y\n  labels:\n    app: hub\n    helm.sh/chart: hub-1.2.3\nspec:\n  template:\n"),
+            ("another kind's rule", "{Service: [/spec/replicas]}", "spec:\n  replicas: 3\n"),
+            ("every kind, escaped keys", "{'*': [/metadata/labels/helm.sh~1chart, /metadata/annotations/a~0b]}", "metadata:\n  name: hub\n  annotations:\n    foo/bar: x\n  labels:\n    app: hub\nspec:\n"),
+            ("an emptied mapping goes", "{'*': [/metadata/annotations/foo~1bar, /metadata/annotations/a~0b]}", "metadata:\n  name: hub\n  labels:\n"),
+            ("every item of a list", "{Deployment: [/spec/template/spec/containers/*/image]}", "      containers:\n      - name: a\n      - name: b\n"),
+            ("one item by index", "{Deployment: [/spec/template/spec/containers/1]}", "      containers:\n      - name: a\n        image: a:1\n"),
+            ("a wildcard key", "{Deployment: ['/metadata/*/app']}", "  labels:\n    helm.sh/chart: hub-1.2.3\n"),
+            ("a missing path", "{Deployment: [/spec/nothing/here, /spec/template/spec/containers/9, /spec/replicas/x]}", "spec:\n  replicas: 3\n"),
+        ];
+        for (name, ignore, want) in cases {
+            let settings = crate::config::Settings::parse("deployer.yaml", &format!("render:\n  ignore: {ignore}\n"))
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let rules = NormaliseRules { ignore: settings.render_ignore, ..NormaliseRules::default() };
+            let manifests = normalise(OBJECT, &rules).expect(name);
+            let text = manifests.objects.values().next().expect("one object");
+            assert!(text.contains(want), "{name}: {text}");
+            let removed = ["nothing", "another", "a missing"].iter().any(|prefix| name.starts_with(prefix));
+            assert_eq!(text.len() < OBJECT.len(), !removed, "{name}: {text}");
+        }
+        // `kind` and `metadata.name` still key the object when ignored.
+        let settings =
+            crate::config::Settings::parse("deployer.yaml", "render:\n  ignore: {'*': [/kind, /metadata]}\n")
+                .expect("settings");
+        let rules = NormaliseRules { ignore: settings.render_ignore, ..NormaliseRules::default() };
+        let manifests = normalise(OBJECT, &rules).expect("normalise");
+        let (key, text) = manifests.objects.iter().next().expect("one object");
+        assert_eq!(key.to_string(), "apps/v1 Deployment hub");
+        assert!(!text.contains("kind:") && !text.contains("metadata:"), "{text}");
+    }
+
+    #[test]
+    fn ignored_paths_make_renders_compare_equal() {
+        let settings =
+            crate::config::Settings::parse("deployer.yaml", "render:\n  ignore:\n    Deployment: [/spec/replicas]\n")
+                .expect("settings");
+        let rules = NormaliseRules { ignore: settings.render_ignore, ..NormaliseRules::default() };
+        let (base, head) = (render("a", "b", 1, "hub"), render("a", "b", 5, "hub"));
+        assert!(compare(&normalise(&base, &rules).expect("base"), &normalise(&head, &rules).expect("head")).is_empty());
+        assert_eq!(changes(&base, &head).changed.len(), 1, "without the rule the replicas differ");
     }
 }

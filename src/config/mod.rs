@@ -6,6 +6,7 @@
 
 pub mod charts;
 pub mod cluster;
+pub mod ignore;
 pub mod keys;
 pub mod load;
 pub mod locate;

@@ -4,6 +4,8 @@
 //! The JSON Schemas in `schemas/` are generated from these types
 //! (`deployer schema cluster` / `deployer schema settings`).
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -167,6 +169,20 @@ pub struct RawSettings {
     /// How changed chart folders (`helm-charts/**`) are planned; `paths` when absent.
     #[serde(default)]
     pub impact: Option<Impact>,
+    /// How rendered manifests are compared (the rendered-manifest diff).
+    #[serde(default)]
+    pub render: Option<RawRender>,
+}
+
+/// The `render` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRender {
+    /// Parts of rendered objects the diff leaves out: a Kubernetes kind (`Deployment`, or `*` for
+    /// every kind) to JSON pointers (`/spec/replicas`, `/metadata/annotations/foo~1bar`; `~1` is `/`,
+    /// `~0` is `~`, and a `*` segment matches any key or list index).
+    #[serde(default)]
+    pub ignore: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// How a change under the charts folder is planned.

@@ -2,6 +2,7 @@
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
+use super::ignore::{IgnoreProblem, RenderIgnore};
 use super::locate::{display_path, locate, Segment};
 use super::raw::{Impact, RawSettings};
 use super::yaml;
@@ -126,6 +127,8 @@ pub struct Settings {
     staging_matcher: GlobMatcher,
     pub labels: Labels,
     pub impact: Impact,
+    /// What the rendered-manifest diff leaves out (`render.ignore`); empty by default.
+    pub render_ignore: RenderIgnore,
 }
 
 impl Default for Settings {
@@ -144,14 +147,17 @@ impl Settings {
         let raw: RawSettings = yaml::parse(file, text)?;
         Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
-            let hint = if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
-                "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
-            } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
-                "patterns are compiled into one matcher, so their number and length are capped; \
+            let hint =
+                if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
+                    "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
+                } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
+                    "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
+                } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
+                    "patterns are compiled into one matcher, so their number and length are capped; \
                  use `**` to cover many folders with one pattern"
-            } else {
-                "patterns are globs: `*` matches within one folder, `**` across folders"
-            };
+                } else {
+                    "patterns are globs: `*` matches within one folder, `**` across folders"
+                };
             vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
         })
     }
@@ -185,6 +191,8 @@ impl Settings {
         let staging_matcher = compile(&staging_hub_pattern)
             .map_err(|e| (path(&["staging_hub_pattern"], None), format!("invalid glob `{staging_hub_pattern}`: {e}")))?
             .compile_matcher();
+        let render_ignore = RenderIgnore::from_raw(raw.render.and_then(|render| render.ignore))
+            .map_err(|problem| (ignore_path(&problem), problem.message))?;
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
@@ -203,6 +211,7 @@ impl Settings {
             staging_matcher,
             labels,
             impact: raw.impact.unwrap_or_default(),
+            render_ignore,
         })
     }
 
@@ -245,12 +254,12 @@ impl Settings {
 /// An owned field path, for errors built before the source text is at hand.
 #[derive(Debug, Clone)]
 enum OwnedSegment {
-    Key(&'static str),
+    Key(String),
     Index(usize),
 }
 
 impl OwnedSegment {
-    fn as_segment(&self) -> Segment<'static> {
+    fn as_segment(&self) -> Segment<'_> {
         match self {
             OwnedSegment::Key(key) => Segment::Key(key),
             OwnedSegment::Index(index) => Segment::Index(*index),
@@ -259,9 +268,19 @@ impl OwnedSegment {
 }
 
 fn path(keys: &[&'static str], index: Option<usize>) -> Vec<OwnedSegment> {
-    let mut path: Vec<OwnedSegment> = keys.iter().map(|k| OwnedSegment::Key(k)).collect();
+    let mut path: Vec<OwnedSegment> = keys.iter().map(|k| OwnedSegment::Key((*k).to_owned())).collect();
     if let Some(index) = index {
         path.push(OwnedSegment::Index(index));
+    }
+    path
+}
+
+/// Where an [`IgnoreProblem`] is: `render.ignore`, or a kind's list or one path of it.
+fn ignore_path(problem: &IgnoreProblem) -> Vec<OwnedSegment> {
+    let mut path = path(&["render", "ignore"], None);
+    if let Some(kind) = &problem.kind {
+        path.push(OwnedSegment::Key(kind.clone()));
+        path.extend(problem.index.map(OwnedSegment::Index));
     }
     path
 }
@@ -401,6 +420,18 @@ mod tests {
     }
 
     #[test]
+    fn render_ignore_is_typed_and_empty_by_default() {
+        assert!(Settings::default().render_ignore.is_empty());
+        let text = "render:\n  ignore:\n    Deployment: [/spec/replicas, '/spec/template/spec/containers/*/image']\n    '*': [/metadata/annotations/foo~1bar]\n";
+        let ignore = Settings::parse("deployer.yaml", text).unwrap().render_ignore;
+        let kinds: Vec<(&str, usize)> =
+            ignore.rules.iter().map(|rule| (rule.kind.as_str(), rule.paths.len())).collect();
+        assert_eq!(kinds, [("*", 1), ("Deployment", 2)]);
+        assert_eq!(ignore.pointers_for("Deployment").count(), 3);
+        assert!(Settings::parse("deployer.yaml", "render: {}\n").unwrap().render_ignore.is_empty());
+    }
+
+    #[test]
     fn bad_settings_point_at_the_line() {
         let cases: Vec<(String, &str)> = vec![
             ("redeploy_all_hubs:\n  - ok/**\n  - 'bad/[x'\n".into(), "deployer.yaml:3:5: redeploy_all_hubs[1]: invalid glob `bad/[x`: unclosed character class; missing ']'"),
@@ -413,8 +444,15 @@ mod tests {
             (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
             (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:5: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
             (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`"),
             ("labels: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),
+            ("render:\n  ignore:\n    Deployment:\n      - /spec/replicas\n      - spec/x\n".into(), "deployer.yaml:5:9: render.ignore.Deployment[1]: the path does not start with `/` (a JSON pointer such as `/spec/replicas`)"),
+            ("render:\n  ignore:\n    '*': ['/a~2b']\n".into(), "deployer.yaml:3:11: render.ignore.*[0]: the path has a `~` not followed by `0` or `1` (write `~0` for `~` and `~1` for `/`)"),
+            ("render:\n  ignore:\n    '': [/a]\n".into(), "deployer.yaml:3:5: render.ignore: a kind is empty; write a kind such as `Deployment`, or `*`"),
+            ("render:\n  ignore:\n    'SECRET x': [/a]\n".into(), "deployer.yaml:3:5: render.ignore: a kind is not a Kubernetes kind name (a letter, then letters and digits, at most 63), nor `*`"),
+            (format!("render:\n  ignore:\n    Service: [{}]\n", "/a, ".repeat(101)), "deployer.yaml:3:5: render.ignore: 101 paths are listed; at most 100 are accepted"),
+            ("render:\n  ignores: {}\n".into(), "deployer.yaml:2:3: render: unknown field `ignores`, expected `ignore`"),
+            ("render:\n  ignore:\n    Deployment: /spec/replicas\n".into(), "deployer.yaml:3:17: render.ignore.Deployment: invalid type: string, expected a sequence"),
         ];
         for (text, expected) in cases {
             let problems = Settings::parse("deployer.yaml", &text).unwrap_err();
