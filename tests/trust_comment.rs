@@ -228,3 +228,90 @@ fn the_action_metadata_documents_the_render_default() {
     let description = render["description"].as_str().unwrap_or_default();
     assert!(description.contains("untrusted"), "{description}");
 }
+
+/// Content a stranger could put in a diff, to break out of the fence or the `<details>` block.
+const HOSTILE_DIFF: &str = "--- base/v1 ConfigMap c1/x\n+++ head/v1 ConfigMap c1/x\n+```\n+````````````\n\
+    ```````\n</details>\n</code></pre><script>alert(1)</script>\n+owner: @octocat and @org/team\n~~~\n";
+
+/// A plan of one prod hub whose manifest diff holds `objects` (object name → diff text).
+fn plan_with_diff(objects: &[(String, String)]) -> Vec<u8> {
+    let listed: Vec<Value> =
+        objects.iter().map(|(name, diff)| json!({"object": name, "change": "changed", "diff": diff})).collect();
+    let lines = objects.iter().map(|(_, diff)| diff.lines().filter(|l| l.starts_with('+')).count()).sum::<usize>();
+    json!({"version": 1, "pr_number": 12, "head_sha": sha('a'),
+           "support-and-staging-matrix-jobs": [],
+           "prod-hub-matrix-jobs": [{"cluster_name": "c1", "provider": "gcp", "hub_name": "hub0",
+                                     "reason_for_redeploy": "r"}],
+           "manifest_diff": {"releases": [{"cluster_name": "c1", "hub_name": "hub0", "status": "changed",
+                                           "objects_added": 0, "objects_removed": 0,
+                                           "objects_changed": objects.len(),
+                                           "lines_added": lines, "lines_removed": 0, "objects": listed}],
+                             "skipped": []}})
+    .to_string()
+    .into_bytes()
+}
+
+/// The lines of `body` outside fenced code blocks, read as GitHub's Markdown does: a fence opens at a
+/// line of three or more backticks and closes at a line of at least as many backticks and nothing else.
+fn outside_fences(body: &str) -> Vec<&str> {
+    let mut open: Option<usize> = None;
+    let mut outside = Vec::new();
+    for line in body.lines() {
+        let run = line.chars().take_while(|c| *c == '`').count();
+        match open {
+            None if run >= 3 => open = Some(run),
+            None => outside.push(line),
+            Some(width) if run >= width && line.trim_end().len() == run => open = None,
+            Some(_) => {}
+        }
+    }
+    assert_eq!(open, None, "every fence closes:\n{body}");
+    outside
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_manifest_diff_stays_inside_its_fence_and_a_huge_one_is_cut_to_fit() {
+    // Hostile text: fences, HTML and mentions reach the comment only as code.
+    let fake = fake_with(build(&[Entry::file(
+        "plan.json",
+        plan_with_diff(&[("v1 ConfigMap c1/x".to_owned(), HOSTILE_DIFF.to_owned())]),
+    )]))
+    .await;
+    let result = run(&fake).run_async().await;
+    assert_eq!(result.output("result"), "created", "{}", logs(&result));
+    let body = &bodies(&fake, 12)[0].1;
+    assert!(body.contains("alert(1)") && body.contains("@octocat"), "the diff is shown: {body}");
+    let outside = outside_fences(body).join("\n");
+    for hostile in ["<script>", "@octocat", "@org/team", "</code>", "~~~"] {
+        assert!(!outside.contains(hostile), "{hostile} outside a fence:\n{body}");
+    }
+    assert_eq!(outside.matches("<details>").count(), outside.matches("</details>").count(), "{body}");
+    assert!(outside.contains("| gcp | c1 | hub0 |"), "{body}");
+
+    // A huge diff (600 objects of 5 KiB: 3 MiB, over GitHub's 65,536 characters) is cut at object
+    // boundaries, with a note pointing at the full diff.
+    let huge: Vec<(String, String)> =
+        (0..600).map(|i| (format!("v1 ConfigMap c1/o{i:03}"), format!("+o{i:03}: {}\n", "y".repeat(5000)))).collect();
+    let fake = fake_with(build(&[Entry::file("plan.json", plan_with_diff(&huge))])).await;
+    let result = run(&fake).run_async().await;
+    assert_eq!(result.output("result"), "created", "{}", logs(&result));
+    let body = &bodies(&fake, 12)[0].1;
+    assert!(body.chars().count() <= 65_536, "{} characters", body.chars().count());
+    assert!(body.contains("manifests.diff"), "the note names the full diff: {body}");
+    let shown = body.matches("+o").count();
+    assert!(shown > 0 && shown < 600, "{shown} objects shown");
+    // Whole objects only: every shown object's line is complete.
+    for line in body.lines().filter(|l| l.starts_with("+o")) {
+        assert_eq!(line.len(), "+o000: ".len() + 5000, "a cut object: {}", &line[..20]);
+    }
+    outside_fences(body);
+
+    // A control character in a diff refuses the artifact: nothing is posted.
+    let fake = fake_with(build(&[Entry::file(
+        "plan.json",
+        plan_with_diff(&[("v1 ConfigMap c1/x".to_owned(), "+a\u{1b}]8;;https://evil.example\u{7}\n".to_owned())]),
+    )]))
+    .await;
+    let result = run(&fake).run_async().await;
+    assert_refused(&result, &fake, "holds the control character U+001B");
+}
