@@ -6,7 +6,7 @@
 
 use crate::runner::{self, Level, RunnerEnv};
 use crate::{
-    access, blocked, comment, deploy, filter, generate, plan, plan_folder, previous, render, Diagnostic, Error,
+    access, blocked, comment, deploy, filter, generate, legs, plan, plan_folder, previous, render, Diagnostic, Error,
 };
 
 /// An action's entrypoint.
@@ -65,7 +65,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
         }
     }
     let plan = &generated.plan;
-    plan.check_matrix_limits()?;
+    let legs = legs::pack(&plan.support_and_staging, &plan.prod_hubs, inputs.max_jobs);
     if verdict == blocked::Verdict::PlanWithWarnings {
         for problem in blocked::problems(&generated.blocked) {
             runner::annotate(Level::Warning, &problem);
@@ -91,11 +91,12 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     runner::group("Deployment plan");
     runner::print_untrusted(&render::log_tables(plan))?;
     runner::end_group();
+    runner::print(&format!("{}\n", legs.describe(inputs.max_jobs)));
 
     plan_folder::write(&plan_dir, plan, env.pull_request()?)?;
     let summary = format!("{}{}", render::step_summary(plan), blocked::summary_markdown(&generated.blocked));
     runner::append_summary(env, &summary)?;
-    generate::action_outputs(plan, &inputs.plan_dir.to_string_lossy(), &blocked_labels)?.write(env)?;
+    generate::action_outputs(plan, &legs, &inputs.plan_dir.to_string_lossy(), &blocked_labels)?.write(env)?;
     // On a push, the other clusters' jobs are written; the run still fails, so that the blocked ones are seen.
     match (verdict, generated.blocked_error()) {
         (blocked::Verdict::PlanThenFail, Some(error)) => Err(error),
@@ -166,6 +167,9 @@ pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
 
 /// `actions/deploy`: `helm upgrade --install` the support chart and/or hubs, in order.
 pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
+    if let Some(leg) = env.input(deploy::leg::inputs::LEG) {
+        return deploy_leg(env, leg);
+    }
     let request = deploy::DeployRequest::from_env(env)?;
     let outcome = match deploy::run::deploy(&request, deploy::run::LogStyle::Actions) {
         Ok(outcome) => outcome,
@@ -179,6 +183,48 @@ pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
     };
     runner::append_summary(env, &outcome.summary())?;
     outcome.outputs()?.write(env)
+}
+
+/// `actions/deploy` with `leg`: every cluster of a matrix item, each with its own credentials.
+fn deploy_leg(env: &RunnerEnv, leg: &str) -> Result<(), Error> {
+    use deploy::leg::{run_leg, LegRequest, RESULTS_FILE};
+    let request = LegRequest::from_env(env, leg)?;
+    let clusters: Vec<&str> = request.work.iter().map(|w| w.cluster_name.as_str()).collect();
+    runner::print(&format!(
+        "Leg of {} cluster{}: {} (up to {} release{} of a cluster at a time)\n",
+        clusters.len(),
+        if clusters.len() == 1 { "" } else { "s" },
+        clusters.join(", "),
+        request.max_parallel,
+        if request.max_parallel == 1 { "" } else { "s" },
+    ));
+    let outcome = run_leg(env, &request)?;
+    runner::append_summary(env, &outcome.summary())?;
+    let relative = request
+        .results_dir
+        .strip_prefix(&request.how.repo)
+        .unwrap_or(&request.results_dir)
+        .join(RESULTS_FILE)
+        .to_string_lossy()
+        .into_owned();
+    let failed = outcome.failed();
+    let deployed: Vec<String> = outcome
+        .releases
+        .iter()
+        .filter(|(cluster, _)| !failed.contains(cluster))
+        .map(|(cluster, _)| cluster.clone())
+        .collect();
+    let mut out = runner::Outputs::default();
+    out.set_json(deploy::outputs::DEPLOYED, &deployed)?;
+    out.set(deploy::outputs::RESULTS_FILE, relative.clone());
+    out.set_json(deploy::outputs::FAILED_CLUSTERS, &failed)?;
+    out.write(env)?;
+    if failed.is_empty() {
+        runner::print(&format!("Every cluster of the leg deployed: {}\n", clusters.join(", ")));
+        Ok(())
+    } else {
+        Err(Error::LegFailed { failed, results_file: relative })
+    }
 }
 
 /// The step summary's size limit (GitHub: 1 MiB per step), with room to spare.
@@ -253,9 +299,11 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
     let summary = render::step_summary_within(&(&summary_file).into(), MAX_SUMMARY_CHARS, None);
     runner::append_summary(env, &summary)?;
 
+    let legs = crate::legs::pack(&outcome.support_and_staging, &outcome.prod_hubs, parsed.max_jobs);
+    runner::print(&format!("{}\n", legs.describe(parsed.max_jobs)));
     let mut out = runner::Outputs::default();
-    out.set_json(outputs::SUPPORT_AND_STAGING, &outcome.support_and_staging)?;
-    out.set_json(outputs::PROD_HUBS, &outcome.prod_hubs)?;
+    out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
+    out.set_json(outputs::PROD_HUBS, &legs.prod)?;
     let empty = outcome.support_and_staging.is_empty() && outcome.prod_hubs.is_empty();
     out.set(outputs::HAS_JOBS, if empty { "false" } else { "true" });
     out.set(outputs::CHANGED_RELEASES, outcome.changed_releases().to_string());

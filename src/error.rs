@@ -33,14 +33,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A matrix has more jobs than GitHub Actions accepts.
-    #[error(
-        "the {matrix} matrix has {count} jobs, more than GitHub's limit of {limit} jobs per matrix; \
-         split the change into smaller pull requests, or deploy in batches with the \
-         `deployer:skip-deploy-hubs` label and a manual run"
-    )]
-    MatrixTooLarge { matrix: &'static str, count: usize, limit: usize },
-
     /// The runner environment is missing something the stage needs.
     #[error("{0}")]
     Runner(String),
@@ -69,6 +61,15 @@ pub enum Error {
     /// lists the release; `summary` is the step summary's table of releases.
     #[error("{program} failed: {message}")]
     ReleaseFailed { program: String, message: String, file: String, line: Option<usize>, summary: String },
+
+    /// Clusters of a deploy leg failed (each reported as it failed); the others were deployed.
+    #[error(
+        "the leg failed on {}: {} (its other clusters were deployed; results in {})",
+        if .failed.len() == 1 { "1 cluster".to_owned() } else { format!("{} clusters", .failed.len()) },
+        .failed.join(", "),
+        .results_file
+    )]
+    LegFailed { failed: Vec<String>, results_file: String },
 
     /// A `git` command failed.
     #[error("git {args}: {message}")]

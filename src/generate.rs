@@ -13,6 +13,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::event::Trigger;
 use crate::github::{self, ClientConfig, GitHub};
+use crate::legs::{self, Legs};
 use crate::plan::{plan_with_edits, ClusterEdits, Plan, PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY};
 use crate::previous::{self, PreviousSource};
 use crate::runner::{Outputs, RunnerEnv};
@@ -90,8 +91,9 @@ pub mod inputs {
     pub const GITHUB_TOKEN: &str = "github-token";
     pub const CONFIG: &str = "config";
     pub const PLAN_DIR: &str = "plan-dir";
+    pub const MAX_JOBS: &str = "max-jobs";
     /// Every input the action reads.
-    pub const ALL: &[&str] = &[CHANGED_FILES, LABELS, DEPLOY_ALL, GITHUB_TOKEN, CONFIG, PLAN_DIR];
+    pub const ALL: &[&str] = &[CHANGED_FILES, LABELS, DEPLOY_ALL, GITHUB_TOKEN, CONFIG, PLAN_DIR, MAX_JOBS];
 }
 
 /// Output names of `actions/generate`.
@@ -119,6 +121,23 @@ pub struct GenerateInputs {
     pub config: Option<PathBuf>,
     /// Relative to the workspace.
     pub plan_dir: PathBuf,
+    /// Jobs per matrix at most: past it, jobs are packed into legs ([`legs::pack`]).
+    pub max_jobs: usize,
+}
+
+/// Parses a `max-jobs` value: a whole number from 1 to GitHub's limit of 256.
+pub fn parse_max_jobs(input: &str, text: &str) -> Result<usize, Error> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=legs::DEFAULT_MAX_JOBS).contains(&n) => Ok(n),
+        _ => Err(Error::input(
+            input,
+            format!(
+                "expected a whole number from 1 to {} (GitHub's limit of jobs per matrix), got `{}`",
+                legs::DEFAULT_MAX_JOBS,
+                text.trim()
+            ),
+        )),
+    }
 }
 
 impl GenerateInputs {
@@ -133,6 +152,11 @@ impl GenerateInputs {
             deploy_all: env.bool_input(inputs::DEPLOY_ALL, false)?,
             config: env.input(inputs::CONFIG).map(PathBuf::from),
             plan_dir: PathBuf::from(env.input(inputs::PLAN_DIR).unwrap_or(DEFAULT_PLAN_DIR)),
+            max_jobs: env
+                .input(inputs::MAX_JOBS)
+                .map(|text| parse_max_jobs(inputs::MAX_JOBS, text))
+                .transpose()?
+                .unwrap_or(legs::DEFAULT_MAX_JOBS),
         })
     }
 }
@@ -206,11 +230,12 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
     })
 }
 
-/// The step outputs for a plan; `blocked` are the labels of the clusters left out ([`blocked::labels`]).
-pub fn action_outputs(plan: &Plan, plan_dir: &str, blocked: &[String]) -> Result<Outputs, Error> {
+/// The step outputs for a plan packed into `legs`; `blocked` are the labels of the clusters left out
+/// ([`blocked::labels`]).
+pub fn action_outputs(plan: &Plan, legs: &Legs, plan_dir: &str, blocked: &[String]) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
-    out.set_json(outputs::SUPPORT_AND_STAGING, &plan.support_and_staging)?;
-    out.set_json(outputs::PROD_HUBS, &plan.prod_hubs)?;
+    out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
+    out.set_json(outputs::PROD_HUBS, &legs.prod)?;
     out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
     out.set(outputs::PLAN_DIR, plan_dir);
     out.set_json(outputs::BLOCKED_CLUSTERS, blocked)?;
@@ -235,6 +260,7 @@ mod tests {
         assert_eq!(parsed.plan_dir, PathBuf::from("out/plan"));
         assert!(parsed.deploy_all);
         assert_eq!(parsed.config, None);
+        assert_eq!(parsed.max_jobs, 256);
 
         let empty = GenerateInputs::from_env(&RunnerEnv::default()).unwrap();
         assert_eq!(empty.changed_files, None);
@@ -248,6 +274,9 @@ mod tests {
             (vec![("INPUT_LABELS", "nope")], "invalid input `labels`:"),
             (vec![("INPUT_CHANGED-FILES", "[\"a\", 1]")], "invalid input `changed-files`:"),
             (vec![("INPUT_DEPLOY-ALL", "maybe")], "invalid input `deploy-all`:"),
+            (vec![("INPUT_MAX-JOBS", "0")], "invalid input `max-jobs`: expected a whole number from 1 to 256"),
+            (vec![("INPUT_MAX-JOBS", "257")], "invalid input `max-jobs`: expected a whole number from 1 to 256"),
+            (vec![("INPUT_MAX-JOBS", "ten")], "invalid input `max-jobs`: expected a whole number from 1 to 256"),
         ];
         for (vars, expected) in cases {
             let error = GenerateInputs::from_env(&RunnerEnv::from_vars(vars)).unwrap_err().to_string();

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Provider;
@@ -23,7 +24,7 @@ use crate::plan::{ProdHubJob, SupportAndStagingJob};
 pub const DEFAULT_MAX_JOBS: usize = crate::plan::MAX_MATRIX_JOBS;
 
 /// One item of the support-and-staging matrix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SupportAndStagingLeg {
     /// One cluster: the shape within `max-jobs`.
@@ -33,7 +34,7 @@ pub enum SupportAndStagingLeg {
 }
 
 /// A batched support-and-staging leg.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupportAndStagingBatch {
     /// `<n> of <legs>`, for the job's name.
@@ -44,7 +45,7 @@ pub struct SupportAndStagingBatch {
 }
 
 /// One item of the prod matrix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ProdLeg {
     /// One hub: the shape within `max-jobs`.
@@ -54,7 +55,7 @@ pub enum ProdLeg {
 }
 
 /// A batched prod leg.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProdBatch {
     /// `<n> of <legs>`, for the job's name.
@@ -65,7 +66,7 @@ pub struct ProdBatch {
 }
 
 /// The hubs of one cluster in a batched prod leg.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProdCluster {
     pub cluster_name: String,
@@ -74,7 +75,7 @@ pub struct ProdCluster {
 }
 
 /// One hub of a batched prod leg.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProdHub {
     pub hub_name: String,
@@ -130,6 +131,18 @@ impl ProdLeg {
             }
         }
     }
+}
+
+/// Both matrix outputs of generate, for the JSON Schema (`deployer schema legs`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "deployer matrices")]
+pub struct Matrices {
+    /// One item per cluster, or batched legs past `max-jobs`.
+    #[serde(rename = "support-and-staging-matrix-jobs")]
+    pub support_and_staging: Vec<SupportAndStagingLeg>,
+    /// One item per prod hub, or batched legs past `max-jobs`.
+    #[serde(rename = "prod-hub-matrix-jobs")]
+    pub prod: Vec<ProdLeg>,
 }
 
 /// Every cluster of a support-and-staging matrix, in order.
@@ -360,7 +373,8 @@ mod tests {
     #[test]
     fn prod_hubs_are_chunked_by_cluster_and_balanced() {
         // (clusters and their hubs, max-jobs, expected leg sizes in order)
-        let cases: &[(&[(&str, usize)], usize, &[usize])] = &[
+        type Case<'a> = (&'a [(&'a str, usize)], usize, &'a [usize]);
+        let cases: &[Case<'_>] = &[
             (&[("a", 10)], 3, &[4, 3, 3]),
             (&[("a", 10)], 9, &[2, 1, 1, 1, 1, 1, 1, 1, 1]),
             (&[("a", 6), ("b", 2)], 4, &[2, 2, 2, 2]),

@@ -64,6 +64,10 @@ enum Commands {
         labels: String,
         #[command(flatten)]
         render: RenderArgs,
+        /// Jobs per matrix at most, as the action's `max-jobs` (1 to 256, GitHub's limit): past it, the JSON
+        /// matrices hold batched legs (prod hubs grouped by cluster, clusters packed when they outnumber the legs).
+        #[arg(long, value_name = "N", default_value_t = deployer::legs::DEFAULT_MAX_JOBS, value_parser = parse_max_jobs_flag)]
+        max_jobs: usize,
         /// How to print the plan.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         output: Format,
@@ -247,6 +251,8 @@ enum SchemaFile {
     Cluster,
     /// deployer.yaml
     Settings,
+    /// generate's two matrix outputs (and `deployer generate --output json`): one item per job, or batched legs
+    Legs,
 }
 
 fn main() -> ExitCode {
@@ -281,7 +287,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Commands::Generate { repo, changed_files, files, base, base_dir, labels, render: render_args, output } => {
+        Commands::Generate {
+            repo,
+            changed_files,
+            files,
+            base,
+            base_dir,
+            labels,
+            render: render_args,
+            max_jobs,
+            output,
+        } => {
             if render_args.skip_unchanged && base.is_none() && base_dir.is_none() {
                 bail!("--skip-unchanged renders the base too: give --base REF or --base-dir DIR");
             }
@@ -345,12 +361,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));
             }
-            if let Err(error) = plan.check_matrix_limits() {
-                runner::print_stderr(&format!("warning: {error}"));
+            let legs = deployer::legs::pack(&plan.support_and_staging, &plan.prod_hubs, max_jobs);
+            if legs.batched() {
+                runner::print_stderr(&legs.describe(max_jobs));
             }
             match output {
                 Format::Table => runner::print(&render::log_tables_within(plan, runner::stdout_terminal_width())),
-                Format::Json => runner::print_json(&render::plan_json(plan)),
+                Format::Json => runner::print_json(&render::plan_json(plan, &legs)),
                 Format::Markdown => runner::print(&render::comment(plan)),
             }
             if let Some(error) = generated.blocked_error() {
@@ -417,11 +434,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => anyhow::bail!("pass --plan FILE, or both --prod-jobs FILE and --support-and-staging-jobs FILE"),
             };
-            let prod: Vec<ProdHubJob> = parse_matrix(prod_flag, filter_inputs::PROD_HUBS, Some(&prod_text))?;
-            let legs: Vec<SupportAndStagingJob> =
+            let prod_legs: Vec<deployer::legs::ProdLeg> =
+                parse_matrix(prod_flag, filter_inputs::PROD_HUBS, Some(&prod_text))?;
+            let canary_legs: Vec<deployer::legs::SupportAndStagingLeg> =
                 parse_matrix(legs_flag, filter_inputs::SUPPORT_AND_STAGING, Some(&legs_text))?;
+            let (prod, legs) = (deployer::legs::prod_jobs(&prod_legs), deployer::legs::canary_jobs(&canary_legs));
             let results = parse_results("--results", &results, &legs)?;
-            let outcome = filter::filter(&prod, &legs, &results);
+            let mut outcome = filter::filter(&prod, &legs, &results);
+            outcome.kept_legs = filter::kept_legs(&prod_legs, &outcome);
             for warning in &outcome.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));
             }
@@ -429,7 +449,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 FilterFormat::Table => runner::print(&render::filter_table(&outcome)),
                 FilterFormat::Json => {
                     let json = serde_json::json!({
-                        "filtered-prod-hub-matrix-jobs": outcome.kept,
+                        "filtered-prod-hub-matrix-jobs": outcome.kept_legs,
                         "dropped": outcome.dropped,
                     });
                     runner::print_json(&format!("{}\n", serde_json::to_string_pretty(&json)?));
@@ -471,6 +491,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     delay: std::time::Duration::from_secs(health_check_delay),
                 }),
                 dry_run,
+                env: Vec::new(),
             };
             // Inside a GitHub Actions `run:` step, group and fence the output as the action does.
             let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
@@ -555,6 +576,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let schema = match file {
                 SchemaFile::Cluster => schemars::schema_for!(deployer::config::raw::RawCluster),
                 SchemaFile::Settings => schemars::schema_for!(deployer::config::raw::RawSettings),
+                SchemaFile::Legs => schemars::schema_for!(deployer::legs::Matrices),
             };
             let mut json = serde_json::to_string_pretty(&schema)?;
             json.push('\n');
@@ -654,4 +676,9 @@ fn run_diff(
     }
     };
     Ok(stage::run(&request, &rules, &progress)?)
+}
+
+/// `--max-jobs`: checked as the action's `max-jobs` input is.
+fn parse_max_jobs_flag(text: &str) -> Result<usize, String> {
+    deployer::generate::parse_max_jobs("--max-jobs", text).map_err(|e| e.to_string())
 }

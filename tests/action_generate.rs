@@ -275,17 +275,26 @@ fn no_cluster_files_is_an_error_not_an_empty_plan() {
 }
 
 #[test]
-fn a_matrix_over_256_jobs_is_an_error_with_the_count() {
+fn a_matrix_over_256_jobs_is_packed_into_legs_of_one_cluster() {
     let hubs: String = (0..300).map(|i| format!("  - name: hub{i}\n    helm_chart: basehub\n")).collect();
     let repo = repo_with(&[
         (C1, &format!("name: c1\nprovider: gcp\nhubs:\n{hubs}")),
         ("helm-charts/basehub/Chart.yaml", "name: basehub\n"),
     ]);
-    assert_fails(
-        repo.path(),
-        &[("changed-files", C1)],
-        "::error::the prod-hub-matrix-jobs matrix has 300 jobs, more than GitHub's limit of 256",
-        "split the change",
+    let result = ActionRun::new("action-generate", repo.path()).input("changed-files", C1).run();
+    assert!(result.success(), "{}\n{}", result.stdout, result.stderr);
+    let legs = result.json_output("prod-hub-matrix-jobs");
+    let legs = legs.as_array().expect("array");
+    assert_eq!(legs.len(), 256);
+    let sizes: Vec<usize> = legs.iter().map(|l| l["clusters"][0]["hubs"].as_array().map_or(0, Vec::len)).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 300);
+    assert_eq!((sizes.iter().min(), sizes.iter().max()), (Some(&1), Some(&2)));
+    assert_eq!(legs[0]["leg"], "1 of 256");
+    assert_eq!(legs[0]["clusters"][0]["cluster_name"], "c1");
+    assert!(
+        result.stdout.contains("Matrices packed into legs to fit max-jobs 256: 0 support-and-staging legs (largest: 0 releases), 256 prod legs (largest: 2 hubs)"),
+        "{}",
+        result.stdout
     );
 }
 

@@ -199,7 +199,11 @@ fn changed_files_from_stdin() {
 
 #[test]
 fn published_schemas_match_the_types() {
-    for (kind, file) in [("cluster", "schemas/cluster.schema.json"), ("settings", "schemas/deployer.schema.json")] {
+    for (kind, file) in [
+        ("cluster", "schemas/cluster.schema.json"),
+        ("settings", "schemas/deployer.schema.json"),
+        ("legs", "schemas/legs.schema.json"),
+    ] {
         let output = deployer(&["schema", kind]);
         assert!(output.status.success());
         let committed = fs::read_to_string(project_root().join(file)).expect("committed schema");

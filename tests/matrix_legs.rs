@@ -256,3 +256,177 @@ fn run_pipeline(pipeline: &Pipeline) {
     );
     assert!(position("dask-staging").is_some());
 }
+
+/// The credential inputs and fake endpoints of a leg, for the deploy action's `leg` mode.
+fn with_access(run: ActionRun, uri: &str, home: &std::path::Path) -> ActionRun {
+    run.env("HOME", home.to_string_lossy())
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{uri}/oidc/token?api-version=2.0"))
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-token")
+        .env("DEPLOYER_GOOGLE_STS_URL", format!("{uri}/gsts"))
+        .env("DEPLOYER_GOOGLE_IAM_URL", format!("{uri}/giam"))
+        .env("DEPLOYER_GKE_URL", format!("{uri}/gke"))
+        .env("DEPLOYER_AWS_STS_URL", format!("{uri}/awssts"))
+        .env("DEPLOYER_AWS_EKS_URL", format!("{uri}/eks"))
+        .env("DEPLOYER_AZURE_LOGIN_URL", format!("{uri}/login"))
+        .env("DEPLOYER_AZURE_ARM_URL", format!("{uri}/arm"))
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
+        .input("workload-identity-provider", "projects/1/locations/global/workloadIdentityPools/p/providers/github")
+        .input("service-account", "deployer@project.iam.gserviceaccount.com")
+        .input("role-to-assume", "arn:aws:iam::123456789012:role/deployer")
+        .input("client-id", "client-5")
+        .input("tenant-id", "tenant-5")
+        .input("subscription-id", "sub-5")
+        .input("kubeconfig", CLUSTER4_KUBECONFIG)
+}
+
+/// A leg's `results.json`, parsed.
+fn leg_results(workspace: &std::path::Path, file: &str) -> BTreeMap<String, String> {
+    let text = fs::read_to_string(workspace.join(file)).expect("results file");
+    let results: Value = serde_json::from_str(&text).expect("results JSON");
+    assert_eq!(results["version"], 1, "{text}");
+    serde_json::from_value(results["clusters"].clone()).expect("clusters")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
+    let clouds = clouds().await;
+    let github = MockServer::start().await;
+    let pipeline = Pipeline::new(&clouds);
+    let kubeconfig_log = pipeline.scratch.path().join("kubeconfigs.log");
+
+    // 1. Plan with max-jobs 2: five clusters into two batched canary legs, their prod hubs into two legs.
+    let plan = pipeline
+        .action("action-generate")
+        .input("changed-files", "helm-charts/basehub/values.yaml,helm-charts/support/values.yaml")
+        .input("max-jobs", "2")
+        .temp_input("plan-dir", "plan")
+        .run_async()
+        .await;
+    assert!(plan.success(), "{}", plan.stderr);
+    let canary_legs = jobs(plan.output("support-and-staging-matrix-jobs"));
+    let prod_legs = jobs(plan.output("prod-hub-matrix-jobs"));
+    assert_eq!((canary_legs.len(), prod_legs.len()), (2, 2), "{canary_legs:?}");
+    let clusters_of = |leg: &Value| -> Vec<String> {
+        leg["clusters"]
+            .as_array()
+            .expect("batched")
+            .iter()
+            .map(|c| c["cluster_name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let with_cluster3 =
+        canary_legs.iter().position(|l| clusters_of(l).contains(&"cluster3".to_owned())).expect("cluster3");
+    assert!(clusters_of(&canary_legs[with_cluster3]).len() > 1, "cluster3 shares its leg: {canary_legs:?}");
+
+    // 2. Each canary leg in one deploy step; cluster3's first staging hub fails.
+    let mut artifacts = Vec::new();
+    for (index, leg) in canary_legs.iter().enumerate() {
+        let home = pipeline.scratch.path().join(format!("leg-{index}"));
+        fs::create_dir_all(&home).expect("home");
+        let run = pipeline
+            .action("action-deploy")
+            .env("STUB_HELM_FAIL_RELEASE", "staging1")
+            .env("STUB_KUBECONFIG_LOG", kubeconfig_log.to_string_lossy())
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .input("leg", leg.to_string())
+            .input("results-dir", format!("deploy-results/{index}"));
+        let result = with_access(run, &pipeline.clouds, &home).run_async().await;
+        let results = leg_results(pipeline.workspace.path(), &format!("deploy-results/{index}/results.json"));
+        let expected: BTreeMap<String, String> = clusters_of(leg)
+            .into_iter()
+            .map(|c| {
+                let result = if c == "cluster3" { "failure" } else { "success" };
+                (c, result.to_owned())
+            })
+            .collect();
+        assert_eq!(results, expected, "leg {index}: {}\n{}", result.stdout, result.stderr);
+        if index == with_cluster3 {
+            assert!(!result.success(), "a failed cluster fails its leg's step");
+            assert_eq!(result.json_output("failed-clusters"), json!(["cluster3"]));
+            assert!(result.stdout.contains("::error::the leg failed on 1 cluster: cluster3"), "{}", result.stdout);
+        } else {
+            assert!(result.success(), "leg {index}: {}\n{}", result.stdout, result.stderr);
+            assert_eq!(result.json_output("failed-clusters"), json!([]));
+        }
+        let text =
+            fs::read(pipeline.workspace.path().join(format!("deploy-results/{index}/results.json"))).expect("file");
+        artifacts.push((
+            format!("deploy-results-{index}"),
+            support::zip_builder::build(&[support::zip_builder::Entry::file("results.json", text)]),
+        ));
+    }
+
+    // 3. The run's artifacts on a fake API: the two legs' results, and an unrelated plan artifact.
+    let mut listing = vec![json!({"id": 900, "name": "deployment-plan", "expired": false, "size_in_bytes": 10})];
+    for (index, (name, zip)) in artifacts.iter().enumerate() {
+        let id = 100 + index;
+        listing.push(json!({"id": id, "name": name, "expired": false, "size_in_bytes": zip.len()}));
+        Mock::given(method("GET"))
+            .and(path_regex(format!(r"/actions/artifacts/{id}/zip$")))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(zip.clone()))
+            .mount(&github)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path_regex(r"/repos/octo-org/infra/actions/runs/7/artifacts$"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"total_count": listing.len(), "artifacts": listing})),
+        )
+        .mount(&github)
+        .await;
+
+    // 4. Filter reads them: exactly cluster3's prod hubs are dropped.
+    let filter = pipeline
+        .action("action-filter")
+        .github(&github.uri())
+        .env("GITHUB_RUN_ID", "7")
+        .input("results-from", "artifacts")
+        .input("prod-hub-matrix-jobs", plan.output("prod-hub-matrix-jobs"))
+        .input("support-and-staging-matrix-jobs", plan.output("support-and-staging-matrix-jobs"))
+        .run_async()
+        .await;
+    assert!(filter.success(), "{}\n{}", filter.stdout, filter.stderr);
+    let dropped = jobs(filter.output("dropped"));
+    let dropped: Vec<(&str, &str)> =
+        dropped.iter().map(|d| (d["cluster_name"].as_str().expect("c"), d["hub_name"].as_str().expect("h"))).collect();
+    assert_eq!(dropped, [("cluster3", "prod")]);
+    let kept = jobs(filter.output("filtered-prod-hub-matrix-jobs"));
+    let kept_hubs: usize = kept.iter().map(|l| l["releases"].as_u64().expect("releases") as usize).sum();
+    let planned: usize = prod_legs.iter().map(|l| l["releases"].as_u64().expect("releases") as usize).sum();
+    assert_eq!(kept_hubs, planned - 1);
+    assert!(kept.iter().all(|l| !clusters_of(l).contains(&"cluster3".to_owned())), "{kept:?}");
+
+    // 5. The kept prod legs, two releases of a cluster at a time.
+    for (index, leg) in kept.iter().enumerate() {
+        let home = pipeline.scratch.path().join(format!("prod-{index}"));
+        fs::create_dir_all(&home).expect("home");
+        let run = pipeline
+            .action("action-deploy")
+            .env("STUB_KUBECONFIG_LOG", kubeconfig_log.to_string_lossy())
+            .input("leg", leg.to_string())
+            .input("max-parallel-releases", "2")
+            .input("results-dir", format!("prod-results/{index}"));
+        let result = with_access(run, &pipeline.clouds, &home).run_async().await;
+        assert!(result.success(), "prod leg {index}: {}\n{}", result.stdout, result.stderr);
+    }
+
+    // Every upgrade ran with its own cluster's kubeconfig; cluster3 saw only its failed canary.
+    let log = fs::read_to_string(&kubeconfig_log).expect("kubeconfig log");
+    let mut by_cluster: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in log.lines() {
+        let (release, kubeconfig) = line.split_once(' ').expect("release and KUBECONFIG");
+        let cluster =
+            kubeconfig.rsplit("deployer-").next().and_then(|f| f.strip_suffix(".yaml")).expect("a cluster's file");
+        by_cluster.entry(cluster.to_owned()).or_default().push(release.to_owned());
+    }
+    assert_eq!(by_cluster["cluster3"], ["support", "staging1"], "{log}");
+    assert_eq!(by_cluster["cluster1"][..2], ["support", "staging"], "canaries first: {log}");
+    let mut cluster1 = by_cluster["cluster1"].clone();
+    cluster1.sort();
+    assert_eq!(cluster1, ["hub1", "hub2", "hub3", "staging", "support"], "{log}");
+    let mut cluster4 = by_cluster["cluster4"].clone();
+    cluster4.sort();
+    assert_eq!(cluster4, ["dask-staging", "nofiles", "prod", "staging"], "no support chart: {log}");
+    assert_eq!(by_cluster["cluster2"].len(), 4, "support and three prod hubs: {log}");
+    assert_eq!(by_cluster["cluster5"], ["support", "staging", "prod"], "{log}");
+}

@@ -86,6 +86,15 @@ impl SetupInputs {
     /// secrets (a kubeconfig, a key file) are masked field by field by their
     /// provider: masking them line by line would hide every `{` in the log.
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
+        let cluster = env
+            .input(inputs::CLUSTER)
+            .ok_or_else(|| Error::input(inputs::CLUSTER, "is required: the cluster name"))?
+            .to_owned();
+        Ok(SetupInputs { cluster, ..Self::from_env_for_leg(env)? })
+    }
+
+    /// The same, without a cluster: the credential inputs a leg of several clusters shares.
+    pub fn from_env_for_leg(env: &RunnerEnv) -> Result<Self, Error> {
         for name in inputs::SECRET {
             if let Some(secret) = env.input(name).filter(|s| !s.contains('\n')) {
                 runner::add_mask(secret);
@@ -97,10 +106,8 @@ impl SetupInputs {
         }
         let sops_mode = SopsMode::parse(env.input(inputs::SOPS_CREDENTIALS))?;
         let text = |name: &str| env.input(name).map(str::to_owned);
-        let cluster =
-            text(inputs::CLUSTER).ok_or_else(|| Error::input(inputs::CLUSTER, "is required: the cluster name"))?;
         Ok(SetupInputs {
-            cluster,
+            cluster: String::new(),
             config: text(inputs::CONFIG).map(PathBuf::from),
             credentials: ProviderInputs {
                 workload_identity_provider: text(inputs::WORKLOAD_IDENTITY_PROVIDER),

@@ -14,6 +14,7 @@
 //! file replaced by its decrypted copy. The support chart is the release
 //! `support` of `helm-charts/support` in the namespace `support`.
 
+pub mod leg;
 pub mod run;
 pub mod stop;
 
@@ -52,14 +53,36 @@ pub mod inputs {
         HEALTH_CHECK_DELAY,
         DRY_RUN,
         CONFIG,
+        super::leg::inputs::LEG,
+        super::leg::inputs::MAX_PARALLEL_RELEASES,
+        super::leg::inputs::RESULTS_DIR,
+        setup::WORKLOAD_IDENTITY_PROVIDER,
+        setup::SERVICE_ACCOUNT,
+        setup::CREDENTIALS_JSON,
+        setup::ROLE_TO_ASSUME,
+        setup::AWS_ACCESS_KEY_ID,
+        setup::AWS_SECRET_ACCESS_KEY,
+        setup::AWS_SESSION_TOKEN,
+        setup::CLIENT_ID,
+        setup::TENANT_ID,
+        setup::SUBSCRIPTION_ID,
+        setup::CLIENT_SECRET,
+        setup::KUBECONFIG,
+        setup::SOPS_CREDENTIALS,
+        setup::SOPS_AGE_KEY,
     ];
+    use crate::access::stage::inputs as setup;
 }
 
 /// Output names of `actions/deploy`.
 pub mod outputs {
     pub const DEPLOYED: &str = "deployed";
+    /// With `leg`: the results file, relative to the workspace.
+    pub const RESULTS_FILE: &str = "results-file";
+    /// With `leg`: JSON array of the clusters that failed.
+    pub const FAILED_CLUSTERS: &str = "failed-clusters";
     /// Every output the action writes.
-    pub const ALL: &[&str] = &[DEPLOYED];
+    pub const ALL: &[&str] = &[DEPLOYED, RESULTS_FILE, FAILED_CLUSTERS];
 }
 
 /// The release, namespace and chart name of a cluster's support chart.
@@ -414,6 +437,9 @@ pub struct DeployRequest {
     pub health_check: Option<HealthCheck>,
     /// Print the commands instead of running them; nothing is decrypted.
     pub dry_run: bool,
+    /// Variables added to the environment of helm, sops and the health check (a leg's
+    /// per-cluster `KUBECONFIG` and sops credentials); empty: the step's own environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl DeployRequest {
@@ -421,12 +447,20 @@ impl DeployRequest {
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
         let cluster = env
             .input(inputs::CLUSTER)
-            .ok_or_else(|| Error::input(inputs::CLUSTER, "is required: the cluster name"))?
+            .ok_or_else(|| {
+                Error::input(inputs::CLUSTER, "is required: the cluster name (or give `leg`, a whole matrix item)")
+            })?
             .to_owned();
         let hubs = match env.input(inputs::HUBS) {
             Some(text) => parse_hub_list(inputs::HUBS, text)?,
             None => Vec::new(),
         };
+        let support = env.bool_input(inputs::SUPPORT, false)?;
+        Ok(DeployRequest { cluster, support, hubs, ..Self::how_from_env(env)? })
+    }
+
+    /// The inputs that say how to deploy (not what): every field but `cluster`, `support` and `hubs`.
+    pub fn how_from_env(env: &RunnerEnv) -> Result<Self, Error> {
         let timeout = env.input(inputs::TIMEOUT).unwrap_or(DEFAULT_TIMEOUT).to_owned();
         check_timeout(inputs::TIMEOUT, &timeout)?;
         let health_check = match env.input(inputs::HEALTH_CHECK) {
@@ -453,9 +487,9 @@ impl DeployRequest {
         Ok(DeployRequest {
             repo: env.workspace(),
             config: env.input(inputs::CONFIG).map(PathBuf::from),
-            cluster,
-            support: env.bool_input(inputs::SUPPORT, false)?,
-            hubs,
+            cluster: String::new(),
+            support: false,
+            hubs: Vec::new(),
             options: DeployOptions {
                 timeout,
                 wait: env.bool_input(inputs::WAIT, true)?,
@@ -464,6 +498,7 @@ impl DeployRequest {
             },
             health_check,
             dry_run: env.bool_input(inputs::DRY_RUN, false)?,
+            env: Vec::new(),
         })
     }
 }
@@ -760,6 +795,7 @@ mod tests {
                     delay: Duration::ZERO,
                 }),
                 dry_run: false,
+                env: Vec::new(),
             }
         );
         let minimal = DeployRequest::from_env(&RunnerEnv::from_vars([("INPUT_CLUSTER", "c1")])).unwrap();
@@ -769,7 +805,10 @@ mod tests {
         let error = |vars: &[(&str, &str)]| {
             DeployRequest::from_env(&RunnerEnv::from_vars(vars.to_vec())).unwrap_err().to_string()
         };
-        assert_eq!(error(&[]), "invalid input `cluster`: is required: the cluster name");
+        assert_eq!(
+            error(&[]),
+            "invalid input `cluster`: is required: the cluster name (or give `leg`, a whole matrix item)"
+        );
         assert_eq!(
             error(&[("INPUT_CLUSTER", "c1"), ("INPUT_HEALTH-CHECK", "true"), ("INPUT_HEALTH-CHECK-TIMEOUT", "0")]),
             "invalid input `health-check-timeout`: expected a whole number from 1 to 86400, got `0`"

@@ -44,6 +44,10 @@ pub enum LogStyle {
     Actions,
     /// In a terminal: plain headings.
     Plain,
+    /// Several releases at once in a GitHub Actions job: plain headings, and
+    /// the caller pauses workflow commands once around all of them (a pause
+    /// per release would let one release's end resume commands amid another's output).
+    Interleaved,
 }
 
 /// What a deploy did.
@@ -201,7 +205,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     if let Some(private) = &private {
         for (index, file) in encrypted.iter().enumerate() {
             let path = root.file(&file.path).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
-            let plaintext = crate::sops::decrypt(&path)?;
+            let plaintext = crate::sops::decrypt_with(&path, &request.env)?;
             // Masked before any program sees the file or prints anything from it.
             for secret in crate::sops::values_to_mask(&plaintext) {
                 runner::add_mask(&secret);
@@ -246,7 +250,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         runner_group(style, &step.title());
         runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
         let mut command = Command::new(&step.argv[0]);
-        command.args(&step.argv[1..]).current_dir(repo);
+        command.args(&step.argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
         let result = stream(command, None, style);
         runner_end_group(style);
         let ran = result?;
@@ -291,7 +295,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             continue;
         }
         if let (Target::Hub(hub), Some(check)) = (&step.target, &request.health_check) {
-            if let Err(failure) = health_check(check, repo, &cluster.name, hub, style) {
+            if let Err(failure) = health_check(check, repo, &request.env, &cluster.name, hub, style) {
                 if let Some(signal) = stop::received() {
                     let not_run = remaining(&targets, step, true);
                     let what = format!("the health check of {hub} was stopped");
@@ -433,6 +437,7 @@ fn with_remaining(mut message: String, remaining: &[String]) -> String {
 fn health_check(
     check: &HealthCheck,
     repo: &Path,
+    env: &[(String, String)],
     cluster: &str,
     hub: &str,
     style: LogStyle,
@@ -447,7 +452,13 @@ fn health_check(
         let argv = ["sh".to_owned(), "-c".to_owned(), check.command.clone()];
         let printed = runner::print_untrusted(&format!("$ {}\n", command_line(&argv)));
         let mut command = Command::new("sh");
-        command.arg("-c").arg(&check.command).current_dir(repo).env("CLUSTER_NAME", cluster).env("HUB_NAME", hub);
+        command
+            .arg("-c")
+            .arg(&check.command)
+            .current_dir(repo)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("CLUSTER_NAME", cluster)
+            .env("HUB_NAME", hub);
         let result = printed.and_then(|()| stream(command, Some(check.timeout), style));
         runner_end_group(style);
         let ran = match result {
@@ -481,7 +492,7 @@ struct HealthCheckFailure(String, String);
 fn runner_group(style: LogStyle, title: &str) {
     match style {
         LogStyle::Actions => runner::group(title),
-        LogStyle::Plain => runner::print(&format!("==> {title}\n")),
+        LogStyle::Plain | LogStyle::Interleaved => runner::print(&format!("==> {title}\n")),
     }
 }
 
@@ -592,7 +603,7 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
     // processing is paused around the output as well.
     let token = match style {
         LogStyle::Actions => Some(runner::pause_commands()?),
-        LogStyle::Plain => None,
+        LogStyle::Plain | LogStyle::Interleaved => None,
     };
     let wait_error =
         |e: std::io::Error| Error::Command { program: program.clone(), message: format!("waiting for {program}: {e}") };

@@ -24,8 +24,9 @@ pub mod inputs {
     pub const CONFIG: &str = "config";
     pub const WORKERS: &str = "workers";
     pub const TIMEOUT: &str = "timeout";
+    pub const MAX_JOBS: &str = crate::generate::inputs::MAX_JOBS;
     /// Every input the action reads.
-    pub const ALL: &[&str] = &[PLAN_DIR, BASE_DIR, SKIP_UNCHANGED, CONFIG, WORKERS, TIMEOUT];
+    pub const ALL: &[&str] = &[PLAN_DIR, BASE_DIR, SKIP_UNCHANGED, CONFIG, WORKERS, TIMEOUT, MAX_JOBS];
 }
 
 /// Output names of `actions/diff`.
@@ -269,6 +270,8 @@ pub struct DiffInputs {
     pub config: Option<PathBuf>,
     pub workers: usize,
     pub timeout: Duration,
+    /// As generate's `max-jobs`: the matrices written are packed into legs past it.
+    pub max_jobs: usize,
 }
 
 impl DiffInputs {
@@ -303,6 +306,11 @@ impl DiffInputs {
             config: env.input(inputs::CONFIG).map(PathBuf::from),
             workers,
             timeout,
+            max_jobs: env
+                .input(inputs::MAX_JOBS)
+                .map(|text| crate::generate::parse_max_jobs(inputs::MAX_JOBS, text))
+                .transpose()?
+                .unwrap_or(crate::legs::DEFAULT_MAX_JOBS),
         })
     }
 }

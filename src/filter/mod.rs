@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::legs::{ProdLeg, SupportAndStagingLeg};
 use crate::plan::{ProdHubJob, SupportAndStagingJob};
 
 /// The default display name of the support-and-staging legs; `{cluster}` is the cluster name.
@@ -55,6 +56,8 @@ pub struct DroppedJob {
 pub struct FilterOutcome {
     /// The prod jobs to run, in input order.
     pub kept: Vec<ProdHubJob>,
+    /// The same in the prod matrix's shape (batched legs pruned), when the stage computed it.
+    pub kept_legs: Vec<ProdLeg>,
     pub dropped: Vec<DroppedJob>,
     /// One per cluster whose leg could not be found.
     pub warnings: Vec<String>,
@@ -180,15 +183,21 @@ pub fn check_job_name(input: &str, template: &str) -> Result<(), Error> {
 }
 
 /// The result of each cluster's leg among a run's jobs, matched by the exact
-/// expanded job name. When a name appears more than once, any non-success wins.
+/// expanded job name (a batched leg's name has its `leg` label for the
+/// cluster, and its job's conclusion stands for every cluster in it). When a
+/// name appears more than once, any non-success wins.
 pub fn results_from_jobs(
     jobs: &[RunJob],
     template: &str,
-    support_and_staging: &[SupportAndStagingJob],
+    support_and_staging: &[SupportAndStagingLeg],
 ) -> BTreeMap<String, LegResult> {
     let mut results = BTreeMap::new();
     for leg in support_and_staging {
-        let name = template.replace(CLUSTER_PLACEHOLDER, &leg.cluster_name);
+        let label = match leg {
+            SupportAndStagingLeg::Cluster(job) => job.cluster_name.as_str(),
+            SupportAndStagingLeg::Batch(batch) => batch.leg.as_str(),
+        };
+        let name = template.replace(CLUSTER_PLACEHOLDER, label);
         let mut found: Option<LegResult> = None;
         for job in jobs.iter().filter(|j| j.name == name) {
             let result = LegResult::from_conclusion(job.conclusion.as_deref(), &job.status);
@@ -198,10 +207,19 @@ pub fn results_from_jobs(
             };
         }
         if let Some(result) = found {
-            results.insert(leg.cluster_name.clone(), result);
+            for cluster in leg.clusters() {
+                results.insert(cluster.cluster_name.clone(), result.clone());
+            }
         }
     }
     results
+}
+
+/// The prod legs with only the hubs `outcome` kept, in order; a batched leg left empty is dropped.
+pub fn kept_legs(prod: &[ProdLeg], outcome: &FilterOutcome) -> Vec<ProdLeg> {
+    let kept: BTreeSet<(&str, &str)> =
+        outcome.kept.iter().map(|job| (job.cluster_name.as_str(), job.hub_name.as_str())).collect();
+    prod.iter().filter_map(|leg| leg.retain(|cluster, hub| kept.contains(&(cluster, hub)))).collect()
 }
 
 #[cfg(test)]
@@ -327,6 +345,7 @@ mod tests {
             job("generate-jobs", Some("success"), "completed"),
         ];
         let legs = [leg("2i2c"), leg("2i2c-aws-us"), leg("b"), leg("c"), leg("d"), leg("missing")];
+        let legs: Vec<SupportAndStagingLeg> = legs.into_iter().map(SupportAndStagingLeg::Cluster).collect();
         let results = results_from_jobs(&jobs, DEFAULT_JOB_NAME, &legs);
         assert_eq!(results["2i2c"], LegResult::Success);
         assert_eq!(results["2i2c-aws-us"], LegResult::Failure);

@@ -4,10 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::{
-    check_job_name, filter, parse_results, results_from_jobs, FilterOutcome, LegResult, RunJob, DEFAULT_JOB_NAME,
+    check_job_name, filter, kept_legs, parse_results, results_from_jobs, FilterOutcome, LegResult, RunJob,
+    DEFAULT_JOB_NAME,
 };
+use crate::artifact::{read_files, ArtifactLimits};
+use crate::deploy::leg::{ClusterResult, LegResults, RESULTS_FILE, RESULTS_VERSION};
 use crate::error::Error;
-use crate::github::{self, ClientConfig, GitHub};
+use crate::github::{self, ClientConfig, Fetched, GitHub};
+use crate::legs::{canary_jobs, prod_jobs, ProdLeg, SupportAndStagingLeg};
 use crate::plan::{ProdHubJob, SupportAndStagingJob};
 use crate::runner::{Outputs, RunnerEnv};
 
@@ -18,8 +22,11 @@ pub mod inputs {
     pub const RESULTS: &str = "results";
     pub const JOB_NAME: &str = "job-name";
     pub const GITHUB_TOKEN: &str = "github-token";
+    pub const RESULTS_FROM: &str = "results-from";
+    pub const RESULTS_ARTIFACTS: &str = "results-artifacts";
     /// Every input the action reads.
-    pub const ALL: &[&str] = &[PROD_HUBS, SUPPORT_AND_STAGING, RESULTS, JOB_NAME, GITHUB_TOKEN];
+    pub const ALL: &[&str] =
+        &[PROD_HUBS, SUPPORT_AND_STAGING, RESULTS, JOB_NAME, GITHUB_TOKEN, RESULTS_FROM, RESULTS_ARTIFACTS];
 }
 
 /// Output names of `actions/filter`.
@@ -31,34 +38,69 @@ pub mod outputs {
     pub const ALL: &[&str] = &[FILTERED, DROPPED, HAS_JOBS];
 }
 
+/// The artifact-name prefix of the legs' results when `results-artifacts` is not given.
+pub const DEFAULT_RESULTS_ARTIFACTS: &str = "deploy-results-";
+
+/// Where the legs' results come from when no `results` are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultsFrom {
+    /// The conclusions of the run's support-and-staging jobs, by name (a batched leg's conclusion for all its clusters).
+    Jobs,
+    /// Each leg's `results.json` in the run's artifacts named with the `results-artifacts` prefix: per cluster.
+    Artifacts,
+}
+
 /// The inputs of `actions/filter`, parsed.
 #[derive(Debug, Clone)]
 pub struct FilterInputs {
+    /// The prod matrix as given (either shape), and its hubs.
+    pub prod_legs: Vec<ProdLeg>,
     pub prod: Vec<ProdHubJob>,
+    /// The support-and-staging matrix as given, and its clusters.
+    pub support_and_staging_legs: Vec<SupportAndStagingLeg>,
     pub support_and_staging: Vec<SupportAndStagingJob>,
-    /// `None`: read the leg conclusions from the jobs API.
+    /// `None`: read the legs' results from `results_from`.
     pub results: Option<BTreeMap<String, LegResult>>,
+    pub results_from: ResultsFrom,
+    pub results_artifacts: String,
     pub job_name: String,
 }
 
 impl FilterInputs {
     /// Reads and checks the action's inputs.
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
-        let support_and_staging: Vec<SupportAndStagingJob> = parse_matrix(
+        let support_and_staging_legs: Vec<SupportAndStagingLeg> = parse_matrix(
             inputs::SUPPORT_AND_STAGING,
             inputs::SUPPORT_AND_STAGING,
             env.input(inputs::SUPPORT_AND_STAGING),
         )?;
+        let support_and_staging = canary_jobs(&support_and_staging_legs);
         let results = env
             .input(inputs::RESULTS)
             .map(|text| parse_results(inputs::RESULTS, text, &support_and_staging))
             .transpose()?;
         let job_name = env.input(inputs::JOB_NAME).unwrap_or(DEFAULT_JOB_NAME).to_owned();
         check_job_name(inputs::JOB_NAME, &job_name)?;
+        let results_from = match env.input(inputs::RESULTS_FROM).map(str::trim) {
+            None | Some("jobs") => ResultsFrom::Jobs,
+            Some("artifacts") => ResultsFrom::Artifacts,
+            Some(other) => {
+                return Err(Error::input(
+                    inputs::RESULTS_FROM,
+                    format!("expected `jobs` or `artifacts`, got `{other}`"),
+                ))
+            }
+        };
+        let results_artifacts = env.input(inputs::RESULTS_ARTIFACTS).unwrap_or(DEFAULT_RESULTS_ARTIFACTS).to_owned();
+        let prod_legs: Vec<ProdLeg> = parse_matrix(inputs::PROD_HUBS, inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))?;
         Ok(FilterInputs {
-            prod: parse_matrix(inputs::PROD_HUBS, inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))?,
+            prod: prod_jobs(&prod_legs),
+            prod_legs,
+            support_and_staging_legs,
             support_and_staging,
             results,
+            results_from,
+            results_artifacts,
             job_name,
         })
     }
@@ -95,6 +137,12 @@ pub fn parse_matrix<T: serde::de::DeserializeOwned>(
 /// Decides the filter, reading the leg conclusions from the API when no
 /// `results` were given. Returns the outcome and the API requests made.
 pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
+    let (mut outcome, requests) = decide(env, inputs)?;
+    outcome.kept_legs = kept_legs(&inputs.prod_legs, &outcome);
+    Ok((outcome, requests))
+}
+
+fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
     if let Some(results) = &inputs.results {
         return Ok((filter(&inputs.prod, &inputs.support_and_staging, results), 0));
     }
@@ -110,6 +158,15 @@ pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usi
             || Error::Runner("GITHUB_RUN_ID is not set: pass `results` when running outside GitHub Actions".into()),
         )?;
     let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
+    if inputs.results_from == ResultsFrom::Artifacts {
+        let listing = format!("{}/actions/runs/{run_id}/artifacts", repo.api_path());
+        let (results, requests) = github::block_on(async {
+            let gh = GitHub::new(config)?;
+            let results = results_from_artifacts(&gh, &repo.api_path(), &listing, inputs).await;
+            Ok::<_, Error>((results, gh.request_count()))
+        })??;
+        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &results?), requests));
+    }
     let endpoint = format!("{}/actions/runs/{run_id}/jobs?filter=latest", repo.api_path());
     let (jobs, requests) = github::block_on(async {
         let gh = GitHub::new(config)?;
@@ -117,22 +174,162 @@ pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usi
         Ok::<_, Error>((jobs, gh.request_count()))
     })??;
     let jobs = jobs?;
-    let results = results_from_jobs(&jobs, &inputs.job_name, &inputs.support_and_staging);
+    let results = results_from_jobs(&jobs, &inputs.job_name, &inputs.support_and_staging_legs);
     Ok((filter(&inputs.prod, &inputs.support_and_staging, &results), requests))
 }
 
 /// The step outputs for an outcome.
 pub fn action_outputs(outcome: &FilterOutcome) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
-    out.set_json(outputs::FILTERED, &outcome.kept)?;
+    out.set_json(outputs::FILTERED, &outcome.kept_legs)?;
     out.set_json(outputs::DROPPED, &outcome.dropped)?;
     out.set(outputs::HAS_JOBS, if outcome.kept.is_empty() { "false" } else { "true" });
     Ok(out)
 }
 
+/// An artifact of the run, as the API lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct RunArtifact {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    expired: bool,
+    #[serde(default)]
+    size_in_bytes: u64,
+}
+
+/// A leg's results artifact is small: one short JSON file.
+const RESULTS_LIMITS: ArtifactLimits =
+    ArtifactLimits { max_compressed: 1 << 20, max_uncompressed: 1 << 20, max_entries: 16 };
+
+/// Each cluster's result from the legs' `results.json` artifacts. A cluster
+/// that no artifact reports is absent (filter fails closed on it); a cluster
+/// that two artifacts report, or a report of a cluster the matrix does not
+/// hold, counts as a failure; an unreadable artifact is an error.
+async fn results_from_artifacts(
+    gh: &GitHub,
+    repo: &str,
+    listing: &str,
+    inputs: &FilterInputs,
+) -> Result<BTreeMap<String, LegResult>, Error> {
+    let artifacts: Vec<RunArtifact> = gh.get_all(listing, Some("artifacts"), None).await?;
+    let mut reports: Vec<(String, LegResults)> = Vec::new();
+    for artifact in artifacts.iter().filter(|a| a.name.starts_with(&inputs.results_artifacts) && !a.expired) {
+        let refused = |why: String| Error::Artifact(format!("results artifact `{}`: {why}", artifact.name));
+        if artifact.size_in_bytes > RESULTS_LIMITS.max_compressed {
+            return Err(refused(format!(
+                "{} bytes, more than the {}-byte cap",
+                artifact.size_in_bytes, RESULTS_LIMITS.max_compressed
+            )));
+        }
+        let zip = match gh.get_redirect(&format!("{repo}/actions/artifacts/{}/zip", artifact.id)).await? {
+            Fetched::Redirect(url) => gh.download(&url, RESULTS_LIMITS.max_compressed).await?,
+            Fetched::Body(bytes) => bytes,
+        };
+        let files = read_files(&zip, &[RESULTS_FILE], RESULTS_LIMITS).map_err(|e| refused(e.to_string()))?;
+        let Some(bytes) = files.get(RESULTS_FILE) else {
+            return Err(refused(format!("it has no {RESULTS_FILE}")));
+        };
+        reports.push((artifact.name.clone(), parse_leg_results(bytes).map_err(refused)?));
+    }
+    Ok(merge_leg_results(&reports, &inputs.support_and_staging))
+}
+
+/// Cluster names are short and plain; anything else in a results file is refused.
+fn parse_leg_results(bytes: &[u8]) -> Result<LegResults, String> {
+    let results: LegResults =
+        serde_json::from_slice(bytes).map_err(|e| format!("{RESULTS_FILE} is not a leg's results: {e}"))?;
+    if results.version != RESULTS_VERSION {
+        return Err(format!("{RESULTS_FILE} has version {}, this filter reads {RESULTS_VERSION}", results.version));
+    }
+    Ok(results)
+}
+
+/// The results of every report together: per cluster of the matrix, its
+/// report of the latest run attempt; two reports of one cluster in that
+/// attempt, a failure. Clusters the matrix does not hold are ignored.
+pub fn merge_leg_results(
+    reports: &[(String, LegResults)],
+    support_and_staging: &[SupportAndStagingJob],
+) -> BTreeMap<String, LegResult> {
+    // Per cluster: (latest attempt, reports in it, a success in every one of them).
+    let mut latest: BTreeMap<&str, (u32, usize, bool)> = BTreeMap::new();
+    for (_, report) in reports {
+        for (cluster, result) in &report.clusters {
+            if !support_and_staging.iter().any(|job| &job.cluster_name == cluster) {
+                continue;
+            }
+            let success = *result == ClusterResult::Success;
+            let entry = latest.entry(cluster.as_str()).or_insert((report.attempt, 0, true));
+            if report.attempt > entry.0 {
+                *entry = (report.attempt, 0, true);
+            }
+            if report.attempt == entry.0 {
+                entry.1 += 1;
+                entry.2 &= success;
+            }
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(cluster, (_, count, success))| {
+            let result = if success && count == 1 { LegResult::Success } else { LegResult::Failure };
+            (cluster.to_owned(), result)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod matrix_tests {
     use super::*;
+
+    #[test]
+    fn leg_reports_merge_per_cluster_latest_attempt_first_and_fail_closed() {
+        let report = |attempt: u32, pairs: &[(&str, ClusterResult)]| {
+            let clusters = pairs.iter().map(|(c, r)| (c.to_string(), *r)).collect();
+            ("deploy-results-x".to_owned(), LegResults { version: RESULTS_VERSION, attempt, clusters })
+        };
+        let job = |name: &str| SupportAndStagingJob {
+            cluster_name: name.into(),
+            provider: crate::config::Provider::Gcp,
+            upgrade_support: true,
+            reason_for_support_redeploy: String::new(),
+            upgrade_staging: false,
+            reason_for_staging_redeploy: String::new(),
+            staging_hubs: Vec::new(),
+        };
+        let matrix = [job("a"), job("b"), job("c"), job("d"), job("e")];
+        use ClusterResult::{Failure, Success};
+        let reports = [
+            report(1, &[("a", Success), ("b", Failure), ("stranger", Success)]),
+            report(1, &[("c", Failure), ("d", Success)]),
+            // A re-run of the leg that failed: its new report wins.
+            report(2, &[("c", Success)]),
+            // Two reports of one cluster in one attempt: a failure.
+            report(1, &[("d", Success)]),
+        ];
+        let merged = merge_leg_results(&reports, &matrix);
+        let got: Vec<(&str, &LegResult)> = merged.iter().map(|(c, r)| (c.as_str(), r)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", &LegResult::Success),
+                ("b", &LegResult::Failure),
+                ("c", &LegResult::Success),
+                ("d", &LegResult::Failure)
+            ],
+            "e is absent (no report: filter fails closed), the stranger ignored"
+        );
+        for (bytes, want) in [
+            (&br#"{"version": 2, "clusters": {}}"#[..], "has version 2"),
+            (br#"{"version": 1, "clusters": {"a": "maybe"}}"#, "is not a leg's results"),
+            (br#"{"version": 1, "clusters": {}, "extra": 1}"#, "unknown field"),
+            (b"\xff", "is not a leg's results"),
+        ] {
+            let error = parse_leg_results(bytes).expect_err(want);
+            assert!(error.contains(want), "{error}");
+        }
+    }
 
     const ROW: &str = r#"{"cluster_name": "c1", "provider": "gcp", "hub_name": "h1", "reason_for_redeploy": "r"}"#;
 

@@ -333,22 +333,22 @@ pub fn comment_within(view: &PlanMarkdown<'_>, marker: &str, limit: usize, run_u
     markdown_within(view, &format!("{marker}\n{COMMENT_INTRO}\n\n"), limit, run_url)
 }
 
-/// The matrices as one JSON object with the two output keys (and `removed_hubs`
+/// The matrices, packed into `legs`, as one JSON object with the two output keys (and `removed_hubs`
 /// when `cluster.yaml` edits removed hubs), pretty-printed.
-pub fn plan_json(plan: &Plan) -> String {
+pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
     #[derive(serde::Serialize)]
     struct Matrices<'a> {
         #[serde(rename = "support-and-staging-matrix-jobs")]
-        support_and_staging: &'a [SupportAndStagingJob],
+        support_and_staging: &'a [crate::legs::SupportAndStagingLeg],
         #[serde(rename = "prod-hub-matrix-jobs")]
-        prod_hubs: &'a [ProdHubJob],
+        prod_hubs: &'a [crate::legs::ProdLeg],
         /// Only when there are some: the matrices' JSON is otherwise unchanged.
         #[serde(skip_serializing_if = "<[RemovedHub]>::is_empty")]
         removed_hubs: &'a [RemovedHub],
     }
     let matrices = Matrices {
-        support_and_staging: &plan.support_and_staging,
-        prod_hubs: &plan.prod_hubs,
+        support_and_staging: &legs.support_and_staging,
+        prod_hubs: &legs.prod,
         removed_hubs: &plan.removed_hubs,
     };
     // Serialising plain structs of strings and booleans cannot fail.
@@ -421,9 +421,12 @@ mod tests {
         let summary = step_summary(&with);
         assert!(summary.contains(&format!("### {REMOVED_HUBS_TITLE}\n\n{REMOVED_HUBS_NOTE}\n\n")), "{summary}");
         assert!(summary.contains("| c | gone |"), "{summary}");
-        assert!(plan_json(&with).contains("\"removed_hubs\": [\n    {\n      \"cluster_name\": \"c\""));
+        let legs = |plan: &Plan| crate::legs::pack(&plan.support_and_staging, &plan.prod_hubs, 256);
+        assert!(plan_json(&with, &legs(&with)).contains("\"removed_hubs\": [\n    {\n      \"cluster_name\": \"c\""));
         // Without removed hubs, every view is as it always was.
-        for text in [log_tables(&plan(1)), step_summary(&plan(1)), comment(&plan(1)), plan_json(&plan(1))] {
+        for text in
+            [log_tables(&plan(1)), step_summary(&plan(1)), comment(&plan(1)), plan_json(&plan(1), &legs(&plan(1)))]
+        {
             assert!(!text.contains("removed") && !text.contains("Removed"), "{text}");
         }
     }

@@ -7,7 +7,9 @@
 //!   and is not recorded. For `upgrade`, also records each `-f` file's path and its content
 //!   at call time. `STUB_HELM_FAIL_ON=upgrade` (or `dependency`) makes that
 //!   subcommand print `STUB_HELM_FAIL_OUTPUT` and exit `STUB_HELM_FAIL_CODE`
-//!   (default 1). On success it prints a line that looks like a workflow
+//!   (default 1); `STUB_HELM_FAIL_RELEASE=<release>` fails only that release's
+//!   `upgrade`, and `STUB_KUBECONFIG_LOG=<file>` records `<release> $KUBECONFIG`
+//!   per upgrade. On success it prints a line that looks like a workflow
 //!   command, to check that its output cannot issue one.
 //! - `sops --decrypt FILE`: prints `decrypted: <name>` and
 //!   `secret: plaintext-<name>`; `STUB_SOPS_FAIL=1` fails it.
@@ -42,6 +44,14 @@ if [ "$1" = upgrade ]; then
         fi
         previous=$argument
     done
+fi
+if [ "$1" = upgrade ] && [ -n "$STUB_KUBECONFIG_LOG" ]; then
+    printf '%s %s\n' "$3" "$KUBECONFIG" >>"$STUB_KUBECONFIG_LOG"
+fi
+if [ -n "$STUB_HELM_FAIL_RELEASE" ] && [ "$1" = upgrade ] && [ "$3" = "$STUB_HELM_FAIL_RELEASE" ]; then
+    echo "helm stub: $1 $3 in progress"
+    echo "Error: UPGRADE FAILED: stub failure of $3" >&2
+    exit 1
 fi
 if [ -n "$STUB_HELM_FAIL_ON" ] && [ "$1" = "$STUB_HELM_FAIL_ON" ]; then
     echo "helm stub: $1 $3 in progress"
