@@ -210,6 +210,19 @@ pub struct RepoRoot {
     folders: RefCell<HashMap<String, Result<PathBuf, PathProblem>>>,
 }
 
+/// A checked root, to make a [`RepoRoot`] with empty caches from on another thread.
+#[derive(Debug, Clone)]
+pub struct RepoRootSeed {
+    root: PathBuf,
+}
+
+impl RepoRootSeed {
+    /// A [`RepoRoot`] at the same canonical folder, without touching the disk.
+    pub fn root(&self) -> RepoRoot {
+        RepoRoot { root: self.root.clone(), folders: RefCell::default() }
+    }
+}
+
 impl RepoRoot {
     /// The checkout at `repo` (the `--repo` flag or `GITHUB_WORKSPACE`, trusted).
     pub fn new(repo: &Path) -> Result<RepoRoot, Error> {
@@ -223,6 +236,11 @@ impl RepoRoot {
             return Err(Error::io(repo, io::Error::other("the repository path is not a folder")));
         }
         Ok(RepoRoot { root, folders: RefCell::default() })
+    }
+
+    /// The same root with caches of its own, for another thread (the caches are not shared).
+    pub fn for_thread(&self) -> RepoRootSeed {
+        RepoRootSeed { root: self.root.clone() }
     }
 
     /// The canonical root folder.

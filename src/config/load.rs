@@ -1,7 +1,9 @@
 //! Reads the settings and cluster files of a repository checkout from disk.
 //! The rest of the config layer is pure; this is its I/O edge, and every path
 //! it touches goes through [`RepoRoot`] (inside the checkout, regular files,
-//! size cap).
+//! size cap). Large fleets are read, parsed and checked on a thread per
+//! core, in contiguous chunks of the sorted files, so the result (and every
+//! diagnostic) comes out in the same order as on one thread.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -79,31 +81,46 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
         )
         .hint("run from the repository root (or pass --repo), or set `clusters.glob` in deployer.yaml")]));
     }
-    let mut sources = Vec::with_capacity(files.len());
+    let workers = workers_for(files.len());
+    // Read every file (in parallel for large fleets), keeping the sorted order.
+    let seed = root.for_thread();
+    let read: Vec<Result<ClusterSource, BlockedCluster>> = in_chunks(&files, workers, |chunk| {
+        let root = seed.root();
+        chunk
+            .iter()
+            .map(|file| {
+                root.read_config_file(file)
+                    .map(|text| ClusterSource { file: file.clone(), text })
+                    .map_err(|refused| BlockedCluster::from_source(file, None, vec![refused.file_diagnostic()]))
+            })
+            .collect()
+    });
+    let mut sources = Vec::with_capacity(read.len());
     let mut blocked = Vec::new();
-    for file in files {
-        match root.read_config_file(&file) {
-            Ok(text) => sources.push(ClusterSource { file, text }),
-            Err(refused) => blocked.push(BlockedCluster::from_source(&file, None, vec![refused.file_diagnostic()])),
+    for result in read {
+        match result {
+            Ok(source) => sources.push(source),
+            Err(unreadable) => blocked.push(unreadable),
         }
     }
-    // Hubs often share values files: ask the filesystem once per path.
-    let known: RefCell<HashMap<String, Result<(), PathProblem>>> = RefCell::new(HashMap::new());
-    let check_file = |relative: &str| {
-        if let Some(found) = known.borrow().get(relative) {
-            return found.clone();
-        }
-        let found = root.file(relative).map(drop).map_err(|refused| refused.problem);
-        known.borrow_mut().insert(relative.to_owned(), found.clone());
-        found
+    let charts = {
+        let check_file = cached_file_check(&root);
+        let chart_exists = |chart: &str| check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok();
+        list_charts(&root, &chart_exists)?
     };
-    let chart_exists = |chart: &str| check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok();
-    let charts = list_charts(&root, &chart_exists)?;
-    let facts = RepoFacts { file_check: &check_file, chart_exists: &chart_exists, charts: &charts };
+    // Parse and validate, each thread with its own cache of file checks
+    // (hubs often share values files: the filesystem is asked once per path and thread).
+    let outcomes = in_chunks(&sources, workers, |chunk| {
+        let root = seed.root();
+        let check_file = cached_file_check(&root);
+        let chart_exists = |chart: &str| check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok();
+        let facts = RepoFacts { file_check: &check_file, chart_exists: &chart_exists, charts: &charts };
+        chunk.iter().map(|source| parse_cluster(source, &facts, options.notices)).collect()
+    });
     let mut parsed = Vec::with_capacity(sources.len());
     let (mut warnings, mut notices) = (Vec::new(), Vec::new());
-    for source in &sources {
-        match parse_cluster(source, &facts, options.notices) {
+    for (source, outcome) in sources.iter().zip(outcomes) {
+        match outcome {
             Ok(found) => {
                 warnings.extend(found.warnings);
                 notices.extend(found.notices);
@@ -117,6 +134,45 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
     blocked.sort_by(|a, b| a.file.cmp(&b.file));
     let estate = assemble_estate(parsed).map_err(Error::Config)?;
     Ok(Loaded { estate, warnings, notices, blocked })
+}
+
+/// Below this many cluster files, one thread does it all: threads cost more than they save.
+const FILES_PER_THREAD: usize = 32;
+
+/// Threads for `files` cluster files: one per core, at most one per [`FILES_PER_THREAD`] files.
+fn workers_for(files: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(files / FILES_PER_THREAD).max(1)
+}
+
+/// `work` over `workers` contiguous chunks of `items`, each on its own thread
+/// (the calling thread when there is one); the results concatenated in item order.
+fn in_chunks<T: Sync, R: Send>(items: &[T], workers: usize, work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    if workers <= 1 || items.len() < 2 {
+        return work(items);
+    }
+    let size = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(size).map(|chunk| scope.spawn(|| work(chunk))).collect();
+        // A worker panics only on a bug; the panic goes on here, as it would on one thread.
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// Whether a repository-relative path is a regular file inside the checkout, asking the filesystem once per path.
+fn cached_file_check(root: &RepoRoot) -> impl Fn(&str) -> Result<(), PathProblem> + '_ {
+    let known: RefCell<HashMap<String, Result<(), PathProblem>>> = RefCell::new(HashMap::new());
+    move |relative: &str| {
+        if let Some(found) = known.borrow().get(relative) {
+            return found.clone();
+        }
+        let found = root.file(relative).map(drop).map_err(|refused| refused.problem);
+        known.borrow_mut().insert(relative.to_owned(), found.clone());
+        found
+    }
 }
 
 /// The folders of the charts directory that hold a `Chart.yaml`, sorted. The
