@@ -281,7 +281,11 @@ pub fn log_text(untrusted: &str) -> String {
 /// the same JSON: control characters are already escaped in its strings; the
 /// other invisible characters become `\uXXXX` escapes and `##[` becomes
 /// `##\u005b`. A line of such JSON never starts with `::`.
-pub fn log_json(json: &str) -> String {
+pub fn log_json(json: &str) -> std::borrow::Cow<'_, str> {
+    // Most plans hold nothing to escape: no copy of a large plan then.
+    if !json.contains("##[") && !json.chars().any(|c| c != '\r' && is_invisible(c)) {
+        return std::borrow::Cow::Borrowed(json);
+    }
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
         if c != '\r' && is_invisible(c) {
@@ -293,7 +297,7 @@ pub fn log_json(json: &str) -> String {
             out.push(c);
         }
     }
-    out.replace("##[", "##\\u005b")
+    std::borrow::Cow::Owned(out.replace("##[", "##\\u005b"))
 }
 
 /// Severity of an annotation.
