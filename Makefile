@@ -24,4 +24,4 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench:
-	$(CARGO) bench --bench generate
+	$(CARGO) bench --bench generate --bench floor --bench simulate
