@@ -114,28 +114,9 @@ impl Pipeline {
         fs::create_dir_all(&home).expect("home");
         let github_env = home.join("github_env");
         fs::write(&github_env, "").expect("GITHUB_ENV");
-        let uri = &self.clouds;
-        let result = self
-            .action("action-setup-cluster")
-            .env("HOME", home.to_string_lossy())
-            .env("GITHUB_ENV", github_env.to_string_lossy())
-            .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{uri}/oidc/token?api-version=2.0"))
-            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-token")
-            .env("DEPLOYER_GOOGLE_STS_URL", format!("{uri}/gsts"))
-            .env("DEPLOYER_GOOGLE_IAM_URL", format!("{uri}/giam"))
-            .env("DEPLOYER_GKE_URL", format!("{uri}/gke"))
-            .env("DEPLOYER_AWS_STS_URL", format!("{uri}/awssts"))
-            .env("DEPLOYER_AWS_EKS_URL", format!("{uri}/eks"))
-            .env("DEPLOYER_AZURE_LOGIN_URL", format!("{uri}/login"))
-            .env("DEPLOYER_AZURE_ARM_URL", format!("{uri}/arm"))
-            .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
+        let run = self.action("action-setup-cluster").env("GITHUB_ENV", github_env.to_string_lossy());
+        let result = with_access(run, &self.clouds, &home)
             .input("cluster", cluster)
-            .input("workload-identity-provider", "projects/1/locations/global/workloadIdentityPools/p/providers/github")
-            .input("service-account", "deployer@project.iam.gserviceaccount.com")
-            .input("role-to-assume", "arn:aws:iam::123456789012:role/deployer")
-            .input("client-id", "client-5")
-            .input("tenant-id", "tenant-5")
-            .input("subscription-id", "sub-5")
             .input("kubeconfig", if cluster == "cluster4" { CLUSTER4_KUBECONFIG } else { "" })
             .run();
         assert!(result.success(), "access to {cluster}: {}\n{}", result.stdout, result.stderr);
@@ -257,7 +238,7 @@ fn run_pipeline(pipeline: &Pipeline) {
     assert!(position("dask-staging").is_some());
 }
 
-/// The credential inputs and fake endpoints of a leg, for the deploy action's `leg` mode.
+/// The credential inputs and fake endpoints of a leg (all but `kubeconfig`), for setup-cluster and the deploy action's `leg` mode.
 fn with_access(run: ActionRun, uri: &str, home: &std::path::Path) -> ActionRun {
     run.env("HOME", home.to_string_lossy())
         .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{uri}/oidc/token?api-version=2.0"))
@@ -276,7 +257,6 @@ fn with_access(run: ActionRun, uri: &str, home: &std::path::Path) -> ActionRun {
         .input("client-id", "client-5")
         .input("tenant-id", "tenant-5")
         .input("subscription-id", "sub-5")
-        .input("kubeconfig", CLUSTER4_KUBECONFIG)
 }
 
 /// A leg's `results.json`, parsed.
@@ -329,7 +309,8 @@ async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
             .env("STUB_KUBECONFIG_LOG", kubeconfig_log.to_string_lossy())
             .env("GITHUB_RUN_ATTEMPT", "1")
             .input("leg", leg.to_string())
-            .input("results-dir", format!("deploy-results/{index}"));
+            .input("results-dir", format!("deploy-results/{index}"))
+            .input("kubeconfig", CLUSTER4_KUBECONFIG);
         let result = with_access(run, &pipeline.clouds, &home).run_async().await;
         let results = leg_results(pipeline.workspace.path(), &format!("deploy-results/{index}/results.json"));
         let expected: BTreeMap<String, String> = clusters_of(leg)
@@ -405,7 +386,8 @@ async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
             .env("STUB_KUBECONFIG_LOG", kubeconfig_log.to_string_lossy())
             .input("leg", leg.to_string())
             .input("max-parallel-releases", "2")
-            .input("results-dir", format!("prod-results/{index}"));
+            .input("results-dir", format!("prod-results/{index}"))
+            .input("kubeconfig", CLUSTER4_KUBECONFIG);
         let result = with_access(run, &pipeline.clouds, &home).run_async().await;
         assert!(result.success(), "prod leg {index}: {}\n{}", result.stdout, result.stderr);
     }

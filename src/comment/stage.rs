@@ -10,7 +10,7 @@ use super::{
 use crate::artifact::{is_safe_entry_name, read_files, ArtifactLimits};
 use crate::error::Error;
 use crate::event::{RepoRef, Trigger};
-use crate::github::{self, ClientConfig, Fetched, GitHub};
+use crate::github::{self, ClientConfig, GitHub, RunArtifact};
 use crate::plan_folder::PLAN_FILE;
 use crate::render::COMMENT_MARKER;
 use crate::runner::{Outputs, RunnerEnv};
@@ -217,16 +217,6 @@ pub fn run(env: &RunnerEnv, inputs: &CommentInputs) -> Result<CommentOutcome, Er
 }
 
 #[derive(Debug, Deserialize)]
-struct Artifact {
-    id: u64,
-    name: String,
-    #[serde(default)]
-    expired: bool,
-    #[serde(default)]
-    size_in_bytes: u64,
-}
-
-#[derive(Debug, Deserialize)]
 struct PullRequest {
     head: Head,
 }
@@ -274,7 +264,7 @@ impl Call<'_> {
         let repo = self.repo.api_path();
         let name = inputs.artifact_name.as_str();
         let listing = format!("{repo}/actions/runs/{}/artifacts", self.run_id);
-        let Some(artifact) = self.gh.find_first::<Artifact>(&listing, Some("artifacts"), |a| a.name == name).await?
+        let Some(artifact) = self.gh.find_first::<RunArtifact>(&listing, Some("artifacts"), |a| a.name == name).await?
         else {
             return self.no_artifact(format!("run {} has no artifact named `{name}`", self.run_id));
         };
@@ -287,9 +277,8 @@ impl Call<'_> {
                 artifact.size_in_bytes, inputs.limits.max_compressed
             )));
         }
-        let zip = match self.gh.get_redirect(&format!("{repo}/actions/artifacts/{}/zip", artifact.id)).await {
-            Ok(Fetched::Redirect(url)) => self.gh.download(&url, inputs.limits.max_compressed).await?,
-            Ok(Fetched::Body(bytes)) => bytes,
+        let zip = match self.gh.artifact_zip(&repo, artifact.id, inputs.limits.max_compressed).await {
+            Ok(bytes) => bytes,
             Err(Error::Api { status: 410, .. }) => {
                 return self.no_artifact(format!("the artifact `{name}` of run {} has expired", self.run_id))
             }

@@ -105,15 +105,14 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
     }
     let charts = {
         let check_file = cached_file_check(&root);
-        let chart_exists = |chart: &str| check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok();
-        list_charts(&root, &chart_exists)?
+        list_charts(&root, &|chart| has_chart_file(&check_file, chart))?
     };
     // Parse and validate, each thread with its own cache of file checks
     // (hubs often share values files: the filesystem is asked once per path and thread).
     let outcomes = in_chunks(&sources, workers, |chunk| {
         let root = seed.root();
         let check_file = cached_file_check(&root);
-        let chart_exists = |chart: &str| check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok();
+        let chart_exists = |chart: &str| has_chart_file(&check_file, chart);
         let facts = RepoFacts { file_check: &check_file, chart_exists: &chart_exists, charts: &charts };
         chunk.iter().map(|source| parse_cluster(source, &facts, options.notices)).collect()
     });
@@ -160,6 +159,11 @@ fn in_chunks<T: Sync, R: Send>(items: &[T], workers: usize, work: impl Fn(&[T]) 
             .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     })
+}
+
+/// Whether `helm-charts/<chart>/Chart.yaml` is a file, by `check_file`.
+fn has_chart_file(check_file: &dyn Fn(&str) -> Result<(), PathProblem>, chart: &str) -> bool {
+    check_file(&format!("{CHARTS_DIR}/{chart}/Chart.yaml")).is_ok()
 }
 
 /// Whether a repository-relative path is a regular file inside the checkout, asking the filesystem once per path.

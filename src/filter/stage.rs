@@ -10,7 +10,7 @@ use super::{
 use crate::artifact::{read_files, ArtifactLimits};
 use crate::deploy::leg::{ClusterResult, LegResults, RESULTS_FILE, RESULTS_VERSION};
 use crate::error::Error;
-use crate::github::{self, ClientConfig, Fetched, GitHub};
+use crate::github::{self, ClientConfig, GitHub, RunArtifact};
 use crate::legs::{canary_jobs, prod_jobs, ProdLeg, SupportAndStagingLeg};
 use crate::plan::{ProdHubJob, SupportAndStagingJob};
 use crate::runner::{Outputs, RunnerEnv};
@@ -187,25 +187,12 @@ pub fn action_outputs(outcome: &FilterOutcome) -> Result<Outputs, Error> {
     Ok(out)
 }
 
-/// An artifact of the run, as the API lists it.
-#[derive(Debug, Clone, serde::Deserialize)]
-struct RunArtifact {
-    id: u64,
-    name: String,
-    #[serde(default)]
-    expired: bool,
-    #[serde(default)]
-    size_in_bytes: u64,
-}
-
 /// A leg's results artifact is small: one short JSON file.
 const RESULTS_LIMITS: ArtifactLimits =
     ArtifactLimits { max_compressed: 1 << 20, max_uncompressed: 1 << 20, max_entries: 16 };
 
-/// Each cluster's result from the legs' `results.json` artifacts. A cluster
-/// that no artifact reports is absent (filter fails closed on it); a cluster
-/// that two artifacts report, or a report of a cluster the matrix does not
-/// hold, counts as a failure; an unreadable artifact is an error.
+/// Each cluster's result from the legs' `results.json` artifacts, merged by
+/// [`merge_leg_results`]; an unreadable artifact is an error.
 async fn results_from_artifacts(
     gh: &GitHub,
     repo: &str,
@@ -213,7 +200,7 @@ async fn results_from_artifacts(
     inputs: &FilterInputs,
 ) -> Result<BTreeMap<String, LegResult>, Error> {
     let artifacts: Vec<RunArtifact> = gh.get_all(listing, Some("artifacts"), None).await?;
-    let mut reports: Vec<(String, LegResults)> = Vec::new();
+    let mut reports: Vec<LegResults> = Vec::new();
     for artifact in artifacts.iter().filter(|a| a.name.starts_with(&inputs.results_artifacts) && !a.expired) {
         let refused = |why: String| Error::Artifact(format!("results artifact `{}`: {why}", artifact.name));
         if artifact.size_in_bytes > RESULTS_LIMITS.max_compressed {
@@ -222,15 +209,12 @@ async fn results_from_artifacts(
                 artifact.size_in_bytes, RESULTS_LIMITS.max_compressed
             )));
         }
-        let zip = match gh.get_redirect(&format!("{repo}/actions/artifacts/{}/zip", artifact.id)).await? {
-            Fetched::Redirect(url) => gh.download(&url, RESULTS_LIMITS.max_compressed).await?,
-            Fetched::Body(bytes) => bytes,
-        };
+        let zip = gh.artifact_zip(repo, artifact.id, RESULTS_LIMITS.max_compressed).await?;
         let files = read_files(&zip, &[RESULTS_FILE], RESULTS_LIMITS).map_err(|e| refused(e.to_string()))?;
         let Some(bytes) = files.get(RESULTS_FILE) else {
             return Err(refused(format!("it has no {RESULTS_FILE}")));
         };
-        reports.push((artifact.name.clone(), parse_leg_results(bytes).map_err(refused)?));
+        reports.push(parse_leg_results(bytes).map_err(refused)?);
     }
     Ok(merge_leg_results(&reports, &inputs.support_and_staging))
 }
@@ -249,12 +233,12 @@ fn parse_leg_results(bytes: &[u8]) -> Result<LegResults, String> {
 /// report of the latest run attempt; two reports of one cluster in that
 /// attempt, a failure. Clusters the matrix does not hold are ignored.
 pub fn merge_leg_results(
-    reports: &[(String, LegResults)],
+    reports: &[LegResults],
     support_and_staging: &[SupportAndStagingJob],
 ) -> BTreeMap<String, LegResult> {
     // Per cluster: (latest attempt, reports in it, a success in every one of them).
     let mut latest: BTreeMap<&str, (u32, usize, bool)> = BTreeMap::new();
-    for (_, report) in reports {
+    for report in reports {
         for (cluster, result) in &report.clusters {
             if !support_and_staging.iter().any(|job| &job.cluster_name == cluster) {
                 continue;
@@ -287,7 +271,7 @@ mod matrix_tests {
     fn leg_reports_merge_per_cluster_latest_attempt_first_and_fail_closed() {
         let report = |attempt: u32, pairs: &[(&str, ClusterResult)]| {
             let clusters = pairs.iter().map(|(c, r)| (c.to_string(), *r)).collect();
-            ("deploy-results-x".to_owned(), LegResults { version: RESULTS_VERSION, attempt, clusters })
+            LegResults { version: RESULTS_VERSION, attempt, clusters }
         };
         let job = |name: &str| SupportAndStagingJob {
             cluster_name: name.into(),

@@ -141,6 +141,17 @@ pub struct GitHub {
     rate_limit_waited: std::sync::Mutex<Duration>,
 }
 
+/// A workflow run's artifact, as `/actions/runs/{id}/artifacts` lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RunArtifact {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub expired: bool,
+    #[serde(default)]
+    pub size_in_bytes: u64,
+}
+
 /// What an endpoint that may redirect answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
@@ -330,6 +341,15 @@ impl GitHub {
     /// Downloads `url` (a redirect target off the API host) without the
     /// token, reading at most `cap` bytes. Retried like a GET; counted apart
     /// from API requests.
+    /// An artifact's zip (`{repo}/actions/artifacts/{id}/zip`): the API's
+    /// redirect followed without the token, at most `cap` bytes.
+    pub async fn artifact_zip(&self, repo: &str, id: u64, cap: u64) -> Result<Vec<u8>, Error> {
+        match self.get_redirect(&format!("{repo}/actions/artifacts/{id}/zip")).await? {
+            Fetched::Redirect(url) => self.download(&url, cap).await,
+            Fetched::Body(bytes) => Ok(bytes),
+        }
+    }
+
     pub async fn download(&self, url: &str, cap: u64) -> Result<Vec<u8>, Error> {
         let failure =
             |message: String| Error::Http { method: "GET".into(), endpoint: crate::http::redact(url), message };
