@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Provider;
-use crate::plan::{ProdHubJob, SupportAndStagingJob};
+use crate::plan::{HealthCheckJob, Plan, ProdHubJob, SupportAndStagingJob};
 
 /// GitHub Actions' limit on jobs per matrix, and the default `max-jobs`.
 pub const DEFAULT_MAX_JOBS: usize = crate::plan::MAX_MATRIX_JOBS;
@@ -133,6 +133,97 @@ impl ProdLeg {
     }
 }
 
+/// One item of a health-check matrix: a hub (prod, within `max-jobs`), a cluster's staging hubs
+/// (staging, within `max-jobs`), or a batch of either past it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HealthCheckLeg {
+    /// One prod hub.
+    Hub(HealthCheckJob),
+    /// One cluster's staging hubs: a staging leg reports one cluster, as a canary.
+    Cluster(HealthCheckCluster),
+    /// Hubs of one cluster, or several whole clusters.
+    Batch(HealthCheckBatch),
+}
+
+/// The hubs of one cluster to health-check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckCluster {
+    pub cluster_name: String,
+    pub provider: Provider,
+    pub hubs: Vec<HealthCheckHub>,
+}
+
+/// One hub of a [`HealthCheckCluster`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckHub {
+    pub hub_name: String,
+    pub reason_for_health_check: String,
+}
+
+/// A batched health-check leg.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckBatch {
+    /// `<n> of <legs>`, for the job's name.
+    pub leg: String,
+    /// Hubs the leg checks.
+    pub checks: usize,
+    pub clusters: Vec<HealthCheckCluster>,
+}
+
+impl HealthCheckLeg {
+    /// The leg's hubs, each as its own job, in order.
+    pub fn jobs(&self) -> Vec<HealthCheckJob> {
+        let of_cluster = |cluster: &HealthCheckCluster| {
+            cluster
+                .hubs
+                .iter()
+                .map(|hub| HealthCheckJob {
+                    cluster_name: cluster.cluster_name.clone(),
+                    provider: cluster.provider,
+                    hub_name: hub.hub_name.clone(),
+                    reason_for_health_check: hub.reason_for_health_check.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        match self {
+            HealthCheckLeg::Hub(job) => vec![job.clone()],
+            HealthCheckLeg::Cluster(cluster) => of_cluster(cluster),
+            HealthCheckLeg::Batch(batch) => batch.clusters.iter().flat_map(of_cluster).collect(),
+        }
+    }
+
+    /// What the leg's job name holds in place of `{cluster}`: the cluster, or the batch's `leg`.
+    pub fn label(&self) -> &str {
+        match self {
+            HealthCheckLeg::Hub(job) => &job.cluster_name,
+            HealthCheckLeg::Cluster(cluster) => &cluster.cluster_name,
+            HealthCheckLeg::Batch(batch) => &batch.leg,
+        }
+    }
+
+    /// The leg with only the hubs `keep` accepts; `None` when none is left.
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) -> Option<HealthCheckLeg> {
+        let retain_cluster = |cluster: &HealthCheckCluster| {
+            let hubs: Vec<HealthCheckHub> =
+                cluster.hubs.iter().filter(|h| keep(&cluster.cluster_name, &h.hub_name)).cloned().collect();
+            (!hubs.is_empty()).then(|| HealthCheckCluster { hubs, ..cluster.clone() })
+        };
+        match self {
+            HealthCheckLeg::Hub(job) => keep(&job.cluster_name, &job.hub_name).then(|| self.clone()),
+            HealthCheckLeg::Cluster(cluster) => retain_cluster(cluster).map(HealthCheckLeg::Cluster),
+            HealthCheckLeg::Batch(batch) => {
+                let clusters: Vec<HealthCheckCluster> = batch.clusters.iter().filter_map(retain_cluster).collect();
+                let checks = clusters.iter().map(|c| c.hubs.len()).sum();
+                (checks > 0).then(|| HealthCheckLeg::Batch(HealthCheckBatch { leg: batch.leg.clone(), checks, clusters }))
+            }
+        }
+    }
+}
+
 /// Both matrix outputs of generate, for the JSON Schema (`deployer schema legs`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "deployer matrices")]
@@ -143,6 +234,15 @@ pub struct Matrices {
     /// One item per prod hub, or batched legs past `max-jobs`.
     #[serde(rename = "prod-hub-matrix-jobs")]
     pub prod: Vec<ProdLeg>,
+    /// Every planned health check, one item per hub: staging hubs first, then prod hubs (not packed).
+    #[serde(rename = "health-check-matrix-jobs")]
+    pub health_checks: Vec<HealthCheckJob>,
+    /// The staging health checks: one item per cluster, or batched legs past `max-jobs`.
+    #[serde(rename = "health-check-staging-matrix-jobs")]
+    pub health_check_staging: Vec<HealthCheckLeg>,
+    /// The prod health checks: one item per hub, or batched legs past `max-jobs`.
+    #[serde(rename = "health-check-prod-matrix-jobs")]
+    pub health_check_prod: Vec<HealthCheckLeg>,
 }
 
 /// Every cluster of a support-and-staging matrix, in order.
@@ -155,11 +255,15 @@ pub fn prod_jobs(legs: &[ProdLeg]) -> Vec<ProdHubJob> {
     legs.iter().flat_map(ProdLeg::hubs).collect()
 }
 
-/// Both matrices as legs, and what packing did.
+/// The matrices as legs, and what packing did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Legs {
     pub support_and_staging: Vec<SupportAndStagingLeg>,
     pub prod: Vec<ProdLeg>,
+    /// Staging health checks, one leg per cluster within `max-jobs`.
+    pub health_check_staging: Vec<HealthCheckLeg>,
+    /// Prod health checks, one leg per hub within `max-jobs`.
+    pub health_check_prod: Vec<HealthCheckLeg>,
 }
 
 impl Legs {
@@ -201,10 +305,95 @@ pub fn releases_of(job: &SupportAndStagingJob) -> usize {
     usize::from(job.upgrade_support) + if job.upgrade_staging { job.staging_hubs.len() } else { 0 }
 }
 
-/// Packs both matrices into at most `max_jobs` legs each (`max_jobs` of 0 counts as 1).
+/// Packs both upgrade matrices into at most `max_jobs` legs each (`max_jobs` of 0 counts as 1).
 pub fn pack(support_and_staging: &[SupportAndStagingJob], prod: &[ProdHubJob], max_jobs: usize) -> Legs {
     let max_jobs = max_jobs.max(1);
-    Legs { support_and_staging: pack_canaries(support_and_staging, max_jobs), prod: pack_prod(prod, max_jobs) }
+    Legs {
+        support_and_staging: pack_canaries(support_and_staging, max_jobs),
+        prod: pack_prod(prod, max_jobs),
+        ..Legs::default()
+    }
+}
+
+/// Packs every matrix of a plan, the health checks too, into at most `max_jobs` legs each.
+pub fn pack_plan(plan: &Plan, max_jobs: usize) -> Legs {
+    let max_jobs = max_jobs.max(1);
+    Legs {
+        health_check_staging: pack_staging_checks(&plan.staging_checks, max_jobs),
+        health_check_prod: pack_prod_checks(&plan.prod_checks, max_jobs),
+        ..pack(&plan.support_and_staging, &plan.prod_hubs, max_jobs)
+    }
+}
+
+/// Health checks grouped by cluster, in plan order.
+fn check_clusters(jobs: &[HealthCheckJob]) -> Vec<HealthCheckCluster> {
+    let mut clusters: Vec<HealthCheckCluster> = Vec::new();
+    for job in jobs {
+        let hub = HealthCheckHub {
+            hub_name: job.hub_name.clone(),
+            reason_for_health_check: job.reason_for_health_check.clone(),
+        };
+        match clusters.iter_mut().rev().find(|c| c.cluster_name == job.cluster_name) {
+            Some(cluster) => cluster.hubs.push(hub),
+            None => clusters.push(HealthCheckCluster {
+                cluster_name: job.cluster_name.clone(),
+                provider: job.provider,
+                hubs: vec![hub],
+            }),
+        }
+    }
+    clusters
+}
+
+fn check_batches(batches: Vec<Vec<HealthCheckCluster>>) -> Vec<HealthCheckLeg> {
+    let count = batches.len();
+    batches
+        .into_iter()
+        .enumerate()
+        .map(|(index, clusters)| {
+            let checks = clusters.iter().map(|c| c.hubs.len()).sum();
+            HealthCheckLeg::Batch(HealthCheckBatch { leg: leg_name(index, count), checks, clusters })
+        })
+        .collect()
+}
+
+/// Staging checks: a leg per cluster (it reports its cluster, as a canary); past `max_jobs`, whole
+/// clusters packed into legs, largest first onto the lightest.
+fn pack_staging_checks(jobs: &[HealthCheckJob], max_jobs: usize) -> Vec<HealthCheckLeg> {
+    let clusters = check_clusters(jobs);
+    if clusters.len() <= max_jobs {
+        return clusters.into_iter().map(HealthCheckLeg::Cluster).collect();
+    }
+    let weights: Vec<usize> = clusters.iter().map(|c| c.hubs.len()).collect();
+    check_batches(
+        longest_first(&weights, max_jobs)
+            .into_iter()
+            .map(|members| members.into_iter().map(|i| clusters[i].clone()).collect())
+            .collect(),
+    )
+}
+
+/// Prod checks: a leg per hub; past `max_jobs`, chunked by cluster as the prod upgrades are.
+fn pack_prod_checks(jobs: &[HealthCheckJob], max_jobs: usize) -> Vec<HealthCheckLeg> {
+    if jobs.len() <= max_jobs {
+        return jobs.iter().cloned().map(HealthCheckLeg::Hub).collect();
+    }
+    let clusters = check_clusters(jobs);
+    let sizes: Vec<usize> = clusters.iter().map(|c| c.hubs.len()).collect();
+    check_batches(
+        chunk_groups(&sizes, max_jobs)
+            .into_iter()
+            .map(|parts| {
+                parts
+                    .into_iter()
+                    .map(|(group, range)| HealthCheckCluster {
+                        hubs: clusters[group].hubs[range].to_vec(),
+                        ..clusters[group].clone()
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 fn leg_name(index: usize, count: usize) -> String {
@@ -264,14 +453,33 @@ fn pack_prod(prod: &[ProdHubJob], max_jobs: usize) -> Vec<ProdLeg> {
         return prod.iter().cloned().map(ProdLeg::Hub).collect();
     }
     let groups = group_by_cluster(prod);
-    let mut batches: Vec<Vec<ProdCluster>> = Vec::new();
-    if groups.len() <= max_jobs {
-        // Legs per cluster: one each, then each spare leg to the cluster whose chunks are largest.
+    let sizes: Vec<usize> = groups.iter().map(|g| g.hubs.len()).collect();
+    let batches = chunk_groups(&sizes, max_jobs);
+    let count = batches.len();
+    batches
+        .into_iter()
+        .enumerate()
+        .map(|(index, parts)| {
+            let clusters: Vec<ProdCluster> =
+                parts.into_iter().map(|(group, range)| prod_cluster(&groups[group], &groups[group].hubs[range])).collect();
+            let releases = clusters.iter().map(|c| c.hubs.len()).sum();
+            ProdLeg::Batch(ProdBatch { leg: leg_name(index, count), releases, clusters })
+        })
+        .collect()
+}
+
+/// Groups of hubs (each group one cluster's, by size) into at most `max_jobs` legs, each leg a list of
+/// (group, range of its hubs). With no more groups than legs: one leg per group, then each spare leg to
+/// the group whose chunks are largest, chunks within a group differing by at most one. With more groups
+/// than legs: whole groups, largest first onto the lightest leg.
+fn chunk_groups(sizes: &[usize], max_jobs: usize) -> Vec<Vec<(usize, std::ops::Range<usize>)>> {
+    let mut batches = Vec::new();
+    if sizes.len() <= max_jobs {
         let chunk = |hubs: usize, legs: usize| hubs.div_ceil(legs);
-        let mut legs = vec![1usize; groups.len()];
+        let mut legs = vec![1usize; sizes.len()];
         let mut heap: std::collections::BinaryHeap<(usize, std::cmp::Reverse<usize>)> =
-            groups.iter().enumerate().map(|(i, g)| (g.hubs.len(), std::cmp::Reverse(i))).collect();
-        let mut spare = max_jobs - groups.len();
+            sizes.iter().enumerate().map(|(i, &size)| (size, std::cmp::Reverse(i))).collect();
+        let mut spare = max_jobs - sizes.len();
         while spare > 0 {
             let Some((largest, std::cmp::Reverse(index))) = heap.pop() else { break };
             if largest <= 1 {
@@ -279,32 +487,23 @@ fn pack_prod(prod: &[ProdHubJob], max_jobs: usize) -> Vec<ProdLeg> {
             }
             legs[index] += 1;
             spare -= 1;
-            heap.push((chunk(groups[index].hubs.len(), legs[index]), std::cmp::Reverse(index)));
+            heap.push((chunk(sizes[index], legs[index]), std::cmp::Reverse(index)));
         }
-        for (group, &count) in groups.iter().zip(&legs) {
-            let (base, extra) = (group.hubs.len() / count, group.hubs.len() % count);
+        for (group, (&size, &count)) in sizes.iter().zip(&legs).enumerate() {
+            let (base, extra) = (size / count, size % count);
             let mut start = 0;
             for part in 0..count {
-                let size = base + usize::from(part < extra);
-                batches.push(vec![prod_cluster(group, &group.hubs[start..start + size])]);
-                start += size;
+                let len = base + usize::from(part < extra);
+                batches.push(vec![(group, start..start + len)]);
+                start += len;
             }
         }
     } else {
-        let weights: Vec<usize> = groups.iter().map(|g| g.hubs.len()).collect();
-        for members in longest_first(&weights, max_jobs) {
-            batches.push(members.iter().map(|&i| prod_cluster(&groups[i], &groups[i].hubs)).collect());
+        for members in longest_first(sizes, max_jobs) {
+            batches.push(members.into_iter().map(|group| (group, 0..sizes[group])).collect());
         }
     }
-    let count = batches.len();
     batches
-        .into_iter()
-        .enumerate()
-        .map(|(index, clusters)| {
-            let releases = clusters.iter().map(|c| c.hubs.len()).sum();
-            ProdLeg::Batch(ProdBatch { leg: leg_name(index, count), releases, clusters })
-        })
-        .collect()
 }
 
 /// Items (by weight) into at most `bins` bins: the heaviest first, each onto

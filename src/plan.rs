@@ -18,6 +18,12 @@ pub const MAX_MATRIX_JOBS: usize = 256;
 pub const SUPPORT_AND_STAGING_KEY: &str = "support-and-staging-matrix-jobs";
 /// Output and file key of the prod-hub matrix.
 pub const PROD_HUBS_KEY: &str = "prod-hub-matrix-jobs";
+/// Output and file key of every planned health check: staging hubs first, then prod hubs.
+pub const HEALTH_CHECKS_KEY: &str = "health-check-matrix-jobs";
+/// Output key of the staging health checks, one leg per cluster (the canaries).
+pub const HEALTH_CHECK_STAGING_KEY: &str = "health-check-staging-matrix-jobs";
+/// Output key of the prod health checks, one leg per hub.
+pub const HEALTH_CHECK_PROD_KEY: &str = "health-check-prod-matrix-jobs";
 
 /// One leg of the support-and-staging matrix: one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -40,6 +46,16 @@ pub struct ProdHubJob {
     pub provider: Provider,
     pub hub_name: String,
     pub reason_for_redeploy: String,
+}
+
+/// One hub to health-check without an upgrade, because infrastructure it runs on changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckJob {
+    pub cluster_name: String,
+    pub provider: Provider,
+    pub hub_name: String,
+    pub reason_for_health_check: String,
 }
 
 /// A hub that a `cluster.yaml` edit removed. Nothing uninstalls it: the plan only notes it.
@@ -122,12 +138,24 @@ pub struct Plan {
     pub warnings: Vec<PlanWarning>,
     /// Hubs that `cluster.yaml` edits removed, sorted by cluster name, then previous order.
     pub removed_hubs: Vec<RemovedHub>,
+    /// Staging hubs to health-check (the canaries), sorted by cluster name, then `cluster.yaml` order.
+    pub staging_checks: Vec<HealthCheckJob>,
+    /// Prod hubs to health-check, in the same order.
+    pub prod_checks: Vec<HealthCheckJob>,
 }
 
 impl Plan {
-    /// True when nothing is to be upgraded.
+    /// True when nothing is to be upgraded or health-checked.
     pub fn is_empty(&self) -> bool {
-        self.support_and_staging.is_empty() && self.prod_hubs.is_empty()
+        self.support_and_staging.is_empty()
+            && self.prod_hubs.is_empty()
+            && self.staging_checks.is_empty()
+            && self.prod_checks.is_empty()
+    }
+
+    /// Every health check, staging hubs first: the `health-check-matrix-jobs` output.
+    pub fn health_checks(&self) -> Vec<HealthCheckJob> {
+        self.staging_checks.iter().chain(&self.prod_checks).cloned().collect()
     }
 }
 
