@@ -218,7 +218,8 @@ impl HealthCheckLeg {
             HealthCheckLeg::Batch(batch) => {
                 let clusters: Vec<HealthCheckCluster> = batch.clusters.iter().filter_map(retain_cluster).collect();
                 let checks = clusters.iter().map(|c| c.hubs.len()).sum();
-                (checks > 0).then(|| HealthCheckLeg::Batch(HealthCheckBatch { leg: batch.leg.clone(), checks, clusters }))
+                (checks > 0)
+                    .then(|| HealthCheckLeg::Batch(HealthCheckBatch { leg: batch.leg.clone(), checks, clusters }))
             }
         }
     }
@@ -460,8 +461,10 @@ fn pack_prod(prod: &[ProdHubJob], max_jobs: usize) -> Vec<ProdLeg> {
         .into_iter()
         .enumerate()
         .map(|(index, parts)| {
-            let clusters: Vec<ProdCluster> =
-                parts.into_iter().map(|(group, range)| prod_cluster(&groups[group], &groups[group].hubs[range])).collect();
+            let clusters: Vec<ProdCluster> = parts
+                .into_iter()
+                .map(|(group, range)| prod_cluster(&groups[group], &groups[group].hubs[range]))
+                .collect();
             let releases = clusters.iter().map(|c| c.hubs.len()).sum();
             ProdLeg::Batch(ProdBatch { leg: leg_name(index, count), releases, clusters })
         })

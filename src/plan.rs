@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::changes::ChangeSet;
 use crate::cluster_diff::{ClusterEdit, Part};
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
+use crate::config::health_checks::PathTemplate;
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 
@@ -224,6 +225,7 @@ pub fn plan_with_edits(
     let modified_charts = charts.modified_charts(&changes.paths);
 
     let mut plan = Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
+    plan_health_checks(estate, settings, changes, &mut plan);
     for cluster in &estate.clusters {
         let decide = ClusterDecision {
             cluster,
@@ -357,6 +359,92 @@ fn plan_cluster(
     }));
 }
 
+/// Reason prefix for hubs checked because a path of their cluster's `health_checks.cluster_paths` changed.
+pub const CLUSTER_INFRASTRUCTURE_REASON: &str = "Infrastructure of this cluster was modified: ";
+/// Changed paths a health-check reason names at most; the rest are counted.
+const MAX_PATHS_NAMED: usize = 3;
+
+/// The changed paths, named (at most [`MAX_PATHS_NAMED`], the rest counted).
+fn named_paths(paths: &[&str]) -> String {
+    let mut text = paths.iter().take(MAX_PATHS_NAMED).copied().collect::<Vec<_>>().join(", ");
+    if paths.len() > MAX_PATHS_NAMED {
+        text.push_str(&format!(" and {} more", paths.len() - MAX_PATHS_NAMED));
+    }
+    text
+}
+
+/// The health checks a change plans, from `deployer.yaml`'s `health_checks`
+/// rules: every hub of a cluster one of whose `cluster_paths` changed, and
+/// every hub of every cluster of a provider one of whose `provider_paths`
+/// changed; with a forced plan (the change list may be incomplete, or
+/// `deploy-all`), every hub. Nothing without rules. Staging hubs go to
+/// `staging_checks` (the canaries), the others to `prod_checks`.
+fn plan_health_checks(estate: &Estate, settings: &Settings, changes: &ChangeSet, plan: &mut Plan) {
+    let rules = &settings.health_checks;
+    if rules.is_empty() {
+        return;
+    }
+    // The (path, pattern) pairs that can match at all, found once for every cluster.
+    fn candidates<'a>(paths: &'a [String], templates: &'a [PathTemplate]) -> Vec<(&'a str, &'a PathTemplate)> {
+        paths
+            .iter()
+            .flat_map(|path| templates.iter().filter(|t| t.may_match(path)).map(move |t| (path.as_str(), t)))
+            .collect()
+    }
+    let cluster_candidates = candidates(&changes.paths, &rules.cluster_paths);
+    let provider_candidates = candidates(&changes.paths, &rules.provider_paths);
+    let mut by_provider: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    for cluster in &estate.clusters {
+        let provider = cluster.infrastructure_provider;
+        let reason = if let Some(forced) = &changes.force_all {
+            Some(forced.clone())
+        } else {
+            let mut own: Vec<&str> = Vec::new();
+            for (path, template) in &cluster_candidates {
+                // Every cluster pattern holds `{cluster}`: a path without the name cannot match.
+                if path.contains(cluster.name.as_str())
+                    && template.matches(path, &cluster.name, provider)
+                    && !own.contains(path)
+                {
+                    own.push(path);
+                }
+            }
+            if own.is_empty() {
+                by_provider
+                    .entry(provider)
+                    .or_insert_with(|| {
+                        let mut paths: Vec<&str> = Vec::new();
+                        for (path, template) in &provider_candidates {
+                            if template.matches(path, "", provider) && !paths.contains(path) {
+                                paths.push(path);
+                            }
+                        }
+                        (!paths.is_empty()).then(|| {
+                            format!("Infrastructure of provider {provider} was modified: {}", named_paths(&paths))
+                        })
+                    })
+                    .clone()
+            } else {
+                Some(format!("{CLUSTER_INFRASTRUCTURE_REASON}{}", named_paths(&own)))
+            }
+        };
+        let Some(reason) = reason else { continue };
+        for hub in &cluster.hubs {
+            let job = HealthCheckJob {
+                cluster_name: cluster.name.clone(),
+                provider: cluster.provider,
+                hub_name: hub.name.clone(),
+                reason_for_health_check: reason.clone(),
+            };
+            if settings.is_staging_hub(&hub.name) {
+                plan.staging_checks.push(job);
+            } else {
+                plan.prod_checks.push(job);
+            }
+        }
+    }
+}
+
 /// One reason when every staging hub shares it, else `hub: reason` pairs.
 fn staging_reason(staging: &[(&str, String)]) -> String {
     match staging.split_first() {
@@ -392,6 +480,7 @@ mod tests {
                 .collect(),
             dir,
             access: Default::default(),
+            infrastructure_provider: "gcp",
         }
     }
 
@@ -820,6 +909,93 @@ mod tests {
         let (_, prod, _) = run(&[file], &["deployer:deploy-hubs"], edit(false, false, &[], &[]));
         assert_eq!(prod.len(), 4);
         assert!(prod.iter().all(|(_, reason)| reason == "deployer:deploy-hubs label detected"));
+    }
+
+    #[test]
+    fn infrastructure_changes_plan_health_checks() {
+        let mut estate = estate();
+        estate.clusters[1].provider = Provider::Aws;
+        estate.clusters[1].infrastructure_provider = "aws";
+        estate.clusters[2].provider = Provider::Kubeconfig;
+        estate.clusters[2].infrastructure_provider = "azure";
+        let rules = "health_checks:\n  cluster_paths:\n    - terraform/{provider}/projects/{cluster}.tfvars\n    - eksctl/{cluster}.jsonnet\n  provider_paths:\n    - terraform/{provider}/modules/**\n    - 'eksctl/{provider}-lib/**'\n";
+        let settings = Settings::parse("deployer.yaml", rules).unwrap();
+        type Checks<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], &'a str);
+        let cluster_a = "Infrastructure of this cluster was modified: terraform/gcp/projects/a.tfvars";
+        let cases: &[(&[&str], &[&str], Checks<'_>)] = &[
+            // One cluster's file: every hub of that cluster, staging first; `a` is not `a-b`.
+            (&["terraform/gcp/projects/a.tfvars"], &[], (&[("a", "staging")], &[("a", "prod1"), ("a", "prod2")], cluster_a)),
+            (&["eksctl/a-b.jsonnet"], &[], (&[], &[("a-b", "prod")], "Infrastructure of this cluster was modified: eksctl/a-b.jsonnet")),
+            // The provider must match too.
+            (&["terraform/aws/projects/a.tfvars"], &[], (&[], &[], "")),
+            // Provider-wide: every cluster of it; a kubeconfig cluster by its provider_url's provider.
+            (&["terraform/azure/modules/aks/main.tf"], &[], (&[("b", "staging1"), ("b", "staging2")], &[("b", "prod")], "Infrastructure of provider azure was modified: terraform/azure/modules/aks/main.tf")),
+            (&["terraform/kubeconfig/modules/x.tf"], &[], (&[], &[], "")),
+            // Unrelated and values changes: no checks.
+            (&["README.md", "terraform/gcp/projects/README.md", "c/a/prod1.yaml"], &[], (&[], &[], "")),
+            // skip-deploy-hubs keeps checks (they upgrade nothing); skip-deploy drops everything.
+            (&["eksctl/a-b.jsonnet"], &["deployer:skip-deploy-hubs"], (&[], &[("a-b", "prod")], "Infrastructure of this cluster was modified: eksctl/a-b.jsonnet")),
+            (&["eksctl/a-b.jsonnet"], &["deployer:skip-deploy"], (&[], &[], "")),
+            // A cluster's own file wins over its provider's; paths named once, at most three.
+            (
+                &["terraform/gcp/projects/a.tfvars", "terraform/gcp/modules/1", "terraform/gcp/projects/a.tfvars"],
+                &[],
+                (&[("a", "staging")], &[("a", "prod1"), ("a", "prod2")], cluster_a),
+            ),
+            (
+                &["eksctl/aws-lib/1", "eksctl/aws-lib/2", "eksctl/aws-lib/3", "eksctl/aws-lib/4", "eksctl/aws-lib/5"],
+                &[],
+                (&[], &[("a-b", "prod")], "Infrastructure of provider aws was modified: eksctl/aws-lib/1, eksctl/aws-lib/2, eksctl/aws-lib/3 and 2 more"),
+            ),
+        ];
+        for (paths, labels, (staging, prod, reason)) in cases {
+            let result = plan(
+                &estate,
+                &ChartInputs::default(),
+                &settings,
+                &ChangeSet::new(paths.iter().copied(), labels.iter().copied()),
+            );
+            let names = |jobs: &[HealthCheckJob]| -> Vec<(String, String)> {
+                jobs.iter().map(|j| (j.cluster_name.clone(), j.hub_name.clone())).collect()
+            };
+            let expected = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+                list.iter().map(|(c, h)| ((*c).to_owned(), (*h).to_owned())).collect()
+            };
+            assert_eq!(names(&result.staging_checks), expected(staging), "{paths:?}");
+            assert_eq!(names(&result.prod_checks), expected(prod), "{paths:?}");
+            for job in result.health_checks() {
+                assert_eq!(job.reason_for_health_check, *reason, "{paths:?}");
+            }
+            assert_eq!(
+                result.is_empty(),
+                staging.is_empty()
+                    && prod.is_empty()
+                    && result.support_and_staging.is_empty()
+                    && result.prod_hubs.is_empty()
+            );
+        }
+        // A values change still plans its upgrade, and no checks.
+        let values = plan(
+            &estate,
+            &ChartInputs::default(),
+            &settings,
+            &ChangeSet::new(["c/a/prod1.yaml"], Vec::<String>::new()),
+        );
+        assert_eq!(values.prod_hubs.len(), 1);
+        assert!(values.health_checks().is_empty());
+        // A forced plan checks every hub, with its reason; without rules, nothing is checked.
+        let forced = ChangeSet::new(Vec::<String>::new(), Vec::<String>::new()).with_force_all(Some("why".into()));
+        let all = plan(&estate, &ChartInputs::default(), &settings, &forced);
+        assert_eq!(all.health_checks().len(), 7);
+        assert!(all.health_checks().iter().all(|j| j.reason_for_health_check == "why"));
+        assert!(plan(&estate, &ChartInputs::default(), &Settings::default(), &forced).health_checks().is_empty());
+        let no_rules = plan(
+            &estate,
+            &ChartInputs::default(),
+            &Settings::default(),
+            &ChangeSet::new(["terraform/gcp/projects/a.tfvars"], Vec::<String>::new()),
+        );
+        assert!(no_rules.is_empty());
     }
 
     #[test]

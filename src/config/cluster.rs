@@ -244,7 +244,18 @@ impl Checker<'_> {
         let [problems, warnings, notices] = self.locate_findings();
         if problems.is_empty() {
             let access = AccessBlocks { gcp: raw.gcp, aws: raw.aws, azure: raw.azure, kubeconfig: raw.kubeconfig };
-            let cluster = Cluster { name: raw.name, provider: raw.provider, file, dir, support, hubs, access };
+            let infrastructure_provider =
+                super::health_checks::infrastructure_provider(raw.provider, raw.provider_url.as_deref());
+            let cluster = Cluster {
+                name: raw.name,
+                provider: raw.provider,
+                file,
+                dir,
+                support,
+                hubs,
+                access,
+                infrastructure_provider,
+            };
             Ok(ParsedCluster { cluster, warnings, notices })
         } else {
             Err(problems)

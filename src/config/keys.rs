@@ -19,8 +19,8 @@ pub struct Block {
 
 /// The top level of a cluster file.
 pub const CLUSTER: Block = Block {
-    known: &["name", "provider", "support", "hubs", "gcp", "aws", "azure", "kubeconfig"],
-    ignored: &["provider_url", "metadata", "account", "tenancy"],
+    known: &["name", "provider", "support", "hubs", "gcp", "aws", "azure", "kubeconfig", "provider_url"],
+    ignored: &["metadata", "account", "tenancy"],
 };
 /// The `support` block.
 pub const SUPPORT: Block = Block { known: &["helm_chart_values_files"], ignored: &[] };
@@ -57,6 +57,7 @@ pub const CLUSTER_SHAPE: Shape<'static> = Shape::Fields(&[
     ("aws", Shape::Shallow),
     ("azure", Shape::Shallow),
     ("kubeconfig", Shape::Shallow),
+    ("provider_url", Shape::All),
 ]);
 
 /// A key the deployer does not read, classified.
@@ -173,7 +174,6 @@ mod tests {
             (
                 "provider_url: x\nmetadata: {a: !!int x, b: [1]}\naccount: 1\ntenancy: t\nhubs:\n  - name: a\n    display_name: A\n    domain: a.org\n    chart_override: x\n",
                 &[
-                    ("provider_url", Some((3, 1)), None),
                     ("metadata", Some((4, 1)), None),
                     ("account", Some((5, 1)), None),
                     ("tenancy", Some((6, 1)), None),

@@ -6,6 +6,7 @@
 
 pub mod charts;
 pub mod cluster;
+pub mod health_checks;
 pub mod ignore;
 pub mod keys;
 pub mod load;
@@ -43,6 +44,8 @@ pub struct Cluster {
     pub hubs: Vec<Hub>,
     /// The provider blocks as written; [`crate::access`] checks the one it needs.
     pub access: AccessBlocks,
+    /// What `{provider}` stands for in health-check rules ([`health_checks::infrastructure_provider`]).
+    pub infrastructure_provider: &'static str,
 }
 
 /// The provider blocks of a `cluster.yaml`.

@@ -58,6 +58,10 @@ pub struct RawCluster {
     /// The kubeconfig file (provider `kubeconfig`).
     #[serde(default)]
     pub kubeconfig: Option<RawKubeconfig>,
+    /// A link to the cluster in its provider's console. For a `kubeconfig` cluster, its host says which
+    /// provider `{provider}` stands for in `deployer.yaml`'s `health_checks` (`azure`, `openstack`).
+    #[serde(default)]
+    pub provider_url: Option<String>,
 }
 
 /// The `gcp` block of a cluster.
@@ -172,6 +176,25 @@ pub struct RawSettings {
     /// How rendered manifests are compared (the rendered-manifest diff).
     #[serde(default)]
     pub render: Option<RawRender>,
+    /// Changes outside the Helm values (Terraform, eksctl, ...) that plan health checks of the hubs
+    /// they can break. With no rules, no health checks are planned.
+    #[serde(default)]
+    pub health_checks: Option<RawHealthChecks>,
+}
+
+/// The `health_checks` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthChecks {
+    /// Globs with a `{cluster}` placeholder (and optionally `{provider}`): a changed path matching one
+    /// for a cluster checks every hub of that cluster, such as `terraform/{provider}/projects/{cluster}.tfvars`.
+    #[serde(default)]
+    pub cluster_paths: Option<Vec<String>>,
+    /// Globs with a `{provider}` placeholder: a changed path matching one for a provider checks every hub
+    /// of every cluster of that provider, such as `terraform/{provider}/modules/**`. A `kubeconfig`
+    /// cluster's provider comes from its `provider_url` (a host with `azure`: `azure`; `jetstream`: `openstack`).
+    #[serde(default)]
+    pub provider_paths: Option<Vec<String>>,
 }
 
 /// The `render` block of `deployer.yaml`.

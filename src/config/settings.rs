@@ -2,6 +2,7 @@
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
+use super::health_checks::{self, HealthCheckRules};
 use super::ignore::{IgnoreProblem, RenderIgnore};
 use super::locate::{display_path, locate, Segment};
 use super::raw::{Impact, RawSettings};
@@ -111,6 +112,10 @@ const ABSOLUTE_PATTERN: &str = "the pattern is an absolute path; cluster files a
 const CLIMBING_PATTERN: &str = "the pattern has a `..` segment; cluster files are found inside the repository only";
 
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
+pub(crate) fn compile_glob(pattern: &str) -> Result<Glob, String> {
+    compile(pattern)
+}
+
 fn compile(pattern: &str) -> Result<Glob, String> {
     GlobBuilder::new(pattern).literal_separator(true).backslash_escape(true).build().map_err(|e| e.kind().to_string())
 }
@@ -129,6 +134,8 @@ pub struct Settings {
     pub impact: Impact,
     /// What the rendered-manifest diff leaves out (`render.ignore`); empty by default.
     pub render_ignore: RenderIgnore,
+    /// Which changes plan health checks (`health_checks`); none by default.
+    pub health_checks: HealthCheckRules,
 }
 
 impl Default for Settings {
@@ -147,17 +154,21 @@ impl Settings {
         let raw: RawSettings = yaml::parse(file, text)?;
         Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
-            let hint =
-                if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
-                    "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
-                } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
-                    "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
-                } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
-                    "patterns are compiled into one matcher, so their number and length are capped; \
+            let hint = if path
+                .first()
+                .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
+            {
+                health_checks::RULES_HINT
+            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
+                "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
+            } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
+                "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
+            } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
+                "patterns are compiled into one matcher, so their number and length are capped; \
                  use `**` to cover many folders with one pattern"
-                } else {
-                    "patterns are globs: `*` matches within one folder, `**` across folders"
-                };
+            } else {
+                "patterns are globs: `*` matches within one folder, `**` across folders"
+            };
             vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
         })
     }
@@ -193,6 +204,13 @@ impl Settings {
             .compile_matcher();
         let render_ignore = RenderIgnore::from_raw(raw.render.and_then(|render| render.ignore))
             .map_err(|problem| (ignore_path(&problem), problem.message))?;
+        let health_checks =
+            health_checks::from_raw(raw.health_checks, MAX_PATTERNS, MAX_PATTERN_LEN).map_err(|problem| {
+                let mut at = path(&["health_checks"], None);
+                at.push(OwnedSegment::Key(problem.list.to_owned()));
+                at.extend(problem.index.map(OwnedSegment::Index));
+                (at, problem.message)
+            })?;
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
@@ -212,6 +230,7 @@ impl Settings {
             labels,
             impact: raw.impact.unwrap_or_default(),
             render_ignore,
+            health_checks,
         })
     }
 
@@ -444,7 +463,10 @@ mod tests {
             (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
             (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:5: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
             (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`"),
+            ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
+            ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
+            ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected `cluster_paths` or `provider_paths`"),
             ("labels: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),
             ("render:\n  ignore:\n    Deployment:\n      - /spec/replicas\n      - spec/x\n".into(), "deployer.yaml:5:9: render.ignore.Deployment[1]: the path does not start with `/` (a JSON pointer such as `/spec/replicas`)"),
             ("render:\n  ignore:\n    '*': ['/a~2b']\n".into(), "deployer.yaml:3:11: render.ignore.*[0]: the path has a `~` not followed by `0` or `1` (write `~0` for `~` and `~1` for `/`)"),

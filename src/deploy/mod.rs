@@ -548,6 +548,7 @@ mod tests {
                 hub("bare", "basehub", &[]),
             ],
             access: AccessBlocks::default(),
+            infrastructure_provider: "gcp",
         }
     }
 

@@ -406,8 +406,7 @@ mod tests {
                     reason_for_redeploy: "r".into(),
                 })
                 .collect(),
-            warnings: vec![],
-            removed_hubs: vec![],
+            ..Plan::default()
         }
     }
 
