@@ -65,7 +65,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
         }
     }
     let plan = &generated.plan;
-    let legs = legs::pack(&plan.support_and_staging, &plan.prod_hubs, inputs.max_jobs);
+    let legs = legs::pack_plan(plan, inputs.max_jobs);
     if verdict == blocked::Verdict::PlanWithWarnings {
         for problem in blocked::problems(&generated.blocked) {
             runner::annotate(Level::Warning, &problem);
@@ -118,7 +118,7 @@ pub fn filter(env: &RunnerEnv) -> Result<(), Error> {
         runner::print(&format!("GitHub API: {api_requests} requests\n"));
     }
     runner::append_summary(env, &render::filter_summary(&outcome))?;
-    filter::stage::action_outputs(&outcome)?.write(env)
+    filter::stage::action_outputs(&outcome, inputs.kind)?.write(env)
 }
 
 /// `actions/comment`: post or update the sticky comment from a run's artifact.
@@ -299,12 +299,22 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
     let summary = render::step_summary_within(&(&summary_file).into(), MAX_SUMMARY_CHARS, None);
     runner::append_summary(env, &summary)?;
 
-    let legs = crate::legs::pack(&outcome.support_and_staging, &outcome.prod_hubs, parsed.max_jobs);
+    let after = plan::Plan {
+        support_and_staging: outcome.support_and_staging.clone(),
+        prod_hubs: outcome.prod_hubs.clone(),
+        staging_checks: plan_file.staging_checks.clone(),
+        prod_checks: plan_file.prod_checks.clone(),
+        ..plan::Plan::default()
+    };
+    let legs = crate::legs::pack_plan(&after, parsed.max_jobs);
     runner::print(&format!("{}\n", legs.describe(parsed.max_jobs)));
     let mut out = runner::Outputs::default();
     out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
     out.set_json(outputs::PROD_HUBS, &legs.prod)?;
-    let empty = outcome.support_and_staging.is_empty() && outcome.prod_hubs.is_empty();
+    out.set_json(outputs::HEALTH_CHECKS, &after.health_checks())?;
+    out.set_json(outputs::HEALTH_CHECK_STAGING, &legs.health_check_staging)?;
+    out.set_json(outputs::HEALTH_CHECK_PROD, &legs.health_check_prod)?;
+    let empty = after.is_empty();
     out.set(outputs::HAS_JOBS, if empty { "false" } else { "true" });
     out.set(outputs::CHANGED_RELEASES, outcome.changed_releases().to_string());
     out.set(outputs::SKIPPED_RELEASES, outcome.full.skipped.len().to_string());

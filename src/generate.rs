@@ -14,7 +14,10 @@ use crate::error::Error;
 use crate::event::Trigger;
 use crate::github::{self, ClientConfig, GitHub};
 use crate::legs::{self, Legs};
-use crate::plan::{plan_with_edits, ClusterEdits, Plan, PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY};
+use crate::plan::{
+    plan_with_edits, ClusterEdits, Plan, HEALTH_CHECKS_KEY, HEALTH_CHECK_PROD_KEY, HEALTH_CHECK_STAGING_KEY,
+    PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY,
+};
 use crate::previous::{self, PreviousSource};
 use crate::runner::{Outputs, RunnerEnv};
 
@@ -100,11 +103,23 @@ pub mod inputs {
 pub mod outputs {
     pub const SUPPORT_AND_STAGING: &str = super::SUPPORT_AND_STAGING_KEY;
     pub const PROD_HUBS: &str = super::PROD_HUBS_KEY;
+    pub const HEALTH_CHECKS: &str = super::HEALTH_CHECKS_KEY;
+    pub const HEALTH_CHECK_STAGING: &str = super::HEALTH_CHECK_STAGING_KEY;
+    pub const HEALTH_CHECK_PROD: &str = super::HEALTH_CHECK_PROD_KEY;
     pub const HAS_JOBS: &str = "has-jobs";
     pub const PLAN_DIR: &str = "plan-dir";
     pub const BLOCKED_CLUSTERS: &str = "blocked-clusters";
     /// Every output the action writes.
-    pub const ALL: &[&str] = &[SUPPORT_AND_STAGING, PROD_HUBS, HAS_JOBS, PLAN_DIR, BLOCKED_CLUSTERS];
+    pub const ALL: &[&str] = &[
+        SUPPORT_AND_STAGING,
+        PROD_HUBS,
+        HEALTH_CHECKS,
+        HEALTH_CHECK_STAGING,
+        HEALTH_CHECK_PROD,
+        HAS_JOBS,
+        PLAN_DIR,
+        BLOCKED_CLUSTERS,
+    ];
 }
 
 /// The plan folder when `plan-dir` is not given.
@@ -236,6 +251,9 @@ pub fn action_outputs(plan: &Plan, legs: &Legs, plan_dir: &str, blocked: &[Strin
     let mut out = Outputs::default();
     out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
     out.set_json(outputs::PROD_HUBS, &legs.prod)?;
+    out.set_json(outputs::HEALTH_CHECKS, &plan.health_checks())?;
+    out.set_json(outputs::HEALTH_CHECK_STAGING, &legs.health_check_staging)?;
+    out.set_json(outputs::HEALTH_CHECK_PROD, &legs.health_check_prod)?;
     out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
     out.set(outputs::PLAN_DIR, plan_dir);
     out.set_json(outputs::BLOCKED_CLUSTERS, blocked)?;

@@ -361,7 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for warning in &plan.warnings {
                 runner::print_stderr(&format!("warning: {warning}"));
             }
-            let legs = deployer::legs::pack(&plan.support_and_staging, &plan.prod_hubs, max_jobs);
+            let legs = deployer::legs::pack_plan(plan, max_jobs);
             if legs.batched() {
                 runner::print_stderr(&legs.describe(max_jobs));
             }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diff::ManifestDiff;
 use crate::error::Error;
-use crate::plan::{Plan, ProdHubJob, RemovedHub, SupportAndStagingJob};
+use crate::plan::{HealthCheckJob, Plan, ProdHubJob, RemovedHub, SupportAndStagingJob};
 use crate::render;
 
 /// The schema version of `plan.json`.
@@ -54,6 +54,12 @@ pub struct PlanFile {
     /// out when there are none, so files of older versions stay valid and alike.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_hubs: Vec<RemovedHub>,
+    /// Staging hubs to health-check without an upgrade; left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub staging_checks: Vec<HealthCheckJob>,
+    /// Prod hubs to health-check without an upgrade; left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prod_checks: Vec<HealthCheckJob>,
     /// The rendered-manifest diff of the planned releases, when `diff` ran.
     /// Left out otherwise, so files without one stay valid and alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +73,8 @@ impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
             prod_hubs: &file.prod_hubs,
             warnings: file.warnings.clone(),
             removed_hubs: &file.removed_hubs,
+            staging_checks: &file.staging_checks,
+            prod_checks: &file.prod_checks,
             manifest_diff: file.manifest_diff.as_ref(),
         }
     }
@@ -87,6 +95,8 @@ impl PlanFile {
             prod_hubs: plan.prod_hubs.clone(),
             warnings: plan.warnings.iter().map(ToString::to_string).collect(),
             removed_hubs: plan.removed_hubs.clone(),
+            staging_checks: plan.staging_checks.clone(),
+            prod_checks: plan.prod_checks.clone(),
             manifest_diff: None,
         }
     }

@@ -115,7 +115,9 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
             format!("version {} is not the supported version {PLAN_FILE_VERSION}", plan.version),
         ));
     }
-    if plan.support_and_staging.len() + plan.prod_hubs.len() > MAX_PLAN_JOBS {
+    let jobs =
+        plan.support_and_staging.len() + plan.prod_hubs.len() + plan.staging_checks.len() + plan.prod_checks.len();
+    if jobs > MAX_PLAN_JOBS {
         return Err(untrusted(FILE, format!("more than {MAX_PLAN_JOBS} jobs")));
     }
     if plan.removed_hubs.len() > MAX_REMOVED_HUBS {
@@ -145,6 +147,11 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
         cluster(&job.cluster_name)?;
         hub(&job.hub_name)?;
         reason(&job.reason_for_redeploy)?;
+    }
+    for job in plan.staging_checks.iter().chain(&plan.prod_checks) {
+        cluster(&job.cluster_name)?;
+        hub(&job.hub_name)?;
+        reason(&job.reason_for_health_check)?;
     }
     for removed in &plan.removed_hubs {
         cluster(&removed.cluster_name)?;
@@ -201,7 +208,11 @@ pub struct Body {
 pub fn plan_body(plan: &PlanFile, marker: &str, run_url: Option<&str>) -> Body {
     Body {
         text: render::comment_within(&plan.into(), marker, MAX_COMMENT_CHARS, run_url),
-        has_jobs: !(plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty() && plan.removed_hubs.is_empty()),
+        has_jobs: !(plan.support_and_staging.is_empty()
+            && plan.prod_hubs.is_empty()
+            && plan.staging_checks.is_empty()
+            && plan.prod_checks.is_empty()
+            && plan.removed_hubs.is_empty()),
     }
 }
 

@@ -232,7 +232,9 @@ mod tests {
 
     #[test]
     fn bad_rules_say_what_and_where() {
-        let cases: &[(&[&str], &[&str], &str, Option<usize>, &str)] = &[
+        /// Cluster paths, provider paths, and the list, entry and message of the problem.
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a str, Option<usize>, &'a str);
+        let cases: &[Case<'_>] = &[
             (&["terraform/projects/x.tfvars"], &[], "cluster_paths", Some(0), "the pattern has no `{cluster}`"),
             (
                 &["a/{clustr}.tf"],

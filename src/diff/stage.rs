@@ -33,11 +33,24 @@ pub mod inputs {
 pub mod outputs {
     pub const SUPPORT_AND_STAGING: &str = crate::plan::SUPPORT_AND_STAGING_KEY;
     pub const PROD_HUBS: &str = crate::plan::PROD_HUBS_KEY;
+    /// The health checks, passed on from the plan (nothing of them is rendered).
+    pub const HEALTH_CHECKS: &str = crate::plan::HEALTH_CHECKS_KEY;
+    pub const HEALTH_CHECK_STAGING: &str = crate::plan::HEALTH_CHECK_STAGING_KEY;
+    pub const HEALTH_CHECK_PROD: &str = crate::plan::HEALTH_CHECK_PROD_KEY;
     pub const HAS_JOBS: &str = "has-jobs";
     pub const CHANGED_RELEASES: &str = "changed-releases";
     pub const SKIPPED_RELEASES: &str = "skipped-releases";
     /// Every output the action writes.
-    pub const ALL: &[&str] = &[SUPPORT_AND_STAGING, PROD_HUBS, HAS_JOBS, CHANGED_RELEASES, SKIPPED_RELEASES];
+    pub const ALL: &[&str] = &[
+        SUPPORT_AND_STAGING,
+        PROD_HUBS,
+        HEALTH_CHECKS,
+        HEALTH_CHECK_STAGING,
+        HEALTH_CHECK_PROD,
+        HAS_JOBS,
+        CHANGED_RELEASES,
+        SKIPPED_RELEASES,
+    ];
 }
 
 /// Bytes of object diffs `plan.json` carries at most, in all and per release;

@@ -15,6 +15,8 @@ use crate::plan::{ProdHubJob, SupportAndStagingJob};
 
 /// The default display name of the support-and-staging legs; `{cluster}` is the cluster name.
 pub const DEFAULT_JOB_NAME: &str = "Upgrade support and staging ({cluster})";
+/// The default display name of the staging health-check legs.
+pub const DEFAULT_HEALTH_CHECK_JOB_NAME: &str = "Health check staging ({cluster})";
 /// The placeholder in a job-name template.
 pub const CLUSTER_PLACEHOLDER: &str = "{cluster}";
 
@@ -58,10 +60,17 @@ pub struct FilterOutcome {
     pub kept: Vec<ProdHubJob>,
     /// The same in the prod matrix's shape (batched legs pruned), when the stage computed it.
     pub kept_legs: Vec<ProdLeg>,
+    /// The same for a prod health-check matrix, when that is what the filter was given.
+    pub kept_check_legs: Vec<crate::legs::HealthCheckLeg>,
     pub dropped: Vec<DroppedJob>,
     /// One per cluster whose leg could not be found.
     pub warnings: Vec<String>,
 }
+
+/// What the canary legs did, as the filter's reasons name it.
+pub const UPGRADE_CANARY: &str = "support and staging upgrade";
+/// The same for the health-check matrices.
+pub const HEALTH_CHECK_CANARY: &str = "staging health check";
 
 /// Keeps a prod job when its cluster had no support-and-staging leg, or the
 /// leg succeeded; drops it otherwise, failing closed when the leg is unknown.
@@ -69,6 +78,16 @@ pub fn filter(
     prod: &[ProdHubJob],
     support_and_staging: &[SupportAndStagingJob],
     results: &BTreeMap<String, LegResult>,
+) -> FilterOutcome {
+    filter_canaries(prod, support_and_staging, results, UPGRADE_CANARY)
+}
+
+/// [`filter`], the canary legs' work named `what` in the reasons.
+pub fn filter_canaries(
+    prod: &[ProdHubJob],
+    support_and_staging: &[SupportAndStagingJob],
+    results: &BTreeMap<String, LegResult>,
+    what: &str,
 ) -> FilterOutcome {
     let with_leg: BTreeSet<&str> = support_and_staging.iter().map(|j| j.cluster_name.as_str()).collect();
     let mut outcome = FilterOutcome::default();
@@ -84,20 +103,20 @@ pub fn filter(
                 outcome.kept.push(job.clone());
                 continue;
             }
-            Some(LegResult::Failure) => format!("the support and staging upgrade of {cluster} failed"),
-            Some(LegResult::Cancelled) => format!("the support and staging upgrade of {cluster} was cancelled"),
-            Some(LegResult::Skipped) => format!("the support and staging upgrade of {cluster} was skipped"),
+            Some(LegResult::Failure) => format!("the {what} of {cluster} failed"),
+            Some(LegResult::Cancelled) => format!("the {what} of {cluster} was cancelled"),
+            Some(LegResult::Skipped) => format!("the {what} of {cluster} was skipped"),
             Some(LegResult::NotFinished(status)) => {
-                format!("the support and staging upgrade of {cluster} had not finished ({status})")
+                format!("the {what} of {cluster} had not finished ({status})")
             }
             None => {
                 if warned.insert(cluster) {
                     outcome.warnings.push(format!(
-                        "no result found for the support and staging upgrade of {cluster}; \
+                        "no result found for the {what} of {cluster}; \
                          its prod hubs are not deployed (fail closed)"
                     ));
                 }
-                format!("no result found for the support and staging upgrade of {cluster}")
+                format!("no result found for the {what} of {cluster}")
             }
         };
         outcome.dropped.push(DroppedJob {

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::{
-    check_job_name, filter, kept_legs, parse_results, results_from_jobs, FilterOutcome, LegResult, RunJob,
-    DEFAULT_JOB_NAME,
+    check_job_name, filter_canaries, kept_legs, parse_results, results_from_jobs, FilterOutcome, LegResult, RunJob,
+    DEFAULT_HEALTH_CHECK_JOB_NAME, DEFAULT_JOB_NAME, HEALTH_CHECK_CANARY, UPGRADE_CANARY,
 };
 use crate::artifact::{read_files, ArtifactLimits};
 use crate::deploy::leg::{ClusterResult, LegResults, RESULTS_FILE, RESULTS_VERSION};
 use crate::error::Error;
 use crate::github::{self, ClientConfig, GitHub, RunArtifact};
-use crate::legs::{canary_jobs, prod_jobs, ProdLeg, SupportAndStagingLeg};
+use crate::legs::{canary_jobs, prod_jobs, HealthCheckLeg, ProdLeg, SupportAndStagingBatch, SupportAndStagingLeg};
 use crate::plan::{ProdHubJob, SupportAndStagingJob};
 use crate::runner::{Outputs, RunnerEnv};
 
@@ -40,6 +40,8 @@ pub mod outputs {
 
 /// The artifact-name prefix of the legs' results when `results-artifacts` is not given.
 pub const DEFAULT_RESULTS_ARTIFACTS: &str = "deploy-results-";
+/// The same for the staging health-check legs.
+pub const DEFAULT_HEALTH_CHECK_RESULTS_ARTIFACTS: &str = "health-check-results-";
 
 /// Where the legs' results come from when no `results` are given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +52,79 @@ pub enum ResultsFrom {
     Artifacts,
 }
 
+/// Which pair of matrices the filter was given: generate's upgrade matrices, or its health-check ones
+/// (`health-check-staging-matrix-jobs` as the canaries, `health-check-prod-matrix-jobs` as the prod jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixKind {
+    Upgrades,
+    HealthChecks,
+}
+
+/// A matrix input of either kind: upgrade legs, or health-check legs.
+enum Either<U> {
+    Upgrades(Vec<U>),
+    HealthChecks(Vec<HealthCheckLeg>),
+}
+
+/// Parses a matrix input as generate's upgrade matrix, else as a health-check matrix; the upgrade
+/// matrix's error when it is neither. An empty or absent matrix counts as an upgrade matrix.
+fn parse_either<U: serde::de::DeserializeOwned>(input: &str, text: Option<&str>) -> Result<Either<U>, Error> {
+    match parse_matrix::<U>(input, input, text) {
+        Ok(upgrades) => Ok(Either::Upgrades(upgrades)),
+        Err(error) => match text.map(serde_json::from_str::<Vec<HealthCheckLeg>>) {
+            Some(Ok(checks)) => Ok(Either::HealthChecks(checks)),
+            _ => Err(error),
+        },
+    }
+}
+
+/// A staging health-check leg seen as a support-and-staging leg (no support chart, its hubs as the
+/// staging hubs), so that the same rules and the same results reading apply to it.
+fn as_canary(leg: &HealthCheckLeg) -> SupportAndStagingLeg {
+    let job = |cluster: &crate::legs::HealthCheckCluster| SupportAndStagingJob {
+        cluster_name: cluster.cluster_name.clone(),
+        provider: cluster.provider,
+        upgrade_support: false,
+        reason_for_support_redeploy: String::new(),
+        upgrade_staging: true,
+        reason_for_staging_redeploy: String::new(),
+        staging_hubs: cluster.hubs.iter().map(|h| h.hub_name.clone()).collect(),
+    };
+    match leg {
+        HealthCheckLeg::Batch(batch) => SupportAndStagingLeg::Batch(SupportAndStagingBatch {
+            leg: batch.leg.clone(),
+            releases: batch.checks,
+            clusters: batch.clusters.iter().map(job).collect(),
+        }),
+        HealthCheckLeg::Cluster(cluster) => SupportAndStagingLeg::Cluster(job(cluster)),
+        HealthCheckLeg::Hub(hub) => SupportAndStagingLeg::Cluster(SupportAndStagingJob {
+            staging_hubs: vec![hub.hub_name.clone()],
+            ..job(&crate::legs::HealthCheckCluster {
+                cluster_name: hub.cluster_name.clone(),
+                provider: hub.provider,
+                hubs: Vec::new(),
+            })
+        }),
+    }
+}
+
+/// A health check seen as a prod job, its reason as the reason.
+fn as_prod_job(job: crate::plan::HealthCheckJob) -> ProdHubJob {
+    ProdHubJob {
+        cluster_name: job.cluster_name,
+        provider: job.provider,
+        hub_name: job.hub_name,
+        reason_for_redeploy: job.reason_for_health_check,
+    }
+}
+
 /// The inputs of `actions/filter`, parsed.
 #[derive(Debug, Clone)]
 pub struct FilterInputs {
+    /// Upgrades or health checks.
+    pub kind: MatrixKind,
+    /// The prod health-check matrix as given, when that is what `prod-hub-matrix-jobs` holds.
+    pub prod_check_legs: Vec<HealthCheckLeg>,
     /// The prod matrix as given (either shape), and its hubs.
     pub prod_legs: Vec<ProdLeg>,
     pub prod: Vec<ProdHubJob>,
@@ -69,17 +141,44 @@ pub struct FilterInputs {
 impl FilterInputs {
     /// Reads and checks the action's inputs.
     pub fn from_env(env: &RunnerEnv) -> Result<Self, Error> {
-        let support_and_staging_legs: Vec<SupportAndStagingLeg> = parse_matrix(
-            inputs::SUPPORT_AND_STAGING,
+        let (canary_kind, support_and_staging_legs) = match parse_either::<SupportAndStagingLeg>(
             inputs::SUPPORT_AND_STAGING,
             env.input(inputs::SUPPORT_AND_STAGING),
-        )?;
+        )? {
+            Either::Upgrades(legs) => (None, legs),
+            Either::HealthChecks(legs) => (Some(MatrixKind::HealthChecks), legs.iter().map(as_canary).collect()),
+        };
+        let (prod_kind, prod_legs, prod_check_legs) =
+            match parse_either::<ProdLeg>(inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))? {
+                Either::Upgrades(legs) => (None, legs, Vec::new()),
+                Either::HealthChecks(legs) => (Some(MatrixKind::HealthChecks), Vec::new(), legs),
+            };
+        // An empty matrix goes with either kind; two non-empty ones must be of one kind.
+        let is_empty = |text: Option<&str>| text.is_none_or(|t| t.trim() == "[]");
+        let kind = match (canary_kind, prod_kind) {
+            (Some(_), _) | (_, Some(_)) => {
+                let mixed = (canary_kind.is_none() && !is_empty(env.input(inputs::SUPPORT_AND_STAGING)))
+                    || (prod_kind.is_none() && !is_empty(env.input(inputs::PROD_HUBS)));
+                if mixed {
+                    return Err(Error::input(
+                        inputs::PROD_HUBS,
+                        "one matrix is a health-check matrix and the other an upgrade matrix: pass generate's \
+                         `health-check-staging-matrix-jobs` with `health-check-prod-matrix-jobs`, or \
+                         `support-and-staging-matrix-jobs` with `prod-hub-matrix-jobs`",
+                    ));
+                }
+                MatrixKind::HealthChecks
+            }
+            (None, None) => MatrixKind::Upgrades,
+        };
         let support_and_staging = canary_jobs(&support_and_staging_legs);
         let results = env
             .input(inputs::RESULTS)
             .map(|text| parse_results(inputs::RESULTS, text, &support_and_staging))
             .transpose()?;
-        let job_name = env.input(inputs::JOB_NAME).unwrap_or(DEFAULT_JOB_NAME).to_owned();
+        let default_job_name =
+            if kind == MatrixKind::HealthChecks { DEFAULT_HEALTH_CHECK_JOB_NAME } else { DEFAULT_JOB_NAME };
+        let job_name = env.input(inputs::JOB_NAME).unwrap_or(default_job_name).to_owned();
         check_job_name(inputs::JOB_NAME, &job_name)?;
         let results_from = match env.input(inputs::RESULTS_FROM).map(str::trim) {
             None | Some("jobs") => ResultsFrom::Jobs,
@@ -91,10 +190,22 @@ impl FilterInputs {
                 ))
             }
         };
-        let results_artifacts = env.input(inputs::RESULTS_ARTIFACTS).unwrap_or(DEFAULT_RESULTS_ARTIFACTS).to_owned();
-        let prod_legs: Vec<ProdLeg> = parse_matrix(inputs::PROD_HUBS, inputs::PROD_HUBS, env.input(inputs::PROD_HUBS))?;
+        let default_artifacts = if kind == MatrixKind::HealthChecks {
+            DEFAULT_HEALTH_CHECK_RESULTS_ARTIFACTS
+        } else {
+            DEFAULT_RESULTS_ARTIFACTS
+        };
+        let results_artifacts = env.input(inputs::RESULTS_ARTIFACTS).unwrap_or(default_artifacts).to_owned();
+        let prod = match kind {
+            MatrixKind::Upgrades => prod_jobs(&prod_legs),
+            MatrixKind::HealthChecks => {
+                prod_check_legs.iter().flat_map(HealthCheckLeg::jobs).map(as_prod_job).collect()
+            }
+        };
         Ok(FilterInputs {
-            prod: prod_jobs(&prod_legs),
+            kind,
+            prod_check_legs,
+            prod,
             prod_legs,
             support_and_staging_legs,
             support_and_staging,
@@ -139,18 +250,40 @@ pub fn parse_matrix<T: serde::de::DeserializeOwned>(
 pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
     let (mut outcome, requests) = decide(env, inputs)?;
     outcome.kept_legs = kept_legs(&inputs.prod_legs, &outcome);
+    let kept: std::collections::BTreeSet<(&str, &str)> =
+        outcome.kept.iter().map(|job| (job.cluster_name.as_str(), job.hub_name.as_str())).collect();
+    let kept_check_legs: Vec<HealthCheckLeg> = inputs
+        .prod_check_legs
+        .iter()
+        .filter_map(|leg| leg.retain(|cluster, hub| kept.contains(&(cluster, hub))))
+        .collect();
+    outcome.kept_check_legs = kept_check_legs;
     Ok((outcome, requests))
+}
+
+/// [`filter_canaries`] with the reasons of the inputs' kind.
+fn filter(
+    prod: &[ProdHubJob],
+    canaries: &[SupportAndStagingJob],
+    results: &BTreeMap<String, LegResult>,
+    kind: MatrixKind,
+) -> FilterOutcome {
+    let what = match kind {
+        MatrixKind::Upgrades => UPGRADE_CANARY,
+        MatrixKind::HealthChecks => HEALTH_CHECK_CANARY,
+    };
+    filter_canaries(prod, canaries, results, what)
 }
 
 fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
     if let Some(results) = &inputs.results {
-        return Ok((filter(&inputs.prod, &inputs.support_and_staging, results), 0));
+        return Ok((filter(&inputs.prod, &inputs.support_and_staging, results, inputs.kind), 0));
     }
     let needs_api =
         inputs.prod.iter().any(|p| inputs.support_and_staging.iter().any(|s| s.cluster_name == p.cluster_name));
     if !needs_api {
         // Nothing waits on a canary: no need to ask anyone.
-        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &BTreeMap::new()), 0));
+        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &BTreeMap::new(), inputs.kind), 0));
     }
     let repo = env.repository()?;
     let run_id =
@@ -165,7 +298,7 @@ fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usiz
             let results = results_from_artifacts(&gh, &repo.api_path(), &listing, inputs).await;
             Ok::<_, Error>((results, gh.request_count()))
         })??;
-        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &results?), requests));
+        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &results?, inputs.kind), requests));
     }
     let endpoint = format!("{}/actions/runs/{run_id}/jobs?filter=latest", repo.api_path());
     let (jobs, requests) = github::block_on(async {
@@ -175,13 +308,16 @@ fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usiz
     })??;
     let jobs = jobs?;
     let results = results_from_jobs(&jobs, &inputs.job_name, &inputs.support_and_staging_legs);
-    Ok((filter(&inputs.prod, &inputs.support_and_staging, &results), requests))
+    Ok((filter(&inputs.prod, &inputs.support_and_staging, &results, inputs.kind), requests))
 }
 
 /// The step outputs for an outcome.
-pub fn action_outputs(outcome: &FilterOutcome) -> Result<Outputs, Error> {
+pub fn action_outputs(outcome: &FilterOutcome, kind: MatrixKind) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
-    out.set_json(outputs::FILTERED, &outcome.kept_legs)?;
+    match kind {
+        MatrixKind::Upgrades => out.set_json(outputs::FILTERED, &outcome.kept_legs)?,
+        MatrixKind::HealthChecks => out.set_json(outputs::FILTERED, &outcome.kept_check_legs)?,
+    }
     out.set_json(outputs::DROPPED, &outcome.dropped)?;
     out.set(outputs::HAS_JOBS, if outcome.kept.is_empty() { "false" } else { "true" });
     Ok(out)

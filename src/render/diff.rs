@@ -425,6 +425,8 @@ mod tests {
             prod_hubs: ["prod", "newhub", "gone", "broken", "secret", "absent"].into_iter().map(prod).collect(),
             warnings: vec![],
             removed_hubs: vec![],
+            staging_checks: vec![],
+            prod_checks: vec![],
             manifest_diff: Some(diff),
         }
     }

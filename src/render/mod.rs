@@ -7,7 +7,7 @@ pub mod table;
 
 use crate::diff::ManifestDiff;
 use crate::filter::FilterOutcome;
-use crate::plan::{Plan, PlanWarning, ProdHubJob, RemovedHub, SupportAndStagingJob};
+use crate::plan::{HealthCheckJob, Plan, PlanWarning, ProdHubJob, RemovedHub, SupportAndStagingJob};
 
 /// Title of the support-and-staging table.
 pub const SUPPORT_AND_STAGING_TITLE: &str = "Support chart and Staging hub upgrades";
@@ -25,6 +25,10 @@ pub const REMOVED_HUBS_TITLE: &str = "Hubs removed from cluster.yaml";
 pub const REMOVED_HUBS_NOTE: &str =
     "Nothing is uninstalled: these hubs' Helm releases stay on their clusters until removed by hand.";
 const REMOVED_HUBS_HEADERS: [&str; 2] = ["Cluster Name", "Hub Name"];
+/// Title of the health-check table (shown only when health checks are planned).
+pub const HEALTH_CHECKS_TITLE: &str = "Health checks (no upgrade)";
+const HEALTH_CHECK_HEADERS: [&str; 5] =
+    ["Cloud Provider", "Cluster Name", "Hub Name", "Stage", "Reason for Health Check"];
 
 const SUPPORT_AND_STAGING_HEADERS: [&str; 7] = [
     "Cloud Provider",
@@ -83,6 +87,20 @@ fn prod_hub_rows(jobs: &[ProdHubJob], diff: Option<&ManifestDiff>) -> Vec<Vec<St
         .collect()
 }
 
+/// Staging checks first (the canaries), then prod checks.
+fn health_check_rows(staging: &[HealthCheckJob], prod: &[HealthCheckJob]) -> Vec<Vec<String>> {
+    let row = |job: &HealthCheckJob, stage: &str| {
+        vec![
+            job.provider.as_str().to_owned(),
+            job.cluster_name.clone(),
+            job.hub_name.clone(),
+            stage.to_owned(),
+            job.reason_for_health_check.clone(),
+        ]
+    };
+    staging.iter().map(|job| row(job, "staging")).chain(prod.iter().map(|job| row(job, "prod"))).collect()
+}
+
 fn removed_hub_rows(removed: &[RemovedHub]) -> Vec<Vec<String>> {
     removed.iter().map(|hub| vec![hub.cluster_name.clone(), hub.hub_name.clone()]).collect()
 }
@@ -119,6 +137,16 @@ pub fn log_tables_within(plan: &Plan, max_width: Option<usize>) -> String {
         NO_PROD_HUBS,
         max_width,
     ));
+    if !(plan.staging_checks.is_empty() && plan.prod_checks.is_empty()) {
+        out.push('\n');
+        out.push_str(&text_table(
+            HEALTH_CHECKS_TITLE,
+            &HEALTH_CHECK_HEADERS,
+            health_check_rows(&plan.staging_checks, &plan.prod_checks),
+            "",
+            max_width,
+        ));
+    }
     if !plan.removed_hubs.is_empty() {
         out.push('\n');
         out.push_str(&text_table(
@@ -142,6 +170,9 @@ pub struct PlanMarkdown<'a> {
     pub prod_hubs: &'a [ProdHubJob],
     pub warnings: Vec<String>,
     pub removed_hubs: &'a [RemovedHub],
+    /// Health checks without an upgrade: staging hubs, then prod hubs.
+    pub staging_checks: &'a [HealthCheckJob],
+    pub prod_checks: &'a [HealthCheckJob],
     /// The rendered-manifest diff, when one was made: the tables gain a
     /// column and the diff follows them. A [`Plan`] has none.
     pub manifest_diff: Option<&'a ManifestDiff>,
@@ -154,6 +185,8 @@ impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
             prod_hubs: &plan.prod_hubs,
             warnings: plan.warnings.iter().map(PlanWarning::to_string).collect(),
             removed_hubs: &plan.removed_hubs,
+            staging_checks: &plan.staging_checks,
+            prod_checks: &plan.prod_checks,
             manifest_diff: None,
         }
     }
@@ -195,6 +228,18 @@ fn blocks(view: &PlanMarkdown<'_>) -> Vec<Block> {
             prod_hub_rows(view.prod_hubs, diff),
             NO_PROD_HUBS,
         ),
+        Block {
+            head: if view.staging_checks.is_empty() && view.prod_checks.is_empty() {
+                String::new()
+            } else {
+                format!("\n### {HEALTH_CHECKS_TITLE}\n\n{}", markdown::table_header(&HEALTH_CHECK_HEADERS))
+            },
+            rows: health_check_rows(view.staging_checks, view.prod_checks)
+                .iter()
+                .map(|row| markdown::table_row(row))
+                .collect(),
+            empty: None,
+        },
         Block {
             head: if view.removed_hubs.is_empty() {
                 String::new()
@@ -345,11 +390,21 @@ pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
         /// Only when there are some: the matrices' JSON is otherwise unchanged.
         #[serde(skip_serializing_if = "<[RemovedHub]>::is_empty")]
         removed_hubs: &'a [RemovedHub],
+        /// The health-check outputs, only when health checks are planned.
+        #[serde(rename = "health-check-matrix-jobs", skip_serializing_if = "Vec::is_empty")]
+        health_checks: Vec<HealthCheckJob>,
+        #[serde(rename = "health-check-staging-matrix-jobs", skip_serializing_if = "<[_]>::is_empty")]
+        health_check_staging: &'a [crate::legs::HealthCheckLeg],
+        #[serde(rename = "health-check-prod-matrix-jobs", skip_serializing_if = "<[_]>::is_empty")]
+        health_check_prod: &'a [crate::legs::HealthCheckLeg],
     }
     let matrices = Matrices {
         support_and_staging: &legs.support_and_staging,
         prod_hubs: &legs.prod,
         removed_hubs: &plan.removed_hubs,
+        health_checks: plan.health_checks(),
+        health_check_staging: &legs.health_check_staging,
+        health_check_prod: &legs.health_check_prod,
     };
     // Serialising plain structs of strings and booleans cannot fail.
     let mut json = serde_json::to_string_pretty(&matrices).unwrap_or_default();
