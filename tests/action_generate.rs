@@ -29,8 +29,21 @@ fn successful_run_writes_outputs_summary_log_and_plan_folder() {
     let names: Vec<&str> = result.outputs.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["blocked-clusters", "has-jobs", "plan-dir", "prod-hub-matrix-jobs", "support-and-staging-matrix-jobs"]
+        [
+            "blocked-clusters",
+            "has-jobs",
+            "health-check-matrix-jobs",
+            "health-check-prod-matrix-jobs",
+            "health-check-staging-matrix-jobs",
+            "plan-dir",
+            "prod-hub-matrix-jobs",
+            "support-and-staging-matrix-jobs"
+        ]
     );
+    // No health_checks rules in the example: the health-check matrices are empty.
+    for name in ["health-check-matrix-jobs", "health-check-prod-matrix-jobs", "health-check-staging-matrix-jobs"] {
+        assert_eq!(result.output(name), "[]", "{name}");
+    }
     assert_eq!(result.output("has-jobs"), "true");
     assert_eq!(result.output("plan-dir"), "deployment-plan");
     assert!(!result.output("prod-hub-matrix-jobs").contains('\n'), "matrix JSON is one line");
