@@ -277,3 +277,18 @@ fn bad_rules_stop_generate_at_their_line() {
     assert!(result.stderr.contains("did you mean `{cluster}`?"), "{}", result.stderr);
     assert_eq!(result.raw_outputs, "");
 }
+
+#[test]
+fn the_plan_shows_the_checks_in_their_own_table() {
+    let repo = repo();
+    let repo = repo.to_str().expect("utf-8");
+    let changed =
+        "terraform/gcp/projects/gcp1-eu.tfvars,terraform/azure/modules/x.tf,config/clusters/aws1/prod.values.yaml";
+    let run = |format: &str| {
+        let out = deployer(&["generate", "--repo", repo, "--changed-files", changed, "--output", format]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    insta::assert_snapshot!("health_checks_log_tables", run("table"));
+    insta::assert_snapshot!("health_checks_comment", run("markdown"));
+}

@@ -412,6 +412,52 @@ mod tests {
     }
 
     #[test]
+    fn health_checks_in_untrusted_plans_are_checked() {
+        let check = |cluster: &str, hub: &str, reason: &str| serde_json::json!({"cluster_name": cluster, "provider": "gcp", "hub_name": hub, "reason_for_health_check": reason});
+        let plan = |key: &str, jobs: serde_json::Value| {
+            let mut plan =
+                serde_json::json!({"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": []});
+            plan[key] = jobs;
+            plan.to_string()
+        };
+        let ok = parse_untrusted_plan(
+            plan(
+                "prod_checks",
+                serde_json::json!([check("c1", "prod", "Infrastructure of this cluster was modified: t")]),
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(ok.prod_checks.len(), 1);
+        let body = plan_body(&ok, "<!-- m -->", None);
+        assert!(body.has_jobs, "a health check is worth a comment");
+        assert!(
+            body.text.contains("| gcp | c1 | prod | prod | Infrastructure of this cluster was modified: t |"),
+            "{}",
+            body.text
+        );
+        let bad = [
+            (plan("staging_checks", serde_json::json!([check("C1", "staging", "r")])), "is not a cluster name"),
+            (plan("prod_checks", serde_json::json!([check("c1", "a|b", "r")])), "is not a hub name"),
+            (
+                plan("prod_checks", serde_json::json!([check("c1", "p", &"x".repeat(MAX_REASON_CHARS + 1))])),
+                "a reason is longer",
+            ),
+            (
+                plan(
+                    "prod_checks",
+                    serde_json::json!([{"cluster_name": "c1", "provider": "gcp", "hub_name": "p", "reason_for_redeploy": "r"}]),
+                ),
+                "unknown field",
+            ),
+        ];
+        for (text, want) in bad {
+            let error = parse_untrusted_plan(text.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains(want), "{text}: {error}");
+        }
+    }
+
+    #[test]
     fn removed_hubs_in_untrusted_plans_are_checked() {
         let plan = |removed: serde_json::Value| {
             serde_json::json!({"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [],
