@@ -165,12 +165,17 @@ pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
     outcome.outputs().write(env)
 }
 
-/// `actions/deploy`: `helm upgrade --install` the support chart and/or hubs, in order.
+/// `actions/deploy`: `helm upgrade --install` the support chart and/or hubs, in
+/// order; with `mode: health-check`, only the hubs' health checks.
 pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
     if let Some(leg) = env.input(deploy::leg::inputs::LEG) {
         return deploy_leg(env, leg);
     }
+    let mode = deploy::Mode::from_env(env)?;
     let request = deploy::DeployRequest::from_env(env)?;
+    if mode == Some(deploy::Mode::HealthCheck) {
+        return health_check(env, &request);
+    }
     let outcome = match deploy::run::deploy(&request, deploy::run::LogStyle::Actions) {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -185,19 +190,44 @@ pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
     outcome.outputs()?.write(env)
 }
 
+/// `actions/deploy` with `mode: health-check` and one cluster: its hubs' health checks, no helm.
+fn health_check(env: &RunnerEnv, request: &deploy::DeployRequest) -> Result<(), Error> {
+    let outcome = match deploy::run::check_hubs(request, deploy::run::LogStyle::Actions) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            if let Error::ReleaseFailed { summary, .. } = &error {
+                runner::append_summary(env, &format!("Health checks on `{}` failed.\n{summary}", request.cluster))?;
+            }
+            return Err(error);
+        }
+    };
+    runner::append_summary(env, &outcome.summary())?;
+    let mut out = runner::Outputs::default();
+    // Nothing is upgraded in this mode.
+    out.set_json(deploy::outputs::DEPLOYED, &Vec::<String>::new())?;
+    out.write(env)
+}
+
 /// `actions/deploy` with `leg`: every cluster of a matrix item, each with its own credentials.
 fn deploy_leg(env: &RunnerEnv, leg: &str) -> Result<(), Error> {
     use deploy::leg::{run_leg, LegRequest, RESULTS_FILE};
     let request = LegRequest::from_env(env, leg)?;
     let clusters: Vec<&str> = request.work.iter().map(|w| w.cluster_name.as_str()).collect();
-    runner::print(&format!(
-        "Leg of {} cluster{}: {} (up to {} release{} of a cluster at a time)\n",
-        clusters.len(),
-        if clusters.len() == 1 { "" } else { "s" },
-        clusters.join(", "),
-        request.max_parallel,
-        if request.max_parallel == 1 { "" } else { "s" },
-    ));
+    let plural = if clusters.len() == 1 { "" } else { "s" };
+    match request.mode {
+        deploy::Mode::Upgrade => runner::print(&format!(
+            "Leg of {} cluster{plural}: {} (up to {} release{} of a cluster at a time)\n",
+            clusters.len(),
+            clusters.join(", "),
+            request.max_parallel,
+            if request.max_parallel == 1 { "" } else { "s" },
+        )),
+        deploy::Mode::HealthCheck => runner::print(&format!(
+            "Health-check leg of {} cluster{plural}: {} (hubs checked one at a time; helm is not run)\n",
+            clusters.len(),
+            clusters.join(", "),
+        )),
+    }
     let outcome = run_leg(env, &request)?;
     runner::append_summary(env, &outcome.summary())?;
     let relative = request
@@ -220,7 +250,11 @@ fn deploy_leg(env: &RunnerEnv, leg: &str) -> Result<(), Error> {
     out.set_json(deploy::outputs::FAILED_CLUSTERS, &failed)?;
     out.write(env)?;
     if failed.is_empty() {
-        runner::print(&format!("Every cluster of the leg deployed: {}\n", clusters.join(", ")));
+        let done = match request.mode {
+            deploy::Mode::Upgrade => "deployed",
+            deploy::Mode::HealthCheck => "passed its health checks",
+        };
+        runner::print(&format!("Every cluster of the leg {done}: {}\n", clusters.join(", ")));
         Ok(())
     } else {
         Err(Error::LegFailed { failed, results_file: relative })

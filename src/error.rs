@@ -64,7 +64,7 @@ pub enum Error {
 
     /// Clusters of a deploy leg failed (each reported as it failed); the others were deployed.
     #[error(
-        "the leg failed on {}: {} (its other clusters were deployed; results in {})",
+        "the leg failed on {}: {} (its other clusters ran to the end; results in {})",
         if .failed.len() == 1 { "1 cluster".to_owned() } else { format!("{} clusters", .failed.len()) },
         .failed.join(", "),
         .results_file

@@ -524,3 +524,193 @@ fn nothing_to_deploy_is_a_success() {
     assert_eq!(result.json_output("deployed"), json!([]));
     assert!(result.stdout.contains("Nothing to deploy on cluster cluster2"), "{}", result.stdout);
 }
+
+/// A check that records `<cluster> <hub>` in `$CHECK_LOG` and fails for the hub named `$FAIL_HUB` only.
+const RECORDING_CHECK: &str =
+    r#"echo "$CLUSTER_NAME $HUB_NAME" >>"$CHECK_LOG"; echo "checking $HUB_NAME"; test "$HUB_NAME" != "$FAIL_HUB""#;
+
+impl World {
+    fn check_log(&self) -> PathBuf {
+        self.tmpdir.parent().expect("temp").join("checks.log")
+    }
+
+    fn checks_run(&self) -> Vec<String> {
+        fs::read_to_string(self.check_log()).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// `deployer health-check --repo <repo> ARGS`, in a clean environment with the stubs.
+    fn health_check_cli(&self, args: &[&str], fail_hub: &str) -> Output {
+        let mut command = Command::new(bin("deployer"));
+        command
+            .env_clear()
+            .envs(self.stubs.env())
+            .env("TMPDIR", &self.tmpdir)
+            .env("CHECK_LOG", self.check_log())
+            .env("FAIL_HUB", fail_hub)
+            .arg("health-check")
+            .arg("--repo")
+            .arg(&self.repo);
+        command.args(args).output().expect("run deployer")
+    }
+}
+
+#[test]
+fn health_check_mode_checks_every_hub_and_runs_no_helm() {
+    let world = World::new();
+    let result = world
+        .action()
+        .env("CHECK_LOG", world.check_log().display().to_string())
+        .env("FAIL_HUB", "none")
+        .input("mode", "health-check")
+        .input("cluster", "cluster1")
+        .input("hubs", "staging,hub1")
+        .input("health-check", RECORDING_CHECK)
+        .input("health-check-delay", "0")
+        .run();
+    assert!(result.success(), "{}", logs(&result));
+    assert_eq!(world.stubs.calls(), [], "no helm, no sops");
+    assert_eq!(world.checks_run(), ["cluster1 staging", "cluster1 hub1"]);
+    assert!(result.stdout.contains("::group::health check staging (attempt 1 of 4)"), "{}", result.stdout);
+    assert!(result.stdout.contains("Healthy on cluster cluster1: staging, hub1\n"), "{}", result.stdout);
+    assert_eq!(result.json_output("deployed"), json!([]));
+    assert!(result.summary.contains("Health checks on `cluster1`: `staging`, `hub1` healthy."), "{}", result.summary);
+    assert!(result.summary.contains("| `hub1` | healthy | "), "{}", result.summary);
+    assert_eq!(world.leftovers(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_failing_health_check_does_not_stop_the_other_hubs() {
+    let world = World::new();
+    let result = world
+        .action()
+        .env("CHECK_LOG", world.check_log().display().to_string())
+        .env("FAIL_HUB", "hub1")
+        .input("mode", "health-check")
+        .input("cluster", "cluster1")
+        .input("hubs", r#"["hub1", "hub2"]"#)
+        .input("health-check", RECORDING_CHECK)
+        .input("health-check-retries", "1")
+        .input("health-check-delay", "0")
+        .run();
+    assert!(!result.success(), "{}", logs(&result));
+    assert_eq!(world.stubs.calls(), [], "no helm, no sops");
+    // hub1 twice (two attempts), then hub2 all the same.
+    assert_eq!(world.checks_run(), ["cluster1 hub1", "cluster1 hub1", "cluster1 hub2"]);
+    assert!(
+        result.stderr.contains(&format!(
+            "error: health check failed: `{RECORDING_CHECK}` for hub hub1 on cluster cluster1 failed with exit code 1 \
+             (attempt 2 of 2); the last lines of its output:\n> checking hub1"
+        )),
+        "{}",
+        result.stderr
+    );
+    // Annotated on hub1's entry in cluster.yaml.
+    let cluster_yaml = fs::read_to_string(world.repo.join("config/clusters/cluster1/cluster.yaml")).expect("read");
+    let line = cluster_yaml.lines().position(|l| l.trim() == "- name: hub1").expect("hub1 entry") + 1;
+    assert!(
+        result.stdout.contains(&format!(
+            "::error file=config/clusters/cluster1/cluster.yaml,line={line},col=1::health check failed: "
+        )),
+        "{}",
+        result.stdout
+    );
+    assert!(result.summary.contains("Health checks on `cluster1` failed."), "{}", result.summary);
+    assert!(result.summary.contains("| `hub1` | health check failed | "), "{}", result.summary);
+    assert!(result.summary.contains("| `hub2` | healthy | "), "{}", result.summary);
+}
+
+#[test]
+fn health_check_mode_input_errors() {
+    let world = World::new();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("mode", "health-check"), ("cluster", "cluster1"), ("hubs", "hub1")],
+            "::error::invalid input `health-check`: is required with `mode: health-check`",
+        ),
+        (
+            &[("mode", "health-check"), ("cluster", "cluster1"), ("support", "true"), ("health-check", "true")],
+            "::error::invalid input `support`: must be `false` with `mode: health-check`",
+        ),
+        (
+            &[("mode", "health-check"), ("cluster", "cluster1"), ("hubs", "nope"), ("health-check", "true")],
+            "::error::invalid input `hubs`: no hub named `nope` on cluster `cluster1`",
+        ),
+        (
+            &[("mode", "rollback"), ("cluster", "cluster1")],
+            "::error::invalid input `mode`: expected `upgrade` or `health-check`",
+        ),
+    ];
+    for (inputs, want) in cases {
+        let mut run = world.action();
+        for (name, value) in inputs.iter() {
+            run = run.input(name, *value);
+        }
+        let result = run.run();
+        assert!(!result.success(), "{inputs:?}");
+        assert!(result.stdout.contains(want), "{inputs:?}: {}", logs(&result));
+    }
+    assert_eq!(world.stubs.calls(), [], "nothing ran");
+}
+
+#[test]
+fn health_check_mode_dry_run_prints_the_checks() {
+    let world = World::new();
+    let result = world
+        .action()
+        .input("mode", "health-check")
+        .input("cluster", "cluster1")
+        .input("hubs", "hub1,hub2")
+        .input("health-check", "curl -f \"https://$HUB_NAME.example\"")
+        .input("dry-run", "true")
+        .run();
+    assert!(result.success(), "{}", logs(&result));
+    assert_eq!(world.stubs.calls(), []);
+    let printed: Vec<&str> = result.stdout.lines().filter(|l| l.contains("sh -c")).collect();
+    assert_eq!(
+        printed,
+        [
+            "CLUSTER_NAME=cluster1 HUB_NAME=hub1 sh -c 'curl -f \"https://$HUB_NAME.example\"'  # health check: up to 4 attempts, 60 s each, 10 s apart",
+            "CLUSTER_NAME=cluster1 HUB_NAME=hub2 sh -c 'curl -f \"https://$HUB_NAME.example\"'  # health check: up to 4 attempts, 60 s each, 10 s apart",
+        ],
+        "{}",
+        result.stdout
+    );
+    assert!(world.checks_run().is_empty());
+}
+
+#[test]
+fn health_check_through_the_cli() {
+    let world = World::new();
+    let args = |hubs: &[&'static str]| {
+        let mut args = vec!["--cluster", "cluster1", "--command", RECORDING_CHECK, "--retries", "0"];
+        for hub in hubs {
+            args.extend(["--hub", hub]);
+        }
+        args
+    };
+    let output = world.health_check_cli(&args(&["hub1", "hub2"]), "none");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("==> health check hub1 (attempt 1 of 1)\n"), "{stdout}");
+    assert!(stdout.ends_with("Healthy on cluster cluster1: hub1, hub2\n"), "{stdout}");
+
+    let output = world.health_check_cli(&args(&["hub1", "hub2", "hub3"]), "hub2");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("for hub hub2 on cluster cluster1 failed with exit code 1 (attempt 1 of 1)"), "{stderr}");
+    assert_eq!(
+        world.checks_run(),
+        ["cluster1 hub1", "cluster1 hub2", "cluster1 hub1", "cluster1 hub2", "cluster1 hub3"],
+        "hub3 checked after hub2 failed"
+    );
+
+    let output = world.health_check_cli(&args(&["hub1", "hubb2"]), "none");
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: invalid input `hubs`: no hub named `hubb2` on cluster `cluster1` (config/clusters/cluster1/cluster.yaml); \
+         its hubs: staging, hub1, hub2, hub3\n"
+    );
+    assert_eq!(world.checks_run().len(), 5, "nothing checked for an unknown hub");
+    assert_eq!(world.stubs.calls(), [], "never helm");
+}

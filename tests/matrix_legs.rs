@@ -412,3 +412,122 @@ async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
     assert_eq!(by_cluster["cluster2"].len(), 4, "support and three prod hubs: {log}");
     assert_eq!(by_cluster["cluster5"], ["support", "staging", "prod"], "{log}");
 }
+
+/// A check that records `<cluster> <hub> <KUBECONFIG>` in `$CHECK_LOG` and fails for the hub named `$FAIL_HUB`.
+const RECORDING_CHECK: &str =
+    r#"echo "$CLUSTER_NAME $HUB_NAME $KUBECONFIG" >>"$CHECK_LOG"; test "$HUB_NAME" != "$FAIL_HUB""#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_check_legs_get_credentials_check_every_hub_and_write_results() {
+    let clouds = clouds().await;
+    let pipeline = Pipeline::new(&clouds);
+    let check_log = pipeline.scratch.path().join("checks.log");
+    let checks_run = || -> Vec<(String, String, String)> {
+        fs::read_to_string(&check_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let parts: Vec<&str> = l.splitn(3, ' ').collect();
+                (parts[0].to_owned(), parts[1].to_owned(), parts.get(2).copied().unwrap_or_default().to_owned())
+            })
+            .collect()
+    };
+    let hubs = |names: &[&str]| -> Value {
+        names
+            .iter()
+            .map(|n| json!({"hub_name": n, "reason_for_health_check": "the cluster's node pool changed"}))
+            .collect()
+    };
+    let run_leg = |index: usize, leg: &Value, fail_hub: &str, mode: Option<&str>| {
+        let home = pipeline.scratch.path().join(format!("check-{index}"));
+        fs::create_dir_all(&home).expect("home");
+        let mut run = pipeline
+            .action("action-deploy")
+            .env("CHECK_LOG", check_log.to_string_lossy())
+            .env("FAIL_HUB", fail_hub)
+            .input("leg", leg.to_string())
+            .input("health-check", RECORDING_CHECK)
+            .input("health-check-retries", "0")
+            .input("results-dir", format!("check-results/{index}"))
+            .input("kubeconfig", CLUSTER4_KUBECONFIG);
+        if let Some(mode) = mode {
+            run = run.input("mode", mode);
+        }
+        with_access(run, &pipeline.clouds, &home).run_async()
+    };
+
+    // 1. One cluster's staging hubs (the staging matrix's shape), every check passing.
+    let cluster =
+        json!({"cluster_name": "cluster4", "provider": "kubeconfig", "hubs": hubs(&["staging", "dask-staging"])});
+    let result = run_leg(0, &cluster, "none", None).await;
+    assert!(result.success(), "{}\n{}", result.stdout, result.stderr);
+    assert_eq!(
+        leg_results(pipeline.workspace.path(), "check-results/0/results.json"),
+        [("cluster4".to_owned(), "success".to_owned())].into()
+    );
+    assert_eq!(result.json_output("failed-clusters"), json!([]));
+    assert_eq!(result.output("results-file"), "check-results/0/results.json");
+    let checks = checks_run();
+    let checked: Vec<(&str, &str)> = checks.iter().map(|(c, h, _)| (c.as_str(), h.as_str())).collect();
+    assert_eq!(checked, [("cluster4", "staging"), ("cluster4", "dask-staging")]);
+    assert!(
+        checks.iter().all(|(_, _, k)| k.ends_with("deployer-cluster4.yaml")),
+        "the leg's own kubeconfig: {checks:?}"
+    );
+    assert!(result.stdout.contains("Every cluster of the leg passed its health checks: cluster4"), "{}", result.stdout);
+
+    // 2. A batch of two clusters (gcp and kubeconfig): hub1 fails, hub2 is checked all the same, cluster4 goes on.
+    let batch = json!({"leg": "1 of 1", "checks": 3, "clusters": [
+        {"cluster_name": "cluster1", "provider": "gcp", "hubs": hubs(&["hub1", "hub2"])},
+        {"cluster_name": "cluster4", "provider": "kubeconfig", "hubs": hubs(&["prod"])},
+    ]});
+    let result = run_leg(1, &batch, "hub1", None).await;
+    assert!(!result.success(), "a failed cluster fails the step");
+    assert_eq!(
+        leg_results(pipeline.workspace.path(), "check-results/1/results.json"),
+        [("cluster1".to_owned(), "failure".to_owned()), ("cluster4".to_owned(), "success".to_owned())].into(),
+        "{}\n{}",
+        result.stdout,
+        result.stderr
+    );
+    assert_eq!(result.json_output("failed-clusters"), json!(["cluster1"]));
+    assert_eq!(result.json_output("deployed"), json!(["cluster4"]));
+    assert!(result.stdout.contains("::error::the leg failed on 1 cluster: cluster1"), "{}", result.stdout);
+    assert!(result.summary.contains("| `hub1` | health check failed | "), "{}", result.summary);
+    assert!(result.summary.contains("| `hub2` | healthy | "), "{}", result.summary);
+    let checks = checks_run();
+    let checked: Vec<(&str, &str)> = checks[2..].iter().map(|(c, h, _)| (c.as_str(), h.as_str())).collect();
+    assert_eq!(checked, [("cluster1", "hub1"), ("cluster1", "hub2"), ("cluster4", "prod")]);
+    assert!(
+        checks[2].2.ends_with("deployer-cluster1.yaml") && checks[4].2.ends_with("deployer-cluster4.yaml"),
+        "{checks:?}"
+    );
+
+    // 3. A mode that disagrees with the item is refused before anything runs.
+    let before = checks_run().len();
+    let result = run_leg(2, &cluster, "none", Some("upgrade")).await;
+    assert!(!result.success());
+    assert!(
+        result
+            .stdout
+            .contains("::error::invalid input `mode`: is `upgrade` but `leg` is an item of a health-check matrix"),
+        "{}",
+        result.stdout
+    );
+    let prod_hub =
+        json!({"cluster_name": "cluster4", "provider": "kubeconfig", "hub_name": "prod", "reason_for_redeploy": "r"});
+    let result = run_leg(3, &prod_hub, "none", Some("health-check")).await;
+    assert!(!result.success());
+    assert!(
+        result
+            .stdout
+            .contains("::error::invalid input `mode`: is `health-check` but `leg` is an item of an upgrade matrix"),
+        "{}",
+        result.stdout
+    );
+    assert_eq!(checks_run().len(), before, "nothing checked");
+    assert!(!pipeline.workspace.path().join("check-results/2").exists(), "no results file for a refused leg");
+
+    // Never helm, in any of them.
+    assert_eq!(pipeline.stubs.calls_of("helm"), Vec::<Vec<String>>::new());
+}

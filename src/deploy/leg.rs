@@ -1,9 +1,12 @@
 //! A whole matrix leg in one step (the `leg` input of `actions/deploy`): a
-//! support-and-staging or prod item in either shape ([`crate::legs`]). For
-//! each cluster of the leg, in order: credentials in-process (the code of
-//! `setup-cluster`), then its support chart, then its hubs (up to
-//! `max-parallel-releases` at a time). The first failing release of a
-//! cluster stops that cluster's remaining releases, not the other clusters.
+//! support-and-staging, prod or health-check item in any of its shapes
+//! ([`crate::legs`]). For each cluster of the leg, in order: credentials
+//! in-process (the code of `setup-cluster`), then its support chart, then its
+//! hubs (up to `max-parallel-releases` at a time). The first failing release
+//! of a cluster stops that cluster's remaining releases, not the other
+//! clusters. A health-check item runs no helm: each cluster's hubs are
+//! checked in order ([`run::check_hubs`]), every one of them even after a
+//! failure.
 //! After each cluster the leg's results file (cluster → success or failure)
 //! is rewritten whole, for `filter` to read from the leg's artifact.
 
@@ -15,10 +18,10 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::run::{self, LogStyle, ReleaseResult};
-use super::DeployRequest;
+use super::{DeployRequest, Mode};
 use crate::access::stage::{self as access, SetupInputs};
 use crate::error::Error;
-use crate::legs::{ProdLeg, SupportAndStagingLeg};
+use crate::legs::{HealthCheckLeg, ProdLeg, SupportAndStagingLeg};
 use crate::runner::{self, RunnerEnv};
 
 /// Input names `actions/deploy` reads for a leg, besides setup-cluster's credential inputs.
@@ -37,12 +40,25 @@ pub const RESULTS_VERSION: u32 = 1;
 /// Releases of one cluster run at the same time at most.
 pub const MAX_PARALLEL_RELEASES: usize = 32;
 
-/// One item of either matrix, in either shape.
+/// One item of any of generate's matrices, in any shape. Every shape denies
+/// unknown fields, so exactly one variant reads an item.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum MatrixItem {
     Canary(SupportAndStagingLeg),
     Prod(ProdLeg),
+    /// An item of `health-check-staging-matrix-jobs` or `health-check-prod-matrix-jobs`.
+    HealthCheck(HealthCheckLeg),
+}
+
+impl MatrixItem {
+    /// What the item asks for: upgrades, or health checks only.
+    pub fn mode(&self) -> Mode {
+        match self {
+            MatrixItem::Canary(_) | MatrixItem::Prod(_) => Mode::Upgrade,
+            MatrixItem::HealthCheck(_) => Mode::HealthCheck,
+        }
+    }
 }
 
 /// What a leg does on one cluster.
@@ -60,7 +76,8 @@ pub fn parse_item(input: &str, text: &str) -> Result<MatrixItem, Error> {
         Error::input(
             input,
             format!(
-                "not a matrix item of generate's `support-and-staging-matrix-jobs` or `prod-hub-matrix-jobs` \
+                "not a matrix item of generate's `support-and-staging-matrix-jobs`, `prod-hub-matrix-jobs`, \
+                 `health-check-staging-matrix-jobs` or `health-check-prod-matrix-jobs` \
                  (pass `${{{{ toJSON(matrix.jobs) }}}}`): {e}"
             ),
         )
@@ -79,21 +96,23 @@ pub fn work_of(item: &MatrixItem) -> Vec<ClusterWork> {
                 hubs: if job.upgrade_staging { job.staging_hubs.clone() } else { Vec::new() },
             })
             .collect(),
-        MatrixItem::Prod(leg) => {
-            let mut work: Vec<ClusterWork> = Vec::new();
-            for job in leg.hubs() {
-                match work.last_mut() {
-                    Some(last) if last.cluster_name == job.cluster_name => last.hubs.push(job.hub_name),
-                    _ => work.push(ClusterWork {
-                        cluster_name: job.cluster_name,
-                        support: false,
-                        hubs: vec![job.hub_name],
-                    }),
-                }
-            }
-            work
+        MatrixItem::Prod(leg) => hubs_by_cluster(leg.hubs().into_iter().map(|job| (job.cluster_name, job.hub_name))),
+        MatrixItem::HealthCheck(leg) => {
+            hubs_by_cluster(leg.jobs().into_iter().map(|job| (job.cluster_name, job.hub_name)))
         }
     }
+}
+
+/// `(cluster, hub)` pairs in order, each run of one cluster's hubs as one cluster's work.
+fn hubs_by_cluster(hubs: impl Iterator<Item = (String, String)>) -> Vec<ClusterWork> {
+    let mut work: Vec<ClusterWork> = Vec::new();
+    for (cluster_name, hub_name) in hubs {
+        match work.last_mut() {
+            Some(last) if last.cluster_name == cluster_name => last.hubs.push(hub_name),
+            _ => work.push(ClusterWork { cluster_name, support: false, hubs: vec![hub_name] }),
+        }
+    }
+    work
 }
 
 /// How one cluster of a leg ended.
@@ -119,6 +138,8 @@ pub struct LegResults {
 #[derive(Debug, Clone)]
 pub struct LegRequest {
     pub work: Vec<ClusterWork>,
+    /// Upgrades, or health checks only: what the item is.
+    pub mode: Mode,
     pub access: SetupInputs,
     /// `cluster`, `support` and `hubs` are set per cluster.
     pub how: DeployRequest,
@@ -139,6 +160,24 @@ impl LegRequest {
             return Err(Error::input(super::inputs::SUPPORT, "must be empty when `leg` is given: the leg says"));
         }
         let item = parse_item(inputs::LEG, leg_text)?;
+        let mode = item.mode();
+        match super::Mode::from_env(env)? {
+            Some(given) if given != mode => {
+                return Err(Error::input(
+                    super::inputs::MODE,
+                    format!(
+                        "is `{}` but `leg` is an item of {}: leave `mode` empty (the item decides) or set it to `{}`",
+                        given.as_str(),
+                        match mode {
+                            Mode::Upgrade => "an upgrade matrix (support-and-staging or prod hubs)",
+                            Mode::HealthCheck => "a health-check matrix",
+                        },
+                        mode.as_str()
+                    ),
+                ))
+            }
+            _ => {}
+        }
         let max_parallel = match env.input(inputs::MAX_PARALLEL_RELEASES) {
             None => 1,
             Some(text) => {
@@ -158,8 +197,16 @@ impl LegRequest {
             return Err(Error::input(inputs::RESULTS_DIR, "must be a folder inside the workspace, without `..`"));
         }
         let how = DeployRequest::how_from_env(env)?;
+        if mode == Mode::HealthCheck && how.health_check.is_none() {
+            return Err(Error::input(
+                super::inputs::HEALTH_CHECK,
+                "is required for an item of a health-check matrix: the shell command that checks a hub \
+                 (`sh -c`, with CLUSTER_NAME and HUB_NAME set)",
+            ));
+        }
         Ok(LegRequest {
             work: work_of(&item),
+            mode,
             access: SetupInputs::from_env_for_leg(env)?,
             results_dir: how.repo.join(relative),
             how,
@@ -273,6 +320,13 @@ fn run_cluster(
         ));
         how.env = vec![("KUBECONFIG".to_owned(), access.written.to_string_lossy().into_owned())];
         how.env.extend(access.sops.vars.iter().cloned());
+    }
+    if request.mode == Mode::HealthCheck {
+        let check = DeployRequest { support: false, hubs: work.hubs.clone(), ..how };
+        // A failure's table of hubs is in its error.
+        return run::check_hubs(&check, LogStyle::Actions)
+            .map(|outcome| outcome.releases)
+            .map_err(|error| Box::new((error, Vec::new())));
     }
     let mut releases = Vec::new();
     if work.support {
@@ -433,6 +487,115 @@ mod tests {
         for bad in ["[]", "{}", r#"{"cluster_name": "a"}"#, "nope"] {
             let error = parse_item("leg", bad).expect_err(bad).to_string();
             assert!(error.starts_with("invalid input `leg`: not a matrix item"), "{error}");
+        }
+    }
+
+    fn check(cluster: &str, hub: &str) -> crate::plan::HealthCheckJob {
+        crate::plan::HealthCheckJob {
+            cluster_name: cluster.into(),
+            provider: Provider::Gcp,
+            hub_name: hub.into(),
+            reason_for_health_check: "r".into(),
+        }
+    }
+
+    #[test]
+    fn each_item_shape_parses_to_its_own_variant() {
+        use crate::legs::{HealthCheckBatch, HealthCheckCluster, HealthCheckHub};
+        let checked = |cluster: &str, hubs: &[&str]| HealthCheckCluster {
+            cluster_name: cluster.into(),
+            provider: Provider::Gcp,
+            hubs: hubs
+                .iter()
+                .map(|h| HealthCheckHub { hub_name: (*h).into(), reason_for_health_check: "r".into() })
+                .collect(),
+        };
+        let canary_batch = crate::legs::pack(&[canary("a", true, &["s"]), canary("b", true, &[])], &[], 1);
+        let prod_batch = crate::legs::pack(&[], &[hub("a", "h1"), hub("b", "h2")], 1);
+        let checks_batch = HealthCheckLeg::Batch(HealthCheckBatch {
+            leg: "1 of 1".into(),
+            checks: 3,
+            clusters: vec![checked("a", &["h1", "h2"]), checked("b", &["h3"])],
+        });
+        let items: Vec<MatrixItem> = vec![
+            MatrixItem::Canary(SupportAndStagingLeg::Cluster(canary("a", true, &["s"]))),
+            MatrixItem::Canary(canary_batch.support_and_staging[0].clone()),
+            MatrixItem::Prod(ProdLeg::Hub(hub("a", "h1"))),
+            MatrixItem::Prod(prod_batch.prod[0].clone()),
+            MatrixItem::HealthCheck(HealthCheckLeg::Hub(check("a", "h1"))),
+            MatrixItem::HealthCheck(HealthCheckLeg::Cluster(checked("a", &["s1", "s2"]))),
+            MatrixItem::HealthCheck(checks_batch),
+        ];
+        let json = |item: &MatrixItem| match item {
+            MatrixItem::Canary(leg) => serde_json::to_string(leg),
+            MatrixItem::Prod(leg) => serde_json::to_string(leg),
+            MatrixItem::HealthCheck(leg) => serde_json::to_string(leg),
+        };
+        for item in &items {
+            let text = json(item).expect("json");
+            assert_eq!(&parse_item("leg", &text).expect(&text), item, "{text}");
+        }
+        // The batched legs really are batches (not the one-job shapes).
+        assert!(matches!(items[1], MatrixItem::Canary(SupportAndStagingLeg::Batch(_))), "{:?}", items[1]);
+        assert!(matches!(items[3], MatrixItem::Prod(ProdLeg::Batch(_))), "{:?}", items[3]);
+        let modes: Vec<Mode> = items.iter().map(MatrixItem::mode).collect();
+        use Mode::{HealthCheck as C, Upgrade as U};
+        assert_eq!(modes, [U, U, U, U, C, C, C]);
+        assert_eq!(
+            work_of(&items[6]),
+            [
+                ClusterWork { cluster_name: "a".into(), support: false, hubs: vec!["h1".into(), "h2".into()] },
+                ClusterWork { cluster_name: "b".into(), support: false, hubs: vec!["h3".into()] },
+            ]
+        );
+        // A prod hub job with the health check's reason field, or both, is no item at all.
+        let mixed = r#"{"cluster_name":"a","provider":"gcp","hub_name":"h","reason_for_redeploy":"r","reason_for_health_check":"r"}"#;
+        let error = parse_item("leg", mixed).expect_err(mixed).to_string();
+        assert!(error.contains("`health-check-staging-matrix-jobs` or `health-check-prod-matrix-jobs`"), "{error}");
+    }
+
+    #[test]
+    fn mode_must_agree_with_the_item() {
+        let upgrade = serde_json::to_string(&hub("c", "h")).expect("json");
+        let checks = serde_json::to_string(&check("c", "h")).expect("json");
+        let with = |vars: &[(&'static str, &'static str)], leg: &str| {
+            LegRequest::from_env(&RunnerEnv::from_vars(vars.iter().copied()), leg)
+        };
+        let command = ("INPUT_HEALTH-CHECK", "true");
+        // (inputs, the item, the mode or the error)
+        type Case<'a> = (&'a [(&'static str, &'static str)], &'a str, Result<Mode, &'static str>);
+        let cases: &[Case] = &[
+            (&[], &upgrade, Ok(Mode::Upgrade)),
+            (&[("INPUT_MODE", "upgrade")], &upgrade, Ok(Mode::Upgrade)),
+            (&[command], &checks, Ok(Mode::HealthCheck)),
+            (&[command, ("INPUT_MODE", "health-check")], &checks, Ok(Mode::HealthCheck)),
+            (
+                &[command, ("INPUT_MODE", "upgrade")],
+                &checks,
+                Err("invalid input `mode`: is `upgrade` but `leg` is an item of a health-check matrix: leave \
+                     `mode` empty (the item decides) or set it to `health-check`"),
+            ),
+            (
+                &[command, ("INPUT_MODE", "health-check")],
+                &upgrade,
+                Err("invalid input `mode`: is `health-check` but `leg` is an item of an upgrade matrix \
+                     (support-and-staging or prod hubs): leave `mode` empty (the item decides) or set it to `upgrade`"),
+            ),
+            (
+                &[("INPUT_MODE", "check")],
+                &checks,
+                Err("invalid input `mode`: expected `upgrade` or `health-check`, got `check`"),
+            ),
+            (
+                &[],
+                &checks,
+                Err("invalid input `health-check`: is required for an item of a health-check matrix: the shell \
+                     command that checks a hub (`sh -c`, with CLUSTER_NAME and HUB_NAME set)"),
+            ),
+        ];
+        for (vars, leg, want) in cases {
+            let got = with(vars, leg).map(|r| r.mode).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{vars:?} {leg}");
         }
     }
 

@@ -39,8 +39,10 @@ pub mod inputs {
     pub const CONFIG: &str = "config";
     pub const WAIT: &str = "wait";
     pub const ATOMIC: &str = "atomic";
+    pub const MODE: &str = "mode";
     /// Every input the action reads.
     pub const ALL: &[&str] = &[
+        MODE,
         CLUSTER,
         SUPPORT,
         HUBS,
@@ -220,6 +222,37 @@ impl Step {
         match &self.kind {
             StepKind::DependencyBuild { chart } => format!("helm dependency build {chart}"),
             StepKind::Upgrade => format!("helm upgrade {}", self.target.release()),
+        }
+    }
+}
+
+/// What `actions/deploy` does: upgrade releases (the default), or only run
+/// the health check of hubs, with no helm at all (the `mode` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Upgrade,
+    HealthCheck,
+}
+
+impl Mode {
+    /// The input's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Upgrade => "upgrade",
+            Mode::HealthCheck => "health-check",
+        }
+    }
+
+    /// The `mode` input: `None` when it is not given (a `leg` item then decides; the single form upgrades).
+    pub fn from_env(env: &RunnerEnv) -> Result<Option<Mode>, Error> {
+        match env.input(inputs::MODE).map(str::trim) {
+            None => Ok(None),
+            Some("upgrade") => Ok(Some(Mode::Upgrade)),
+            Some("health-check") => Ok(Some(Mode::HealthCheck)),
+            Some(other) => Err(Error::input(
+                inputs::MODE,
+                format!("expected `upgrade` or `health-check`, got {}", crate::diagnostic::quote_value(other)),
+            )),
         }
     }
 }

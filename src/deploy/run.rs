@@ -320,6 +320,146 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     Ok(outcome)
 }
 
+/// What a health-check run ([`check_hubs`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub cluster: String,
+    /// The hubs asked for, in order.
+    pub hubs: Vec<String>,
+    pub dry_run: bool,
+    /// How each hub's check went, in order (empty on a dry run): `healthy`, `health check failed`.
+    pub releases: Vec<ReleaseResult>,
+}
+
+impl CheckOutcome {
+    /// A few lines of Markdown for the step summary.
+    pub fn summary(&self) -> String {
+        let list = self.hubs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        if self.hubs.is_empty() {
+            format!("No hub to health-check on `{}`.\n", self.cluster)
+        } else if self.dry_run {
+            format!("Dry run on `{}`: would health-check {list}.\n", self.cluster)
+        } else {
+            format!("Health checks on `{}`: {list} healthy.\n{}", self.cluster, releases_table(&self.releases))
+        }
+    }
+}
+
+/// Runs the health check of each hub of the request, in order, and nothing
+/// else: no helm, no sops, nothing decrypted (the `mode: health-check` of
+/// `actions/deploy`, `deployer health-check`). The check gets the
+/// request's `env` (a leg's `KUBECONFIG`) as after an upgrade. A failing hub
+/// does not stop the others: checks change nothing, so every hub is
+/// reported. Any failure is an error naming the failed hubs, with the end of
+/// each one's output, annotated on the first one's entry in `cluster.yaml`.
+pub fn check_hubs(request: &DeployRequest, style: LogStyle) -> Result<CheckOutcome, Error> {
+    if request.support {
+        return Err(Error::input(
+            inputs::SUPPORT,
+            "must be `false` with `mode: health-check`: a health check runs no helm, it checks hubs",
+        ));
+    }
+    let repo = &request.repo;
+    let cluster = find_cluster(repo, request.config.as_deref(), &request.cluster)?;
+    let targets = resolve_targets(&cluster, false, &request.hubs)?;
+    let check = request.health_check.as_ref().ok_or_else(|| {
+        Error::input(
+            inputs::HEALTH_CHECK,
+            "is required with `mode: health-check`: the shell command that checks a hub (`sh -c`, with \
+             CLUSTER_NAME and HUB_NAME set)",
+        )
+    })?;
+    let hubs: Vec<String> = targets.iter().map(|t| t.release().to_owned()).collect();
+    let mut outcome = CheckOutcome {
+        cluster: cluster.name.clone(),
+        hubs: hubs.clone(),
+        dry_run: request.dry_run,
+        releases: Vec::new(),
+    };
+    if hubs.is_empty() {
+        runner::print(&format!("Nothing to health-check on cluster {}: no hubs asked for.\n", cluster.name));
+        return Ok(outcome);
+    }
+    let attempts = u64::from(check.retries) + 1;
+    if request.dry_run {
+        let mut text = format!(
+            "Dry run on cluster {}: these health checks would run in {} (helm is not run, nothing is decrypted).\n",
+            cluster.name,
+            repo.display()
+        );
+        for hub in &hubs {
+            text.push_str(&format!(
+                "CLUSTER_NAME={} HUB_NAME={} sh -c {}  # health check: up to {attempts} attempts, {} s each, {} s apart\n",
+                shell_quote(&cluster.name),
+                shell_quote(hub),
+                shell_quote(&check.command),
+                check.timeout.as_secs(),
+                check.delay.as_secs()
+            ));
+        }
+        runner::print_untrusted(&text)?;
+        return Ok(outcome);
+    }
+
+    // SIGTERM and SIGINT stop the running check and the run.
+    stop::install()?;
+    runner::print(&format!("Health-checking on cluster {} (helm is not run): {}\n", cluster.name, hubs.join(", ")));
+    let mut failures: Vec<(&str, HealthCheckFailure)> = Vec::new();
+    for (index, hub) in hubs.iter().enumerate() {
+        let started = Instant::now();
+        let result = match stop::received() {
+            Some(_) => Err(HealthCheckFailure("was stopped".into(), String::new())),
+            None => health_check(check, repo, &request.env, &cluster.name, hub, style),
+        };
+        if let Some(signal) = stop::received() {
+            let mut message = format!("the health checks on cluster {} were stopped (at {hub})", cluster.name);
+            message.push_str(&format!("; not checked: {}", hubs[index..].join(", ")));
+            return Err(Error::Interrupted { signal, message });
+        }
+        let millis = Some(started.elapsed().as_millis());
+        match result {
+            Ok(()) => outcome.releases.push(ReleaseResult { release: hub.clone(), result: "healthy", millis }),
+            Err(failure) => {
+                outcome.releases.push(ReleaseResult { release: hub.clone(), result: "health check failed", millis });
+                failures.push((hub, failure));
+            }
+        }
+    }
+    if failures.is_empty() {
+        runner::print(&format!("Healthy on cluster {}: {}\n", cluster.name, hubs.join(", ")));
+        return Ok(outcome);
+    }
+    let failed: Vec<&str> = failures.iter().map(|(hub, _)| *hub).collect();
+    let message = match failures.as_slice() {
+        [(hub, failure)] => {
+            format!("`{}` for hub {hub} on cluster {} {}{}", check.command, cluster.name, failure.0, failure.1)
+        }
+        _ => {
+            let mut text = format!(
+                "`{}` failed for {} of {} hubs on cluster {}: {}",
+                check.command,
+                failures.len(),
+                hubs.len(),
+                cluster.name,
+                failed.join(", ")
+            );
+            for (hub, failure) in &failures {
+                text.push_str(&format!("\nhub {hub}: {}{}", failure.0, failure.1));
+            }
+            text
+        }
+    };
+    let root = RepoRoot::new(repo)?;
+    let (file, line) = ReleaseLines::new(&root, &cluster).of(&Target::Hub(failed[0].to_owned()));
+    Err(Error::ReleaseFailed {
+        program: "health check".into(),
+        message,
+        file,
+        line,
+        summary: releases_table(&outcome.releases),
+    })
+}
+
 /// The major version of the helm on PATH, from `helm version`.
 fn detect_helm() -> Result<super::HelmMajor, Error> {
     let output =
