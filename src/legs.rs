@@ -670,4 +670,58 @@ mod tests {
             assert_eq!(batch.releases, batch.clusters.iter().map(|c| c.hubs.len()).sum::<usize>());
         }
     }
+
+    fn checks(clusters: &[(&str, usize)]) -> Vec<HealthCheckJob> {
+        clusters
+            .iter()
+            .flat_map(|(cluster, hubs)| {
+                (0..*hubs).map(move |i| HealthCheckJob {
+                    cluster_name: (*cluster).into(),
+                    provider: Provider::Aws,
+                    hub_name: format!("h{i}"),
+                    reason_for_health_check: "r".into(),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn health_checks_pack_per_cluster_for_staging_and_per_hub_for_prod() {
+        let flat =
+            |legs: &[HealthCheckLeg]| -> Vec<HealthCheckJob> { legs.iter().flat_map(HealthCheckLeg::jobs).collect() };
+        // (staging, prod, max-jobs, staging leg sizes, prod leg sizes, batched)
+        type Case<'a> = (&'a [(&'a str, usize)], &'a [(&'a str, usize)], usize, &'a [usize], &'a [usize], bool);
+        let cases: &[Case<'_>] = &[
+            (&[("a", 2), ("b", 1)], &[("a", 3)], 256, &[2, 1], &[1, 1, 1], false),
+            (&[("a", 2), ("b", 1), ("c", 1)], &[("a", 3), ("b", 2)], 2, &[2, 2], &[3, 2], true),
+            (&[], &[("a", 7)], 3, &[], &[3, 2, 2], true),
+        ];
+        for (staging, prod, max_jobs, staging_sizes, prod_sizes, batched) in cases {
+            let plan = Plan { staging_checks: checks(staging), prod_checks: checks(prod), ..Plan::default() };
+            let legs = pack_plan(&plan, *max_jobs);
+            let sizes = |legs: &[HealthCheckLeg]| legs.iter().map(|l| l.jobs().len()).collect::<Vec<_>>();
+            assert_eq!(sizes(&legs.health_check_staging), *staging_sizes, "{staging:?} {max_jobs}");
+            assert_eq!(sizes(&legs.health_check_prod), *prod_sizes, "{prod:?} {max_jobs}");
+            assert_eq!(flat(&legs.health_check_staging), plan.staging_checks, "every staging check once, in order");
+            assert_eq!(flat(&legs.health_check_prod), plan.prod_checks, "every prod check once, in order");
+            assert_eq!(legs.health_check_prod.iter().any(|l| matches!(l, HealthCheckLeg::Batch(_))), *batched);
+            // Within max-jobs a staging leg is one cluster; never a bare hub.
+            assert!(legs.health_check_staging.iter().all(|l| !matches!(l, HealthCheckLeg::Hub(_))));
+            for leg in legs.health_check_staging.iter().chain(&legs.health_check_prod) {
+                if let HealthCheckLeg::Batch(batch) = leg {
+                    assert_eq!(batch.checks, leg.jobs().len());
+                }
+                // JSON round trip: the item reads back as itself.
+                let back: HealthCheckLeg = serde_json::from_str(&serde_json::to_string(leg).unwrap()).unwrap();
+                assert_eq!(&back, leg);
+            }
+            assert_eq!(pack_plan(&plan, *max_jobs), legs, "deterministic");
+        }
+        // Pruning keeps the kept hubs and drops legs left empty.
+        let legs = pack_plan(&Plan { prod_checks: checks(&[("a", 2), ("b", 2)]), ..Plan::default() }, 2);
+        let kept: Vec<HealthCheckLeg> =
+            legs.health_check_prod.iter().filter_map(|l| l.retain(|c, h| c == "b" || h == "h0")).collect();
+        assert_eq!(kept.iter().map(|l| l.jobs().len()).collect::<Vec<_>>(), [1, 2]);
+        assert!(legs.health_check_prod[0].retain(|_, _| false).is_none());
+    }
 }
