@@ -212,7 +212,6 @@ fn real_world_keys_raise_nothing_and_strict_lists_them_as_notices() {
     assert_eq!(text(&output.stdout), "ok: 3 clusters, 3 hubs\n");
     let notices: Vec<String> = text(&output.stderr).lines().map(str::to_owned).collect();
     let expected = [
-        "notice: config/clusters/c1/cluster.yaml:3:1: provider_url: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:4:1: metadata: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:7:1: account: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:8:1: tenancy: key not read by the deployer",
