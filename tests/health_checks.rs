@@ -213,6 +213,8 @@ fn filter_drops_the_prod_checks_of_a_cluster_whose_staging_check_failed() {
         ])
     );
     assert_eq!(result.output("has-jobs"), "true");
+    assert!(result.summary.starts_with("## Prod health checks after the staging checks"), "{}", result.summary);
+    assert!(result.summary.contains("| gcp1-eu | prod | Check |"), "{}", result.summary);
 
     // A staging check with no result fails closed.
     let missing = filter_checks(&generated, workspace.path()).input("results", r#"{"gcp1": "success"}"#).run();
@@ -291,4 +293,21 @@ fn the_plan_shows_the_checks_in_their_own_table() {
     };
     insta::assert_snapshot!("health_checks_log_tables", run("table"));
     insta::assert_snapshot!("health_checks_comment", run("markdown"));
+}
+
+#[test]
+fn a_hostile_changed_path_in_a_health_check_reason_commands_nothing() {
+    // A file name is the attacker's: it reaches the reason, the log tables and the summary.
+    let hostile = "terraform/gcp/modules/x\r::error::owned\r##[warning]w.tf";
+    let result = ActionRun::new("action-generate", repo())
+        .input("changed-files", serde_json::to_string(&[hostile]).expect("json"))
+        .temp_input("plan-dir", "plan")
+        .run();
+    assert!(result.success(), "{}\n{}", result.stdout, result.stderr);
+    let checks = result.json_output("health-check-matrix-jobs");
+    assert_eq!(checks.as_array().map(Vec::len), Some(5), "every hub of both gcp clusters: {checks}");
+    let names = support::runner_log::command_names(&result.stdout);
+    assert!(names.iter().all(|n| n == "group" || n == "endgroup"), "stdout commands: {names:?}\n{}", result.stdout);
+    assert_eq!(support::runner_log::command_names(&result.stderr), Vec::<String>::new());
+    assert!(!result.summary.contains('\r'), "{:?}", result.summary);
 }

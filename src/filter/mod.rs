@@ -62,6 +62,8 @@ pub struct FilterOutcome {
     pub kept_legs: Vec<ProdLeg>,
     /// The same for a prod health-check matrix, when that is what the filter was given.
     pub kept_check_legs: Vec<crate::legs::HealthCheckLeg>,
+    /// True when the jobs are health checks, not upgrades (for the tables' words).
+    pub health_checks: bool,
     pub dropped: Vec<DroppedJob>,
     /// One per cluster whose leg could not be found.
     pub warnings: Vec<String>,

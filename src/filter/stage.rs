@@ -258,6 +258,7 @@ pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usi
         .filter_map(|leg| leg.retain(|cluster, hub| kept.contains(&(cluster, hub))))
         .collect();
     outcome.kept_check_legs = kept_check_legs;
+    outcome.health_checks = inputs.kind == MatrixKind::HealthChecks;
     Ok((outcome, requests))
 }
 

@@ -414,11 +414,24 @@ pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
 
 /// Title of the filter's table.
 pub const FILTER_TITLE: &str = "Prod hub upgrades after the staging canaries";
+/// The same for health checks.
+pub const FILTER_CHECKS_TITLE: &str = "Prod health checks after the staging checks";
+const NO_PROD_CHECKS: &str = "No production health checks will be run";
+
+/// The filter's title, the word for a kept job, and what an empty table says.
+fn filter_words(outcome: &FilterOutcome) -> (&'static str, &'static str, &'static str) {
+    if outcome.health_checks {
+        (FILTER_CHECKS_TITLE, "Check", NO_PROD_CHECKS)
+    } else {
+        (FILTER_TITLE, "Deploy", NO_PROD_HUBS)
+    }
+}
 const FILTER_HEADERS: [&str; 4] = ["Cluster Name", "Hub Name", "Decision", "Reason"];
 
 fn filter_rows(outcome: &FilterOutcome) -> Vec<Vec<String>> {
+    let (_, keep, _) = filter_words(outcome);
     let kept = outcome.kept.iter().map(|job| {
-        vec![job.cluster_name.clone(), job.hub_name.clone(), "Deploy".to_owned(), job.reason_for_redeploy.clone()]
+        vec![job.cluster_name.clone(), job.hub_name.clone(), keep.to_owned(), job.reason_for_redeploy.clone()]
     });
     let dropped = outcome
         .dropped
@@ -429,15 +442,17 @@ fn filter_rows(outcome: &FilterOutcome) -> Vec<Vec<String>> {
 
 /// The filter's decisions as a box-drawn table.
 pub fn filter_table(outcome: &FilterOutcome) -> String {
-    text_table(FILTER_TITLE, &FILTER_HEADERS, filter_rows(outcome), NO_PROD_HUBS, None)
+    let (title, _, empty) = filter_words(outcome);
+    text_table(title, &FILTER_HEADERS, filter_rows(outcome), empty, None)
 }
 
 /// The filter's decisions for the step summary.
 pub fn filter_summary(outcome: &FilterOutcome) -> String {
-    let mut out = format!("## {FILTER_TITLE}\n\n");
+    let (title, _, empty) = filter_words(outcome);
+    let mut out = format!("## {title}\n\n");
     let rows = filter_rows(outcome);
     if rows.is_empty() {
-        out.push_str(NO_PROD_HUBS);
+        out.push_str(empty);
         out.push('\n');
     } else {
         out.push_str(&markdown::table(&FILTER_HEADERS, &rows));
