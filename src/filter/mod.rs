@@ -236,10 +236,23 @@ pub fn results_from_jobs(
     results
 }
 
+/// The (cluster, hub) pairs `outcome` kept.
+fn kept_hubs(outcome: &FilterOutcome) -> BTreeSet<(&str, &str)> {
+    outcome.kept.iter().map(|job| (job.cluster_name.as_str(), job.hub_name.as_str())).collect()
+}
+
 /// The prod legs with only the hubs `outcome` kept, in order; a batched leg left empty is dropped.
 pub fn kept_legs(prod: &[ProdLeg], outcome: &FilterOutcome) -> Vec<ProdLeg> {
-    let kept: BTreeSet<(&str, &str)> =
-        outcome.kept.iter().map(|job| (job.cluster_name.as_str(), job.hub_name.as_str())).collect();
+    let kept = kept_hubs(outcome);
+    prod.iter().filter_map(|leg| leg.retain(|cluster, hub| kept.contains(&(cluster, hub)))).collect()
+}
+
+/// [`kept_legs`] for a prod health-check matrix.
+pub fn kept_check_legs(
+    prod: &[crate::legs::HealthCheckLeg],
+    outcome: &FilterOutcome,
+) -> Vec<crate::legs::HealthCheckLeg> {
+    let kept = kept_hubs(outcome);
     prod.iter().filter_map(|leg| leg.retain(|cluster, hub| kept.contains(&(cluster, hub)))).collect()
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    check_job_name, filter_canaries, kept_legs, parse_results, results_from_jobs, FilterOutcome, LegResult, RunJob,
-    DEFAULT_HEALTH_CHECK_JOB_NAME, DEFAULT_JOB_NAME, HEALTH_CHECK_CANARY, UPGRADE_CANARY,
+    check_job_name, filter_canaries, kept_check_legs, kept_legs, parse_results, results_from_jobs, FilterOutcome,
+    LegResult, RunJob, DEFAULT_HEALTH_CHECK_JOB_NAME, DEFAULT_JOB_NAME, HEALTH_CHECK_CANARY, UPGRADE_CANARY,
 };
 use crate::artifact::{read_files, ArtifactLimits};
 use crate::deploy::leg::{ClusterResult, LegResults, RESULTS_FILE, RESULTS_VERSION};
@@ -81,30 +81,28 @@ fn parse_either<U: serde::de::DeserializeOwned>(input: &str, text: Option<&str>)
 /// A staging health-check leg seen as a support-and-staging leg (no support chart, its hubs as the
 /// staging hubs), so that the same rules and the same results reading apply to it.
 fn as_canary(leg: &HealthCheckLeg) -> SupportAndStagingLeg {
-    let job = |cluster: &crate::legs::HealthCheckCluster| SupportAndStagingJob {
-        cluster_name: cluster.cluster_name.clone(),
-        provider: cluster.provider,
+    let job = |cluster_name: &str, provider, staging_hubs: Vec<String>| SupportAndStagingJob {
+        cluster_name: cluster_name.to_owned(),
+        provider,
         upgrade_support: false,
         reason_for_support_redeploy: String::new(),
         upgrade_staging: true,
         reason_for_staging_redeploy: String::new(),
-        staging_hubs: cluster.hubs.iter().map(|h| h.hub_name.clone()).collect(),
+        staging_hubs,
+    };
+    let of_cluster = |cluster: &crate::legs::HealthCheckCluster| {
+        job(&cluster.cluster_name, cluster.provider, cluster.hubs.iter().map(|h| h.hub_name.clone()).collect())
     };
     match leg {
         HealthCheckLeg::Batch(batch) => SupportAndStagingLeg::Batch(SupportAndStagingBatch {
             leg: batch.leg.clone(),
             releases: batch.checks,
-            clusters: batch.clusters.iter().map(job).collect(),
+            clusters: batch.clusters.iter().map(of_cluster).collect(),
         }),
-        HealthCheckLeg::Cluster(cluster) => SupportAndStagingLeg::Cluster(job(cluster)),
-        HealthCheckLeg::Hub(hub) => SupportAndStagingLeg::Cluster(SupportAndStagingJob {
-            staging_hubs: vec![hub.hub_name.clone()],
-            ..job(&crate::legs::HealthCheckCluster {
-                cluster_name: hub.cluster_name.clone(),
-                provider: hub.provider,
-                hubs: Vec::new(),
-            })
-        }),
+        HealthCheckLeg::Cluster(cluster) => SupportAndStagingLeg::Cluster(of_cluster(cluster)),
+        HealthCheckLeg::Hub(hub) => {
+            SupportAndStagingLeg::Cluster(job(&hub.cluster_name, hub.provider, vec![hub.hub_name.clone()]))
+        }
     }
 }
 
@@ -250,14 +248,7 @@ pub fn parse_matrix<T: serde::de::DeserializeOwned>(
 pub fn run(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usize), Error> {
     let (mut outcome, requests) = decide(env, inputs)?;
     outcome.kept_legs = kept_legs(&inputs.prod_legs, &outcome);
-    let kept: std::collections::BTreeSet<(&str, &str)> =
-        outcome.kept.iter().map(|job| (job.cluster_name.as_str(), job.hub_name.as_str())).collect();
-    let kept_check_legs: Vec<HealthCheckLeg> = inputs
-        .prod_check_legs
-        .iter()
-        .filter_map(|leg| leg.retain(|cluster, hub| kept.contains(&(cluster, hub))))
-        .collect();
-    outcome.kept_check_legs = kept_check_legs;
+    outcome.kept_check_legs = kept_check_legs(&inputs.prod_check_legs, &outcome);
     outcome.health_checks = inputs.kind == MatrixKind::HealthChecks;
     Ok((outcome, requests))
 }
