@@ -296,8 +296,6 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
         timeout: parsed.timeout,
         helm_env: crate::diff::render::helm_runtime_env(|name| env.var(name).is_some()),
     };
-    let settings = crate::config::load::load_settings(&workspace, parsed.config.as_deref())?;
-    let rules = crate::manifests::NormaliseRules::from_settings(&settings);
     let progress = |event: Progress| {
         match event {
         Progress::Planned { releases, renders, unchanged_by_key } => runner::print(&format!(
@@ -315,7 +313,7 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
         }
     }
     };
-    let outcome = stage::run(&request, &rules, &progress)?;
+    let outcome = stage::run(&request, &progress)?;
     runner::group("Manifest diff");
     // Rendered content is the checkout's: every line is sanitised, and commands are paused around it.
     let token = runner::pause_commands()?;

@@ -721,8 +721,6 @@ fn run_diff(
         timeout: std::time::Duration::from_secs(args.render_timeout),
         helm_env: deployer::diff::render::helm_runtime_env(|name| std::env::var_os(name).is_some()),
     };
-    let settings = load_settings(&repo.repo, repo.config.as_deref())?;
-    let rules = deployer::manifests::NormaliseRules::from_settings(&settings);
     let progress = |event: Progress| {
         match event {
         Progress::Planned { releases, renders, unchanged_by_key } => runner::print_stderr(&format!(
@@ -739,7 +737,7 @@ fn run_diff(
         }
     }
     };
-    Ok(stage::run(&request, &rules, &progress)?)
+    Ok(stage::run(&request, &progress)?)
 }
 
 /// `--max-jobs`: checked as the action's `max-jobs` input is.

@@ -2,7 +2,8 @@
 //! sops-encrypted files (a fresh age key; the diff itself never decrypts):
 //! on `tests/fixtures/diff/repo` a values change shows exactly its objects'
 //! diff; a shared-chart change shows per hub which objects change and which
-//! hubs are unchanged; the random-secret chart shows no diff; an `enc-`
+//! hubs are unchanged; a random Secret value counts as a change (without
+//! showing either value), a fixed one renders the same; an `enc-`
 //! change shows without content; `skip-unchanged` drops exactly the
 //! unchanged releases and keeps one that failed to render; the action's log
 //! carries no workflow command from rendered content.
@@ -17,6 +18,7 @@ use support::age::{sops_encrypt, AgeKey};
 use support::runner_log::commands;
 use support::{bin, copy_tree, fixture, tools_dir, ActionRun};
 
+const HUB_C_VALUES: &str = "config/clusters/beta/hub-c.values.yaml";
 const ENC_FILE: &str = "config/clusters/alpha/enc-hub-b.secret.values.yaml";
 const SECRET_TOKEN: &str = "token-from-a-real-sops-file-31";
 const NEW_SECRET_TOKEN: &str = "a-rotated-token-never-shown-77";
@@ -120,21 +122,22 @@ fn release<'a>(json: &'a Value, cluster: &str, hub: &str) -> &'a Value {
 #[test]
 fn a_values_change_shows_exactly_its_objects_diff() {
     let repos = Checkouts::new();
-    repos.edit_head("config/clusters/alpha/hub-a.values.yaml", |_| "greeting: good morning\n".into());
-    let (json, _) = repos.diff("config/clusters/alpha/hub-a.values.yaml", &[]);
+    // beta's hubs fix their proxy token, so only the values change shows.
+    repos.edit_head(HUB_C_VALUES, |text| text.replace("hello from hub-c", "good morning"));
+    let (json, _) = repos.diff(HUB_C_VALUES, &[]);
     assert_eq!(
         by_release(&json),
         [
-            ("alpha/staging".to_owned(), "unchanged".to_owned(), vec![]),
-            ("alpha/hub-a".to_owned(), "changed".to_owned(), vec!["changed v1 ConfigMap hub-a-config".to_owned()]),
+            ("beta/staging".to_owned(), "unchanged".to_owned(), vec![]),
+            ("beta/hub-c".to_owned(), "changed".to_owned(), vec!["changed v1 ConfigMap hub-c-config".to_owned()]),
         ],
         "{json:#}"
     );
-    let hub_a = release(&json, "alpha", "hub-a");
-    let diff = hub_a["objects"][0]["diff"].as_str().expect("present");
-    assert!(diff.contains("-  greeting: hello from hub-a\n+  greeting: good morning\n"), "{diff}");
-    assert_eq!((hub_a["lines_added"].as_u64(), hub_a["lines_removed"].as_u64()), (Some(1), Some(1)));
-    // The cache: staging's inputs are the same at base and head, so only hub-a rendered, once per side.
+    let hub_c = release(&json, "beta", "hub-c");
+    let diff = hub_c["objects"][0]["diff"].as_str().expect("present");
+    assert!(diff.contains("-  greeting: hello from hub-c\n+  greeting: good morning\n"), "{diff}");
+    assert_eq!((hub_c["lines_added"].as_u64(), hub_c["lines_removed"].as_u64()), (Some(1), Some(1)));
+    // The cache: staging's inputs are the same at base and head, so only hub-c rendered, once per side.
     assert_eq!(json["renders"], 2, "{json:#}");
 }
 
@@ -145,40 +148,47 @@ fn render_ignore_in_deployer_yaml_leaves_its_paths_out_of_the_diff() {
     for side in [&repos.head, &repos.base] {
         fs::write(side.join("deployer.yaml"), settings).expect("deployer.yaml");
     }
-    repos.edit_head("config/clusters/alpha/hub-a.values.yaml", |_| "greeting: good morning\n".into());
-    let (json, _) = repos.diff("config/clusters/alpha/hub-a.values.yaml", &[]);
-    let hub_a = release(&json, "alpha", "hub-a");
-    assert_eq!(hub_a["status"], "unchanged", "{json:#}");
-    assert_eq!(hub_a["objects_changed"], 0, "{json:#}");
+    repos.edit_head(HUB_C_VALUES, |text| text.replace("hello from hub-c", "good morning"));
+    let (json, _) = repos.diff(HUB_C_VALUES, &[]);
+    let hub_c = release(&json, "beta", "hub-c");
+    assert_eq!(hub_c["status"], "unchanged", "{json:#}");
+    assert_eq!(hub_c["objects_changed"], 0, "{json:#}");
 }
 
 #[test]
-fn a_shared_chart_change_shows_which_hubs_change_and_random_secrets_show_nothing() {
+fn a_shared_chart_change_shows_which_hubs_change_and_random_secrets_count_as_changed() {
     let repos = Checkouts::new();
     repos.edit_head("helm-charts/hubchart/templates/configmap.yaml", |text| {
         format!("{text}  {{{{- if eq .Release.Name \"hub-a\" }}}}\n  extra: \"only hub-a\"\n  {{{{- end }}}}\n")
     });
-    let (json, _) = repos.diff("helm-charts/hubchart/templates/configmap.yaml", &[]);
-    let found = by_release(&json);
-    let mut expected = vec![
-        ("alpha/staging", "unchanged"),
-        ("beta/staging", "unchanged"),
-        ("alpha/hub-a", "changed"),
-        ("alpha/hub-b", "unchanged"),
-        ("beta/hub-c", "unchanged"),
+    let (json, log) = repos.diff("helm-charts/hubchart/templates/configmap.yaml", &[]);
+    let mut found = by_release(&json);
+    found.sort();
+    let secret = |hub: &str| format!("changed v1 Secret {hub}-hub-secret");
+    let expected = [
+        ("alpha/hub-a", "changed", vec!["changed v1 ConfigMap hub-a-config".to_owned(), secret("hub-a")]),
+        // alpha's proxy token is random at every render: deploying would change it, so the Secret counts.
+        ("alpha/hub-b", "changed", vec![secret("hub-b")]),
+        ("alpha/staging", "changed", vec![secret("staging")]),
+        // beta's values fix the token: its renders are stable, and its checksum annotations never counted.
+        ("beta/hub-c", "unchanged", vec![]),
+        ("beta/staging", "unchanged", vec![]),
     ];
-    expected.sort();
-    let mut statuses: Vec<(&str, &str)> = found.iter().map(|(l, s, _)| (l.as_str(), s.as_str())).collect();
-    statuses.sort();
-    assert_eq!(statuses, expected, "{json:#}");
-    // Every hub rendered at both sides (its chart changed), and each random secret and checksum differed:
-    // only hub-a's ConfigMap counts. alpha/staging and beta/staging have identical inputs (chart, release
-    // name, namespace, values bytes), so the cache renders them once per side: 4 distinct releases x 2.
-    assert_eq!(json["renders"], 8, "{json:#}");
-    let hub_a = found.iter().find(|(l, _, _)| l == "alpha/hub-a").expect("present");
-    assert_eq!(hub_a.2, ["changed v1 ConfigMap hub-a-config"]);
-    // hub-b's encrypted values rendered as placeholders (its Deployment branches on the token's presence).
-    assert_eq!(release(&json, "alpha", "hub-b")["objects_changed"], 0);
+    let expected: Vec<(String, String, Vec<String>)> =
+        expected.into_iter().map(|(l, s, o)| (l.to_owned(), s.to_owned(), o)).collect();
+    assert_eq!(found, expected, "{json:#}");
+    // Every hub rendered at both sides (its chart changed). alpha/staging and beta/staging differ in
+    // values now, so 5 distinct releases x 2.
+    assert_eq!(json["renders"], 10, "{json:#}");
+    // The Secret's diff says which value changed, and shows neither value.
+    let hub_b = release(&json, "alpha", "hub-b");
+    let diff = hub_b["objects"][0]["diff"].as_str().expect("present");
+    assert!(
+        diff.ends_with(&format!("+{} data.proxy-token\n", deployer::manifests::SECRET_VALUES_CHANGED)),
+        "{diff}"
+    );
+    assert_eq!((hub_b["lines_added"].as_u64(), hub_b["lines_removed"].as_u64()), (Some(1), Some(0)), "{diff}");
+    assert!(!log.contains("a-fixed-token-for-beta") && !log.contains("YS1maXhlZC10b2tlbi1mb3ItYmV0YQ"), "{log}");
 }
 
 #[test]
@@ -257,7 +267,8 @@ fn skip_unchanged_drops_exactly_the_unchanged_releases_and_keeps_a_failed_render
     assert_eq!(names(&prod, "hub_name"), ["alpha/\"hub-a\"", "alpha/\"hub-b\""], "{prod:#}");
     assert_eq!(run.output("has-jobs"), "true");
     assert_eq!(run.output("skipped-releases"), "2");
-    assert_eq!(run.output("changed-releases"), "2");
+    // hub-a, hub-b (render failed) and alpha/staging (its random proxy token).
+    assert_eq!(run.output("changed-releases"), "3");
 
     // The plan folder: plan.json with the diff (and the skipped releases), the full diff beside it.
     let dir = run.workspace.join("deployment-plan");
@@ -333,7 +344,7 @@ fn a_base_dir_outside_the_workspace_or_missing_is_an_input_error() {
 }
 
 #[test]
-fn generate_skip_unchanged_plans_nothing_for_a_chart_edit_that_renders_the_same() {
+fn generate_skip_unchanged_skips_a_chart_edit_that_renders_the_same_unless_a_secret_is_random() {
     let repos = Checkouts::new();
     let changed = "helm-charts/hubchart/templates/configmap.yaml";
     repos.edit_head(changed, |text| format!("{{{{/* A comment: the render is the same. */}}}}\n{text}"));
@@ -358,7 +369,10 @@ fn generate_skip_unchanged_plans_nothing_for_a_chart_edit_that_renders_the_same(
     let (planned, _) = run(&[]);
     assert_eq!(planned["prod-hub-matrix-jobs"].as_array().map(Vec::len), Some(3), "{planned:#}");
     let (skipped, stderr) = run(&["--skip-unchanged"]);
-    assert_eq!(skipped["prod-hub-matrix-jobs"], serde_json::json!([]), "{skipped:#}");
-    assert_eq!(skipped["support-and-staging-matrix-jobs"], serde_json::json!([]), "{skipped:#}");
-    assert!(stderr.contains("skipped: alpha/hub-a: rendered manifests unchanged"), "{stderr}");
+    // beta renders the same: skipped. alpha's hubs render a fresh random Secret value each time: kept.
+    assert_eq!(names(&skipped["prod-hub-matrix-jobs"], "hub_name"), ["alpha/\"hub-a\"", "alpha/\"hub-b\""]);
+    assert_eq!(names(&skipped["support-and-staging-matrix-jobs"], "staging_hubs"), ["alpha/[\"staging\"]"]);
+    assert!(stderr.contains("skipped: beta/hub-c: rendered manifests unchanged"), "{stderr}");
+    assert!(stderr.contains("skipped: beta/staging: rendered manifests unchanged"), "{stderr}");
+    assert!(!stderr.contains("skipped: alpha/"), "{stderr}");
 }

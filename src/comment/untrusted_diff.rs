@@ -187,6 +187,10 @@ mod tests {
         let plan = parse_untrusted_plan(text.as_bytes()).unwrap();
         let diff = plan.manifest_diff.unwrap();
         assert_eq!((diff.releases.len(), diff.skipped.len()), (3, 1));
+        assert!(!diff.head_render_ignore_differs, "absent: false");
+        // The render.ignore note's flag: a boolean, nothing else.
+        let noted = plan_with(json!({"releases": [], "head_render_ignore_differs": true}));
+        assert!(parse_untrusted_plan(noted.as_bytes()).unwrap().manifest_diff.unwrap().head_render_ignore_differs);
         // Files without the field stay valid.
         let old = r#"{"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": []}"#;
         assert!(parse_untrusted_plan(old.as_bytes()).unwrap().manifest_diff.is_none());
@@ -272,6 +276,8 @@ mod tests {
                 "skipped[1]: the release is listed twice",
             ),
             (plan_with(json!({"releases": [], "extra": []})), "unknown field"),
+            (plan_with(json!({"releases": [], "head_render_ignore_differs": "yes"})), "invalid type"),
+            (plan_with(json!({"releases": [], "head_render_ignore_differs": 1})), "invalid type"),
             (plan_with(json!("releases")), "invalid type"),
         ];
         for (text, expected) in cases {

@@ -131,7 +131,16 @@ pub struct ManifestDiff {
     /// Releases `skip-unchanged` dropped from the matrices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedRelease>,
+    /// True when the head's `render.ignore` differs from the base's: the
+    /// diff applies the base's (a change cannot hide itself), and the views
+    /// say so above their tables ([`RENDER_IGNORE_NOTE`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub head_render_ignore_differs: bool,
 }
+
+/// Said above the tables when the head changes `render.ignore`.
+pub const RENDER_IGNORE_NOTE: &str = "This change edits `render.ignore` in `deployer.yaml`. The manifest changes are \
+     compared with the base's `render.ignore`, not with the edited one, which applies once merged.";
 
 impl ManifestDiff {
     /// The diff of one release, if it was rendered.

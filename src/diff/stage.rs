@@ -9,10 +9,10 @@ use std::time::Duration;
 use super::render::{render_and_compare, Progress, RenderRequest, Rendered};
 use super::skip::{releases_of, skip_unchanged};
 use super::text::keep_within;
-use super::{DiffStatus, ManifestDiff, ReleaseDiff};
+use super::{DiffStatus, ManifestDiff, ReleaseDiff, RENDER_IGNORE_NOTE};
 use crate::deploy::SUPPORT_RELEASE;
 use crate::error::Error;
-use crate::manifests::NormaliseRules;
+use crate::manifests::{NormaliseRules, SecretDigestKey};
 use crate::plan::{ProdHubJob, SupportAndStagingJob};
 use crate::runner::RunnerEnv;
 
@@ -102,12 +102,26 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Renders, compares and (when asked) skips.
-pub fn run(
-    request: &DiffRequest,
-    rules: &NormaliseRules,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<DiffOutcome, Error> {
+/// How a diff normalises: the base checkout's `render.ignore` (a change
+/// cannot hide itself from its own diff), with a fresh random key for the
+/// Secret values' digests; and whether the head's `render.ignore` differs.
+/// The head's settings must load (as before a diff); when the base's do not,
+/// nothing is ignored.
+pub fn rules(request: &DiffRequest) -> Result<(NormaliseRules, bool), Error> {
+    use crate::config::load::load_settings;
+    let head = load_settings(&request.head, request.config.as_deref())?;
+    let base = load_settings(&request.base, request.config.as_deref()).map(|s| s.render_ignore).unwrap_or_default();
+    let differs = head.render_ignore != base;
+    let key = SecretDigestKey::random()
+        .map_err(|e| Error::Runner(format!("no randomness for the Secret values' digests: {e}")))?;
+    let rules = NormaliseRules { ignore: base, secret_digests: Some(key), ..NormaliseRules::default() };
+    Ok((rules, differs))
+}
+
+/// Renders, compares and (when asked) skips, with [`rules`].
+pub fn run(request: &DiffRequest, progress: &(dyn Fn(Progress) + Sync)) -> Result<DiffOutcome, Error> {
+    let (rules, head_render_ignore_differs) = rules(request)?;
+    let rules = &rules;
     let releases = releases_of(&request.support_and_staging, &request.prod_hubs);
     let render = RenderRequest {
         head: request.head.clone(),
@@ -127,7 +141,8 @@ pub fn run(
     } else {
         (request.support_and_staging.clone(), request.prod_hubs.clone(), Vec::new())
     };
-    let full = ManifestDiff { releases: outcomes.into_iter().map(|o| o.diff).collect(), skipped };
+    let full =
+        ManifestDiff { releases: outcomes.into_iter().map(|o| o.diff).collect(), skipped, head_render_ignore_differs };
     let bounded = bound(&full, MAX_PLAN_DIFF_BYTES, MAX_RELEASE_DIFF_BYTES);
     Ok(DiffOutcome { full, bounded, support_and_staging, prod_hubs, renders, dependency_builds, helm_version })
 }
@@ -147,13 +162,20 @@ pub fn bound(diff: &ManifestDiff, total: usize, per_release: usize) -> ManifestD
             release
         })
         .collect();
-    ManifestDiff { releases, skipped: diff.skipped.clone() }
+    ManifestDiff {
+        releases,
+        skipped: diff.skipped.clone(),
+        head_render_ignore_differs: diff.head_render_ignore_differs,
+    }
 }
 
 /// Every release's diff as one text (`manifests.diff`): a `#` line per
 /// release, then its objects' unified diffs; at most [`MAX_FULL_DIFF_BYTES`].
 pub fn full_text(diff: &ManifestDiff) -> String {
     let mut text = String::new();
+    if diff.head_render_ignore_differs {
+        text.push_str(&format!("# Note: {RENDER_IGNORE_NOTE}\n"));
+    }
     for release in &diff.releases {
         let head = format!("# {}: {}\n", release.label(), status_line(release));
         let body: String = release.objects.iter().map(|o| o.diff.as_str()).collect();
@@ -200,6 +222,9 @@ pub fn status_line(release: &ReleaseDiff) -> String {
 pub fn text_report(diff: &ManifestDiff) -> String {
     let width = diff.releases.iter().map(|r| r.label().chars().count()).max().unwrap_or(0);
     let mut text = String::new();
+    if diff.head_render_ignore_differs {
+        text.push_str(&format!("Note: {RENDER_IGNORE_NOTE}\n"));
+    }
     for release in &diff.releases {
         text.push_str(&format!("{:width$}  {}\n", release.label(), status_line(release)));
     }
@@ -356,7 +381,7 @@ mod tests {
     #[test]
     fn bounds_per_release_and_in_all_at_object_boundaries() {
         let diff =
-            ManifestDiff { releases: vec![release("a", &[10, 10, 10]), release("b", &[10, 10])], skipped: vec![] };
+            ManifestDiff { releases: vec![release("a", &[10, 10, 10]), release("b", &[10, 10])], ..ManifestDiff::default() };
         // (total, per release, objects kept per release, truncated per release)
         let cases: &[(usize, usize, [usize; 2], [bool; 2])] = &[
             (1000, 1000, [3, 2], [false, false]),

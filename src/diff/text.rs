@@ -4,7 +4,7 @@
 use similar::{ChangeTag, TextDiff};
 
 use super::{ObjectChange, ObjectDiff};
-use crate::manifests::{compare, Manifests, ObjectKey};
+use crate::manifests::{changed_secret_places, compare, secret_note, Manifests, ObjectKey};
 
 /// Lines of context around each change, as `diff -u`.
 pub const CONTEXT_LINES: usize = 3;
@@ -32,6 +32,9 @@ fn count(n: usize) -> u32 {
 }
 
 /// Every object that differs between `base` and `head`, with its unified diff.
+/// A changed object whose redacted values differ gains a last line at head
+/// naming where ([`secret_note`]): an object whose only change is a Secret
+/// value shows that line as its whole diff.
 pub fn compare_objects(base: &Manifests, head: &Manifests) -> Compared {
     let changes = compare(base, head);
     let mut compared = Compared {
@@ -47,8 +50,14 @@ pub fn compare_objects(base: &Manifests, head: &Manifests) -> Compared {
     all.sort_by(|a, b| a.0.cmp(b.0));
     for (key, change) in all {
         let before = base.objects.get(key).map_or("", String::as_str);
-        let after = head.objects.get(key).map_or("", String::as_str);
-        let (diff, added, removed) = unified(&key.to_string(), before, after);
+        let mut after = head.objects.get(key).map_or("", String::as_str).to_owned();
+        if change == ObjectChange::Changed {
+            let places = changed_secret_places(base.secrets.get(key), head.secrets.get(key));
+            if let Some(note) = secret_note(&places) {
+                after.push_str(&note);
+            }
+        }
+        let (diff, added, removed) = unified(&key.to_string(), before, &after);
         compared.lines_added = compared.lines_added.saturating_add(added);
         compared.lines_removed = compared.lines_removed.saturating_add(removed);
         compared.objects.push(ObjectDiff { object: key.to_string(), change, diff });

@@ -5,7 +5,7 @@
 //! limit, every fence and `<details>` closed.
 
 use super::markdown;
-use crate::diff::{DiffStatus, ManifestDiff, ReleaseDiff, SkippedRelease, ENCRYPTED_CHANGED};
+use crate::diff::{DiffStatus, ManifestDiff, ReleaseDiff, SkippedRelease, ENCRYPTED_CHANGED, RENDER_IGNORE_NOTE};
 use crate::plan::{ProdHubJob, SupportAndStagingJob};
 use crate::runner::is_invisible;
 
@@ -20,6 +20,12 @@ pub const FULL_DIFF_FILE: &str = "manifests.diff";
 /// Said of a planned release the diff does not hold.
 pub const NOT_RENDERED: &str = "not rendered";
 const SKIPPED_HEADERS: [&str; 3] = ["Cluster Name", "Hub Name", "Reason"];
+
+/// The note above the tables of a diff made while the head edits
+/// `render.ignore` (fixed text: nothing of the edit is quoted).
+pub fn render_ignore_note() -> String {
+    format!("> [!WARNING]\n> {RENDER_IGNORE_NOTE}\n\n")
+}
 
 /// `1 object`, `5 objects`.
 fn plural(count: usize, what: &str) -> String {
@@ -476,6 +482,7 @@ mod tests {
                 hub_name: Some("hub9".into()),
                 reason: SKIPPED_REASON.into(),
             }],
+            head_render_ignore_differs: false,
         }
     }
 
@@ -569,7 +576,7 @@ mod tests {
 
     #[test]
     fn without_changes_the_tables_only_gain_the_column() {
-        let unchanged = ManifestDiff { releases: vec![release(None, DiffStatus::Unchanged, vec![])], skipped: vec![] };
+        let unchanged = ManifestDiff { releases: vec![release(None, DiffStatus::Unchanged, vec![])], ..ManifestDiff::default() };
         let text = comment(&plan_file(unchanged), LIMIT);
         assert!(
             text.contains("| Manifest change |") && text.contains("| support: no change; staging: not rendered |"),
@@ -579,6 +586,25 @@ mod tests {
         let mut none = plan_file(ManifestDiff::default());
         none.manifest_diff = None;
         assert!(!comment(&none, LIMIT).contains("Manifest change"));
+    }
+
+    #[test]
+    fn a_head_that_edits_render_ignore_gets_a_note_above_the_tables() {
+        let mut diff = small_diff();
+        let without = comment(&plan_file(diff.clone()), LIMIT);
+        assert!(!without.contains(RENDER_IGNORE_NOTE), "{without}");
+        diff.head_render_ignore_differs = true;
+        let file = plan_file(diff);
+        let text = comment(&file, LIMIT);
+        let note = text.find(RENDER_IGNORE_NOTE).expect("the note");
+        let table = text.find("### Support and Staging deployments").expect("the table");
+        assert!(note < table, "the note comes first:\n{text}");
+        insta::assert_snapshot!("comment_with_render_ignore_note", text.split("\n### Manifest changes").next().unwrap_or(""));
+        // The step summary and a comment cut to fit keep it too.
+        let summary = crate::render::step_summary_within(&(&file).into(), usize::MAX, None);
+        assert!(summary.contains(RENDER_IGNORE_NOTE), "{summary}");
+        let cut = comment(&file, chars(&text) / 2);
+        assert!(cut.contains(RENDER_IGNORE_NOTE), "{cut}");
     }
 
     /// Content a stranger could put in a diff, to break out of the fence or the block.
@@ -601,7 +627,7 @@ mod tests {
             object_diffs.iter().enumerate().map(|(i, d)| object(&format!("o{i}"), ObjectChange::Changed, d)).collect();
         let releases =
             (0..releases).map(|i| release(Some(&format!("h{i}")), DiffStatus::Changed, objects.clone())).collect();
-        plan_file(ManifestDiff { releases, skipped: vec![] })
+        plan_file(ManifestDiff { releases, ..ManifestDiff::default() })
     }
 
     #[test]

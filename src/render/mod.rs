@@ -296,10 +296,18 @@ fn omitted_note(omitted: usize, limit: usize, run_url: Option<&str>) -> String {
 /// whole does not fit, rows are left out from the end, at a row boundary, and
 /// a note says how many and where to see them. The manifest diff, when the
 /// view has one, follows in what the tables leave (room for its note is kept),
-/// cut at object boundaries ([`diff::section_within`]).
+/// cut at object boundaries ([`diff::section_within`]); when the head edits
+/// `render.ignore`, a note says so above the tables ([`diff::render_ignore_note`]).
 pub fn markdown_within(view: &PlanMarkdown<'_>, intro: &str, limit: usize, run_url: Option<&str>) -> String {
     let Some(manifest_diff) = view.manifest_diff else {
         return tables_within(view, intro, limit, limit, run_url);
+    };
+    let with_note;
+    let intro = if manifest_diff.head_render_ignore_differs {
+        with_note = format!("{intro}{}", diff::render_ignore_note());
+        with_note.as_str()
+    } else {
+        intro
     };
     let reserve = diff::section_reserve(manifest_diff, limit, run_url);
     let mut out = tables_within(view, intro, limit.saturating_sub(reserve), limit, run_url);
