@@ -650,11 +650,21 @@ mod tests {
         let cases: Vec<(&str, String, String, usize, Vec<&str>)> = vec![
             ("the same values", secret("YQ==", "x"), secret("YQ==", "x"), 0, vec![]),
             ("a rotated data value", secret("YQ==", "x"), secret("Yg==", "x"), 1, vec!["data.token"]),
-            ("a rotated stringData value", secret("YQ==", "x"), secret("YQ==", "y"), 1, vec![r#"stringData."odd\nkey""#]),
+            (
+                "a rotated stringData value",
+                secret("YQ==", "x"),
+                secret("YQ==", "y"),
+                1,
+                vec![r#"stringData."odd\nkey""#],
+            ),
             ("a string for a number", secret("YQ==", "'1'"), secret("YQ==", "1"), 1, vec![r#"stringData."odd\nkey""#]),
         ];
         for (name, base, head, changed, places) in cases {
-            assert_eq!(changed_places(&base, &head), (changed, places.iter().map(|p| (*p).to_owned()).collect()), "{name}");
+            assert_eq!(
+                changed_places(&base, &head),
+                (changed, places.iter().map(|p| (*p).to_owned()).collect()),
+                "{name}"
+            );
         }
         // Without a key (the default rules), only the texts compare: the old blindness, kept for `validate --render`.
         assert!(changes(&secret("YQ==", "x"), &secret("Yg==", "x")).is_empty());

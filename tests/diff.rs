@@ -183,10 +183,7 @@ fn a_shared_chart_change_shows_which_hubs_change_and_random_secrets_count_as_cha
     // The Secret's diff says which value changed, and shows neither value.
     let hub_b = release(&json, "alpha", "hub-b");
     let diff = hub_b["objects"][0]["diff"].as_str().expect("present");
-    assert!(
-        diff.ends_with(&format!("+{} data.proxy-token\n", deployer::manifests::SECRET_VALUES_CHANGED)),
-        "{diff}"
-    );
+    assert!(diff.ends_with(&format!("+{} data.proxy-token\n", deployer::manifests::SECRET_VALUES_CHANGED)), "{diff}");
     assert_eq!((hub_b["lines_added"].as_u64(), hub_b["lines_removed"].as_u64()), (Some(1), Some(0)), "{diff}");
     assert!(!log.contains("a-fixed-token-for-beta") && !log.contains("YS1maXhlZC10b2tlbi1mb3ItYmV0YQ"), "{log}");
 }

@@ -380,8 +380,10 @@ mod tests {
 
     #[test]
     fn bounds_per_release_and_in_all_at_object_boundaries() {
-        let diff =
-            ManifestDiff { releases: vec![release("a", &[10, 10, 10]), release("b", &[10, 10])], ..ManifestDiff::default() };
+        let diff = ManifestDiff {
+            releases: vec![release("a", &[10, 10, 10]), release("b", &[10, 10])],
+            ..ManifestDiff::default()
+        };
         // (total, per release, objects kept per release, truncated per release)
         let cases: &[(usize, usize, [usize; 2], [bool; 2])] = &[
             (1000, 1000, [3, 2], [false, false]),

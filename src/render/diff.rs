@@ -576,7 +576,8 @@ mod tests {
 
     #[test]
     fn without_changes_the_tables_only_gain_the_column() {
-        let unchanged = ManifestDiff { releases: vec![release(None, DiffStatus::Unchanged, vec![])], ..ManifestDiff::default() };
+        let unchanged =
+            ManifestDiff { releases: vec![release(None, DiffStatus::Unchanged, vec![])], ..ManifestDiff::default() };
         let text = comment(&plan_file(unchanged), LIMIT);
         assert!(
             text.contains("| Manifest change |") && text.contains("| support: no change; staging: not rendered |"),
@@ -599,7 +600,10 @@ mod tests {
         let note = text.find(RENDER_IGNORE_NOTE).expect("the note");
         let table = text.find("### Support and Staging deployments").expect("the table");
         assert!(note < table, "the note comes first:\n{text}");
-        insta::assert_snapshot!("comment_with_render_ignore_note", text.split("\n### Manifest changes").next().unwrap_or(""));
+        insta::assert_snapshot!(
+            "comment_with_render_ignore_note",
+            text.split("\n### Manifest changes").next().unwrap_or("")
+        );
         // The step summary and a comment cut to fit keep it too.
         let summary = crate::render::step_summary_within(&(&file).into(), usize::MAX, None);
         assert!(summary.contains(RENDER_IGNORE_NOTE), "{summary}");
