@@ -210,7 +210,9 @@ fn health_check(env: &RunnerEnv, request: &deploy::DeployRequest) -> Result<(), 
 
 /// `actions/deploy` with `leg`: every cluster of a matrix item, each with its own credentials.
 fn deploy_leg(env: &RunnerEnv, leg: &str) -> Result<(), Error> {
-    use deploy::leg::{run_leg, LegRequest, RESULTS_FILE};
+    use deploy::leg::{clear_stale_results, run_leg, LegRequest, RESULTS_FILE};
+    // Before anything else, so that a leg that fails on its inputs leaves no report to upload.
+    clear_stale_results(env)?;
     let request = LegRequest::from_env(env, leg)?;
     let clusters: Vec<&str> = request.work.iter().map(|w| w.cluster_name.as_str()).collect();
     let plural = if clusters.len() == 1 { "" } else { "s" };

@@ -332,7 +332,7 @@ async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
         let text =
             fs::read(pipeline.workspace.path().join(format!("deploy-results/{index}/results.json"))).expect("file");
         artifacts.push((
-            format!("deploy-results-{index}"),
+            format!("deploy-results-{index}-1"),
             support::zip_builder::build(&[support::zip_builder::Entry::file("results.json", text)]),
         ));
     }
@@ -361,6 +361,7 @@ async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
         .action("action-filter")
         .github(&github.uri())
         .env("GITHUB_RUN_ID", "7")
+        .env("GITHUB_RUN_ATTEMPT", "1")
         .input("results-from", "artifacts")
         .input("prod-hub-matrix-jobs", plan.output("prod-hub-matrix-jobs"))
         .input("support-and-staging-matrix-jobs", plan.output("support-and-staging-matrix-jobs"))

@@ -179,6 +179,13 @@ pub fn kubeconfig_paths(env: &RunnerEnv, cluster: &str) -> (PathBuf, String, Str
 
 /// Gets access to the cluster and writes the kubeconfig.
 pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error> {
+    run_recording(env, inputs, &mut Vec::new())
+}
+
+/// [`run`], each file it writes (the kubeconfig, the sops credential files)
+/// added to `files` before it is written, so that a caller that owns them (a
+/// leg of several clusters) can remove every one, even after a failure.
+pub fn run_recording(env: &RunnerEnv, inputs: &SetupInputs, files: &mut Vec<PathBuf>) -> Result<SetupOutcome, Error> {
     let workspace = env.workspace();
     let (cluster, text) = find_cluster(&workspace, inputs.config.as_deref(), &inputs.cluster)?;
     let place = location(&cluster, &text)?;
@@ -237,6 +244,7 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
         runner::add_mask(&secret);
     }
     let (written, output_path, export) = kubeconfig_paths(env, &cluster.name);
+    files.push(written.clone());
     kubeconfig::write_private(&written, &text)?;
     let sops = match inputs.sops_mode {
         SopsMode::None => SopsExports::default(),
@@ -248,6 +256,7 @@ pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error>
                 runner::add_mask(secret);
             }
             for file in &exports.files {
+                files.push(file.path.clone());
                 kubeconfig::write_private(&file.path, &file.contents)?;
             }
             let mut covered = exports.covers.clone();

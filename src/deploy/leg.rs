@@ -9,8 +9,16 @@
 //! failure.
 //! After each cluster the leg's results file (cluster → success or failure)
 //! is rewritten whole, for `filter` to read from the leg's artifact.
+//!
+//! A leg fails closed: before anything else a results file already in the
+//! workspace (committed, or left by an earlier step) is removed
+//! ([`clear_stale_results`]), so that a leg that stops early uploads no
+//! report at all; an item that names a cluster twice is refused before
+//! anything runs; and every kubeconfig and credential file written for a
+//! cluster is removed when that cluster's work ends, whether it succeeded,
+//! failed or was stopped by SIGTERM/SIGINT.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -18,11 +26,11 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::run::{self, LogStyle, ReleaseResult};
-use super::{DeployRequest, Mode};
+use super::{stop, DeployRequest, Mode};
 use crate::access::stage::{self as access, SetupInputs};
 use crate::error::Error;
 use crate::legs::{HealthCheckLeg, ProdLeg, SupportAndStagingLeg};
-use crate::runner::{self, RunnerEnv};
+use crate::runner::{self, Level, RunnerEnv};
 
 /// Input names `actions/deploy` reads for a leg, besides setup-cluster's credential inputs.
 pub mod inputs {
@@ -39,6 +47,16 @@ pub const RESULTS_FILE: &str = "results.json";
 pub const RESULTS_VERSION: u32 = 1;
 /// Releases of one cluster run at the same time at most.
 pub const MAX_PARALLEL_RELEASES: usize = 32;
+
+/// The temporary name the results file is written under before it is renamed into place.
+fn partial_name() -> String {
+    format!(".{RESULTS_FILE}.partial")
+}
+
+/// Whether a `results-dir` value is a folder inside the workspace: relative, without `..`.
+fn inside_workspace(relative: &Path) -> bool {
+    relative.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
 
 /// One item of any of generate's matrices, in any shape. Every shape denies
 /// unknown fields, so exactly one variant reads an item.
@@ -160,6 +178,7 @@ impl LegRequest {
             return Err(Error::input(super::inputs::SUPPORT, "must be empty when `leg` is given: the leg says"));
         }
         let item = parse_item(inputs::LEG, leg_text)?;
+        check_each_cluster_once(&item)?;
         let mode = item.mode();
         match super::Mode::from_env(env)? {
             Some(given) if given != mode => {
@@ -193,7 +212,7 @@ impl LegRequest {
         };
         let results_dir = env.input(inputs::RESULTS_DIR).unwrap_or(DEFAULT_RESULTS_DIR);
         let relative = Path::new(results_dir);
-        if relative.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        if !inside_workspace(relative) {
             return Err(Error::input(inputs::RESULTS_DIR, "must be a folder inside the workspace, without `..`"));
         }
         let how = DeployRequest::how_from_env(env)?;
@@ -213,6 +232,108 @@ impl LegRequest {
             max_parallel,
         })
     }
+}
+
+/// The cluster names an item lists, in order, as written (a batch's entries, not merged).
+fn clusters_named(item: &MatrixItem) -> Vec<&str> {
+    match item {
+        MatrixItem::Canary(leg) => leg.clusters().iter().map(|job| job.cluster_name.as_str()).collect(),
+        MatrixItem::Prod(ProdLeg::Hub(job)) => vec![job.cluster_name.as_str()],
+        MatrixItem::Prod(ProdLeg::Batch(batch)) => batch.clusters.iter().map(|c| c.cluster_name.as_str()).collect(),
+        MatrixItem::HealthCheck(HealthCheckLeg::Hub(job)) => vec![job.cluster_name.as_str()],
+        MatrixItem::HealthCheck(HealthCheckLeg::Cluster(cluster)) => vec![cluster.cluster_name.as_str()],
+        MatrixItem::HealthCheck(HealthCheckLeg::Batch(batch)) => {
+            batch.clusters.iter().map(|c| c.cluster_name.as_str()).collect()
+        }
+    }
+}
+
+/// Refuses an item that names a cluster more than once. Generate never
+/// writes one; run as given, the cluster's last result would overwrite its
+/// first (a failure followed by a success would report a success).
+pub fn check_each_cluster_once(item: &MatrixItem) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for cluster in clusters_named(item) {
+        if !seen.insert(cluster) {
+            return Err(Error::input(
+                inputs::LEG,
+                format!(
+                    "names cluster `{cluster}` more than once: an item of generate's matrices holds each cluster \
+                     once (one result per cluster); nothing was run"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes, before anything else, the results file a leg would leave: one
+/// committed to the checkout or left by an earlier step must never be
+/// uploaded as this leg's report. Reads only the `results-dir` input (the
+/// default folder when it is not a folder inside the workspace, which the
+/// inputs check refuses afterwards). A symbolic link on the way to the file
+/// is removed itself, never followed; a folder named like the file is removed
+/// whole (an upload of it would carry the files inside).
+pub fn clear_stale_results(env: &RunnerEnv) -> Result<(), Error> {
+    let given = Path::new(env.input(inputs::RESULTS_DIR).unwrap_or(DEFAULT_RESULTS_DIR));
+    let relative = if inside_workspace(given) { given } else { Path::new(DEFAULT_RESULTS_DIR) };
+    let mut dir = env.workspace();
+    for component in relative.components() {
+        let Component::Normal(name) = component else { continue };
+        dir.push(name);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(found) if found.is_dir() => {}
+            // A link: removed, so that nothing written or uploaded goes through it.
+            Ok(found) if found.file_type().is_symlink() => return remove_entry(&dir, false),
+            // A file where a folder should be: nothing can be under it.
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    for name in [RESULTS_FILE.to_owned(), partial_name()] {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(found) => remove_entry(&path, found.is_dir())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Removes a file or link (or, with `folder`, a whole folder, links inside it not followed).
+fn remove_entry(path: &Path, folder: bool) -> Result<(), Error> {
+    let removed = if folder { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    removed.map_err(|e| Error::io(path, e))
+}
+
+/// The kubeconfig and credential files written for one cluster, removed
+/// when this is dropped: when the cluster's work ends, however it ends (a
+/// signal makes the deploy return `Error::Interrupted`, so this runs then too).
+#[derive(Default)]
+struct CredentialFiles {
+    paths: Vec<PathBuf>,
+}
+
+impl Drop for CredentialFiles {
+    fn drop(&mut self) {
+        for path in self.paths.drain(..) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => runner::annotate_message(
+                    Level::Warning,
+                    &format!("could not remove the credential file {}: {e}", path.display()),
+                ),
+            }
+        }
+    }
+}
+
+/// The error of a leg stopped by `signal` before or between its clusters' steps.
+fn stopped(signal: i32, message: String) -> Error {
+    Error::Interrupted { signal, message }
 }
 
 /// What a leg did.
@@ -261,9 +382,22 @@ pub fn run_leg(env: &RunnerEnv, request: &LegRequest) -> Result<LegOutcome, Erro
         results_file: request.results_dir.join(RESULTS_FILE),
     };
     let total = request.work.len();
+    // From here on SIGTERM/SIGINT are recorded, not fatal: the leg stops at
+    // the next step and removes the credentials it wrote before it exits.
+    stop::install()?;
     // An empty file first: a leg that dies before its first cluster reports nothing, which filter treats as failed.
     write_results(&request.results_dir, &outcome.results)?;
     for (index, work) in request.work.iter().enumerate() {
+        if let Some(signal) = stop::received() {
+            return Err(stopped(
+                signal,
+                format!(
+                    "the leg stopped before cluster {} ({} of {total}); the clusters not reported count as failed",
+                    work.cluster_name,
+                    index + 1
+                ),
+            ));
+        }
         runner::print(&format!(
             "==> Cluster {} ({} of {total}): {}{}\n",
             work.cluster_name,
@@ -309,9 +443,16 @@ fn run_cluster(
 ) -> Result<Vec<ReleaseResult>, ClusterFailure> {
     let mut how = request.how.clone();
     how.cluster = work.cluster_name.clone();
+    // Dropped when this function returns, whatever the outcome: the files go with it.
+    let mut credentials = CredentialFiles::default();
     if !how.dry_run {
         let inputs = SetupInputs { cluster: work.cluster_name.clone(), ..request.access.clone() };
-        let access = access::run(env, &inputs).map_err(|e| Box::new((e, Vec::new())))?;
+        let access =
+            access::run_recording(env, &inputs, &mut credentials.paths).map_err(|e| Box::new((e, Vec::new())))?;
+        if let Some(signal) = stop::received() {
+            let message = format!("the leg stopped after the access step of cluster {}", work.cluster_name);
+            return Err(Box::new((stopped(signal, message), Vec::new())));
+        }
         runner::print(&format!(
             "Access to {} ({}) ready ({} requests)\n",
             work.cluster_name,
@@ -425,7 +566,7 @@ fn write_results(dir: &Path, results: &LegResults) -> Result<(), Error> {
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join(RESULTS_FILE);
-    let partial = dir.join(format!(".{RESULTS_FILE}.partial"));
+    let partial = dir.join(partial_name());
     let mut text = serde_json::to_string_pretty(results).map_err(|e| Error::Runner(e.to_string()))?;
     text.push('\n');
     std::fs::write(&partial, text).map_err(|e| Error::io(&partial, e))?;
@@ -597,6 +738,35 @@ mod tests {
             let got = with(vars, leg).map(|r| r.mode).map_err(|e| e.to_string());
             assert_eq!(got, want.map_err(str::to_owned), "{vars:?} {leg}");
         }
+    }
+
+    #[test]
+    fn an_item_naming_a_cluster_twice_is_refused_in_every_shape() {
+        let batch = crate::legs::pack(&[canary("a", true, &["s"]), canary("b", false, &["s"])], &[], 1);
+        let mut twice = serde_json::to_value(&batch.support_and_staging[0]).expect("json");
+        let first = twice["clusters"][0].clone();
+        twice["clusters"][1] = first;
+        let prod = crate::legs::pack(&[], &[hub("a", "h1"), hub("b", "h2")], 1);
+        let mut split = serde_json::to_value(&prod.prod[0]).expect("json");
+        let mut again = split["clusters"][0].clone();
+        again["hubs"][0]["hub_name"] = "h3".into();
+        split["clusters"].as_array_mut().expect("clusters").push(again);
+        let checks = r#"{"leg": "1 of 1", "checks": 2, "clusters": [
+            {"cluster_name": "a", "provider": "gcp", "hubs": [{"hub_name": "h1", "reason_for_health_check": "r"}]},
+            {"cluster_name": "a", "provider": "gcp", "hubs": [{"hub_name": "h2", "reason_for_health_check": "r"}]}]}"#;
+        let env = RunnerEnv::from_vars([("INPUT_HEALTH-CHECK", "true")]);
+        for leg in [twice.to_string(), split.to_string(), checks.to_owned()] {
+            let error = LegRequest::from_env(&env, &leg).expect_err(&leg).to_string();
+            assert_eq!(
+                error,
+                "invalid input `leg`: names cluster `a` more than once: an item of generate's matrices holds each \
+                 cluster once (one result per cluster); nothing was run",
+                "{leg}"
+            );
+        }
+        // Each cluster once is fine.
+        let once = serde_json::to_string(&batch.support_and_staging[0]).expect("json");
+        assert_eq!(LegRequest::from_env(&env, &once).expect("ok").work.len(), 2);
     }
 
     #[test]

@@ -284,13 +284,17 @@ fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usiz
         )?;
     let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
     if inputs.results_from == ResultsFrom::Artifacts {
+        let run_attempt = run_attempt(env)?;
         let listing = format!("{}/actions/runs/{run_id}/artifacts", repo.api_path());
         let (results, requests) = github::block_on(async {
             let gh = GitHub::new(config)?;
-            let results = results_from_artifacts(&gh, &repo.api_path(), &listing, inputs).await;
+            let results = results_from_artifacts(&gh, &repo.api_path(), &listing, inputs, run_attempt).await;
             Ok::<_, Error>((results, gh.request_count()))
         })??;
-        return Ok((filter(&inputs.prod, &inputs.support_and_staging, &results?, inputs.kind), requests));
+        let (results, warnings) = results?;
+        let mut outcome = filter(&inputs.prod, &inputs.support_and_staging, &results, inputs.kind);
+        outcome.warnings.splice(0..0, warnings);
+        return Ok((outcome, requests));
     }
     let endpoint = format!("{}/actions/runs/{run_id}/jobs?filter=latest", repo.api_path());
     let (jobs, requests) = github::block_on(async {
@@ -319,32 +323,154 @@ pub fn action_outputs(outcome: &FilterOutcome, kind: MatrixKind) -> Result<Outpu
 const RESULTS_LIMITS: ArtifactLimits =
     ArtifactLimits { max_compressed: 1 << 20, max_uncompressed: 1 << 20, max_entries: 16 };
 
-/// Each cluster's result from the legs' `results.json` artifacts, merged by
-/// [`merge_leg_results`]; an unreadable artifact is an error.
+/// At most this many characters of an artifact's name are shown in a warning.
+const SHOWN_NAME_CHARS: usize = 120;
+
+/// A leg's report bound to its leg: the artifact it came in, the leg's index
+/// in the canary matrix (`strategy.job-index`) and the run attempt, both from
+/// the artifact's name and checked against the run and the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegReport {
+    pub leg: usize,
+    pub attempt: u32,
+    pub results: LegResults,
+}
+
+/// `<prefix><job index>-<attempt>`, both plain decimal numbers (no sign, no
+/// leading zero), as the example workflow names the artifacts; `None` for any
+/// other name.
+pub fn parse_artifact_name(prefix: &str, name: &str) -> Option<(usize, u32)> {
+    let (index, attempt) = name.strip_prefix(prefix)?.split_once('-')?;
+    fn number(text: &str) -> Option<&str> {
+        let plain =
+            !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+        plain.then_some(text)
+    }
+    Some((number(index)?.parse().ok()?, number(attempt)?.parse().ok()?))
+}
+
+/// Binds an artifact's name to a leg of a matrix of `legs` legs, in a run at
+/// `run_attempt`: its job index and attempt, or why it cannot be that leg's.
+pub fn bind_artifact_name(prefix: &str, name: &str, legs: usize, run_attempt: u32) -> Result<(usize, u32), String> {
+    let (leg, attempt) = parse_artifact_name(prefix, name)
+        .ok_or_else(|| format!("its name is not `{prefix}<job index>-<run attempt>`"))?;
+    if leg >= legs {
+        return Err(format!("its name says leg index {leg}, but the matrix has {legs} leg(s)"));
+    }
+    if attempt == 0 || attempt > run_attempt {
+        return Err(format!("its name says run attempt {attempt}, but this is attempt {run_attempt} of the run"));
+    }
+    Ok((leg, attempt))
+}
+
+/// Checks an artifact's `results.json` against the leg and attempt of its
+/// name: the file's attempt must be the name's, and every cluster it names
+/// must be one of that leg's (a leg reports only its own clusters).
+pub fn check_report(
+    bytes: &[u8],
+    leg: &SupportAndStagingLeg,
+    index: usize,
+    attempt: u32,
+) -> Result<LegResults, String> {
+    let results = parse_leg_results(bytes)?;
+    if results.attempt != attempt {
+        return Err(format!("its {RESULTS_FILE} says run attempt {}, but its name says {attempt}", results.attempt));
+    }
+    let foreign: Vec<&str> = results
+        .clusters
+        .keys()
+        .filter(|cluster| !leg.clusters().iter().any(|job| &job.cluster_name == *cluster))
+        .map(String::as_str)
+        .collect();
+    if !foreign.is_empty() {
+        return Err(format!(
+            "its {RESULTS_FILE} names {} not in leg {index} of the matrix: {}",
+            if foreign.len() == 1 { "a cluster" } else { "clusters" },
+            foreign.iter().take(5).map(|c| format!("`{}`", shown(c))).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(results)
+}
+
+/// A name from an artifact or a file, cut short for a warning (the warning itself is sanitised when printed).
+fn shown(text: &str) -> String {
+    let mut cut: String = text.chars().take(SHOWN_NAME_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+/// `GITHUB_RUN_ATTEMPT`: no report of a later attempt than the run's own can be genuine.
+fn run_attempt(env: &RunnerEnv) -> Result<u32, Error> {
+    env.var("GITHUB_RUN_ATTEMPT").and_then(|text| text.parse::<u32>().ok()).filter(|attempt| *attempt >= 1).ok_or_else(
+        || {
+            Error::Runner(
+                "GITHUB_RUN_ATTEMPT is not a run attempt: with `results-from: artifacts` the filter checks each \
+                 report's attempt against it (pass `results` when running outside GitHub Actions)"
+                    .into(),
+            )
+        },
+    )
+}
+
+/// Each cluster's result from the legs' `results.json` artifacts: each
+/// artifact bound to its leg by its name ([`bind_artifact_name`]) and checked
+/// against it ([`check_report`]); one that fails a check is ignored with a
+/// warning, so its leg's clusters count as failed unless a genuine report of
+/// theirs exists. Merged by [`merge_leg_reports`]. Returns the results and
+/// the warnings.
 async fn results_from_artifacts(
     gh: &GitHub,
     repo: &str,
     listing: &str,
     inputs: &FilterInputs,
-) -> Result<BTreeMap<String, LegResult>, Error> {
+    run_attempt: u32,
+) -> Result<(BTreeMap<String, LegResult>, Vec<String>), Error> {
     let artifacts: Vec<RunArtifact> = gh.get_all(listing, Some("artifacts"), None).await?;
-    let mut reports: Vec<LegResults> = Vec::new();
+    let legs = &inputs.support_and_staging_legs;
+    let mut reports: Vec<LegReport> = Vec::new();
+    let mut warnings = Vec::new();
     for artifact in artifacts.iter().filter(|a| a.name.starts_with(&inputs.results_artifacts) && !a.expired) {
-        let refused = |why: String| Error::Artifact(format!("results artifact `{}`: {why}", artifact.name));
+        let mut ignored = |why: String| {
+            warnings.push(format!(
+                "results artifact `{}` ignored: {why}; no cluster counts as succeeded on its word (fail closed)",
+                shown(&artifact.name)
+            ));
+        };
+        let (index, attempt) =
+            match bind_artifact_name(&inputs.results_artifacts, &artifact.name, legs.len(), run_attempt) {
+                Ok(bound) => bound,
+                Err(why) => {
+                    ignored(why);
+                    continue;
+                }
+            };
         if artifact.size_in_bytes > RESULTS_LIMITS.max_compressed {
-            return Err(refused(format!(
+            ignored(format!(
                 "{} bytes, more than the {}-byte cap",
                 artifact.size_in_bytes, RESULTS_LIMITS.max_compressed
-            )));
+            ));
+            continue;
         }
         let zip = gh.artifact_zip(repo, artifact.id, RESULTS_LIMITS.max_compressed).await?;
-        let files = read_files(&zip, &[RESULTS_FILE], RESULTS_LIMITS).map_err(|e| refused(e.to_string()))?;
-        let Some(bytes) = files.get(RESULTS_FILE) else {
-            return Err(refused(format!("it has no {RESULTS_FILE}")));
+        let files = match read_files(&zip, &[RESULTS_FILE], RESULTS_LIMITS) {
+            Ok(files) => files,
+            Err(e) => {
+                ignored(e.to_string());
+                continue;
+            }
         };
-        reports.push(parse_leg_results(bytes).map_err(refused)?);
+        let Some(bytes) = files.get(RESULTS_FILE) else {
+            ignored(format!("it has no {RESULTS_FILE}"));
+            continue;
+        };
+        match check_report(bytes, &legs[index], index, attempt) {
+            Ok(results) => reports.push(LegReport { leg: index, attempt, results }),
+            Err(why) => ignored(why),
+        }
     }
-    Ok(merge_leg_results(&reports, &inputs.support_and_staging))
+    Ok((merge_leg_reports(&reports, legs), warnings))
 }
 
 /// Cluster names are short and plain; anything else in a results file is refused.
@@ -357,36 +483,49 @@ fn parse_leg_results(bytes: &[u8]) -> Result<LegResults, String> {
     Ok(results)
 }
 
-/// The results of every report together: per cluster of the matrix, its
-/// report of the latest run attempt; two reports of one cluster in that
-/// attempt, a failure. Clusters the matrix does not hold are ignored.
-pub fn merge_leg_results(
-    reports: &[LegResults],
-    support_and_staging: &[SupportAndStagingJob],
-) -> BTreeMap<String, LegResult> {
-    // Per cluster: (latest attempt, reports in it, a success in every one of them).
-    let mut latest: BTreeMap<&str, (u32, usize, bool)> = BTreeMap::new();
+/// The results of the legs' reports together. Per leg (by index), only the
+/// reports of its latest attempt count, and say what happened to that leg's
+/// clusters: a cluster that report does not name has no result (failed
+/// downstream); two reports of one leg in one attempt, a failure of every
+/// cluster either names. A cluster in several legs succeeds only when every
+/// one of them reports its success. Reports must already be bound to their
+/// legs ([`check_report`]); a leg index outside `legs` is ignored.
+pub fn merge_leg_reports(reports: &[LegReport], legs: &[SupportAndStagingLeg]) -> BTreeMap<String, LegResult> {
+    let mut latest: BTreeMap<usize, (u32, Vec<&LegResults>)> = BTreeMap::new();
     for report in reports {
-        for (cluster, result) in &report.clusters {
-            if !support_and_staging.iter().any(|job| &job.cluster_name == cluster) {
-                continue;
-            }
-            let success = *result == ClusterResult::Success;
-            let entry = latest.entry(cluster.as_str()).or_insert((report.attempt, 0, true));
-            if report.attempt > entry.0 {
-                *entry = (report.attempt, 0, true);
-            }
-            if report.attempt == entry.0 {
-                entry.1 += 1;
-                entry.2 &= success;
-            }
+        let entry = latest.entry(report.leg).or_insert((report.attempt, Vec::new()));
+        if report.attempt > entry.0 {
+            *entry = (report.attempt, Vec::new());
+        }
+        if report.attempt == entry.0 {
+            entry.1.push(&report.results);
         }
     }
-    latest
-        .into_iter()
-        .map(|(cluster, (_, count, success))| {
-            let result = if success && count == 1 { LegResult::Success } else { LegResult::Failure };
-            (cluster.to_owned(), result)
+    // Per cluster, what each leg holding it says: success, failure, or nothing.
+    let mut said: BTreeMap<&str, Vec<Option<bool>>> = BTreeMap::new();
+    for (index, leg) in legs.iter().enumerate() {
+        let found = latest.get(&index).map(|(_, found)| found.as_slice()).unwrap_or_default();
+        for job in leg.clusters() {
+            let cluster = job.cluster_name.as_str();
+            let named: Vec<ClusterResult> = found.iter().filter_map(|r| r.clusters.get(cluster).copied()).collect();
+            let result = match (found.len(), named.as_slice()) {
+                (_, []) => None,
+                (1, [one]) => Some(*one == ClusterResult::Success),
+                _ => Some(false),
+            };
+            said.entry(cluster).or_default().push(result);
+        }
+    }
+    said.into_iter()
+        .filter_map(|(cluster, results)| {
+            let result = if results.contains(&Some(false)) {
+                LegResult::Failure
+            } else if results.iter().all(|r| *r == Some(true)) {
+                LegResult::Success
+            } else {
+                return None;
+            };
+            Some((cluster.to_owned(), result))
         })
         .collect()
 }
@@ -395,13 +534,8 @@ pub fn merge_leg_results(
 mod matrix_tests {
     use super::*;
 
-    #[test]
-    fn leg_reports_merge_per_cluster_latest_attempt_first_and_fail_closed() {
-        let report = |attempt: u32, pairs: &[(&str, ClusterResult)]| {
-            let clusters = pairs.iter().map(|(c, r)| (c.to_string(), *r)).collect();
-            LegResults { version: RESULTS_VERSION, attempt, clusters }
-        };
-        let job = |name: &str| SupportAndStagingJob {
+    fn job(name: &str) -> SupportAndStagingJob {
+        SupportAndStagingJob {
             cluster_name: name.into(),
             provider: crate::config::Provider::Gcp,
             upgrade_support: true,
@@ -409,18 +543,100 @@ mod matrix_tests {
             upgrade_staging: false,
             reason_for_staging_redeploy: String::new(),
             staging_hubs: Vec::new(),
-        };
-        let matrix = [job("a"), job("b"), job("c"), job("d"), job("e")];
-        use ClusterResult::{Failure, Success};
-        let reports = [
-            report(1, &[("a", Success), ("b", Failure), ("stranger", Success)]),
-            report(1, &[("c", Failure), ("d", Success)]),
-            // A re-run of the leg that failed: its new report wins.
-            report(2, &[("c", Success)]),
-            // Two reports of one cluster in one attempt: a failure.
-            report(1, &[("d", Success)]),
+        }
+    }
+
+    fn batch(names: &[&str]) -> SupportAndStagingLeg {
+        SupportAndStagingLeg::Batch(SupportAndStagingBatch {
+            leg: "1 of 2".into(),
+            releases: names.len(),
+            clusters: names.iter().map(|n| job(n)).collect(),
+        })
+    }
+
+    fn report(leg: usize, attempt: u32, pairs: &[(&str, ClusterResult)]) -> LegReport {
+        let clusters = pairs.iter().map(|(c, r)| (c.to_string(), *r)).collect();
+        LegReport { leg, attempt, results: LegResults { version: RESULTS_VERSION, attempt, clusters } }
+    }
+
+    #[test]
+    fn artifact_names_bind_to_a_leg_and_an_attempt_no_later_than_the_run() {
+        let prefix = DEFAULT_RESULTS_ARTIFACTS;
+        /// An artifact's name, and its leg and attempt or the start of why not.
+        type Case<'a> = (&'a str, Result<(usize, u32), &'a str>);
+        let cases: &[Case] = &[
+            ("deploy-results-0-1", Ok((0, 1))),
+            ("deploy-results-2-3", Ok((2, 3))),
+            ("deploy-results-0-4", Err("its name says run attempt 4, but this is attempt 3 of the run")),
+            ("deploy-results-0-4294967295", Err("its name says run attempt 4294967295, but this is attempt 3")),
+            ("deploy-results-0-4294967296", Err("its name is not `deploy-results-<job index>-<run attempt>`")),
+            ("deploy-results-0-0", Err("its name says run attempt 0")),
+            ("deploy-results-3-1", Err("its name says leg index 3, but the matrix has 3 leg(s)")),
+            ("deploy-results-0", Err("its name is not")),
+            ("deploy-results-0-1-2", Err("its name is not")),
+            ("deploy-results-00-1", Err("its name is not")),
+            ("deploy-results-0-01", Err("its name is not")),
+            ("deploy-results-+0-1", Err("its name is not")),
+            ("deploy-results--1-1", Err("its name is not")),
+            ("deploy-results-0-1\n", Err("its name is not")),
+            ("deploy-results-x-1", Err("its name is not")),
+            ("health-check-results-0-1", Err("its name is not")),
         ];
-        let merged = merge_leg_results(&reports, &matrix);
+        for (name, want) in cases {
+            let got = bind_artifact_name(prefix, name, 3, 3);
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, *want, "{name}"),
+                (Err(got), Err(want)) => assert!(got.starts_with(want), "{name}: {got}"),
+                (got, want) => panic!("{name}: {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_report_must_agree_with_its_name_and_name_only_its_legs_clusters() {
+        let leg = batch(&["a", "b"]);
+        let ok = br#"{"version": 1, "attempt": 2, "clusters": {"a": "success", "b": "failure"}}"#;
+        assert_eq!(check_report(ok, &leg, 1, 2).expect("genuine").clusters.len(), 2);
+        let cases: &[(&[u8], &str)] = &[
+            (
+                br#"{"version": 1, "attempt": 4294967295, "clusters": {"a": "success"}}"#,
+                "its results.json says run attempt 4294967295, but its name says 2",
+            ),
+            (br#"{"version": 1, "clusters": {"a": "success"}}"#, "says run attempt 0, but its name says 2"),
+            (
+                br#"{"version": 1, "attempt": 2, "clusters": {"a": "success", "c": "success"}}"#,
+                "its results.json names a cluster not in leg 1 of the matrix: `c`",
+            ),
+            (br#"{"version": 2, "clusters": {}}"#, "has version 2"),
+            (br#"{"version": 1, "clusters": {"a": "maybe"}}"#, "is not a leg's results"),
+            (br#"{"version": 1, "clusters": {}, "extra": 1}"#, "unknown field"),
+            (b"\xff", "is not a leg's results"),
+        ];
+        for (bytes, want) in cases {
+            let error = check_report(bytes, &leg, 1, 2).expect_err(want);
+            assert!(error.contains(want), "{error}");
+        }
+    }
+
+    #[test]
+    fn reports_merge_per_leg_latest_attempt_first_and_fail_closed() {
+        use ClusterResult::{Failure, Success};
+        let legs = [batch(&["a", "b"]), batch(&["c"]), batch(&["d"]), batch(&["e"]), batch(&["f", "g"])];
+        let reports = [
+            report(0, 1, &[("a", Success), ("b", Failure)]),
+            report(1, 1, &[("c", Failure)]),
+            // A re-run of the leg that failed: its new report wins.
+            report(1, 2, &[("c", Success)]),
+            // Two reports of one leg in one attempt: a failure.
+            report(2, 1, &[("d", Success)]),
+            report(2, 1, &[("d", Success)]),
+            // A later attempt of leg 4 that reports only f: g has no result any more.
+            report(4, 1, &[("f", Success), ("g", Success)]),
+            report(4, 2, &[("f", Success)]),
+            // A leg the matrix does not have.
+            report(9, 1, &[("a", Failure)]),
+        ];
+        let merged = merge_leg_reports(&reports, &legs);
         let got: Vec<(&str, &LegResult)> = merged.iter().map(|(c, r)| (c.as_str(), r)).collect();
         assert_eq!(
             got,
@@ -428,19 +644,19 @@ mod matrix_tests {
                 ("a", &LegResult::Success),
                 ("b", &LegResult::Failure),
                 ("c", &LegResult::Success),
-                ("d", &LegResult::Failure)
+                ("d", &LegResult::Failure),
+                ("f", &LegResult::Success)
             ],
-            "e is absent (no report: filter fails closed), the stranger ignored"
+            "e (no report) and g (not in its leg's latest report) are absent: filter fails closed"
         );
-        for (bytes, want) in [
-            (&br#"{"version": 2, "clusters": {}}"#[..], "has version 2"),
-            (br#"{"version": 1, "clusters": {"a": "maybe"}}"#, "is not a leg's results"),
-            (br#"{"version": 1, "clusters": {}, "extra": 1}"#, "unknown field"),
-            (b"\xff", "is not a leg's results"),
-        ] {
-            let error = parse_leg_results(bytes).expect_err(want);
-            assert!(error.contains(want), "{error}");
-        }
+        // A cluster in two legs succeeds only when both report its success.
+        let twice = [batch(&["a"]), batch(&["a"])];
+        let one = merge_leg_reports(&[report(0, 1, &[("a", Success)])], &twice);
+        assert!(one.is_empty(), "{one:?}");
+        let both = merge_leg_reports(&[report(0, 1, &[("a", Success)]), report(1, 1, &[("a", Success)])], &twice);
+        assert_eq!(both["a"], LegResult::Success);
+        let mixed = merge_leg_reports(&[report(0, 1, &[("a", Success)]), report(1, 1, &[("a", Failure)])], &twice);
+        assert_eq!(mixed["a"], LegResult::Failure);
     }
 
     const ROW: &str = r#"{"cluster_name": "c1", "provider": "gcp", "hub_name": "h1", "reason_for_redeploy": "r"}"#;
