@@ -294,7 +294,7 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
         helm: "helm".into(),
         workers: parsed.workers,
         timeout: parsed.timeout,
-        helm_env: crate::diff::render::helm_runtime_env(|name| env.var(name).is_some()),
+        helm_env: crate::diff::render::helm_env(|name| env.var(name).map(str::to_owned)),
     };
     let settings = crate::config::load::load_settings(&workspace, parsed.config.as_deref())?;
     let rules = crate::manifests::NormaliseRules::from_settings(&settings);
