@@ -362,13 +362,7 @@ impl Scanner<'_> {
 
 /// Why the keyword `key` with the string `value` is refused in a schema, if it is.
 fn refused(key: &str, value: &str) -> Option<String> {
-    let quoted = || {
-        let mut shown: String = value.chars().take(MAX_QUOTED).collect();
-        if value.chars().count() > MAX_QUOTED {
-            shown.push('…');
-        }
-        shown
-    };
+    let quoted = || shown(value, MAX_QUOTED);
     match key {
         "$ref" | "$dynamicRef" | "$recursiveRef" if !value.starts_with('#') => {
             Some(format!("`{key}` is `{}`, another document: a schema may refer only inside itself (`#...`)", quoted()))
@@ -382,6 +376,23 @@ fn refused(key: &str, value: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Text from a checkout file as a message quotes it: at most `max` characters,
+/// control and invisible characters shown as `\u{..}`, so it stays one line.
+pub fn shown(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        if c.is_control() || crate::runner::is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
 }
 
 fn is_known_draft(value: &str) -> bool {
@@ -443,6 +454,14 @@ mod tests {
                 "helm-charts/c/values.schema.json:11:14: $schema: `$schema` is `https://evil.example/meta`, not a JSON Schema draft helm knows without fetching it",
             ]
         );
+    }
+
+    #[test]
+    fn quoted_references_stay_on_one_line() {
+        let found = problems("{\"$ref\": \"http://x/\\n::error::injected\\r##[warning]x\\u202e\"}");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].contains("`http://x/\\u{a}::error::injected\\u{d}##[warning]x\\u{202e}`"), "{found:?}");
+        assert_eq!(shown(&"a".repeat(200), 3), "aaa…");
     }
 
     #[test]

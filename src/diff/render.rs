@@ -347,7 +347,7 @@ impl Side {
                         self.name.as_str(),
                         dependency.file,
                         dependency.index,
-                        repository.chars().take(200).collect::<String>()
+                        crate::config::chart_files::shown(repository, 200)
                     ));
                 }
             }
@@ -368,11 +368,22 @@ impl Side {
 }
 
 fn load_side(checkout: &Path, config: Option<&Path>) -> Result<SideConfig, String> {
-    let settings: Settings = load_settings(checkout, config).map_err(|e| first_line(&e.to_string()))?;
-    let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_line(&e.to_string()))?;
-    let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_line(&e.to_string()))?;
+    let settings: Settings = load_settings(checkout, config).map_err(|e| first_problem(&e))?;
+    let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_problem(&e))?;
+    let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_problem(&e))?;
     let blocked = loaded.blocked.iter().filter_map(|b| b.name.clone()).collect();
     Ok(SideConfig { estate: loaded.estate, inputs, blocked })
+}
+
+/// Why a side's configuration does not load: its first problem, at its file and line.
+fn first_problem(error: &Error) -> String {
+    match error {
+        Error::Config(found) if !found.is_empty() => {
+            let first = &found[0];
+            format!("the configuration does not load: {}: {}", first.position(), first.headline())
+        }
+        other => first_line(&other.to_string()),
+    }
 }
 
 fn first_line(text: &str) -> String {
@@ -838,9 +849,8 @@ fn read_capped<R: Read>(pipe: Option<R>, cap: usize) -> (Vec<u8>, bool) {
 fn is_out_of_memory(stderr: &str) -> bool {
     stderr.lines().any(|line| {
         let line = line.trim();
-        line.starts_with("fatal error: runtime: out of memory")
-            || line.starts_with("runtime: out of memory")
-            || line.starts_with("fatal error: out of memory")
+        (line.starts_with("fatal error:") || line.starts_with("runtime:"))
+            && (line.contains("out of memory") || line.contains("cannot allocate memory"))
     })
 }
 
@@ -1053,6 +1063,7 @@ mod tests {
     fn out_of_memory_is_told_apart() {
         assert!(is_out_of_memory("runtime: out of memory: cannot allocate 134217728-byte block (800751616 in use)\nfatal error: out of memory\n"));
         assert!(is_out_of_memory("fatal error: runtime: out of memory\n\ngoroutine 1"));
+        assert!(is_out_of_memory("fatal error: runtime: cannot allocate memory\n\ngoroutine 1"));
         assert!(!is_out_of_memory("Error: template: c/templates/a.yaml:1: out of memory here\n"));
     }
 
