@@ -296,7 +296,7 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
         helm: "helm".into(),
         workers: parsed.workers,
         timeout: parsed.timeout,
-        helm_env: crate::diff::render::helm_runtime_env(|name| env.var(name).is_some()),
+        helm_env: crate::diff::render::helm_env(|name| env.var(name).map(str::to_owned)),
     };
     let progress = |event: Progress| {
         match event {

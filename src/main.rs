@@ -428,12 +428,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
             let estate = loaded.estate;
             if render_charts {
-                use deployer::diff::render::{helm_runtime_env, HelmRuns, Progress};
+                use deployer::diff::render::{helm_env, HelmRuns, Progress};
                 let how = HelmRuns {
                     helm,
                     workers: workers.map_or_else(deployer::diff::stage::default_workers, usize::from),
                     timeout: deployer::diff::render::DEFAULT_RENDER_TIMEOUT,
-                    env: helm_runtime_env(|name| std::env::var_os(name).is_some()),
+                    env: helm_env(|name| std::env::var(name).ok()),
                 };
                 let progress = |event: Progress| {
                     if let Progress::Rendered { done, total, .. } = event {
@@ -719,7 +719,7 @@ fn run_diff(
         helm: args.helm.clone(),
         workers: args.workers.map_or_else(stage::default_workers, usize::from),
         timeout: std::time::Duration::from_secs(args.render_timeout),
-        helm_env: deployer::diff::render::helm_runtime_env(|name| std::env::var_os(name).is_some()),
+        helm_env: deployer::diff::render::helm_env(|name| std::env::var(name).ok()),
     };
     let progress = |event: Progress| {
         match event {

@@ -98,6 +98,9 @@ pub enum PathProblem {
     BrokenLink,
     /// A symlink (or a folder on the way) that leads outside the repository.
     LinkOutside,
+    /// A path in git's own folder (`.git/`), named or reached through a symlink: it can hold
+    /// credentials (`persist-credentials` writes an authorization header into `.git/config`).
+    GitFolder,
     /// Something other than a regular file where a file is needed.
     NotAFile(FileKind),
     /// Something other than a folder where a folder is needed.
@@ -121,6 +124,7 @@ impl fmt::Display for PathProblem {
             PathProblem::NotFound => f.write_str("does not exist"),
             PathProblem::BrokenLink => f.write_str("is a symlink whose target does not exist"),
             PathProblem::LinkOutside => f.write_str("is a symlink to a path outside the repository"),
+            PathProblem::GitFolder => f.write_str("is in (or leads into) the repository's `.git` folder"),
             PathProblem::NotAFile(kind) => write!(f, "is not a regular file ({kind})"),
             PathProblem::NotAFolder => f.write_str("is not a folder"),
             PathProblem::TooLarge => write!(f, "is larger than {} MiB", MAX_CONFIG_FILE_BYTES / (1024 * 1024)),
@@ -143,6 +147,9 @@ impl PathProblem {
             PathProblem::NotFound | PathProblem::BrokenLink => "fix the name or add the file",
             PathProblem::LinkOutside => {
                 "a symlink must point inside the repository; copy the file into the repository instead"
+            }
+            PathProblem::GitFolder => {
+                "git's own files (which can hold credentials) are never read; name a file of the checkout"
             }
             PathProblem::NotAFile(_) => "name a regular file",
             PathProblem::NotAFolder => "name a folder",
@@ -259,6 +266,26 @@ impl RepoRoot {
     /// symlink's). The folder is resolved fully (once); the last segment is
     /// looked at without following it, and resolved only when it is a symlink.
     fn locate(&self, normalized: &str) -> Result<(PathBuf, Metadata), PathError> {
+        let fail = |problem| error(normalized, problem);
+        if normalized.split('/').any(is_git_folder) {
+            return Err(fail(PathProblem::GitFolder));
+        }
+        let (found, metadata) = self.locate_anywhere(normalized)?;
+        if self.in_git_folder(&found) {
+            return Err(fail(PathProblem::GitFolder));
+        }
+        Ok((found, metadata))
+    }
+
+    /// Whether a canonical path inside the root is in a `.git` folder.
+    fn in_git_folder(&self, canonical: &Path) -> bool {
+        canonical
+            .strip_prefix(&self.root)
+            .is_ok_and(|inside| inside.components().any(|c| c.as_os_str().to_str().is_some_and(is_git_folder)))
+    }
+
+    /// [`Self::locate`] before the `.git` checks.
+    fn locate_anywhere(&self, normalized: &str) -> Result<(PathBuf, Metadata), PathError> {
         let fail = |problem| error(normalized, problem);
         let (folder, name) = match normalized.rsplit_once('/') {
             Some((folder, name)) => (folder, name),
@@ -458,6 +485,11 @@ impl RepoRoot {
     }
 }
 
+/// `.git` in any case (a case-insensitive file system has one folder for all of them).
+fn is_git_folder(segment: &str) -> bool {
+    segment.eq_ignore_ascii_case(".git")
+}
+
 /// `relative` normalised and checked to stay inside ([`join_inside`]); paths
 /// that are normal already (as the config layer hands them over) are taken as they are.
 fn normalize_inside(relative: &str) -> Result<String, PathError> {
@@ -576,6 +608,8 @@ mod tests {
         fs::write(repo.join("big.yaml"), vec![b'a'; MAX_CONFIG_FILE_BYTES as usize + 1]).unwrap();
         fs::write(repo.join("exact.yaml"), vec![b'a'; MAX_CONFIG_FILE_BYTES as usize]).unwrap();
         fs::write(repo.join("latin1.yaml"), [0xe9u8, b'\n']).unwrap();
+        fs::create_dir_all(repo.join(".git")).unwrap();
+        fs::write(repo.join(".git/config"), "extraheader = AUTHORIZATION: basic c2VjcmV0\n").unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::symlink;
@@ -586,6 +620,8 @@ mod tests {
             symlink("config", repo.join("config-link")).unwrap();
             symlink("missing.yaml", repo.join("dangling.yaml")).unwrap();
             symlink("/dev/zero", repo.join("zero.yaml")).unwrap();
+            symlink(".git/config", repo.join("git-link.yaml")).unwrap();
+            symlink("../.git", repo.join("config/gitdir-link")).unwrap();
             let fifo = std::ffi::CString::new(repo.join("fifo.yaml").to_string_lossy().as_bytes()).unwrap();
             // SAFETY: a valid NUL-terminated path.
             assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
@@ -625,6 +661,12 @@ mod tests {
             ("zero.yaml", Err(PathProblem::LinkOutside)),
             #[cfg(unix)]
             ("fifo.yaml", Err(PathProblem::NotAFile(FileKind::Fifo))),
+            (".git/config", Err(PathProblem::GitFolder)),
+            ("./config/../.GIT/config", Err(PathProblem::GitFolder)),
+            #[cfg(unix)]
+            ("git-link.yaml", Err(PathProblem::GitFolder)),
+            #[cfg(unix)]
+            ("config/gitdir-link/config", Err(PathProblem::GitFolder)),
         ];
         for (path, expected) in cases {
             let got = f.root.read_config_file(path).map_err(|e| e.problem);
@@ -661,6 +703,20 @@ mod tests {
             assert_eq!(f.root.dir("outside-dir-link").unwrap_err().problem, PathProblem::LinkOutside);
             assert_eq!(f.root.dir("config-link").unwrap(), f.root.path().join("config"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn git_files_are_never_read_nor_copied() {
+        let f = fixture();
+        assert_eq!(f.root.dir(".git").unwrap_err().problem, PathProblem::GitFolder);
+        assert_eq!(f.root.dir("config/gitdir-link").unwrap_err().problem, PathProblem::GitFolder);
+        assert_eq!(f.root.file("git-link.yaml").unwrap_err().problem, PathProblem::GitFolder);
+        // A folder read whole refuses a link into .git rather than copying it.
+        let refused = f.root.read_tree("config", CHART_TREE_LIMITS).unwrap_err();
+        assert_eq!(refused.path, "config/gitdir-link");
+        assert_eq!(refused.problem, PathProblem::GitFolder);
+        assert_eq!(refused.to_string(), "`config/gitdir-link` is in (or leads into) the repository's `.git` folder");
     }
 
     #[cfg(unix)]

@@ -174,12 +174,29 @@ impl ChartInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChartInputs {
     closures: BTreeMap<String, Vec<ChartInput>>,
+    /// Every entry of every dependency file of every folder read, by folder.
+    dependencies: BTreeMap<String, Vec<FoundDependency>>,
 }
 
 impl ChartInputs {
     /// The inputs of the chart `name` (as `helm_chart` names it); empty for a chart that was not loaded.
     pub fn inputs(&self, name: &str) -> &[ChartInput] {
         self.closures.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The entries of the dependency files ([`DEPENDENCY_FILES`]) of the chart folder `folder`.
+    pub fn dependencies(&self, folder: &str) -> &[FoundDependency] {
+        self.dependencies.get(folder).map_or(&[], Vec::as_slice)
+    }
+
+    /// The entries naming a chart repository (`https://`, `oci://`, `@alias`, a name) anywhere
+    /// among the inputs of the chart `name`.
+    pub fn remote_dependencies(&self, name: &str) -> Vec<&FoundDependency> {
+        self.inputs(name)
+            .iter()
+            .flat_map(|input| self.dependencies(&input.folder))
+            .filter(|d| matches!(d.source, DependencySource::Remote(_)))
+            .collect()
     }
 
     /// The charts, by name, whose inputs include a changed folder, each with its reason: the first
@@ -221,19 +238,44 @@ fn touched_folders<'a>(changed_paths: impl IntoIterator<Item = &'a str>) -> Hash
     touched
 }
 
+/// The files of a chart folder whose `dependencies:` helm reads: `Chart.yaml`, the legacy
+/// `requirements.yaml` (whose list replaces the one in `Chart.yaml` when present), and the lock
+/// files `helm dependency build` fetches from. Every entry of every one of them is checked alike.
+pub const DEPENDENCY_FILES: [&str; 4] = [CHART_FILE, "requirements.yaml", "Chart.lock", "requirements.lock"];
+
+/// One `dependencies` entry of one of a folder's [`DEPENDENCY_FILES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundDependency {
+    /// Repository-relative path of the file listing it.
+    pub file: String,
+    /// Its index in that file's `dependencies` list.
+    pub index: usize,
+    pub version: Option<String>,
+    pub source: DependencySource,
+}
+
 /// A chart folder read while building the graph.
 struct Node {
-    /// Text of its `Chart.yaml`, `None` when it has none or it could not be read.
-    text: Option<String>,
+    /// Its dependency files that exist and were read: (repository-relative path, text).
+    files: Vec<(String, String)>,
     /// False when the folder has no `Chart.yaml`.
     exists: bool,
-    /// Resolved `file://` dependencies: (index in `dependencies`, folder).
-    edges: Vec<(usize, String)>,
+    /// Resolved `file://` dependencies, from any of its dependency files.
+    edges: Vec<Edge>,
+    /// Every entry of its dependency files.
+    dependencies: Vec<FoundDependency>,
+}
+
+/// A `file://` dependency: which file (index in [`Node::files`]), which entry, which folder.
+struct Edge {
+    file: usize,
+    index: usize,
+    target: String,
 }
 
 impl Node {
-    fn manifest_file(folder: &str) -> String {
-        format!("{folder}/{CHART_FILE}")
+    fn file(&self, edge: &Edge) -> (&str, &str) {
+        self.files.get(edge.file).map_or(("", ""), |(file, text)| (file.as_str(), text.as_str()))
     }
 }
 
@@ -242,14 +284,23 @@ impl Node {
 /// `read` gets a repository-relative `Chart.yaml` path and returns its text, `None` when there is no
 /// such file, or an error (a [`Error::Config`] is collected with the other problems). A used chart with
 /// no `Chart.yaml` has only its own folder as input. A `file://` dependency that leaves the repository,
-/// names a folder with no `Chart.yaml`, or closes a cycle is an error at its `Chart.yaml` line.
+/// names a folder with no `Chart.yaml`, or closes a cycle is an error at its `Chart.yaml` line. The
+/// same holds for the entries of a folder's `requirements.yaml`, `Chart.lock` and `requirements.lock`
+/// ([`DEPENDENCY_FILES`]): helm reads them too, so their `file://` folders are inputs as well.
 pub fn chart_inputs(
     used: &BTreeSet<String>,
     read: &mut dyn FnMut(&str) -> Result<Option<String>, Error>,
 ) -> Result<ChartInputs, Error> {
+    chart_inputs_at(used.iter().map(|name| (name.clone(), chart_folder(name))).collect(), read)
+}
+
+/// [`chart_inputs`] of charts given as (name, repository-relative folder), such as the deploy's chart paths.
+pub fn chart_inputs_at(
+    roots: Vec<(String, String)>,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>, Error>,
+) -> Result<ChartInputs, Error> {
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let roots: Vec<(String, String)> = used.iter().map(|name| (name.clone(), chart_folder(name))).collect();
 
     // Read every reachable chart, breadth first from the used charts in name order.
     let mut queue: VecDeque<String> = roots.iter().map(|(_, folder)| folder.clone()).collect();
@@ -257,55 +308,69 @@ pub fn chart_inputs(
         if nodes.contains_key(&folder) {
             continue;
         }
-        let file = Node::manifest_file(&folder);
-        let (text, exists) = match read(&file) {
-            Ok(text) => {
-                let exists = text.is_some();
-                (text, exists)
-            }
-            Err(Error::Config(mut found)) => {
-                problems.append(&mut found);
-                (None, true)
-            }
-            Err(error) => return Err(error),
-        };
-        let mut edges = Vec::new();
-        if let Some(text) = &text {
-            match parse_manifest(&file, text) {
+        let mut node = Node { files: Vec::new(), exists: false, edges: Vec::new(), dependencies: Vec::new() };
+        for name in DEPENDENCY_FILES {
+            let file = format!("{folder}/{name}");
+            let text = match read(&file) {
+                Ok(text) => {
+                    if name == CHART_FILE {
+                        node.exists = text.is_some();
+                    }
+                    text
+                }
+                Err(Error::Config(mut found)) => {
+                    if name == CHART_FILE {
+                        node.exists = true;
+                    }
+                    problems.append(&mut found);
+                    None
+                }
+                Err(error) => return Err(error),
+            };
+            let Some(text) = text else { continue };
+            match parse_manifest(&file, &text) {
                 Ok(manifest) => {
-                    for (index, dependency) in manifest.dependencies.iter().enumerate() {
-                        let DependencySource::File(path) = &dependency.source else { continue };
-                        match resolve_file_dependency(&folder, path) {
-                            Ok(target) => {
-                                queue.push_back(target.clone());
-                                edges.push((index, target));
+                    for (index, dependency) in manifest.dependencies.into_iter().enumerate() {
+                        if let DependencySource::File(path) = &dependency.source {
+                            match resolve_file_dependency(&folder, path) {
+                                Ok(target) => {
+                                    queue.push_back(target.clone());
+                                    node.edges.push(Edge { file: node.files.len(), index, target });
+                                }
+                                Err(resolved) => problems.push(entry_problem(
+                                    &file,
+                                    &text,
+                                    index,
+                                    format!("`{FILE_SCHEME}{path}` leaves the repository (resolves to `{resolved}`)"),
+                                    "a file:// dependency is relative to the chart's folder and must stay inside the repository",
+                                )),
                             }
-                            Err(resolved) => problems.push(entry_problem(
-                                &file,
-                                text,
-                                index,
-                                format!("`{FILE_SCHEME}{path}` leaves the repository (resolves to `{resolved}`)"),
-                                "a file:// dependency is relative to the chart's folder and must stay inside the repository",
-                            )),
                         }
+                        node.dependencies.push(FoundDependency {
+                            file: file.clone(),
+                            index,
+                            version: dependency.version,
+                            source: dependency.source,
+                        });
                     }
                 }
                 Err(mut found) => problems.append(&mut found),
             }
+            node.files.push((file, text));
         }
-        nodes.insert(folder, Node { text, exists, edges });
+        nodes.insert(folder, node);
     }
 
     // A dependency must be a chart: its folder needs a Chart.yaml.
-    for (folder, node) in &nodes {
-        let Some(text) = &node.text else { continue };
-        for (index, target) in &node.edges {
-            if nodes.get(target).is_some_and(|t| !t.exists) {
+    for node in nodes.values() {
+        for edge in &node.edges {
+            if nodes.get(&edge.target).is_some_and(|t| !t.exists) {
+                let (file, text) = node.file(edge);
                 problems.push(entry_problem(
-                    &Node::manifest_file(folder),
+                    file,
                     text,
-                    *index,
-                    format!("dependency folder `{target}` has no {CHART_FILE}"),
+                    edge.index,
+                    format!("dependency folder `{}` has no {CHART_FILE}", edge.target),
                     "a file:// dependency is relative to the chart's folder; fix the path or add the chart",
                 ));
             }
@@ -317,8 +382,15 @@ pub fn chart_inputs(
         return Err(Error::Config(problems));
     }
 
-    let closures = roots.into_iter().map(|(name, folder)| (name, closure(&folder, &nodes))).collect();
-    Ok(ChartInputs { closures })
+    let closures: BTreeMap<String, Vec<ChartInput>> = roots
+        .into_iter()
+        .map(|(name, folder)| {
+            let inputs = closure(&folder, &nodes);
+            (name, inputs)
+        })
+        .collect();
+    let dependencies = nodes.into_iter().map(|(folder, node)| (folder, node.dependencies)).collect();
+    Ok(ChartInputs { closures, dependencies })
 }
 
 fn entry_problem(file: &str, text: &str, index: usize, message: String, hint: &str) -> Diagnostic {
@@ -339,7 +411,7 @@ fn find_cycles(roots: &[(String, String)], nodes: &BTreeMap<String, Node>, probl
         while let Some((folder, next)) = path.last().copied() {
             let node = nodes.get(folder);
             let edge = node.and_then(|node| node.edges.get(next));
-            let Some((index, target)) = edge else {
+            let Some(Edge { index, target, .. }) = edge else {
                 done.insert(folder);
                 path.pop();
                 continue;
@@ -350,10 +422,12 @@ fn find_cycles(roots: &[(String, String)], nodes: &BTreeMap<String, Node>, probl
             if let Some(start) = path.iter().position(|(on_path, _)| *on_path == target.as_str()) {
                 let mut cycle: Vec<&str> = path[start..].iter().map(|(f, _)| chart_label(f)).collect();
                 cycle.push(chart_label(target));
-                let file = Node::manifest_file(folder);
-                let text = node.and_then(|node| node.text.as_deref()).unwrap_or_default();
+                let (file, text) = match (node, edge) {
+                    (Some(node), Some(edge)) => node.file(edge),
+                    _ => ("", ""),
+                };
                 problems.push(entry_problem(
-                    &file,
+                    file,
                     text,
                     *index,
                     format!("dependency cycle: {}", cycle.join(" -> ")),
@@ -374,7 +448,7 @@ fn closure(root: &str, nodes: &BTreeMap<String, Node>) -> Vec<ChartInput> {
     while let Some(current) = inputs.get(next).cloned() {
         next += 1;
         let Some(node) = nodes.get(&current.folder) else { continue };
-        for (_, target) in &node.edges {
+        for Edge { target, .. } in &node.edges {
             if seen.insert(target.as_str()) {
                 let mut chain = current.chain.clone();
                 chain.push(chart_label(target).to_owned());
@@ -546,8 +620,10 @@ mod tests {
         assert_eq!(chains(&inputs, "binderhub"), ["binderhub"]);
         assert_eq!(inputs.inputs("binderhub")[0].folder, "helm-charts/binderhub");
         assert!(inputs.inputs("unused").is_empty());
-        // Only reachable charts are read, each once.
+        // Only reachable charts are read, each once (with their other dependency files).
         let mut read = repo.read.clone();
+        assert_eq!(read.len(), 7 * DEPENDENCY_FILES.len());
+        read.retain(|file| file.ends_with("/Chart.yaml"));
         read.sort();
         let expected = [
             "helm-charts/aws-ce-grafana-backend/Chart.yaml",
@@ -686,12 +762,59 @@ mod tests {
     }
 
     #[test]
+    fn requirements_and_lock_files_are_dependencies_too() {
+        // helm reads `requirements.yaml` (its list replaces Chart.yaml's) and builds from the lock files.
+        let files: BTreeMap<String, String> = [
+            ("helm-charts/basehub/Chart.yaml", deps(&["file://../common"])),
+            ("helm-charts/basehub/requirements.yaml", deps(&["https://charts.example.org", "file://../evil"])),
+            ("helm-charts/basehub/Chart.lock", deps(&["oci://registry.example.org/x", "file:///abs/chart"])),
+            ("helm-charts/common/Chart.yaml", deps(&[])),
+            ("helm-charts/evil/Chart.yaml", deps(&[])),
+            ("helm-charts/evil/requirements.lock", deps(&["file://../../../../outside"])),
+            ("helm-charts/daskhub/Chart.yaml", deps(&[])),
+            ("helm-charts/daskhub/requirements.yaml", deps(&["file://../nochart", "file://../daskhub"])),
+        ]
+        .into_iter()
+        .map(|(file, text)| (file.to_owned(), text))
+        .collect();
+        let used: BTreeSet<String> = ["basehub".to_owned(), "daskhub".to_owned()].into();
+        let result = chart_inputs(&used, &mut |file: &str| Ok(files.get(file).cloned()));
+        let Err(Error::Config(found)) = result else { panic!("{result:?}") };
+        let lines: Vec<String> = found.iter().map(|d| d.to_string().lines().next().unwrap().to_owned()).collect();
+        assert_eq!(
+            lines,
+            [
+                "helm-charts/basehub/Chart.lock:9:17: dependencies[1].repository: `file:///abs/chart` leaves the repository (resolves to `/abs/chart`)",
+                "helm-charts/evil/requirements.lock:6:17: dependencies[0].repository: `file://../../../../outside` leaves the repository (resolves to `../../outside`)",
+                "helm-charts/daskhub/requirements.yaml:6:17: dependencies[0].repository: dependency folder `helm-charts/nochart` has no Chart.yaml",
+                "helm-charts/daskhub/requirements.yaml:9:17: dependencies[1].repository: dependency cycle: daskhub -> daskhub",
+            ]
+        );
+
+        // Inside the repository, they are inputs like Chart.yaml's, and their remote entries are known.
+        let mut files = files;
+        files.remove("helm-charts/basehub/Chart.lock");
+        files.remove("helm-charts/evil/requirements.lock");
+        files.remove("helm-charts/daskhub/requirements.yaml");
+        let inputs = chart_inputs(&used, &mut |file: &str| Ok(files.get(file).cloned())).unwrap();
+        assert_eq!(chains(&inputs, "basehub"), ["basehub", "basehub -> common", "basehub -> evil"]);
+        let remote: Vec<(&str, &DependencySource)> =
+            inputs.remote_dependencies("basehub").iter().map(|d| (d.file.as_str(), &d.source)).collect();
+        assert_eq!(
+            remote,
+            [("helm-charts/basehub/requirements.yaml", &DependencySource::Remote("https://charts.example.org".into()))]
+        );
+        assert_eq!(inputs.dependencies("helm-charts/basehub").len(), 3);
+        assert!(inputs.remote_dependencies("daskhub").is_empty());
+    }
+
+    #[test]
     fn reader_problems_are_collected_and_io_errors_stop() {
         let used: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
         let result =
             chart_inputs(&used, &mut |file: &str| Err(Error::Config(vec![Diagnostic::new(file, "too large")])));
         match result {
-            Err(Error::Config(problems)) => assert_eq!(problems.len(), 2),
+            Err(Error::Config(problems)) => assert_eq!(problems.len(), 2 * DEPENDENCY_FILES.len()),
             other => panic!("{other:?}"),
         }
         let result = chart_inputs(&used, &mut |file: &str| Err(Error::io(file, std::io::Error::other("boom"))));

@@ -20,14 +20,16 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::{
-    command_line, encrypted_files, has_file_dependencies, inputs, outputs, plan_commands, resolve_targets, shell_quote,
-    stop, DeployRequest, HealthCheck, Step, StepKind, Target,
+    command_line, encrypted_files, inputs, outputs, plan_commands, resolve_targets, shell_quote, stop, DeployRequest,
+    HealthCheck, Step, StepKind, Target,
 };
+use crate::config::chart_files::check_chart_files;
+use crate::config::charts::chart_inputs_at;
 use crate::config::load::{load_estate, load_settings};
 use crate::config::{Cluster, ValuesFile};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
-use crate::repo_fs::{PathError, PathProblem, RepoRoot};
+use crate::repo_fs::{PathError, PathProblem, RepoRoot, CHART_TREE_LIMITS};
 use crate::runner::{self, Outputs};
 
 /// Lines of a command's output kept for the error message.
@@ -512,22 +514,24 @@ impl ReleaseLines {
 
 /// Checks the chart folder of every target (a folder inside the repository,
 /// when it exists; helm reports a missing one) and reads its `Chart.yaml`
-/// (a regular file of at most 1 MiB, when it exists). Returns the chart
-/// folders whose `Chart.yaml` lists `file://` dependencies.
+/// (a regular file of at most 1 MiB, when it exists). Every folder the chart
+/// reaches through the `file://` entries of its dependency files
+/// (`Chart.yaml`, `requirements.yaml`, `Chart.lock`, `requirements.lock`)
+/// must be a chart inside the repository, and every schema in them may refer
+/// only inside itself, as for a diff: helm reads this checkout's charts
+/// directly. Returns the chart folders that list `file://` dependencies.
 fn check_charts(
     root: &RepoRoot,
     cluster: &Cluster,
     targets: &[Target],
     options: &super::DeployOptions,
 ) -> Result<Vec<String>, Error> {
-    let refuse = |refused: PathError, what: &str| {
-        Error::Config(vec![Diagnostic::new(
-            &refused.path,
-            format!("refusing to use this {what}: it {}", refused.problem),
-        )
-        .hint(refused.problem.hint())])
+    let refused_as = |refused: &PathError, what: &str| {
+        Diagnostic::new(&refused.path, format!("refusing to use this {what}: it {}", refused.problem))
+            .hint(refused.problem.hint())
     };
-    let mut with_dependencies = Vec::new();
+    let refuse = |refused: PathError, what: &str| Error::Config(vec![refused_as(&refused, what)]);
+    let mut charts: Vec<(String, String)> = Vec::new();
     for target in targets {
         let chart = super::chart_path(cluster, target, options);
         match root.dir(&chart) {
@@ -536,13 +540,46 @@ fn check_charts(
             Err(refused) => return Err(refuse(refused, "chart folder")),
         }
         match root.read_config_file(&format!("{chart}/Chart.yaml")) {
-            Ok(text) if has_file_dependencies(&text) => with_dependencies.push(chart),
             Ok(_) => {}
             Err(refused) if refused.problem == PathProblem::NotFound => {}
             Err(refused) => return Err(refuse(refused, "chart file")),
         }
+        if !charts.iter().any(|(name, _)| name == &chart) {
+            charts.push((chart.clone(), chart));
+        }
     }
-    Ok(with_dependencies)
+    let inputs = chart_inputs_at(charts.clone(), &mut |relative: &str| match root.read_config_file(relative) {
+        Ok(text) => Ok(Some(text)),
+        Err(refused) if refused.problem == PathProblem::NotFound => Ok(None),
+        Err(refused) => Err(Error::Config(vec![refused_as(&refused, "chart file")])),
+    })?;
+    let mut problems = Vec::new();
+    let mut checked: Vec<&str> = Vec::new();
+    for (chart, _) in &charts {
+        for input in inputs.inputs(chart) {
+            if checked.contains(&input.folder.as_str()) {
+                continue;
+            }
+            checked.push(&input.folder);
+            match root.read_tree(&input.folder, CHART_TREE_LIMITS) {
+                Ok(tree) => problems.extend(check_chart_files(&input.folder, &tree)),
+                Err(refused) => problems.push(refused_as(&refused, "chart folder")),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Config(problems));
+    }
+    Ok(charts
+        .into_iter()
+        .map(|(chart, _)| chart)
+        .filter(|chart| {
+            inputs
+                .dependencies(chart)
+                .iter()
+                .any(|d| matches!(d.source, crate::config::charts::DependencySource::File(_)))
+        })
+        .collect())
 }
 
 /// The releases a failure at `step` leaves not upgraded: its own, unless it

@@ -19,7 +19,7 @@
 //! timeout and capped output. Any failure makes the release `render-failed`,
 //! which deploys as planned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,8 @@ use ring::digest::{Context as Digest, SHA256};
 
 use super::text::compare_objects;
 use super::{placeholder, DiffStatus, ReleaseDiff};
-use crate::config::charts::{chart_folder, parse_manifest, DependencySource, CHART_FILE};
+use crate::config::chart_files::check_chart_files;
+use crate::config::charts::{chart_folder, DependencySource};
 use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
 use crate::config::{Estate, Settings, ValuesFile};
 use crate::deploy::run::PrivateDir;
@@ -81,21 +82,78 @@ pub struct RenderRequest {
     /// Parallel helm processes.
     pub workers: usize,
     pub timeout: Duration,
-    /// Variables set for every helm process ([`helm_runtime_env`]).
+    /// The whole environment of every helm process ([`helm_env`]).
     pub helm_env: Vec<(String, String)>,
 }
 
+/// The address space a helm render (or dependency build) may reserve: the
+/// kernel refuses more (`RLIMIT_AS`), and helm stops with "out of memory".
+/// Go reserves about 1.2 GiB of address space before it allocates anything,
+/// so this leaves helm about 800 MiB of heap (measured with helm 3.18 and
+/// 4.0: a plain chart needs 45 MiB resident, a template allocating 300,000
+/// strings 240 MiB; a 2,000,000-iteration `range` stops after about 5 s).
+pub const MAX_RENDER_ADDRESS_SPACE: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The variables a helm render keeps from the environment: where helm's own
+/// configuration, cache and repositories are, proxies and certificates (to
+/// fetch a base chart's dependencies), locale and temporary folder. Nothing
+/// else reaches helm: not the runner's `ACTIONS_*` tokens, the `INPUT_*`
+/// values, `GITHUB_TOKEN`, cloud credentials, `KUBECONFIG` or `HELM_KUBE*`.
+pub const HELM_ENV_KEPT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "HELM_CACHE_HOME",
+    "HELM_CONFIG_HOME",
+    "HELM_DATA_HOME",
+    "HELM_REPOSITORY_CONFIG",
+    "HELM_REPOSITORY_CACHE",
+    "HELM_REGISTRY_CONFIG",
+    "HELM_CONTENT_CACHE",
+    "HELM_PLUGINS",
+    "HELM_DEBUG",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
 /// Go runtime settings for helm processes that run one per core, each short:
 /// one scheduler thread each (the workers are the parallelism) and no
-/// garbage collection below a memory limit. They cut helm's CPU time per
-/// render by about a fifth (measured: `scripts/bench-diff.sh`). A variable the
-/// user has set (`is_set`) is left as it is.
+/// garbage collection below a memory limit, which sits well inside
+/// [`MAX_RENDER_ADDRESS_SPACE`]. They cut helm's CPU time per render by
+/// about a fifth (measured: `scripts/bench-diff.sh`). A variable the user has
+/// set (`is_set`) is left as it is.
 pub fn helm_runtime_env(is_set: impl Fn(&str) -> bool) -> Vec<(String, String)> {
-    [("GOMAXPROCS", "1"), ("GOGC", "off"), ("GOMEMLIMIT", "1GiB")]
+    [("GOMAXPROCS", "1"), ("GOGC", "off"), ("GOMEMLIMIT", "512MiB")]
         .into_iter()
         .filter(|(name, _)| !is_set(name))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect()
+}
+
+/// The whole environment of a helm render, from the action's (`get`): the
+/// [`HELM_ENV_KEPT`] variables that are set, the Go runtime settings the user
+/// set, and [`helm_runtime_env`] for the rest. helm processes start with
+/// this and nothing else.
+pub fn helm_env(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = HELM_ENV_KEPT
+        .iter()
+        .chain(&["GOMAXPROCS", "GOGC", "GOMEMLIMIT"])
+        .filter_map(|name| get(name).map(|value| ((*name).to_owned(), value)))
+        .collect();
+    env.extend(helm_runtime_env(|name| get(name).is_some()));
+    env
 }
 
 /// Progress of a long diff, for the log.
@@ -157,6 +215,8 @@ struct Side {
     workdir: PathBuf,
     /// Chart trees read so far, by chart name.
     charts: HashMap<String, Result<ChartTree, String>>,
+    /// The chart repositories a render may name (the base's, for a pull request's head); `None`: any.
+    allowed_repositories: Option<BTreeSet<String>>,
 }
 
 struct SideConfig {
@@ -197,7 +257,20 @@ impl Side {
         let root = RepoRoot::new(checkout)?;
         let config = load_side(checkout, config);
         fs::create_dir_all(&workdir).map_err(|e| Error::io(&workdir, e))?;
-        Ok(Side { name, root, config, workdir, charts: HashMap::new() })
+        Ok(Side { name, root, config, workdir, charts: HashMap::new(), allowed_repositories: None })
+    }
+
+    /// Every chart repository (`https://`, `oci://`, `@alias`, a name) this side's charts name.
+    fn repositories(&self) -> BTreeSet<String> {
+        let Ok(config) = &self.config else { return BTreeSet::new() };
+        crate::config::charts::used_charts(&config.estate)
+            .iter()
+            .flat_map(|chart| config.inputs.remote_dependencies(chart))
+            .filter_map(|dependency| match &dependency.source {
+                DependencySource::Remote(repository) => Some(repository_key(repository)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The chart tree of `chart`, read (and hashed) the first time.
@@ -264,6 +337,21 @@ impl Side {
             };
             values.push((file.path.clone(), committed, given));
         }
+        if let Some(allowed) = &self.allowed_repositories {
+            for dependency in config.inputs.remote_dependencies(&chart) {
+                let DependencySource::Remote(repository) = &dependency.source else { continue };
+                if !allowed.contains(&repository_key(repository)) {
+                    return Input::Failed(format!(
+                        "{}: {} dependencies[{}].repository names the chart repository `{}`, which no chart of \
+                         the base branch names: a pull request may not introduce a chart repository (it is not contacted)",
+                        self.name.as_str(),
+                        dependency.file,
+                        dependency.index,
+                        crate::config::chart_files::shown(repository, 200)
+                    ));
+                }
+            }
+        }
         let tree = match self.chart(&chart) {
             Ok(tree) => tree,
             Err(why) => return Input::Failed(format!("{}: {why}", self.name.as_str())),
@@ -280,11 +368,22 @@ impl Side {
 }
 
 fn load_side(checkout: &Path, config: Option<&Path>) -> Result<SideConfig, String> {
-    let settings: Settings = load_settings(checkout, config).map_err(|e| first_line(&e.to_string()))?;
-    let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_line(&e.to_string()))?;
-    let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_line(&e.to_string()))?;
+    let settings: Settings = load_settings(checkout, config).map_err(|e| first_problem(&e))?;
+    let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_problem(&e))?;
+    let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_problem(&e))?;
     let blocked = loaded.blocked.iter().filter_map(|b| b.name.clone()).collect();
     Ok(SideConfig { estate: loaded.estate, inputs, blocked })
+}
+
+/// Why a side's configuration does not load: its first problem, at its file and line.
+fn first_problem(error: &Error) -> String {
+    match error {
+        Error::Config(found) if !found.is_empty() => {
+            let first = &found[0];
+            format!("the configuration does not load: {}: {}", first.position(), first.headline())
+        }
+        other => first_line(&other.to_string()),
+    }
 }
 
 fn first_line(text: &str) -> String {
@@ -292,7 +391,8 @@ fn first_line(text: &str) -> String {
     format!("the configuration does not load: {line}")
 }
 
-/// Reads a chart's folders and hashes them (paths and bytes, in order).
+/// Reads a chart's folders and hashes them (paths and bytes, in order). A
+/// schema that refers outside itself refuses the chart, at its line.
 fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<ChartTree, String> {
     let own = chart_folder(chart);
     let mut folders: Vec<String> = config.inputs.inputs(chart).iter().map(|i| i.folder.clone()).collect();
@@ -305,26 +405,28 @@ fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<Chart
     let mut needs_build = false;
     for folder in folders {
         let tree = root.read_tree(&folder, CHART_TREE_LIMITS).map_err(|e| e.to_string())?;
+        if let Some(problem) = check_chart_files(&folder, &tree).first() {
+            let mut why = format!("{}: {}", problem.position(), problem.headline());
+            if let Some(hint) = &problem.hint {
+                why.push_str(&format!(" ({hint})"));
+            }
+            return Err(why);
+        }
         for (path, bytes) in &tree {
             for part in [folder.as_bytes(), path.as_bytes(), bytes] {
                 digest.update(&(part.len() as u64).to_le_bytes());
                 digest.update(part);
             }
         }
-        if let Some((_, text)) = tree.iter().find(|(path, _)| path == CHART_FILE) {
-            let text = String::from_utf8_lossy(text);
-            if let Ok(manifest) = parse_manifest(&format!("{folder}/{CHART_FILE}"), &text) {
-                for dependency in &manifest.dependencies {
-                    match &dependency.source {
-                        DependencySource::File(_) if folder == own => needs_build = true,
-                        DependencySource::Remote(_) | DependencySource::Unspecified
-                            if !is_exact_version(dependency.version.as_deref()) =>
-                        {
-                            unpinned = true;
-                        }
-                        _ => {}
-                    }
+        for dependency in config.inputs.dependencies(&folder) {
+            match &dependency.source {
+                DependencySource::File(_) if folder == own => needs_build = true,
+                DependencySource::Remote(_) | DependencySource::Unspecified
+                    if !is_exact_version(dependency.version.as_deref()) =>
+                {
+                    unpinned = true;
                 }
+                _ => {}
             }
         }
         read.push((folder, tree));
@@ -336,6 +438,11 @@ fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<Chart
         unpinned_remote_dependency: unpinned,
         written: false,
     })
+}
+
+/// A chart repository as compared between base and head: trimmed, without a trailing `/`.
+fn repository_key(repository: &str) -> String {
+    repository.trim().trim_end_matches('/').to_owned()
 }
 
 /// `1.2.3` (optionally `v`, a pre-release or build suffix): one version, not a range.
@@ -360,15 +467,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What `helm version` says, as the cache key's first part.
-pub fn helm_version(helm: &str) -> Result<String, Error> {
-    let output =
-        Command::new(helm).args(["version", "--template", "{{.Version}}"]).stdin(Stdio::null()).output().map_err(
-            |e| Error::Command {
-                program: helm.to_owned(),
-                message: format!("cannot run {helm} ({e}); is it installed and on PATH?"),
-            },
-        )?;
+/// What `helm version` says, as the cache key's first part; helm gets only `env`.
+pub fn helm_version(helm: &str, env: &[(String, String)]) -> Result<String, Error> {
+    let output = Command::new(helm)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["version", "--template", "{{.Version}}"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Command {
+            program: helm.to_owned(),
+            message: format!("cannot run {helm} ({e}); is it installed and on PATH?"),
+        })?;
     if !output.status.success() {
         return Err(Error::Command { program: helm.to_owned(), message: "`helm version` failed".into() });
     }
@@ -390,10 +500,12 @@ pub fn render_and_compare(
     rules: &NormaliseRules,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Rendered, Error> {
-    let helm_version = helm_version(&request.helm)?;
+    let helm_version = helm_version(&request.helm, &request.helm_env)?;
     let work = PrivateDir::create_named("deployer-diff")?;
     let mut base = Side::open(SideName::Base, &request.base, request.config.as_deref(), work.path().join("base"))?;
     let mut head = Side::open(SideName::Head, &request.head, request.config.as_deref(), work.path().join("head"))?;
+    // The head (a pull request) may reach only the chart repositories the base already names.
+    head.allowed_repositories = Some(base.repositories());
 
     let inputs: Vec<(Input, Input)> = request
         .releases
@@ -519,7 +631,7 @@ pub fn render_each(
 ) -> Result<Vec<Result<usize, String>>, Error> {
     let HelmRuns { helm, workers, timeout, env: helm_env } = how;
     let (helm, workers, timeout) = (helm.as_str(), *workers, *timeout);
-    let helm_version = helm_version(helm)?;
+    let helm_version = helm_version(helm, helm_env)?;
     let work = PrivateDir::create_named("deployer-render")?;
     let mut side = Side::open(SideName::Head, checkout, config, work.path().join("head"))?;
     let inputs: Vec<Input> = releases.iter().map(|release| side.input(release, &helm_version)).collect();
@@ -637,7 +749,9 @@ fn run_pool<T: Send>(count: usize, workers: usize, task: impl Fn(usize) -> T + S
     results.into_inner().map(|slots| slots.into_iter().flatten().collect()).unwrap_or_default()
 }
 
-/// Runs helm in `dir`: its stdout, or why it failed (the end of its stderr, sanitised).
+/// Runs helm in `dir` with `env` and nothing else from this process's
+/// environment, its address space bounded by [`MAX_RENDER_ADDRESS_SPACE`]:
+/// its stdout, or why it failed (the end of its stderr, sanitised).
 fn run_helm(
     helm: &str,
     dir: &Path,
@@ -647,6 +761,7 @@ fn run_helm(
 ) -> Result<String, String> {
     let mut command = Command::new(helm);
     command
+        .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(args)
         .current_dir(dir)
@@ -657,6 +772,22 @@ fn run_helm(
     {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
+        // SAFETY: the closure runs in the forked child before `exec`; it makes
+        // one system call (`setrlimit`, async-signal-safe), touches no lock
+        // and allocates nothing (the limit is a constant on the stack).
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: MAX_RENDER_ADDRESS_SPACE as libc::rlim_t,
+                    rlim_max: MAX_RENDER_ADDRESS_SPACE as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
     }
     let mut child = command.spawn().map_err(|e| format!("cannot run {helm}: {e}"))?;
     let stdout = child.stdout.take();
@@ -687,7 +818,14 @@ fn run_helm(
         return Err(format!("it printed more than {} MiB", MAX_RENDER_BYTES >> 20));
     }
     if !status.success() {
-        return Err(failure_message(&String::from_utf8_lossy(&stderr)));
+        let stderr = String::from_utf8_lossy(&stderr);
+        if is_out_of_memory(&stderr) {
+            return Err(format!(
+                "it ran out of memory (a render may reserve at most {} GiB of address space)",
+                MAX_RENDER_ADDRESS_SPACE >> 30
+            ));
+        }
+        return Err(failure_message(&stderr));
     }
     String::from_utf8(stdout).map_err(|_| "it printed something that is not UTF-8".to_owned())
 }
@@ -705,6 +843,15 @@ fn read_capped<R: Read>(pipe: Option<R>, cap: usize) -> (Vec<u8>, bool) {
         let _ = std::io::copy(&mut limited.into_inner(), &mut std::io::sink());
     }
     (kept, more)
+}
+
+/// Whether helm's error output is the Go runtime's report of a refused allocation.
+fn is_out_of_memory(stderr: &str) -> bool {
+    stderr.lines().any(|line| {
+        let line = line.trim();
+        (line.starts_with("fatal error:") || line.starts_with("runtime:"))
+            && (line.contains("out of memory") || line.contains("cannot allocate memory"))
+    })
 }
 
 /// helm's error output as a message: its last lines, control characters shown as `\u{..}`, capped.
@@ -877,6 +1024,47 @@ mod tests {
         let names = |env: Vec<(String, String)>| env.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
         assert_eq!(names(helm_runtime_env(|_| false)), ["GOMAXPROCS", "GOGC", "GOMEMLIMIT"]);
         assert_eq!(names(helm_runtime_env(|name| name == "GOGC")), ["GOMAXPROCS", "GOMEMLIMIT"]);
+    }
+
+    #[test]
+    fn helm_gets_only_what_it_needs_from_the_environment() {
+        let given: BTreeMap<&str, &str> = [
+            ("PATH", "/bin"),
+            ("HOME", "/home/runner"),
+            ("HELM_CACHE_HOME", "/cache"),
+            ("GOGC", "50"),
+            ("ACTIONS_RUNTIME_TOKEN", "t"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t"),
+            ("INPUT_BASE-DIR", "base"),
+            ("GITHUB_TOKEN", "t"),
+            ("AWS_SECRET_ACCESS_KEY", "k"),
+            ("GOOGLE_APPLICATION_CREDENTIALS", "/k.json"),
+            ("KUBECONFIG", "/kube"),
+            ("HELM_KUBETOKEN", "t"),
+            ("SOPS_AGE_KEY", "k"),
+        ]
+        .into();
+        let env = helm_env(|name| given.get(name).map(|v| (*v).to_owned()));
+        let got: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("PATH", "/bin"),
+                ("HOME", "/home/runner"),
+                ("HELM_CACHE_HOME", "/cache"),
+                ("GOGC", "50"),
+                ("GOMAXPROCS", "1"),
+                ("GOMEMLIMIT", "512MiB")
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_memory_is_told_apart() {
+        assert!(is_out_of_memory("runtime: out of memory: cannot allocate 134217728-byte block (800751616 in use)\nfatal error: out of memory\n"));
+        assert!(is_out_of_memory("fatal error: runtime: out of memory\n\ngoroutine 1"));
+        assert!(is_out_of_memory("fatal error: runtime: cannot allocate memory\n\ngoroutine 1"));
+        assert!(!is_out_of_memory("Error: template: c/templates/a.yaml:1: out of memory here\n"));
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub struct DiffRequest {
     pub helm: String,
     pub workers: usize,
     pub timeout: Duration,
-    /// Variables for every helm process (see [`super::render::helm_runtime_env`]).
+    /// The whole environment of every helm process (see [`super::render::helm_env`]).
     pub helm_env: Vec<(String, String)>,
 }
 
