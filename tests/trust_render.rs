@@ -559,3 +559,236 @@ fn helm_never_gets_the_actions_secrets_and_a_normal_render_still_works() {
         world.assert_all_failed("`helm-charts/app/files/environ` is a symlink to a path outside the repository");
     }
 }
+
+// ---- Vendored chart archives (`charts/*.tgz`) ----
+
+/// A tar header block (ustar) for `name`: type, size, link target.
+fn tar_header(name: &str, typeflag: u8, size: u64, link: &str) -> Vec<u8> {
+    let mut block = vec![0u8; 512];
+    block[..name.len()].copy_from_slice(name.as_bytes());
+    block[100..107].copy_from_slice(b"0000644");
+    block[108..115].copy_from_slice(b"0000000");
+    block[116..123].copy_from_slice(b"0000000");
+    block[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    block[136..147].copy_from_slice(b"00000000000");
+    block[156] = typeflag;
+    block[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    block[257..263].copy_from_slice(b"ustar\0");
+    block[263..265].copy_from_slice(b"00");
+    block[148..156].copy_from_slice(b"        ");
+    let sum: u32 = block.iter().map(|b| u32::from(*b)).sum();
+    block[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    block
+}
+
+/// A gzip'd tar built by hand: (name, type, data, link) entries, then the end blocks.
+fn tgz(entries: &[(&str, u8, &[u8], &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut tar = Vec::new();
+    for (name, typeflag, data, link) in entries {
+        tar.extend(tar_header(name, *typeflag, data.len() as u64, link));
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    }
+    tar.extend([0u8; 1024]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+/// A chart folder `name/` with a ConfigMap template and `schema`, packed by the system's `tar` and `gzip`.
+fn packed_chart(world: &World, name: &str, schema: &str) -> Vec<u8> {
+    let dir = world.temp.path().join(format!("pack-{name}"));
+    write(&dir.join(name).join("Chart.yaml"), &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"));
+    write(&dir.join(name).join("values.yaml"), "a: vendored\n");
+    write(&dir.join(name).join("values.schema.json"), schema);
+    write(
+        &dir.join(name).join("templates/cm.yaml"),
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-vendored\ndata:\n  a: {{{{ .Values.a | quote }}}}\n"),
+    );
+    let out = dir.join(format!("{name}.tgz"));
+    let status =
+        std::process::Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&dir).arg(name).status().expect("tar");
+    assert!(status.success());
+    fs::read(&out).expect("archive")
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) {
+    fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+    fs::write(path, bytes).expect("write");
+}
+
+/// `deployer` with the wrapper on PATH; its exit status and all it printed.
+fn deployer(world: &World, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(bin("deployer"))
+        .env_clear()
+        .env("PATH", &world.path)
+        .env("HOME", &world.home)
+        .args(args)
+        .arg("--repo")
+        .arg(&world.head)
+        .output()
+        .expect("deployer");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    for secret in [OUTSIDE_SECRET, GIT_SECRET] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    (output.status.success(), text)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_vendored_archive_whose_schema_fetches_is_refused_and_nothing_is_fetched() {
+    for helm in ["helm", "helm3"] {
+        let server = Listener::start();
+        let world = World::new(helm);
+        world.generate();
+        let schema = format!(
+            "{{\n  \"properties\": {{\n    \"a\": {{\"$ref\": \"http://127.0.0.1:{}/schema.json\"}}\n  }}\n}}\n",
+            server.port
+        );
+        let evil = packed_chart(&world, "evil", &schema);
+
+        // Without the deployer, helm loads the archive (kept inside the packaged `lib`) and fetches the URL.
+        let direct = world.temp.path().join("direct");
+        support::copy_tree(&world.head.join("helm-charts/app"), &direct.join("app"));
+        support::copy_tree(&world.head.join("helm-charts/lib"), &direct.join("lib"));
+        write_bytes(&direct.join("lib/charts/evil-0.1.0.tgz"), &evil);
+        let helm_in = |args: &[&str]| {
+            std::process::Command::new(tool(helm))
+                .env_clear()
+                .env("HOME", &world.home)
+                .args(args)
+                .arg(direct.join("app"))
+                .output()
+                .expect("helm")
+        };
+        assert!(helm_in(&["dependency", "build"]).status.success());
+        assert!(!helm_in(&["template", "x"]).status.success());
+        let fetched = server.count();
+        assert!(fetched >= 1, "{helm} fetches the archived schema's $ref by itself");
+
+        // The pull request commits it in a file:// dependency folder, then in the chart's own charts/.
+        for (at, other) in [
+            ("helm-charts/lib/charts/evil-0.1.0.tgz", "helm-charts/app/charts/evil-0.1.0.tgz"),
+            ("helm-charts/app/charts/evil-0.1.0.tgz", "helm-charts/lib/charts/evil-0.1.0.tgz"),
+        ] {
+            let _ = fs::remove_file(world.head.join(other));
+            write_bytes(&world.head.join(at), &evil);
+            world.diff();
+            world.assert_all_failed(&format!(
+                "head: {at}:1:1: evil/values.schema.json:3:19: properties.a.$ref: `$ref` is `http://127.0.0.1:{}/schema.json`, another document",
+                server.port
+            ));
+            assert_eq!(server.count(), fetched, "{helm} {at}: the render contacted the schema's host");
+            let runs = fs::read_to_string(&world.capture).unwrap_or_default();
+            assert!(!runs.contains("/head "), "{at}: helm ran on the head:\n{runs}");
+        }
+
+        // validate --render and the deploy refuse it at the archive, before helm runs.
+        let (ok, text) = deployer(&world, &["validate", "--render"]);
+        assert!(
+            !ok && text.contains("helm-charts/app/charts/evil-0.1.0.tgz:1:1: evil/values.schema.json:3:19"),
+            "{text}"
+        );
+        let (ok, text) = deployer(&world, &["deploy", "--cluster", "c1", "--hub", "staging", "--dry-run"]);
+        assert!(
+            !ok && text.contains("helm-charts/app/charts/evil-0.1.0.tgz:1:1: evil/values.schema.json:3:19"),
+            "{text}"
+        );
+        assert_eq!(server.count(), fetched, "{helm}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn unsafe_vendored_archives_are_refused_before_helm_runs() {
+    let chart: &[u8] = b"apiVersion: v2\nname: evil\nversion: 0.1.0\n";
+    // A gzip bomb: a single 200 MiB entry of zeros, about 200 KiB compressed; inflated bytes are counted as produced.
+    let bomb = {
+        use std::io::Write;
+        let size: u64 = 200 << 20;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&tar_header("evil/zeros", b'0', size, "")).expect("gzip");
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            gz.write_all(&zeros).expect("gzip");
+        }
+        gz.write_all(&[0u8; 1024]).expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let world = World::new("helm");
+    let outside = world.outside.display().to_string();
+    let cases: Vec<(Vec<u8>, String)> = vec![
+        (
+            tgz(&[("evil/Chart.yaml", b'0', chart, ""), ("evil/files/loot", b'2', b"", &outside)]),
+            format!("evil/files/loot: a symbolic link (to `{outside}`): a chart archive may hold only files and folders"),
+        ),
+        (
+            tgz(&[("evil/Chart.yaml", b'0', chart, ""), ("evil/files/hard", b'1', b"", "evil/Chart.yaml")]),
+            "evil/files/hard: a hard link (to `evil/Chart.yaml`)".into(),
+        ),
+        (
+            tgz(&[("evil/Chart.yaml", b'0', chart, ""), ("evil/../../../../../../tmp/planted.yaml", b'0', b"x: 1\n", "")]),
+            "evil/../../../../../../tmp/planted.yaml: a name with a `..` part: an entry must stay inside the chart".into(),
+        ),
+        (
+            bomb,
+            "the archive inflates past 128 MiB (with the chart folder's other archives): refused as a decompression bomb"
+                .into(),
+        ),
+        (b"not an archive\n".to_vec(), "the archive is not a gzip-compressed tar archive".into()),
+    ];
+    world.generate();
+    for (bytes, says) in cases {
+        write_bytes(&world.head.join("helm-charts/app/charts/evil-0.1.0.tgz"), &bytes);
+        world.diff();
+        world.assert_all_failed(&format!("head: helm-charts/app/charts/evil-0.1.0.tgz:1:1: {says}"));
+        let runs = fs::read_to_string(&world.capture).unwrap_or_default();
+        assert!(!runs.contains("/head "), "{says}: helm ran on the head:\n{runs}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_benign_vendored_archive_still_renders() {
+    for helm in ["helm", "helm3"] {
+        let world = World::new(helm);
+        world.generate();
+        let schema = "{\n  \"$schema\": \"http://json-schema.org/draft-07/schema#\",\n  \"definitions\": {\"s\": {\"type\": \"string\"}},\n  \"properties\": {\"a\": {\"$ref\": \"#/definitions/s\"}}\n}\n";
+        let extra = packed_chart(&world, "extra", schema);
+        write_bytes(&world.head.join("helm-charts/lib/charts/extra-0.1.0.tgz"), &extra);
+        // And one from `helm package` itself, with a path too long for a plain ustar name (Go writes pax or GNU headers).
+        let source = world.temp.path().join("pack-helm/packaged");
+        write(&source.join("Chart.yaml"), "apiVersion: v2\nname: packaged\nversion: 0.1.0\n");
+        write(
+            &source.join(format!("templates/{}/cm.yaml", "deep-folder-name-".repeat(8))),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: packaged-vendored\n",
+        );
+        let out = world.temp.path().join("pack-helm/out");
+        let packaged = std::process::Command::new(tool(helm))
+            .env_clear()
+            .env("HOME", &world.home)
+            .arg("package")
+            .arg(&source)
+            .arg("--destination")
+            .arg(&out)
+            .output()
+            .expect("helm package");
+        assert!(packaged.status.success(), "{}", String::from_utf8_lossy(&packaged.stderr));
+        let bytes = fs::read(out.join("packaged-0.1.0.tgz")).expect("packaged");
+        write_bytes(&world.head.join("helm-charts/lib/charts/packaged-0.1.0.tgz"), &bytes);
+        world.diff();
+        let releases = world.releases();
+        assert_eq!(
+            releases.iter().map(|(l, s, _)| format!("{l} {s}")).collect::<Vec<_>>(),
+            ["c1/staging changed", "c1/prod changed"],
+            "{releases:?}"
+        );
+        let diff = fs::read_to_string(world.head.join("deployment-plan/manifests.diff")).expect("manifests.diff");
+        assert!(diff.contains("extra-vendored") && diff.contains("packaged-vendored"), "{diff}");
+        let (ok, text) = deployer(&world, &["validate", "--render"]);
+        assert!(ok, "{text}");
+    }
+}

@@ -10,7 +10,11 @@
 //! `encoding/json` (what helm uses): it sees every key, escaped or
 //! duplicated, and reports each reference at its line and column. What it
 //! cannot parse is refused too (helm could not use it either).
+//!
+//! Chart archives committed in the folder (`charts/*.tgz`) are opened in
+//! memory and checked alike ([`super::chart_archives`]).
 
+use super::chart_archives::{check_archive, is_archive, Budget, ARCHIVE_LIMITS};
 use super::locate::display_path;
 use super::locate::Segment;
 use crate::diagnostic::Diagnostic;
@@ -31,16 +35,21 @@ const KNOWN_DRAFTS: &[&str] = &[
     "json-schema.org/draft/2020-12/schema",
 ];
 
-/// Every problem of the schemas in a chart folder's files (`files` as read: path under the folder, bytes).
+/// Every problem of the schemas in a chart folder's files (`files` as read: path under the folder,
+/// bytes), and of its chart archives (`*.tgz`, `*.tar.gz`: [`super::chart_archives`], the folder's
+/// archives sharing one [`ARCHIVE_LIMITS`] budget).
 pub fn check_chart_files(folder: &str, files: &[(String, Vec<u8>)]) -> Vec<Diagnostic> {
-    files
-        .iter()
-        .filter(|(path, _)| path.rsplit('/').next() == Some(SCHEMA_FILE))
-        .flat_map(|(path, bytes)| {
-            let file = if folder.is_empty() { path.clone() } else { format!("{folder}/{path}") };
-            check_schema(&file, bytes)
-        })
-        .collect()
+    let mut budget = Budget::new(ARCHIVE_LIMITS);
+    let mut problems = Vec::new();
+    for (path, bytes) in files {
+        let file = if folder.is_empty() { path.clone() } else { format!("{folder}/{path}") };
+        if path.rsplit('/').next() == Some(SCHEMA_FILE) {
+            problems.extend(check_schema(&file, bytes));
+        } else if is_archive(path) {
+            problems.extend(check_archive(&file, bytes, &mut budget));
+        }
+    }
+    problems
 }
 
 /// The problems of one schema file (`file` is its repository path, for the diagnostics).

@@ -4,6 +4,7 @@
 //! parsed into [`raw`] types and validated by [`cluster`] and [`settings`].
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
+pub mod chart_archives;
 pub mod chart_files;
 pub mod charts;
 pub mod cluster;
@@ -15,6 +16,7 @@ pub mod locate;
 pub mod raw;
 pub mod settings;
 pub mod suggest;
+pub mod tar;
 pub mod unread;
 pub mod yaml;
 pub mod yaml_guard;
