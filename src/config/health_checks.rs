@@ -8,8 +8,15 @@
 //! first matched with its placeholders as `*` (cheap, for every changed
 //! path); only a path that passes is matched again with a cluster's or a
 //! provider's name put in.
+//!
+//! The work is bounded by the rules and the estate, never by their product
+//! with the changed paths: [`HealthCheckRules::cluster_matches`] puts each
+//! cluster's name into a pattern at most once per run, and matches every
+//! changed path against all of one pattern's clusters in one pass (a
+//! `GlobSet`); [`HealthCheckRules::provider_matches`] does the same per
+//! provider.
 
-use globset::GlobMatcher;
+use globset::{Glob, GlobMatcher, GlobSetBuilder};
 
 use super::raw::{Provider, RawHealthChecks};
 use super::suggest::nearest;
@@ -29,15 +36,20 @@ pub struct PathTemplate {
 }
 
 impl PathTemplate {
-    /// True when `path` matches with `cluster` and `provider` put in.
+    /// True when `path` matches with `cluster` and `provider` put in. Compiles
+    /// the pattern: for one check only (the planner uses
+    /// [`HealthCheckRules::cluster_matches`] and [`HealthCheckRules::provider_matches`]).
     pub fn matches(&self, path: &str, cluster: &str, provider: &str) -> bool {
-        if !self.any.is_match(path) {
-            return false;
-        }
+        self.any.is_match(path)
+            && self.with_names(cluster, provider).is_some_and(|glob| glob.compile_matcher().is_match(path))
+    }
+
+    /// The pattern with `cluster` and `provider` put in as literals, parsed (not compiled).
+    /// `None` when it does not parse (it did with `*` in their place, so with plain names it does too).
+    fn with_names(&self, cluster: &str, provider: &str) -> Option<Glob> {
         let pattern =
             self.source.replace(CLUSTER_PLACEHOLDER, &escape(cluster)).replace(PROVIDER_PLACEHOLDER, &escape(provider));
-        // The pattern compiled with `*` in place of the names; with plain names in, it compiles too.
-        super::settings::compile_glob(&pattern).is_ok_and(|glob| glob.compile_matcher().is_match(path))
+        super::settings::compile_glob(&pattern).ok()
     }
 
     /// True when `path` could match for some cluster or provider.
@@ -71,6 +83,97 @@ impl HealthCheckRules {
     /// True when there are no rules.
     pub fn is_empty(&self) -> bool {
         self.cluster_paths.is_empty() && self.provider_paths.is_empty()
+    }
+
+    /// For each of `clusters` (name and provider), the indices into `paths`
+    /// that one of the `cluster_paths` patterns matches with that cluster's
+    /// name and provider put in, ascending.
+    ///
+    /// Each pattern is matched in its wildcard form against every path once;
+    /// a pattern that some path passes is put together with the name of each
+    /// cluster that appears in one of those paths (a path without the name
+    /// cannot match: the name is a literal in it), once, and those patterns
+    /// are matched together, as one set, against each such path.
+    pub fn cluster_matches(&self, paths: &[String], clusters: &[(&str, &str)]) -> Vec<Vec<usize>> {
+        let mut matched: Vec<Vec<usize>> = vec![Vec::new(); clusters.len()];
+        for template in &self.cluster_paths {
+            let candidates: Vec<usize> = (0..paths.len()).filter(|&i| template.may_match(&paths[i])).collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            let named: Vec<(usize, Glob)> = clusters
+                .iter()
+                .enumerate()
+                .filter(|(_, (name, _))| candidates.iter().any(|&i| paths[i].contains(name)))
+                .filter_map(|(index, (name, provider))| Some((index, template.with_names(name, provider)?)))
+                .collect();
+            for_each_match(&named, &candidates, paths, |cluster, path| matched[cluster].push(path));
+        }
+        for paths in &mut matched {
+            paths.sort_unstable();
+            paths.dedup();
+        }
+        matched
+    }
+
+    /// The indices into `paths` that one of the `provider_paths` patterns
+    /// matches with `provider` put in, ascending. Each pattern is put together
+    /// with the provider's name once, and only when some path passes its wildcard form.
+    pub fn provider_matches(&self, paths: &[String], provider: &str) -> Vec<usize> {
+        let mut matched = Vec::new();
+        for template in &self.provider_paths {
+            let candidates: Vec<usize> = (0..paths.len()).filter(|&i| template.may_match(&paths[i])).collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            let named: Vec<(usize, Glob)> =
+                template.with_names("", provider).map(|glob| (0, glob)).into_iter().collect();
+            for_each_match(&named, &candidates, paths, |_, path| matched.push(path));
+        }
+        matched.sort_unstable();
+        matched.dedup();
+        matched
+    }
+}
+
+/// The most globs compiled into one set: a set is one regular expression, whose size is capped.
+const SET_CHUNK: usize = 64;
+
+/// Calls `found(key, path)` for every glob (with its key) that matches one of the `candidates` paths.
+/// The globs are compiled into sets of at most [`SET_CHUNK`]; a set that does not build (too large)
+/// is matched glob by glob.
+fn for_each_match(
+    globs: &[(usize, Glob)],
+    candidates: &[usize],
+    paths: &[String],
+    mut found: impl FnMut(usize, usize),
+) {
+    for chunk in globs.chunks(SET_CHUNK) {
+        let mut builder = GlobSetBuilder::new();
+        for (_, glob) in chunk {
+            builder.add(glob.clone());
+        }
+        match builder.build() {
+            Ok(set) => {
+                let mut hits = Vec::new();
+                for &path in candidates {
+                    set.matches_into(paths[path].as_str(), &mut hits);
+                    for &hit in &hits {
+                        found(chunk[hit].0, path);
+                    }
+                }
+            }
+            Err(_) => {
+                for (key, glob) in chunk {
+                    let matcher = glob.compile_matcher();
+                    for &path in candidates {
+                        if matcher.is_match(paths[path].as_str()) {
+                            found(*key, path);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -126,6 +229,10 @@ fn list(
             let any = source.replace(CLUSTER_PLACEHOLDER, "*").replace(PROVIDER_PLACEHOLDER, "*");
             let glob =
                 super::settings::compile_glob(&any).map_err(|e| problem(format!("invalid glob `{source}`: {e}")))?;
+            // A placeholder reads as a name here (`{cluster}` is a one-branch group of one).
+            if let Some(message) = super::path_pattern::never_matches(&source, false) {
+                return Err(problem(message));
+            }
             Ok(PathTemplate { source, any: glob.compile_matcher() })
         })
         .collect()
