@@ -26,7 +26,7 @@ pub fn cluster_name(i: usize) -> String {
 
 /// The provider of cluster `i` (and of path `i`).
 pub fn provider(i: usize) -> &'static str {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         "gcp"
     } else {
         "aws"
@@ -44,7 +44,7 @@ pub fn settings(patterns: usize) -> String {
 
 /// The changed paths. `paths` must be even, so that `k` and `k + 1` (modulo `paths`) differ in provider.
 pub fn changed_paths(clusters: usize, paths: usize) -> Vec<String> {
-    assert!(paths % 2 == 0 && paths >= 2, "an even number of paths");
+    assert!(paths.is_multiple_of(2) && paths >= 2, "an even number of paths");
     let every: String = (0..clusters).map(cluster_name).collect();
     (0..paths)
         .map(|k| {
