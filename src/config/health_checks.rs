@@ -9,12 +9,13 @@
 //! path); only a path that passes is matched again with a cluster's or a
 //! provider's name put in.
 //!
-//! The work is bounded by the rules and the estate, never by their product
-//! with the changed paths: [`HealthCheckRules::cluster_matches`] puts each
-//! cluster's name into a pattern at most once per run, and matches every
-//! changed path against all of one pattern's clusters in one pass (a
-//! `GlobSet`); [`HealthCheckRules::provider_matches`] does the same per
-//! provider.
+//! No pattern is compiled once per (pattern, cluster, path):
+//! [`HealthCheckRules::cluster_matches`] cuts a pattern with one top-level
+//! `{cluster}` into the globs before and after the name, runs each once over
+//! a path, and looks for every cluster's name where the two meet (no compile
+//! per cluster at all); any other pattern is put together with each cluster's
+//! name at most once per run and matched in small sets.
+//! [`HealthCheckRules::provider_matches`] puts each provider in once.
 
 use std::collections::BTreeMap;
 
