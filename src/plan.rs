@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::changes::ChangeSet;
 use crate::cluster_diff::{ClusterEdit, Part};
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
-use crate::config::health_checks::PathTemplate;
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 
@@ -384,43 +383,27 @@ fn plan_health_checks(estate: &Estate, settings: &Settings, changes: &ChangeSet,
     if rules.is_empty() {
         return;
     }
-    // The (path, pattern) pairs that can match at all, found once for every cluster.
-    fn candidates<'a>(paths: &'a [String], templates: &'a [PathTemplate]) -> Vec<(&'a str, &'a PathTemplate)> {
-        paths
-            .iter()
-            .flat_map(|path| templates.iter().filter(|t| t.may_match(path)).map(move |t| (path.as_str(), t)))
-            .collect()
-    }
-    let cluster_candidates = candidates(&changes.paths, &rules.cluster_paths);
-    let provider_candidates = candidates(&changes.paths, &rules.provider_paths);
+    let paths = &changes.paths;
+    let clusters: Vec<(&str, &str)> =
+        estate.clusters.iter().map(|cluster| (cluster.name.as_str(), cluster.infrastructure_provider)).collect();
+    // Every pattern put together with each name at most once, whatever the number of paths.
+    let own_paths = if changes.force_all.is_some() { Vec::new() } else { rules.cluster_matches(paths, &clusters) };
     let mut by_provider: BTreeMap<&str, Option<String>> = BTreeMap::new();
-    for cluster in &estate.clusters {
+    for (index, cluster) in estate.clusters.iter().enumerate() {
         let provider = cluster.infrastructure_provider;
         let reason = if let Some(forced) = &changes.force_all {
             Some(forced.clone())
         } else {
-            let mut own: Vec<&str> = Vec::new();
-            for (path, template) in &cluster_candidates {
-                // Every cluster pattern holds `{cluster}`: a path without the name cannot match.
-                if path.contains(cluster.name.as_str())
-                    && template.matches(path, &cluster.name, provider)
-                    && !own.contains(path)
-                {
-                    own.push(path);
-                }
-            }
+            let own = distinct(own_paths.get(index).into_iter().flatten().map(|&path| paths[path].as_str()));
             if own.is_empty() {
                 by_provider
                     .entry(provider)
                     .or_insert_with(|| {
-                        let mut paths: Vec<&str> = Vec::new();
-                        for (path, template) in &provider_candidates {
-                            if template.matches(path, "", provider) && !paths.contains(path) {
-                                paths.push(path);
-                            }
-                        }
-                        (!paths.is_empty()).then(|| {
-                            format!("Infrastructure of provider {provider} was modified: {}", named_paths(&paths))
+                        let matched = distinct(
+                            rules.provider_matches(paths, provider).into_iter().map(|path| paths[path].as_str()),
+                        );
+                        (!matched.is_empty()).then(|| {
+                            format!("Infrastructure of provider {provider} was modified: {}", named_paths(&matched))
                         })
                     })
                     .clone()
@@ -443,6 +426,12 @@ fn plan_health_checks(estate: &Estate, settings: &Settings, changes: &ChangeSet,
             }
         }
     }
+}
+
+/// The paths in order, each once (the same path may be listed twice).
+fn distinct<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    paths.filter(|path| seen.insert(*path)).collect()
 }
 
 /// One reason when every staging hub shares it, else `hub: reason` pairs.

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::oidc::{url_encode, OidcSource};
 use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
+use crate::config::yaml::value_free_json_message;
 use crate::config::Provider;
 use crate::error::Error;
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -471,8 +472,8 @@ async fn describe_cluster(
 }
 
 fn parse_cluster(body: &[u8]) -> Result<ClusterAddress, String> {
-    let answer: DescribeClusterAnswer =
-        serde_json::from_slice(body).map_err(|e| format!("unexpected answer from EKS: {e}"))?;
+    let answer: DescribeClusterAnswer = serde_json::from_slice(body)
+        .map_err(|e| format!("unexpected answer from EKS: {}", value_free_json_message(&e)))?;
     let cluster = answer.cluster;
     let endpoint = cluster.endpoint.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
         format!(

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::oidc::{url_encode, OidcSource};
 use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
+use crate::config::yaml::value_free_json_message;
 use crate::config::Provider;
 use crate::error::Error;
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -469,8 +470,8 @@ fn cluster_access(body: &[u8]) -> Result<(String, Option<String>), String> {
     struct MasterAuth {
         cluster_ca_certificate: Option<String>,
     }
-    let cluster: GkeCluster =
-        serde_json::from_slice(body).map_err(|e| format!("the GKE API's answer is not a cluster: {e}"))?;
+    let cluster: GkeCluster = serde_json::from_slice(body)
+        .map_err(|e| format!("the GKE API's answer is not a cluster: {}", value_free_json_message(&e)))?;
     let endpoint = cluster.endpoint.trim();
     if endpoint.is_empty() {
         return Err(format!(

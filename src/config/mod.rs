@@ -13,6 +13,7 @@ pub mod ignore;
 pub mod keys;
 pub mod load;
 pub mod locate;
+pub mod path_pattern;
 pub mod raw;
 pub mod settings;
 pub mod suggest;

@@ -5,6 +5,7 @@ use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use super::health_checks::{self, HealthCheckRules};
 use super::ignore::{IgnoreProblem, RenderIgnore};
 use super::locate::{display_path, locate, Segment};
+use super::path_pattern::{self, never_matches};
 use super::raw::{Impact, RawSettings};
 use super::yaml;
 use crate::diagnostic::Diagnostic;
@@ -83,18 +84,6 @@ impl Patterns {
     }
 }
 
-/// Why a cluster-file pattern would reach outside the repository, if it would:
-/// cluster files are searched for inside the checkout only.
-fn leaves_repository(pattern: &str) -> Option<String> {
-    if pattern.trim_start().starts_with('/') {
-        Some(ABSOLUTE_PATTERN.to_owned())
-    } else if pattern.split('/').any(|segment| segment == "..") {
-        Some(CLIMBING_PATTERN.to_owned())
-    } else {
-        None
-    }
-}
-
 /// The most patterns one list may hold, and the longest pattern: compiling
 /// globs costs memory in proportion to their wildcards, and these caps keep
 /// the worst `deployer.yaml` within a few tens of MiB.
@@ -107,9 +96,6 @@ const TOO_MANY: &str = "the list has";
 fn too_long(pattern: &str) -> Option<String> {
     (pattern.len() > MAX_PATTERN_LEN).then(|| format!("{TOO_LONG} {MAX_PATTERN_LEN} characters"))
 }
-
-const ABSOLUTE_PATTERN: &str = "the pattern is an absolute path; cluster files are found inside the repository only";
-const CLIMBING_PATTERN: &str = "the pattern has a `..` segment; cluster files are found inside the repository only";
 
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
 pub(crate) fn compile_glob(pattern: &str) -> Result<Glob, String> {
@@ -154,15 +140,15 @@ impl Settings {
         let raw: RawSettings = yaml::parse(file, text)?;
         Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
-            let hint = if path
+            let hint = if path_pattern::is_never_message(&message) {
+                path_pattern::NORMALISED_HINT
+            } else if path
                 .first()
                 .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
             {
                 health_checks::RULES_HINT
             } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
-            } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
-                "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
             } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
                 "patterns are compiled into one matcher, so their number and length are capped; \
                  use `**` to cover many folders with one pattern"
@@ -176,25 +162,20 @@ impl Settings {
     fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
         let discovery = raw.clusters.unwrap_or_default();
         let cluster_glob = discovery.glob.unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
-        if let Some(problem) = leaves_repository(&cluster_glob).or_else(|| too_long(&cluster_glob)) {
+        if let Some(problem) = too_long(&cluster_glob) {
             return Err((path(&["clusters", "glob"], None), problem));
         }
-        if let Some((index, problem)) = discovery
-            .exclude
-            .iter()
-            .flatten()
-            .enumerate()
-            .find_map(|(index, pattern)| leaves_repository(pattern).map(|problem| (index, problem)))
-        {
-            return Err((path(&["clusters", "exclude"], Some(index)), problem));
-        }
         let cluster_matcher = compile(&cluster_glob)
-            .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?
-            .compile_matcher();
-        let cluster_exclude = patterns(discovery.exclude, DEFAULT_CLUSTER_EXCLUDE, &["clusters", "exclude"])?;
-        let redeploy_all_hubs = patterns(raw.redeploy_all_hubs, DEFAULT_REDEPLOY_ALL_HUBS, &["redeploy_all_hubs"])?;
+            .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?;
+        if let Some(problem) = never_matches(&cluster_glob, true) {
+            return Err((path(&["clusters", "glob"], None), problem));
+        }
+        let cluster_matcher = cluster_matcher.compile_matcher();
+        let cluster_exclude = patterns(discovery.exclude, DEFAULT_CLUSTER_EXCLUDE, &["clusters", "exclude"], true)?;
+        let redeploy_all_hubs =
+            patterns(raw.redeploy_all_hubs, DEFAULT_REDEPLOY_ALL_HUBS, &["redeploy_all_hubs"], false)?;
         let redeploy_all_support =
-            patterns(raw.redeploy_all_support, DEFAULT_REDEPLOY_ALL_SUPPORT, &["redeploy_all_support"])?;
+            patterns(raw.redeploy_all_support, DEFAULT_REDEPLOY_ALL_SUPPORT, &["redeploy_all_support"], false)?;
         let staging_hub_pattern = raw.staging_hub_pattern.unwrap_or_else(|| DEFAULT_STAGING_HUB_PATTERN.to_owned());
         if let Some(problem) = too_long(&staging_hub_pattern) {
             return Err((path(&["staging_hub_pattern"], None), problem));
@@ -304,10 +285,12 @@ fn ignore_path(problem: &IgnoreProblem) -> Vec<OwnedSegment> {
     path
 }
 
+/// A list of path patterns, each checked in order: not too long, a glob, able to match.
 fn patterns(
     given: Option<Vec<String>>,
     defaults: &[&str],
     keys: &[&'static str],
+    cluster_files: bool,
 ) -> Result<Patterns, (Vec<OwnedSegment>, String)> {
     let list: Vec<String> = given.unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
     if list.len() > MAX_PATTERNS {
@@ -316,8 +299,13 @@ fn patterns(
             format!("{TOO_MANY} {} patterns; at most {MAX_PATTERNS} are accepted", list.len()),
         ));
     }
-    if let Some((index, problem)) = list.iter().enumerate().find_map(|(i, p)| too_long(p).map(|problem| (i, problem))) {
-        return Err((path(keys, Some(index)), problem));
+    for (index, pattern) in list.iter().enumerate() {
+        let problem = too_long(pattern)
+            .or_else(|| compile(pattern).err().map(|error| format!("invalid glob `{pattern}`: {error}")))
+            .or_else(|| never_matches(pattern, cluster_files));
+        if let Some(problem) = problem {
+            return Err((path(keys, Some(index)), problem));
+        }
     }
     Patterns::new(&list).map_err(|(index, error)| {
         let pattern = list.get(index).map(String::as_str).unwrap_or_default();
@@ -463,6 +451,16 @@ mod tests {
             (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
             (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:5: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
             (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
+            ("redeploy_all_hubs:\n  - ok/**\n  - ./deployer/**\n".into(), "deployer.yaml:3:5: redeploy_all_hubs[1]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['helm-charts//support/**']\n".into(), "deployer.yaml:1:24: redeploy_all_support[0]: the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['/helm-charts/support/**']\n".into(), "deployer.yaml:1:24: redeploy_all_support[0]: the pattern is an absolute path; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_hubs: ['charts/../x']\n".into(), "deployer.yaml:1:21: redeploy_all_hubs[0]: the pattern has a `..` segment; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_hubs: ['charts/']\n".into(), "deployer.yaml:1:21: redeploy_all_hubs[0]: the pattern ends with `/`; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_hubs: ['{deployer,./lib}/**']\n".into(), "deployer.yaml:1:21: redeploy_all_hubs[0]: with the alternative `./lib` of `{deployer,./lib}`, the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("clusters:\n  glob: './config/*/cluster.yaml'\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern has a `.` segment (such as `./`); cluster files are found by their normalised paths, so it can never match"),
+            ("clusters:\n  exclude: ['config//templates/**']\n".into(), "deployer.yaml:2:13: clusters.exclude[0]: the pattern has an empty segment (`//`); cluster files are found by their normalised paths, so it can never match"),
+            ("health_checks:\n  cluster_paths:\n    - 'terraform/{a,/b}/{cluster}.tf'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: with the alternative `/b` of `{a,/b}`, the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("health_checks:\n  provider_paths: ['./terraform/{provider}/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
             ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
@@ -479,6 +477,18 @@ mod tests {
         for (text, expected) in cases {
             let problems = Settings::parse("deployer.yaml", &text).unwrap_err();
             assert_eq!(problems[0].to_string().lines().next().unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn impossible_patterns_get_the_normalised_path_hint() {
+        for text in [
+            "redeploy_all_hubs: ['./x']\n",
+            "clusters:\n  glob: /x/*\n",
+            "health_checks:\n  cluster_paths: ['/{cluster}']\n",
+        ] {
+            let problems = Settings::parse("deployer.yaml", text).unwrap_err();
+            assert_eq!(problems[0].hint.as_deref(), Some(path_pattern::NORMALISED_HINT), "{text}");
         }
     }
 }
