@@ -200,7 +200,8 @@ mod tests {
     fn positional_forms() {
         let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
         let parse = |args: &[&str]| parse_positional(&strings(args)).unwrap().unwrap();
-        let cases: &[(&[&str], &[&str], Option<&[&str]>)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a [&'a str]>);
+        let cases: &[Case<'_>] = &[
             (&["a/x.yaml,b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
             (&["helm-upgrade-jobs", "a/x.yaml,b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
             (&["a/x.yaml b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
@@ -224,7 +225,7 @@ mod tests {
         for (args, paths, labels) in cases {
             let parsed = parse(args);
             assert_eq!(parsed.paths, *paths, "{args:?}");
-            assert_eq!(parsed.labels.as_deref(), labels.map(|l| strings(l)).as_deref(), "{args:?}");
+            assert_eq!(parsed.labels.as_deref(), labels.map(strings).as_deref(), "{args:?}");
         }
         assert_eq!(parse_positional(&[]).unwrap(), None);
         assert_eq!(parse_positional(&strings(&["helm-upgrade-jobs"])).unwrap(), None);
