@@ -43,6 +43,7 @@ pub mod repo_fs;
 pub mod repo_path;
 pub mod runner;
 pub mod sops;
+pub mod three_stage;
 
 pub use diagnostic::Diagnostic;
 pub use error::Error;

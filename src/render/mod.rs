@@ -389,6 +389,16 @@ pub fn comment_within(view: &PlanMarkdown<'_>, marker: &str, limit: usize, run_u
 /// The matrices, packed into `legs`, as one JSON object with the two output keys (and `removed_hubs`
 /// when `cluster.yaml` edits removed hubs), pretty-printed.
 pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
+    plan_json_with(plan, legs, None)
+}
+
+/// [`plan_json`], with the three-stage matrices (`support-jobs`, `staging-jobs`, `prod-jobs`) after the others
+/// when given.
+pub fn plan_json_with(
+    plan: &Plan,
+    legs: &crate::legs::Legs,
+    three_stage: Option<&crate::three_stage::ThreeStage>,
+) -> String {
     #[derive(serde::Serialize)]
     struct Matrices<'a> {
         #[serde(rename = "support-and-staging-matrix-jobs")]
@@ -405,6 +415,8 @@ pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
         health_check_staging: &'a [crate::legs::HealthCheckLeg],
         #[serde(rename = "health-check-prod-matrix-jobs", skip_serializing_if = "<[_]>::is_empty")]
         health_check_prod: &'a [crate::legs::HealthCheckLeg],
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        three_stage: Option<&'a crate::three_stage::ThreeStage>,
     }
     let matrices = Matrices {
         support_and_staging: &legs.support_and_staging,
@@ -413,6 +425,7 @@ pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
         health_checks: plan.health_checks(),
         health_check_staging: &legs.health_check_staging,
         health_check_prod: &legs.health_check_prod,
+        three_stage,
     };
     // Serialising plain structs of strings and booleans cannot fail.
     let mut json = serde_json::to_string_pretty(&matrices).unwrap_or_default();
