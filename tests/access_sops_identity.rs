@@ -3,8 +3,9 @@
 //! encrypts everything with GCP KMS (the shape of `tests/fixtures/dropin-sops`)
 //! gets a separate GCP identity for sops beside its AWS access, uses it for
 //! the cluster's own `key:` file, and refuses a leg with no way to open the
-//! rule before any request is made. Fakes of the GitHub OIDC endpoint, Google
-//! STS, AWS STS and EKS on 127.0.0.1.
+//! rule before any request is made; `action-deploy` with `leg` likewise, its
+//! releases' `enc-` values decrypted with that identity. Fakes of the GitHub
+//! OIDC endpoint, Google STS, AWS STS and EKS on 127.0.0.1; stub helm and sops.
 
 mod support;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::json;
+use support::stubs::Stubs;
 use support::{copy_tree, fixture, parse_github_output, ActionResult, ActionRun};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -149,7 +151,7 @@ struct Scene {
     workspace: PathBuf,
     home: PathBuf,
     github_env: PathBuf,
-    bin: PathBuf,
+    stubs: Stubs,
     sops_log: PathBuf,
 }
 
@@ -162,19 +164,42 @@ impl Scene {
         fs::create_dir_all(&home).expect("home");
         let github_env = temp.path().join("github_env");
         fs::write(&github_env, "").expect("GITHUB_ENV");
-        let bin = temp.path().join("bin");
-        fs::create_dir_all(&bin).expect("bin");
-        write_sops_stub(&bin);
+        // Stub helm (recording its calls), and a sops of this test's own.
+        let stubs = Stubs::new(&temp.path().join("stubs"));
+        write_sops_stub(&stubs.bin);
         let sops_log = temp.path().join("sops.log");
-        Scene { _temp: temp, workspace, home, github_env, bin, sops_log }
+        Scene { _temp: temp, workspace, home, github_env, stubs, sops_log }
     }
 
     fn run(&self, fakes: &Fakes) -> ActionRun {
-        ActionRun::new("action-setup-cluster", &self.workspace)
-            .input("cluster", "aws-leg")
-            .env("HOME", self.home.to_string_lossy())
+        self.action("action-setup-cluster", fakes).input("cluster", "aws-leg")
+    }
+
+    /// `action-deploy` with `leg`: the canary item of the fixture's cluster (support and staging).
+    fn leg(&self, fakes: &Fakes) -> ActionRun {
+        let item = json!({
+            "cluster_name": "aws-leg",
+            "provider": "aws",
+            "upgrade_support": true,
+            "reason_for_support_redeploy": "test",
+            "upgrade_staging": true,
+            "reason_for_staging_redeploy": "test",
+            "staging_hubs": ["staging"],
+        });
+        self.action("action-deploy", fakes)
+            .input("leg", item.to_string())
+            .input("results-dir", "deploy-results")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("TMPDIR", self.home.to_string_lossy())
+    }
+
+    fn action(&self, binary: &str, fakes: &Fakes) -> ActionRun {
+        let mut run = ActionRun::new(binary, &self.workspace);
+        for (name, value) in self.stubs.env() {
+            run = run.env(&name, value);
+        }
+        run.env("HOME", self.home.to_string_lossy())
             .env("GITHUB_ENV", self.github_env.to_string_lossy())
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
             .env("STUB_SOPS_LOG", self.sops_log.to_string_lossy())
             .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/oidc/token?api-version=2.0", fakes.oidc.uri()))
             .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", OIDC_REQUEST_TOKEN)
@@ -351,4 +376,64 @@ async fn without_a_sops_identity_the_leg_is_refused_before_any_request() {
         assert_eq!(fs::read_to_string(&scene.github_env).expect("GITHUB_ENV"), "");
         assert!(!scene.home.join(".kube").exists() || fs::read_dir(scene.home.join(".kube")).unwrap().next().is_none());
     }
+}
+
+/// The leg's `results.json`: cluster → result.
+fn leg_results(scene: &Scene) -> serde_json::Value {
+    let text = fs::read_to_string(scene.workspace.join("deploy-results/results.json")).expect("results.json");
+    serde_json::from_str::<serde_json::Value>(&text).expect("JSON")["clusters"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leg_decrypts_its_values_with_the_gcp_identity_on_an_aws_cluster() {
+    let fakes = Fakes::start().await;
+    fakes.oidc_answers("sts.amazonaws.com", AWS_JWT, 1).await;
+    fakes.oidc_answers(&gcp_audience(), GCP_JWT, 1).await;
+    fakes.google_sts_answers(1).await;
+    fakes.aws_sts_answers(1).await;
+    fakes.eks_answers(ASSUMED_KEY_ID, 1).await;
+    let scene = Scene::new();
+    let result = scene
+        .leg(&fakes)
+        .input("role-to-assume", ROLE)
+        .input("sops-gcp-workload-identity-provider", GCP_PROVIDER)
+        .run_async()
+        .await;
+    assert!(result.success(), "{}", logs(&result));
+    assert_eq!(leg_results(&scene), json!({"aws-leg": "success"}));
+
+    // Each `enc-` values file went through sops with the GCP credentials file, in the leg's private folder.
+    let gcp_file = scene.home.join(".kube/deployer-aws-leg-gcp-credentials.json");
+    let log = fs::read_to_string(&scene.sops_log).expect("sops ran");
+    let decrypted: Vec<&str> = log.lines().collect();
+    let clusters = scene.workspace.join("config/clusters/aws-leg");
+    assert_eq!(
+        decrypted,
+        [
+            format!("{} {}", clusters.join("enc-support.secret.values.yaml").display(), gcp_file.display()),
+            format!("{} {}", clusters.join("enc-staging.secret.values.yaml").display(), gcp_file.display()),
+        ]
+    );
+    // helm upgraded both releases; the leg removed its credential files when the cluster was done.
+    let upgrades: Vec<String> =
+        scene.stubs.calls_of("helm").into_iter().filter(|a| a[0] == "upgrade").map(|a| a[2].clone()).collect();
+    assert_eq!(upgrades, ["support", "staging"]);
+    assert!(!gcp_file.exists(), "credentials file left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leg_without_a_sops_identity_fails_the_cluster_before_helm() {
+    let fakes = Fakes::start().await;
+    let scene = Scene::new();
+    let result = scene.leg(&fakes).input("role-to-assume", ROLE).run_async().await;
+    assert!(!result.success(), "{}", logs(&result));
+    assert_eq!(leg_results(&scene), json!({"aws-leg": "failure"}));
+    assert!(
+        result.stdout.contains("::error file=.sops.yaml,line=4,col=3::creation_rules[0]: cluster aws-leg decrypts"),
+        "{}",
+        logs(&result)
+    );
+    assert_eq!(fakes.request_count().await, 0);
+    assert!(scene.stubs.calls_of("helm").iter().all(|a| a[0] != "upgrade"), "helm upgraded");
+    assert!(!scene.sops_log.exists());
 }
