@@ -72,6 +72,10 @@ pub mod inputs {
         setup::KUBECONFIG,
         setup::SOPS_CREDENTIALS,
         setup::SOPS_AGE_KEY,
+        setup::SOPS_GCP_WORKLOAD_IDENTITY_PROVIDER,
+        setup::SOPS_GCP_SERVICE_ACCOUNT,
+        setup::SOPS_GCP_CREDENTIALS_JSON,
+        setup::SOPS_AWS_ROLE_ARN,
     ];
     use crate::access::stage::inputs as setup;
 }
