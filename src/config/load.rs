@@ -107,13 +107,23 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
         let check_file = cached_file_check(&root);
         list_charts(&root, &|chart| has_chart_file(&check_file, chart))?
     };
+    // A chart folder that a submodule fills is empty when the checkout did not fetch submodules.
+    let submodules = match root.read_config_file(super::submodules::GITMODULES) {
+        Ok(text) => super::submodules::paths(&text),
+        Err(_) => Vec::new(),
+    };
     // Parse and validate, each thread with its own cache of file checks
     // (hubs often share values files: the filesystem is asked once per path and thread).
     let outcomes = in_chunks(&sources, workers, |chunk| {
         let root = seed.root();
         let check_file = cached_file_check(&root);
         let chart_exists = |chart: &str| has_chart_file(&check_file, chart);
-        let facts = RepoFacts { file_check: &check_file, chart_exists: &chart_exists, charts: &charts };
+        let facts = RepoFacts {
+            file_check: &check_file,
+            chart_exists: &chart_exists,
+            charts: &charts,
+            submodules: &submodules,
+        };
         chunk.iter().map(|source| parse_cluster(source, &facts, options.notices)).collect()
     });
     let mut parsed = Vec::with_capacity(sources.len());
