@@ -151,7 +151,7 @@ pub fn render(explanations: &[Explanation]) -> String {
             }
         }
         let plan = &explanation.plan;
-        if plan.is_empty() {
+        if plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty() {
             out.push_str("  upgrades nothing\n");
         }
         if let Some(unlisted) = &explanation.unlisted {
@@ -190,6 +190,18 @@ pub fn render(explanations: &[Explanation]) -> String {
         }
         for job in &plan.prod_hubs {
             out.push_str(&format!("  prod hub {}/{}: {}\n", job.cluster_name, job.hub_name, job.reason_for_redeploy));
+        }
+        // Health checks (the `health_checks` rules), one line per cluster: its hubs, staging first.
+        let mut checks: Vec<(&str, Vec<&str>, &str)> = Vec::new();
+        for job in plan.staging_checks.iter().chain(&plan.prod_checks) {
+            match checks.iter_mut().find(|(cluster, _, _)| *cluster == job.cluster_name) {
+                Some((_, hubs, _)) => hubs.push(&job.hub_name),
+                None => checks.push((&job.cluster_name, vec![&job.hub_name], &job.reason_for_health_check)),
+            }
+        }
+        checks.sort_by(|a, b| a.0.cmp(b.0));
+        for (cluster, hubs, reason) in checks {
+            out.push_str(&format!("  health check of {cluster}/{{{}}}: {reason}\n", hubs.join(",")));
         }
         for warning in &plan.warnings {
             out.push_str(&format!("  warning: {warning}\n"));

@@ -439,7 +439,7 @@ pub fn from_raw(
                 .unwrap_or_else(|| format!("; the providers are {}", PROVIDERS.join(", ")));
             return Err(RuleProblem {
                 list: "providers",
-                key: None,
+                key: Some(provider.clone()),
                 index: None,
                 message: format!("unknown provider {}{near}", super::suggest::shown(&provider, "(a name not shown)")),
             });
@@ -796,7 +796,11 @@ mod tests {
             ["eksctl/libsonnet/nodegroup.jsonnet", "eksctl/template.jsonnet"]
         );
         let refused = [
-            ("providers: {awz: [a/**]}\n", ("providers", None, None), "unknown provider `awz`; did you mean `aws`?"),
+            (
+                "providers: {awz: [a/**]}\n",
+                ("providers", Some("awz"), None),
+                "unknown provider `awz`; did you mean `aws`?",
+            ),
             (
                 "providers: {aws: ['!a/**', b]}\n",
                 ("providers", Some("aws"), Some(0)),
