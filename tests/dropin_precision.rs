@@ -269,6 +269,26 @@ fn health_check_rules_are_checked_by_parsing() {
 }
 
 #[test]
+fn a_health_check_cluster_name_no_cluster_has_is_a_warning_at_its_line() {
+    let temp = tempfile::tempdir().expect("temp");
+    copy_tree(&repo(), temp.path());
+    let settings = temp.path().join("deployer.yaml");
+    let contents = fs::read_to_string(&settings).expect("read").replace("    2i2c:\n", "    2i2k:\n");
+    fs::write(&settings, contents).expect("write");
+    let output = run_deployer(&["validate"], temp.path());
+    let err = text(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("warning: deployer.yaml:16:9: health_checks.clusters.2i2k: no cluster is named `2i2k`, so these paths check nothing"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `2i2c`?"), "{err}");
+    let result = generate(temp.path(), &["terraform/gcp/projects/pilot-hubs.tfvars"]);
+    assert!(result.stdout.contains("::warning file=deployer.yaml,line=16,col=9"), "{}", result.stdout);
+    assert!(checks(&result).is_empty());
+}
+
+#[test]
 fn a_chart_folder_left_empty_by_an_unfetched_submodule_says_so() {
     let temp = tempfile::tempdir().expect("temp");
     copy_tree(&repo(), temp.path());

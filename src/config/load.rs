@@ -142,7 +142,35 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
     blocked.append(&mut duplicates);
     blocked.sort_by(|a, b| a.file.cmp(&b.file));
     let estate = assemble_estate(parsed).map_err(Error::Config)?;
+    warnings.extend(unknown_health_check_clusters(settings, &estate, &blocked));
     Ok(Loaded { estate, warnings, notices, blocked })
+}
+
+/// A name under `health_checks.clusters` that no cluster has (nor a blocked one): its
+/// paths would check nothing, so it is reported at its line, with the nearest name.
+fn unknown_health_check_clusters(settings: &Settings, estate: &Estate, blocked: &[BlockedCluster]) -> Vec<Diagnostic> {
+    let names = || {
+        estate
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.as_str())
+            .chain(blocked.iter().filter_map(|cluster| cluster.name.as_deref()))
+    };
+    settings
+        .health_check_cluster_keys
+        .iter()
+        .filter(|(name, _)| !names().any(|known| known == name))
+        .map(|(name, at)| {
+            let hint = match super::suggest::did_you_mean(name, names()) {
+                Some(near) => format!("did you mean `{near}`? the names are the clusters' `name:`"),
+                None => "the names are the clusters' `name:`".to_owned(),
+            };
+            let mut diagnostic = at.clone().hint(hint);
+            diagnostic.message =
+                format!("no cluster is named {}, so these paths check nothing", super::suggest::shown(name, "this"));
+            diagnostic
+        })
+        .collect()
 }
 
 /// Below this many cluster files, one thread does it all: threads cost more than they save.

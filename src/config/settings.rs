@@ -181,6 +181,9 @@ pub struct Settings {
     pub render_ignore: RenderIgnore,
     /// Which changes plan health checks (`health_checks`); none by default.
     pub health_checks: HealthCheckRules,
+    /// Where each cluster name of `health_checks.clusters` is written (file, line, column, field),
+    /// so that a name no cluster has is reported there once the clusters are known.
+    pub health_check_cluster_keys: Vec<(String, Diagnostic)>,
 }
 
 impl Default for Settings {
@@ -197,7 +200,13 @@ impl Settings {
     /// Parses and validates the text of a settings file.
     pub fn parse(file: &str, text: &str) -> Result<Settings, Vec<Diagnostic>> {
         let raw: RawSettings = yaml::parse(file, text)?;
-        Settings::from_raw(raw).map_err(|(path, message)| {
+        let cluster_keys: Vec<String> = raw
+            .health_checks
+            .as_ref()
+            .and_then(|rules| rules.clusters.as_ref())
+            .map(|clusters| clusters.keys().cloned().collect())
+            .unwrap_or_default();
+        let settings = Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
             let hint = if path_pattern::is_never_message(&message) {
                 path_pattern::NORMALISED_HINT
@@ -217,6 +226,18 @@ impl Settings {
                 "patterns are globs: `*` matches within one folder, `**` across folders"
             };
             vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
+        });
+        settings.map(|mut settings| {
+            settings.health_check_cluster_keys = cluster_keys
+                .into_iter()
+                .map(|name| {
+                    let segments = [Segment::Key("health_checks"), Segment::Key("clusters"), Segment::Key(&name)];
+                    let at =
+                        Diagnostic::new(file, String::new()).at(locate(text, &segments)).field(display_path(&segments));
+                    (name, at)
+                })
+                .collect();
+            settings
         })
     }
 
@@ -274,6 +295,7 @@ impl Settings {
             impact: raw.impact.unwrap_or_default(),
             render_ignore,
             health_checks,
+            health_check_cluster_keys: Vec::new(),
         })
     }
 
