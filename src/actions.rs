@@ -87,6 +87,9 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
                 runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
             }
             plan::PlanWarning::UnknownLabel { .. } => runner::annotate_message(Level::Warning, &warning.to_string()),
+            plan::PlanWarning::UnreadKeysOnly { cluster_file, .. } => {
+                runner::annotate(Level::Notice, &Diagnostic::new(cluster_file, warning.to_string()));
+            }
         }
     }
     runner::group("Deployment plan");

@@ -432,7 +432,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let plan = &generated.plan;
             for warning in &plan.warnings {
-                runner::print_stderr(&format!("warning: {warning}"));
+                let kind = match warning {
+                    deployer::plan::PlanWarning::UnreadKeysOnly { .. } => "notice",
+                    _ => "warning",
+                };
+                runner::print_stderr(&format!("{kind}: {warning}"));
             }
             let legs = deployer::legs::pack_plan(plan, max_jobs);
             if legs.batched() {

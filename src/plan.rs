@@ -78,6 +78,8 @@ pub enum PlanWarning {
     NoCanary { cluster_name: String, cluster_file: String, prod_hubs: Vec<String> },
     /// A label that looks like one of the deployer's but is none of them, so it does nothing.
     UnknownLabel { label: String, nearest: String },
+    /// A changed `cluster.yaml` whose edit changed only keys no release reads: it plans nothing (a notice).
+    UnreadKeysOnly { cluster_name: String, cluster_file: String, keys: Vec<String> },
 }
 
 impl std::fmt::Display for PlanWarning {
@@ -91,6 +93,11 @@ impl std::fmt::Display for PlanWarning {
             PlanWarning::UnknownLabel { label, nearest } => {
                 write!(f, "unknown label `{}`; did you mean `{nearest}`?", capped(label, MAX_LABEL_SHOWN))
             }
+            PlanWarning::UnreadKeysOnly { cluster_name, keys, .. } => write!(
+                f,
+                "the cluster.yaml of {cluster_name} changed only keys no release reads ({}), so its edit plans nothing",
+                keys.join(", ")
+            ),
         }
     }
 }
@@ -224,6 +231,15 @@ pub fn plan_with_edits(
     let modified_charts = charts.modified_charts(&changes.paths);
 
     let mut plan = Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
+    for cluster in estate.clusters.iter().filter(|cluster| changed.contains(cluster.file.as_str())) {
+        if let Some(keys) = edits.get(&cluster.file).and_then(ClusterEdit::only_unread_keys) {
+            plan.warnings.push(PlanWarning::UnreadKeysOnly {
+                cluster_name: cluster.name.clone(),
+                cluster_file: cluster.file.clone(),
+                keys: keys.to_vec(),
+            });
+        }
+    }
     plan_health_checks(estate, settings, changes, &mut plan);
     for cluster in &estate.clusters {
         let decide = ClusterDecision {
@@ -394,13 +410,16 @@ fn plan_health_checks(estate: &Estate, settings: &Settings, changes: &ChangeSet,
         let reason = if let Some(forced) = &changes.force_all {
             Some(forced.clone())
         } else {
-            let own = distinct(own_paths.get(index).into_iter().flatten().map(|&path| paths[path].as_str()));
+            let named = rules.named_cluster_matches(paths, &cluster.name);
+            let own = distinct(
+                own_paths.get(index).into_iter().flatten().chain(named.iter()).map(|&path| paths[path].as_str()),
+            );
             if own.is_empty() {
                 by_provider
                     .entry(provider)
                     .or_insert_with(|| {
                         let matched = distinct(
-                            rules.provider_matches(paths, provider).into_iter().map(|path| paths[path].as_str()),
+                            rules.all_provider_matches(paths, provider).into_iter().map(|path| paths[path].as_str()),
                         );
                         (!matched.is_empty()).then(|| {
                             format!("Infrastructure of provider {provider} was modified: {}", named_paths(&matched))
@@ -809,6 +828,7 @@ mod tests {
                 support,
                 hubs: hubs.iter().map(|(name, change)| ((*name).to_owned(), *change)).collect(),
                 removed_hubs: removed.iter().map(|name| (*name).to_owned()).collect(),
+                unread: Vec::new(),
             })
         };
         let run = |paths: &[&str], labels: &[&str], edit: ClusterEdit| {

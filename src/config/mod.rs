@@ -16,6 +16,7 @@ pub mod locate;
 pub mod path_pattern;
 pub mod raw;
 pub mod settings;
+pub mod submodules;
 pub mod suggest;
 pub mod tar;
 pub mod unread;

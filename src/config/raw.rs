@@ -158,10 +158,11 @@ pub struct RawSettings {
     /// Where the `cluster.yaml` files are.
     #[serde(default)]
     pub clusters: Option<RawClusterDiscovery>,
-    /// Changed paths matching any of these globs redeploy every hub.
+    /// Changed paths matching these globs redeploy every hub. A glob starting with `!` excludes what
+    /// the globs before it match; as in a workflow's `paths:`, the last glob a path matches decides.
     #[serde(default)]
     pub redeploy_all_hubs: Option<Vec<String>>,
-    /// Changed paths matching any of these globs redeploy every support chart.
+    /// Changed paths matching these globs redeploy every support chart (`!` excludes as in `redeploy_all_hubs`).
     #[serde(default)]
     pub redeploy_all_support: Option<Vec<String>>,
     /// A hub whose name matches this glob is a staging hub (a canary for its cluster's prod hubs).
@@ -193,8 +194,21 @@ pub struct RawHealthChecks {
     /// Globs with a `{provider}` placeholder: a changed path matching one for a provider checks every hub
     /// of every cluster of that provider, such as `terraform/{provider}/modules/**`. A `kubeconfig`
     /// cluster's provider comes from its `provider_url` (a host with `azure`: `azure`; `jetstream`: `openstack`).
+    /// A glob starting with `!` excludes what the globs before it in its list matched (the last glob
+    /// that matches a path decides, as in a workflow's `paths:`). A placeholder stands outside any
+    /// `{a,b}` group.
     #[serde(default)]
     pub provider_paths: Option<Vec<String>>,
+    /// Per provider (`gcp`, `aws`, `azure`, `kubeconfig`, `openstack`: what `{provider}` stands for),
+    /// globs of paths that do not name the provider and check every hub of every cluster of it,
+    /// such as `aws: [eksctl/libsonnet/**, eksctl/template.jsonnet]`. `!` excludes as above.
+    #[serde(default)]
+    pub providers: Option<BTreeMap<String, Vec<String>>>,
+    /// Per cluster name, globs of that cluster's paths that are not named after it and check
+    /// every hub of that cluster, such as `2i2c: [terraform/gcp/projects/pilot-hubs.tfvars]`.
+    /// `!` excludes as above.
+    #[serde(default)]
+    pub clusters: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// The `render` block of `deployer.yaml`.
@@ -229,7 +243,8 @@ pub struct RawClusterDiscovery {
     /// Glob of the cluster files, relative to the repository root.
     #[serde(default)]
     pub glob: Option<String>,
-    /// Globs of cluster files to skip (templates and the like).
+    /// Globs of cluster files to skip (templates and the like); a glob starting with `!` takes back
+    /// what the globs before it skip.
     #[serde(default)]
     pub exclude: Option<Vec<String>>,
 }

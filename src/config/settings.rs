@@ -17,9 +17,18 @@ pub const DEFAULT_SETTINGS_FILE: &str = "deployer.yaml";
 pub const DEFAULT_CLUSTER_GLOB: &str = "config/clusters/**/cluster.yaml";
 /// Default cluster-file excludes.
 pub const DEFAULT_CLUSTER_EXCLUDE: &[&str] = &["config/clusters/templates/**"];
-/// Default "redeploy every hub" patterns.
+/// Default "redeploy every hub" patterns: the Python deployer's package and its excludes
+/// (its README, its tests, its health-check tests and its dev commands, as its
+/// `deploy-hubs.yaml` workflow lists them), the Python requirements, the setup
+/// action, and the hub charts.
 pub const DEFAULT_REDEPLOY_ALL_HUBS: &[&str] = &[
     "deployer/**",
+    "!deployer/README.md",
+    "!deployer/tests/**",
+    "!deployer/src/deployer/health_check_tests/**",
+    "!deployer/src/deployer/dev/commands/**",
+    "!deployer/health_check_tests/**",
+    "!deployer/dev_commands/**",
     "requirements.txt",
     ".github/actions/setup-deploy/**",
     "helm-charts/basehub/**",
@@ -51,31 +60,81 @@ impl Default for Labels {
 }
 
 /// A list of globs compiled into one matcher, keeping the source patterns for explanations.
+///
+/// A pattern starting with `!` excludes: the patterns are read in order as
+/// GitHub reads a workflow's `paths:`, so the last pattern that matches a path
+/// decides (a positive one includes it, a `!` one excludes it).
 #[derive(Debug, Clone)]
 pub struct Patterns {
     patterns: Vec<String>,
+    /// Per pattern, true for a `!` exclude.
+    negated: Vec<bool>,
     set: GlobSet,
+}
+
+/// What decides a path against a [`Patterns`] list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<'a> {
+    /// No pattern matches.
+    NoMatch,
+    /// Included: the positive patterns that match after the last exclude that does.
+    Included(Vec<&'a str>),
+    /// A positive pattern matches, and the last matching pattern, a `!` exclude, takes the path out.
+    Excluded { included_by: &'a str, excluded_by: &'a str },
+}
+
+/// The glob of a pattern: without its leading `!`, and whether it had one.
+pub fn split_negation(pattern: &str) -> (bool, &str) {
+    match pattern.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    }
 }
 
 impl Patterns {
     /// Compiles `patterns`; on failure returns the index of the bad pattern and the reason.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, (usize, String)> {
         let mut builder = GlobSetBuilder::new();
+        let mut negated = Vec::with_capacity(patterns.len());
         for (index, pattern) in patterns.iter().enumerate() {
-            builder.add(compile(pattern.as_ref()).map_err(|e| (index, e))?);
+            let (negative, glob) = split_negation(pattern.as_ref());
+            negated.push(negative);
+            builder.add(compile(glob).map_err(|e| (index, e))?);
         }
         let set = builder.build().map_err(|e| (0, e.to_string()))?;
-        Ok(Patterns { patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(), set })
+        Ok(Patterns { patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(), negated, set })
     }
 
-    /// True when `path` matches any pattern.
+    /// True when `path` is included: the last pattern it matches is not a `!` exclude.
     pub fn is_match(&self, path: &str) -> bool {
-        self.set.is_match(path)
+        self.set.matches(path).last().is_some_and(|&index| !self.negated[index])
     }
 
-    /// The patterns `path` matches, in the order they were given.
+    /// How the list decides `path`, with the patterns that decide it.
+    pub fn decide(&self, path: &str) -> Decision<'_> {
+        let matches = self.set.matches(path);
+        let Some(&last) = matches.last() else {
+            return Decision::NoMatch;
+        };
+        if self.negated[last] {
+            return match matches.iter().rev().find(|&&index| !self.negated[index]) {
+                Some(&included_by) => Decision::Excluded {
+                    included_by: self.patterns[included_by].as_str(),
+                    excluded_by: self.patterns[last].as_str(),
+                },
+                None => Decision::NoMatch,
+            };
+        }
+        let after = matches.iter().rposition(|&index| self.negated[index]).map_or(0, |at| at + 1);
+        Decision::Included(matches[after..].iter().map(|&index| self.patterns[index].as_str()).collect())
+    }
+
+    /// The patterns that include `path`, in the order they were given (none when it is excluded or unmatched).
     pub fn matching(&self, path: &str) -> Vec<&str> {
-        self.set.matches(path).into_iter().map(|i| self.patterns[i].as_str()).collect()
+        match self.decide(path) {
+            Decision::Included(patterns) => patterns,
+            _ => Vec::new(),
+        }
     }
 
     /// The source patterns.
@@ -122,6 +181,9 @@ pub struct Settings {
     pub render_ignore: RenderIgnore,
     /// Which changes plan health checks (`health_checks`); none by default.
     pub health_checks: HealthCheckRules,
+    /// Where each cluster name of `health_checks.clusters` is written (file, line, column, field),
+    /// so that a name no cluster has is reported there once the clusters are known.
+    pub health_check_cluster_keys: Vec<(String, Diagnostic)>,
 }
 
 impl Default for Settings {
@@ -138,10 +200,18 @@ impl Settings {
     /// Parses and validates the text of a settings file.
     pub fn parse(file: &str, text: &str) -> Result<Settings, Vec<Diagnostic>> {
         let raw: RawSettings = yaml::parse(file, text)?;
-        Settings::from_raw(raw).map_err(|(path, message)| {
+        let cluster_keys: Vec<String> = raw
+            .health_checks
+            .as_ref()
+            .and_then(|rules| rules.clusters.as_ref())
+            .map(|clusters| clusters.keys().cloned().collect())
+            .unwrap_or_default();
+        let settings = Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
             let hint = if path_pattern::is_never_message(&message) {
                 path_pattern::NORMALISED_HINT
+            } else if is_leading_exclude(&message) {
+                EXCLUDE_HINT
             } else if path
                 .first()
                 .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
@@ -156,6 +226,18 @@ impl Settings {
                 "patterns are globs: `*` matches within one folder, `**` across folders"
             };
             vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
+        });
+        settings.map(|mut settings| {
+            settings.health_check_cluster_keys = cluster_keys
+                .into_iter()
+                .map(|name| {
+                    let segments = [Segment::Key("health_checks"), Segment::Key("clusters"), Segment::Key(&name)];
+                    let at =
+                        Diagnostic::new(file, String::new()).at(locate(text, &segments)).field(display_path(&segments));
+                    (name, at)
+                })
+                .collect();
+            settings
         })
     }
 
@@ -189,6 +271,7 @@ impl Settings {
             health_checks::from_raw(raw.health_checks, MAX_PATTERNS, MAX_PATTERN_LEN).map_err(|problem| {
                 let mut at = path(&["health_checks"], None);
                 at.push(OwnedSegment::Key(problem.list.to_owned()));
+                at.extend(problem.key.map(OwnedSegment::Key));
                 at.extend(problem.index.map(OwnedSegment::Index));
                 (at, problem.message)
             })?;
@@ -212,6 +295,7 @@ impl Settings {
             impact: raw.impact.unwrap_or_default(),
             render_ignore,
             health_checks,
+            health_check_cluster_keys: Vec::new(),
         })
     }
 
@@ -285,6 +369,24 @@ fn ignore_path(problem: &IgnoreProblem) -> Vec<OwnedSegment> {
     path
 }
 
+/// The message for a `!` exclude that no positive pattern comes before.
+pub(crate) fn leading_exclude(pattern: &str) -> String {
+    format!(
+        "`{pattern}` excludes only what the patterns before it match, and no pattern before it includes \
+         anything, so it excludes nothing"
+    )
+}
+
+/// True for a message of [`leading_exclude`].
+pub(crate) fn is_leading_exclude(message: &str) -> bool {
+    message.ends_with("so it excludes nothing")
+}
+
+/// How `!` excludes work, for the hint of a misplaced one.
+pub const EXCLUDE_HINT: &str = "patterns are read in order as GitHub reads a workflow's `paths:`: the last \
+     pattern a path matches decides, so a `!` pattern goes after the pattern it narrows (`deployer/**`, \
+     then `!deployer/README.md`)";
+
 /// A list of path patterns, each checked in order: not too long, a glob, able to match.
 fn patterns(
     given: Option<Vec<String>>,
@@ -299,10 +401,14 @@ fn patterns(
             format!("{TOO_MANY} {} patterns; at most {MAX_PATTERNS} are accepted", list.len()),
         ));
     }
+    let mut seen_positive = false;
     for (index, pattern) in list.iter().enumerate() {
+        let (negative, glob) = split_negation(pattern);
         let problem = too_long(pattern)
-            .or_else(|| compile(pattern).err().map(|error| format!("invalid glob `{pattern}`: {error}")))
-            .or_else(|| never_matches(pattern, cluster_files));
+            .or_else(|| compile(glob).err().map(|error| format!("invalid glob `{pattern}`: {error}")))
+            .or_else(|| never_matches(glob, cluster_files))
+            .or_else(|| (negative && !seen_positive).then(|| leading_exclude(pattern)));
+        seen_positive |= !negative;
         if let Some(problem) = problem {
             return Err((path(keys, Some(index)), problem));
         }
@@ -338,6 +444,61 @@ mod tests {
         }
         assert!(settings.redeploy_all_support.is_match("helm-charts/support/templates/deep/x.yaml"));
         assert!(!settings.redeploy_all_support.is_match("helm-charts/supportx/a"));
+    }
+
+    #[test]
+    fn excludes_are_read_in_order() {
+        let settings = Settings::default();
+        for (path, expected) in [
+            ("deployer/src/deployer/commands/deployer.py", true),
+            ("deployer/pyproject.toml", true),
+            ("deployer/README.md", false),
+            ("deployer/docs/README.md", true),
+            ("deployer/tests/test-clusters/cluster1/cluster.yaml", false),
+            ("deployer/src/deployer/health_check_tests/test_hub_health.py", false),
+            ("deployer/src/deployer/dev/commands/cilogon.py", false),
+            ("deployer/src/deployer/dev/app.py", true),
+            ("deployer/dev_commands/x.py", false),
+        ] {
+            assert_eq!(settings.redeploy_all_hubs.is_match(path), expected, "{path}");
+        }
+        let text = "redeploy_all_hubs: ['a/**', '!a/b/**', 'a/b/keep/**', '!**/*.md']\n";
+        let patterns = Settings::parse("deployer.yaml", text).unwrap().redeploy_all_hubs;
+        let cases = [
+            ("a/x", Decision::Included(vec!["a/**"])),
+            ("a/b/x", Decision::Excluded { included_by: "a/**", excluded_by: "!a/b/**" }),
+            ("a/b/keep/x", Decision::Included(vec!["a/b/keep/**"])),
+            ("a/b/keep/x.md", Decision::Excluded { included_by: "a/b/keep/**", excluded_by: "!**/*.md" }),
+            ("c/x.md", Decision::NoMatch),
+            ("c/x", Decision::NoMatch),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(patterns.is_match(path), matches!(expected, Decision::Included(_)), "{path}");
+            assert_eq!(patterns.decide(path), expected, "{path}");
+        }
+        let exclude = Settings::parse(
+            "deployer.yaml",
+            "clusters:\n  exclude: ['config/clusters/t*/**', '!config/clusters/two/**']\n",
+        )
+        .unwrap();
+        assert!(!exclude.is_cluster_file("config/clusters/templates/cluster.yaml"));
+        assert!(exclude.is_cluster_file("config/clusters/two/cluster.yaml"));
+    }
+
+    #[test]
+    fn misplaced_and_impossible_excludes_are_refused() {
+        let cases = [
+            ("redeploy_all_hubs: ['!deployer/README.md', 'deployer/**']\n", "deployer.yaml:1:21: redeploy_all_hubs[0]: `!deployer/README.md` excludes only what the patterns before it match, and no pattern before it includes anything, so it excludes nothing"),
+            ("redeploy_all_hubs: ['deployer/**', '!./deployer/README.md']\n", "deployer.yaml:1:36: redeploy_all_hubs[1]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['a/**', '!']\n", "deployer.yaml:1:32: redeploy_all_support[1]: the pattern is empty; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['a/**', '!a/[x']\n", "deployer.yaml:1:32: redeploy_all_support[1]: invalid glob `!a/[x`: unclosed character class; missing ']'"),
+        ];
+        for (text, expected) in cases {
+            let problems = Settings::parse("deployer.yaml", text).unwrap_err();
+            assert_eq!(problems[0].to_string().lines().next().unwrap(), expected, "{text}");
+        }
+        let problems = Settings::parse("deployer.yaml", cases[0].0).unwrap_err();
+        assert_eq!(problems[0].hint.as_deref(), Some(EXCLUDE_HINT));
     }
 
     #[test]
@@ -464,7 +625,7 @@ mod tests {
             ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
-            ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected `cluster_paths` or `provider_paths`"),
+            ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected one of `cluster_paths`, `provider_paths`, `providers`, `clusters`"),
             ("labels: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),
             ("render:\n  ignore:\n    Deployment:\n      - /spec/replicas\n      - spec/x\n".into(), "deployer.yaml:5:9: render.ignore.Deployment[1]: the path does not start with `/` (a JSON pointer such as `/spec/replicas`)"),
             ("render:\n  ignore:\n    '*': ['/a~2b']\n".into(), "deployer.yaml:3:11: render.ignore.*[0]: the path has a `~` not followed by `0` or `1` (write `~0` for `~` and `~1` for `/`)"),
