@@ -149,6 +149,21 @@ impl World {
     }
 }
 
+/// A cluster `c2` of twenty hubs on basehub, in the head checkout.
+fn write_twenty_hubs(world: &World) {
+    let mut cluster =
+        String::from("name: c2\nprovider: gcp\ngcp:\n  project: p\n  cluster: c\n  zone: us-central1\nhubs:\n");
+    for index in 0..20 {
+        cluster.push_str(&format!(
+            "  - name: hub{index}\n    display_name: hub {index}\n    domain: hub{index}.example.org\n    \
+             helm_chart: basehub\n    helm_chart_values_files: [hub.values.yaml]\n"
+        ));
+    }
+    fs::create_dir_all(world.head.join("config/clusters/c2")).expect("c2");
+    write(&world.head.join("config/clusters/c2/cluster.yaml"), &cluster);
+    write(&world.head.join("config/clusters/c2/hub.values.yaml"), "greeting: hub\n");
+}
+
 fn count(requests: &[String], part: &str) -> usize {
     requests.iter().filter(|r| r.contains(part)).count()
 }
@@ -244,17 +259,7 @@ fn both_sides_of_an_unchanged_chart_fetch_once() {
 #[test]
 fn twenty_hubs_on_one_chart_fetch_once() {
     let world = World::new("helm");
-    let mut cluster =
-        String::from("name: c2\nprovider: gcp\ngcp:\n  project: p\n  cluster: c\n  zone: us-central1\nhubs:\n");
-    for index in 0..20 {
-        cluster.push_str(&format!(
-            "  - name: hub{index}\n    display_name: hub {index}\n    domain: hub{index}.example.org\n    \
-             helm_chart: basehub\n    helm_chart_values_files: [hub.values.yaml]\n"
-        ));
-    }
-    fs::create_dir_all(world.head.join("config/clusters/c2")).expect("c2");
-    write(&world.head.join("config/clusters/c2/cluster.yaml"), &cluster);
-    write(&world.head.join("config/clusters/c2/hub.values.yaml"), "greeting: hub\n");
+    write_twenty_hubs(&world);
     let mark = world.marks();
     let run = world.diff("config/clusters/c2/cluster.yaml");
     let releases = world.releases();
@@ -317,4 +322,103 @@ fn a_failed_fetch_names_the_chart_the_dependency_and_the_repository() {
             "{helm}: {text}"
         );
     }
+}
+
+/// `deployer deploy` with helm whose `upgrade` only records (no cluster): the
+/// dependency steps run real helm against the servers, in the checkout.
+fn deploy(world: &World, args: &[&str]) -> (bool, String, Vec<String>) {
+    let wrapper_dir = world.temp.path().join("deploy-bin");
+    let log = world.temp.path().join("upgrades.log");
+    fs::create_dir_all(&wrapper_dir).expect("bin");
+    let script = wrapper_dir.join("helm");
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\nif [ \"$1\" = upgrade ]; then echo \"$*\" >> '{}'; exit 0; fi\nexec '{}' \"$@\"\n",
+            log.display(),
+            tool("helm").display()
+        ),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let _ = fs::remove_file(&log);
+    let out = Command::new(bin("deployer"))
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", wrapper_dir.display()))
+        .env("HOME", &world.home)
+        .env("SSL_CERT_FILE", &world.oci.ca_file)
+        .args(["deploy", "--repo"])
+        .arg(&world.head)
+        .args(args)
+        .output()
+        .expect("deployer deploy");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let upgrades = fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_owned).collect();
+    (out.status.success(), text, upgrades)
+}
+
+#[test]
+fn deploy_fetches_the_locked_dependencies_before_the_upgrades() {
+    let world = World::new("helm");
+    let mark = world.marks();
+    let (ok, text, upgrades) = deploy(&world, &["--cluster", "c1", "--support", "--hub", "staging", "--hub", "dask"]);
+    assert!(ok, "{text}");
+    assert_eq!(upgrades.len(), 3, "{upgrades:?}\n{text}");
+    // support, basehub (also daskhub's file:// dependency, so before daskhub), daskhub: each once.
+    let order: Vec<&str> = text.lines().filter(|l| l.starts_with("$ helm dependency")).collect();
+    assert_eq!(
+        order,
+        [
+            "$ helm dependency build helm-charts/support",
+            "$ helm dependency build helm-charts/basehub",
+            "$ helm dependency build helm-charts/daskhub"
+        ],
+        "{text}"
+    );
+    let (repo, oci) = world.since(mark);
+    assert_eq!(count(&repo, "GET /charts/hubcore-1.0.0.tgz"), 2, "{repo:?}");
+    assert_eq!(count(&repo, "hubcore-1.0.1"), 0, "{repo:?}");
+    assert!(count(&oci, "/v2/charts/homes/blobs/") >= 1, "{oci:?}");
+    assert!(world.head.join("helm-charts/basehub/charts/hubcore-1.0.0.tgz").is_file());
+    assert!(world.head.join("helm-charts/basehub/charts/homes-2.0.0.tgz").is_file());
+    assert!(world.head.join("helm-charts/daskhub/charts/basehub-0.1.0.tgz").is_file());
+    assert!(!world.home.join(".cache/helm").exists() && !world.home.join(".config/helm").exists());
+
+    // Twenty hubs of one chart in one job: one fetch.
+    write_twenty_hubs(&world);
+    let mark = world.marks();
+    let hubs: Vec<String> = (0..20).map(|index| format!("hub{index}")).collect();
+    let list = hubs.join(",");
+    let (ok, text, upgrades) = deploy(&world, &["--cluster", "c2", "--hubs", &list]);
+    assert!(ok, "{text}");
+    assert_eq!(upgrades.len(), 20, "{upgrades:?}");
+    let (repo, _) = world.since(mark);
+    assert_eq!(count(&repo, "GET /charts/hubcore-"), 1, "{repo:?}");
+    assert_eq!(text.matches("$ helm dependency build helm-charts/basehub").count(), 1, "{text}");
+
+    // Without a lock: resolved, and said.
+    fs::remove_file(world.head.join("helm-charts/basehub/Chart.lock")).expect("remove the lock");
+    let (ok, text, _) = deploy(&world, &["--cluster", "c1", "--hub", "staging"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("helm dependency update helm-charts/basehub: no Chart.lock matching Chart.yaml"), "{text}");
+    assert!(world.head.join("helm-charts/basehub/charts/hubcore-1.0.1.tgz").is_file());
+}
+
+#[test]
+fn a_failed_fetch_in_a_deploy_names_the_chart_the_dependency_and_the_repository() {
+    let world = World::new("helm");
+    let file = world.head.join("helm-charts/basehub/Chart.yaml");
+    let text = fs::read_to_string(&file).expect("Chart.yaml").replace("version: 2.0.0", "version: 3.0.0");
+    write(&file, &text);
+    fs::remove_file(world.head.join("helm-charts/basehub/Chart.lock")).expect("remove the lock");
+    let (ok, text, upgrades) = deploy(&world, &["--cluster", "c1", "--hub", "staging"]);
+    assert!(!ok, "{text}");
+    assert!(upgrades.is_empty(), "{upgrades:?}");
+    assert!(
+        text.contains("chart helm-charts/basehub: fetching the dependency `homes` 3.0.0 from `oci://127.0.0.1:"),
+        "{text}"
+    );
 }
