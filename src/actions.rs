@@ -317,10 +317,9 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
             "Manifest diff: {releases} releases, {unchanged_by_key} unchanged by their inputs (no render), {renders} renders on {} workers\n",
             request.workers
         )),
-        Progress::DependencyBuilt { side, chart, ok } => runner::print(&format!(
-            "helm dependency build {chart} ({side}){}\n",
-            if ok { "" } else { ": failed" }
-        )),
+        event @ Progress::DependencyBuilt { .. } => {
+            runner::print(&format!("{}\n", event.dependency_line().unwrap_or_default()))
+        }
         Progress::Rendered { done, total, label, ok } => {
             if !ok || done == total || done % 10 == 0 {
                 runner::print(&format!("rendered {done}/{total} {label}{}\n", if ok { "" } else { ": failed" }));

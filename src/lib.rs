@@ -19,6 +19,7 @@ pub mod actions;
 pub mod artifact;
 pub mod blocked;
 pub mod changes;
+pub mod chart_deps;
 pub mod cluster_diff;
 pub mod comment;
 pub mod config;

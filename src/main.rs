@@ -481,12 +481,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     timeout: deployer::diff::render::DEFAULT_RENDER_TIMEOUT,
                     env: helm_env(|name| std::env::var(name).ok()),
                 };
-                let progress = |event: Progress| {
-                    if let Progress::Rendered { done, total, .. } = event {
+                let progress = |event: Progress| match event {
+                    Progress::Rendered { done, total, .. } => {
                         if done == total || done % 20 == 0 {
                             runner::print_stderr(&format!("validate: rendered {done}/{total}"));
                         }
                     }
+                    event @ Progress::DependencyBuilt { .. } => {
+                        runner::print_stderr(&format!("validate: {}", event.dependency_line().unwrap_or_default()))
+                    }
+                    Progress::Planned { .. } => {}
                 };
                 let problems = deployer::diff::stage::render_problems(
                     &repo.repo,
@@ -762,8 +766,8 @@ fn run_diff(
             "diff: {releases} releases, {unchanged_by_key} unchanged by their inputs (no render), {renders} renders on {} workers",
             request.workers
         )),
-        Progress::DependencyBuilt { side, chart, ok } => {
-            runner::print_stderr(&format!("diff: helm dependency build {chart} ({side}){}", if ok { "" } else { ": failed" }))
+        event @ Progress::DependencyBuilt { .. } => {
+            runner::print_stderr(&format!("diff: {}", event.dependency_line().unwrap_or_default()))
         }
         Progress::Rendered { done, total, label, ok } => {
             if !ok || done == total || done % 10 == 0 {

@@ -333,28 +333,32 @@ pub fn resolve_targets(cluster: &Cluster, support: bool, hubs: &[String]) -> Res
     Ok(targets)
 }
 
-/// The commands that upgrade `targets`, in order. `has_file_dependencies`
-/// says whether a chart folder (as [`chart_path`] gives it) lists a
-/// `file://` dependency; `decrypted` gives the path to pass for an `enc-*`
-/// values file.
+/// The commands that upgrade `targets`, in order. `dependency_folders`
+/// gives the folders whose dependencies (`file://` or remote) helm fetches
+/// before a chart folder (as [`chart_path`] gives it) is installed, deepest
+/// first (a `file://` dependency's own before the chart that packages it);
+/// `decrypted` gives the path to pass for an `enc-*` values file.
 pub fn plan_commands(
     cluster: &Cluster,
     targets: &[Target],
     options: &DeployOptions,
-    has_file_dependencies: &dyn Fn(&str) -> bool,
+    dependency_folders: &dyn Fn(&str) -> Vec<String>,
     decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut built: Vec<String> = Vec::new();
     for target in targets {
         let chart = chart_path(cluster, target, options);
-        if !built.contains(&chart) && has_file_dependencies(&chart) {
+        for folder in dependency_folders(&chart) {
+            if built.contains(&folder) {
+                continue;
+            }
             steps.push(Step {
                 target: target.clone(),
-                kind: StepKind::DependencyBuild { chart: chart.clone() },
-                argv: ["helm", "dependency", "build", &chart].map(str::to_owned).to_vec(),
+                kind: StepKind::DependencyBuild { chart: folder.clone() },
+                argv: ["helm", "dependency", "build", &folder].map(str::to_owned).to_vec(),
             });
-            built.push(chart.clone());
+            built.push(folder);
         }
         let release = target.release();
         let mut argv: Vec<String> =
@@ -594,7 +598,7 @@ mod tests {
     }
 
     fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
-        let deps = |chart: &str| with_deps.contains(&chart);
+        let deps = |chart: &str| if with_deps.contains(&chart) { vec![chart.to_owned()] } else { Vec::new() };
         plan_commands(&cluster(), targets, options, &deps, &decrypted).iter().map(Step::command_line).collect()
     }
 
@@ -655,7 +659,8 @@ mod tests {
 
     #[test]
     fn upgrade_argv_is_one_argument_each() {
-        let steps = plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| false, &decrypted);
+        let steps =
+            plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| Vec::new(), &decrypted);
         assert_eq!(steps.len(), 1);
         assert_eq!((&steps[0].target, &steps[0].kind), (&Target::Support, &StepKind::Upgrade));
         assert_eq!(steps[0].title(), "helm upgrade support");

@@ -142,8 +142,8 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         return Ok(outcome);
     }
     let root = RepoRoot::new(repo)?;
-    let charts_with_file_dependencies = check_charts(&root, &cluster, &targets, &request.options)?;
-    let chart_has_file_dependencies = |chart: &str| charts_with_file_dependencies.iter().any(|c| c == chart);
+    let chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
+    let dependency_folders = |chart: &str| chart_deps.folders.get(chart).cloned().unwrap_or_default();
     let encrypted = encrypted_files(&cluster, &targets);
 
     let mut options = request.options.clone();
@@ -160,7 +160,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ),
         };
         let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
-        let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &placeholder);
+        let steps = plan_commands(&cluster, &targets, &options, &dependency_folders, &placeholder);
         let mut text = format!(
             "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
             cluster.name,
@@ -223,7 +223,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &decrypted_path);
+    let steps = plan_commands(&cluster, &targets, &options, &dependency_folders, &decrypted_path);
     let release_line = ReleaseLines::new(&root, &cluster);
 
     for step in &steps {
@@ -249,13 +249,25 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 if files.len() == 1 { "" } else { "s" },
             ));
         }
-        runner_group(style, &step.title());
-        runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
-        let mut command = Command::new(&step.argv[0]);
-        command.args(&step.argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
-        let result = stream(command, None, style);
-        runner_end_group(style);
-        let ran = result?;
+        let fetch = match &step.kind {
+            StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
+            StepKind::Upgrade => None,
+        };
+        let ran = match fetch {
+            Some(fetch) => match fetch_dependencies(step, fetch, request, style)? {
+                Some(ran) => ran,
+                None => continue,
+            },
+            None => {
+                runner_group(style, &step.title());
+                runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
+                let mut command = Command::new(&step.argv[0]);
+                command.args(&step.argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
+                let result = stream(command, None, style);
+                runner_end_group(style);
+                result?
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         if step.kind == StepKind::Upgrade {
             let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
@@ -283,7 +295,14 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 result: "not run",
                 millis: None,
             }));
-            let message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
+            let mut message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
+            if let (StepKind::DependencyBuild { chart }, Some(fetch)) =
+                (&step.kind, fetch.filter(|f| !f.remotes.is_empty()))
+            {
+                let named = crate::chart_deps::failure_message(chart, &fetch.remotes, &ran.tail.join("\n"));
+                let why = named.split(" failed: ").next().unwrap_or_default().to_owned();
+                message = format!("{why} failed: {message}");
+            }
             let (file, line) = release_line.of(&step.target);
             return Err(Error::ReleaseFailed {
                 program: "helm".into(),
@@ -519,13 +538,14 @@ impl ReleaseLines {
 /// (`Chart.yaml`, `requirements.yaml`, `Chart.lock`, `requirements.lock`)
 /// must be a chart inside the repository, and every schema in them may refer
 /// only inside itself, as for a diff: helm reads this checkout's charts
-/// directly. Returns the chart folders that list `file://` dependencies.
+/// directly. Returns, for each chart, the folders whose dependencies helm
+/// fetches first, and how.
 fn check_charts(
     root: &RepoRoot,
     cluster: &Cluster,
     targets: &[Target],
     options: &super::DeployOptions,
-) -> Result<Vec<String>, Error> {
+) -> Result<ChartDeps, Error> {
     let refused_as = |refused: &PathError, what: &str| {
         Diagnostic::new(&refused.path, format!("refusing to use this {what}: it {}", refused.problem))
             .hint(refused.problem.hint())
@@ -554,15 +574,17 @@ fn check_charts(
         Err(refused) => Err(Error::Config(vec![refused_as(&refused, "chart file")])),
     })?;
     let mut problems = Vec::new();
-    let mut checked: Vec<&str> = Vec::new();
+    let mut trees: HashMap<String, crate::repo_fs::Tree> = HashMap::new();
     for (chart, _) in &charts {
         for input in inputs.inputs(chart) {
-            if checked.contains(&input.folder.as_str()) {
+            if trees.contains_key(&input.folder) {
                 continue;
             }
-            checked.push(&input.folder);
             match root.read_tree(&input.folder, CHART_TREE_LIMITS) {
-                Ok(tree) => problems.extend(check_chart_files(&input.folder, &tree)),
+                Ok(tree) => {
+                    problems.extend(check_chart_files(&input.folder, &tree));
+                    trees.insert(input.folder.clone(), tree);
+                }
                 Err(refused) => problems.push(refused_as(&refused, "chart folder")),
             }
         }
@@ -570,16 +592,124 @@ fn check_charts(
     if !problems.is_empty() {
         return Err(Error::Config(problems));
     }
-    Ok(charts
-        .into_iter()
-        .map(|(chart, _)| chart)
-        .filter(|chart| {
-            inputs
-                .dependencies(chart)
-                .iter()
-                .any(|d| matches!(d.source, crate::config::charts::DependencySource::File(_)))
-        })
-        .collect())
+    let mut deps = ChartDeps::default();
+    for (chart, _) in &charts {
+        // The digest of everything helm reads for this chart: its folder and its file:// dependencies'.
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut folders = Vec::new();
+        for input in inputs.inputs(chart) {
+            for (path, bytes) in trees.get(&input.folder).map_or(&[][..], Vec::as_slice) {
+                for part in [input.folder.as_bytes(), path.as_bytes(), bytes] {
+                    digest.update(&(part.len() as u64).to_le_bytes());
+                    digest.update(part);
+                }
+            }
+            let listed = inputs.dependencies(&input.folder);
+            if listed.iter().any(|d| {
+                matches!(
+                    d.source,
+                    crate::config::charts::DependencySource::File(_)
+                        | crate::config::charts::DependencySource::Remote(_)
+                )
+            }) {
+                folders.push((input.folder.clone(), crate::chart_deps::Remote::of(listed)));
+            }
+        }
+        let digest = digest.finish().as_ref().to_vec();
+        folders.reverse();
+        let mut order = Vec::new();
+        for (folder, remotes) in folders {
+            let has_lock = crate::chart_deps::has_lock(
+                trees.get(&folder).map_or(&[][..], Vec::as_slice).iter().map(|(p, _)| p.as_str()),
+            );
+            deps.fetch.entry(folder.clone()).or_insert(FolderFetch {
+                remotes,
+                has_lock,
+                key: (root.path().join(&folder), digest.clone()),
+            });
+            order.push(folder);
+        }
+        deps.folders.insert(chart.clone(), order);
+    }
+    Ok(deps)
+}
+
+/// The dependency fetches of a deploy's charts.
+#[derive(Default)]
+struct ChartDeps {
+    /// Chart folder → the folders to fetch dependencies of first, deepest first.
+    folders: HashMap<String, Vec<String>>,
+    fetch: HashMap<String, FolderFetch>,
+}
+
+/// How one chart folder's dependencies are fetched.
+struct FolderFetch {
+    remotes: Vec<crate::chart_deps::Remote>,
+    has_lock: bool,
+    /// The folder on disk and the digest of the chart tree it was reached from: fetched once per job.
+    key: (PathBuf, Vec<u8>),
+}
+
+/// The fetches done in this process (one job): a second deploy of the same
+/// chart tree (another cluster of the leg, a hub deployed in parallel) waits
+/// for the first and reuses its `charts/`.
+static FETCHED: std::sync::Mutex<Vec<(PathBuf, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs a dependency step: `helm dependency build` (or `update`, said in the
+/// log, where there is no lock file matching `Chart.yaml`) with a private helm
+/// home, unless this job already fetched the same chart tree (`None`).
+fn fetch_dependencies(
+    step: &Step,
+    fetch: &FolderFetch,
+    request: &DeployRequest,
+    style: LogStyle,
+) -> Result<Option<Ran>, Error> {
+    let StepKind::DependencyBuild { chart } = &step.kind else { return Ok(None) };
+    let mut fetched = FETCHED.lock().map_err(|_| Error::Runner("a dependency fetch panicked".into()))?;
+    if fetched.contains(&fetch.key) {
+        runner::print(&format!("Dependencies of {chart}: already fetched in this job, for the same chart tree\n"));
+        return Ok(None);
+    }
+    let home = crate::chart_deps::HelmHome::create()?;
+    let list = home.repositories("deploy", &fetch.remotes)?;
+    let helm_env = home.env(&[], &list);
+    let remote = !fetch.remotes.is_empty();
+    let run = |verb: &str| -> Result<Ran, Error> {
+        let argv = [step.argv[0].as_str(), "dependency", verb, chart];
+        runner_group(style, &format!("helm dependency {verb} {chart}"));
+        runner::print_untrusted(&format!("$ {}\n", super::command_line(&argv.map(str::to_owned))))?;
+        let mut command = Command::new(argv[0]);
+        command
+            .args(&argv[1..])
+            .current_dir(&request.repo)
+            .envs(request.env.iter().map(|(k, v)| (k, v)))
+            .envs(helm_env.iter().map(|(k, v)| (k, v)));
+        let result = stream(command, None, style);
+        runner_end_group(style);
+        result
+    };
+    let resolve_line = || {
+        runner::print(&format!(
+            "helm dependency update {chart}: no Chart.lock matching Chart.yaml, so the dependency versions \
+             are resolved now (not reproducible: commit the Chart.lock)\n"
+        ))
+    };
+    let ran = if remote && !fetch.has_lock {
+        resolve_line();
+        run("update")?
+    } else {
+        let ran = run("build")?;
+        if !ran.succeeded() && remote && crate::chart_deps::is_lock_out_of_sync(&ran.tail.join("\n")) {
+            resolve_line();
+            run("update")?
+        } else {
+            ran
+        }
+    };
+    if ran.succeeded() {
+        fetched.push(fetch.key.clone());
+    }
+    Ok(Some(ran))
 }
 
 /// The releases a failure at `step` leaves not upgraded: its own, unless it
