@@ -2,6 +2,7 @@
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
+use super::before::{self, BeforeSteps};
 use super::health_checks::{self, HealthCheckRules};
 use super::ignore::{IgnoreProblem, RenderIgnore};
 use super::locate::{display_path, locate, Segment};
@@ -136,6 +137,8 @@ pub struct Settings {
     pub render_ignore: RenderIgnore,
     /// Which changes plan health checks (`health_checks`); none by default.
     pub health_checks: HealthCheckRules,
+    /// What runs on a cluster before a chart's releases (`charts.<chart>.before`); nothing by default.
+    pub before: BeforeSteps,
 }
 
 impl Default for Settings {
@@ -159,6 +162,8 @@ impl Settings {
                 .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
             {
                 health_checks::RULES_HINT
+            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "charts")) {
+                before::HINT
             } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
             } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
@@ -211,6 +216,14 @@ impl Settings {
                 at.extend(problem.index.map(OwnedSegment::Index));
                 (at, problem.message)
             })?;
+        let before = before::from_raw(raw.charts).map_err(|problem| {
+            let mut at = path(&["charts"], None);
+            at.extend(problem.at.into_iter().map(|segment| match segment {
+                before::At::Key(key) => OwnedSegment::Key(key),
+                before::At::Index(index) => OwnedSegment::Index(index),
+            }));
+            (at, problem.message)
+        })?;
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
@@ -231,6 +244,7 @@ impl Settings {
             impact: raw.impact.unwrap_or_default(),
             render_ignore,
             health_checks,
+            before,
         })
     }
 
@@ -463,7 +477,7 @@ mod tests {
             (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
             (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:5: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
             (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
             ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected `cluster_paths` or `provider_paths`"),
