@@ -66,8 +66,9 @@ impl Template {
             let inner = &after[..close];
             let (kind, name) = inner.split_once(':').unwrap_or((inner, ""));
             if kind != VERSION_PLACEHOLDER {
-                let shown = super::suggest::shown(inner, "this placeholder");
-                let shown = if shown.starts_with('`') { format!("`{{{inner}}}`") } else { shown };
+                let plain = inner.len() <= 64
+                    && inner.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+                let shown = if plain { format!("`{{{inner}}}`") } else { "this placeholder".to_owned() };
                 return Err(match did_you_mean(kind, [VERSION_PLACEHOLDER]) {
                     Some(known) => format!("unknown placeholder {shown}; did you mean `{{{known}:{name}}}`?"),
                     None => format!("unknown placeholder {shown}; the one placeholder is `{{version:<dependency>}}`"),

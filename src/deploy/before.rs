@@ -33,8 +33,9 @@ pub struct Facts<'a> {
     pub dependencies: &'a dyn Fn(&str) -> Result<Vec<(String, String)>, Error>,
     /// Whether the dotted key is true in the merged values of a target.
     pub values_key: &'a dyn Fn(&Target, &[String]) -> Result<bool, Error>,
-    /// The settings file, for messages.
+    /// The settings file and its text, for messages.
     pub settings_file: &'a str,
+    pub settings_text: Option<&'a str>,
 }
 
 /// The steps to run before `targets`, in order; each step's target is the
@@ -89,6 +90,12 @@ pub fn before_steps(
                     facts.settings_file,
                     format!("`{{version:{name}}}` names a dependency that {chart_yaml} does not list with a version"),
                 )
+                .at(facts.settings_text.and_then(|text| {
+                    use crate::config::locate::{locate, Segment};
+                    let path =
+                        [Segment::Key("charts"), Segment::Key(chart), Segment::Key("before"), Segment::Index(index)];
+                    locate(text, &path)
+                }))
                 .field(format!("charts.{chart}.before[{index}]"))
                 .hint(format!(
                     "add `{name}` to the dependencies of {chart_yaml}, or write the version in {}",

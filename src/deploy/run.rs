@@ -183,7 +183,13 @@ fn resolve_before(
         Ok(key_is_true(&merged, key))
     };
     let settings_file = settings_file_name(request.config.as_deref());
-    let facts = Facts { dependencies: &dependencies, values_key: &values_key, settings_file: &settings_file };
+    let settings_text = root.read_config_file(&settings_file).ok();
+    let facts = Facts {
+        dependencies: &dependencies,
+        values_key: &values_key,
+        settings_file: &settings_file,
+        settings_text: settings_text.as_deref(),
+    };
     before_steps(cluster, targets, &settings.before, options, &facts)
 }
 
