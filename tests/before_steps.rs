@@ -281,3 +281,43 @@ fn mistakes_in_the_steps_point_at_their_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_plan_notes_each_cluster_whose_planned_charts_have_steps() {
+    let world = World::new();
+    let changed = "helm-charts/support/values.yaml\nconfig/clusters/kube1/prod.values.yaml";
+    let result = world.action_generate(changed);
+    assert!(result.success(), "{}", logs(&result));
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(world.repo.join("deployment-plan/plan.json")).expect("plan.json"))
+            .expect("JSON");
+    // The support chart changed: every cluster with a support chart has its steps (cert-manager runs on any
+    // provider); kube1's prod hub and its staging canary are basehub releases. Sorted by cluster.
+    assert_eq!(
+        plan["before_steps"],
+        json!([
+            {"cluster_name": "aws1", "charts": ["support"]},
+            {"cluster_name": "gcp1", "charts": ["support"]},
+            {"cluster_name": "kube1", "charts": ["basehub"]},
+        ]),
+        "{plan:#}"
+    );
+    assert!(result.stdout.contains("Before steps"), "{}", logs(&result));
+    let comment = fs::read_to_string(world.repo.join("deployment-plan/comment.md")).expect("comment.md");
+    assert!(comment.contains("### Before steps") && comment.contains("| kube1 | basehub |"), "{comment}");
+
+    // A plan with no chart that has steps keeps plan.json as it was: no `before_steps` key.
+    let settings = world.repo.join("deployer.yaml");
+    fs::write(&settings, "charts:\n  daskhub:\n    before:\n      - manifests: https://example.org/crds.yaml\n")
+        .expect("settings");
+    let result = world.action_generate(changed);
+    assert!(result.success(), "{}", logs(&result));
+    let text = fs::read_to_string(world.repo.join("deployment-plan/plan.json")).expect("plan.json");
+    assert!(!text.contains("before_steps"), "{text}");
+}
+
+impl World {
+    fn action_generate(&self, changed: &str) -> ActionResult {
+        ActionRun::new("action-generate", &self.repo).input("changed-files", changed).run()
+    }
+}
