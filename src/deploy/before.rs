@@ -27,12 +27,15 @@ pub fn chart_name<'a>(cluster: &'a Cluster, target: &'a Target) -> &'a str {
     }
 }
 
+/// The `(name, version)` of each dependency in a chart's `Chart.yaml`, by chart folder name.
+pub type DependencyReader<'a> = &'a dyn Fn(&str) -> Result<Vec<(String, String)>, Error>;
+/// Whether a dotted key is true in the merged values of a target.
+pub type ValuesKeyReader<'a> = &'a dyn Fn(&Target, &[String]) -> Result<bool, Error>;
+
 /// What the resolver needs from the checkout, read at the edge.
 pub struct Facts<'a> {
-    /// The `(name, version)` of each dependency in a chart's `Chart.yaml`, by chart folder name.
-    pub dependencies: &'a dyn Fn(&str) -> Result<Vec<(String, String)>, Error>,
-    /// Whether the dotted key is true in the merged values of a target.
-    pub values_key: &'a dyn Fn(&Target, &[String]) -> Result<bool, Error>,
+    pub dependencies: DependencyReader<'a>,
+    pub values_key: ValuesKeyReader<'a>,
     /// The settings file and its text, for messages.
     pub settings_file: &'a str,
     pub settings_text: Option<&'a str>,
