@@ -578,6 +578,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 dry_run,
                 env: Vec::new(),
+                before: deploy::BeforeMode::Run,
             };
             // Inside a GitHub Actions `run:` step, group and fence the output as the action does.
             let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
@@ -607,6 +608,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 dry_run,
                 env: Vec::new(),
+                before: deploy::BeforeMode::Run,
             };
             let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
                 Ok("true") => LogStyle::Actions,

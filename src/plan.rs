@@ -66,6 +66,16 @@ pub struct RemovedHub {
     pub hub_name: String,
 }
 
+/// A cluster where `charts.<chart>.before` steps of `deployer.yaml` run before the planned
+/// releases of these charts (once per cluster per leg). Steps with a provider condition the
+/// cluster fails are left out; values-key conditions are decided at deploy time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeforeStepsNote {
+    pub cluster_name: String,
+    pub charts: Vec<String>,
+}
+
 /// What each changed cluster file's edit touched, by repository-relative
 /// file path. A changed file missing here was not compared (no previous
 /// version was looked up): it touches the whole cluster, as it always did.
@@ -149,6 +159,8 @@ pub struct Plan {
     pub staging_checks: Vec<HealthCheckJob>,
     /// Prod hubs to health-check, in the same order.
     pub prod_checks: Vec<HealthCheckJob>,
+    /// Clusters where `before` steps run ahead of planned releases, sorted by cluster name.
+    pub before_steps: Vec<BeforeStepsNote>,
 }
 
 impl Plan {
@@ -250,7 +262,40 @@ pub fn plan_with_edits(
         };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
+    plan.before_steps = before_step_notes(estate, settings, &plan);
     plan
+}
+
+/// The charts of each cluster's planned releases that have `before` steps which may run there.
+fn before_step_notes(estate: &Estate, settings: &Settings, plan: &Plan) -> Vec<BeforeStepsNote> {
+    let mut notes = Vec::new();
+    for cluster in &estate.clusters {
+        let chart_of = |hub: &str| cluster.hubs.iter().find(|h| h.name == hub).map(|h| h.helm_chart.as_str());
+        let mut charts: Vec<&str> = Vec::new();
+        for job in plan.support_and_staging.iter().filter(|job| job.cluster_name == cluster.name) {
+            if job.upgrade_support {
+                charts.push(SUPPORT_CHART);
+            }
+            charts.extend(job.staging_hubs.iter().filter_map(|hub| chart_of(hub)));
+        }
+        for job in plan.prod_hubs.iter().filter(|job| job.cluster_name == cluster.name) {
+            charts.extend(chart_of(&job.hub_name));
+        }
+        let mut with_steps: Vec<String> = Vec::new();
+        for chart in charts {
+            let may_run =
+                settings.before.of(chart).iter().any(|step| {
+                    step.when.providers.as_ref().is_none_or(|providers| providers.contains(&cluster.provider))
+                });
+            if may_run && !with_steps.iter().any(|c| c == chart) {
+                with_steps.push(chart.to_owned());
+            }
+        }
+        if !with_steps.is_empty() {
+            notes.push(BeforeStepsNote { cluster_name: cluster.name.clone(), charts: with_steps });
+        }
+    }
+    notes
 }
 
 /// The hubs removed by the edits of changed cluster files, in cluster order.

@@ -4,6 +4,7 @@
 //! parsed into [`raw`] types and validated by [`cluster`] and [`settings`].
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
+pub mod before;
 pub mod chart_archives;
 pub mod chart_files;
 pub mod charts;

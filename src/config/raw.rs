@@ -181,6 +181,66 @@ pub struct RawSettings {
     /// they can break. With no rules, no health checks are planned.
     #[serde(default)]
     pub health_checks: Option<RawHealthChecks>,
+    /// Per chart (a folder name under `helm-charts/`): what to do on a cluster before its releases of that chart.
+    #[serde(default)]
+    pub charts: Option<BTreeMap<String, RawChartSettings>>,
+}
+
+/// One chart's entry under `charts` in `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChartSettings {
+    /// Steps run on a cluster before the first release of this chart, once per cluster per deploy
+    /// (a leg deploying several hubs of the chart runs them once), in order. Each step is either
+    /// `manifests` (applied with `kubectl apply --server-side --force-conflicts -f`) or `chart`
+    /// (installed with `helm upgrade --install --create-namespace`).
+    #[serde(default)]
+    pub before: Option<Vec<RawBeforeStep>>,
+}
+
+/// One `before` step: exactly one of `manifests` and `chart`, and an optional `when`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBeforeStep {
+    /// An `https://` URL or a repository-relative file of Kubernetes manifests. `{version:<name>}`
+    /// stands for the version of the dependency `<name>` in the chart's `Chart.yaml`.
+    #[serde(default)]
+    pub manifests: Option<String>,
+    /// A chart from a Helm repository (`https://`) or an OCI registry (`oci://`).
+    #[serde(default)]
+    pub chart: Option<RawBeforeChart>,
+    /// Run the step only when every condition given holds.
+    #[serde(default)]
+    pub when: Option<RawBeforeWhen>,
+}
+
+/// The `chart` of a `before` step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBeforeChart {
+    /// Chart name in its repository, such as `cert-manager`.
+    pub name: String,
+    /// `https://` Helm repository (`--repo`), or `oci://` registry path the name is appended to.
+    pub repository: String,
+    /// Chart version (`--version`); `{version:<name>}` reads it from the chart's `Chart.yaml` dependencies.
+    pub version: String,
+    /// Helm release name.
+    pub release: String,
+    /// Namespace of the release (created when missing).
+    pub namespace: String,
+}
+
+/// The conditions of a `before` step; a step without them always runs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBeforeWhen {
+    /// Run only on clusters whose `provider` is one of these.
+    #[serde(default)]
+    pub providers: Option<Vec<Provider>>,
+    /// Run only when this dotted key (such as `dask-gateway.enabled`) is true in the merged values of
+    /// a release of the chart being deployed (its plain values files in order; `enc-*` and `.jsonnet` files not read).
+    #[serde(default)]
+    pub values_key: Option<String>,
 }
 
 /// The `health_checks` block of `deployer.yaml`.

@@ -2,6 +2,7 @@
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
+use super::before::{self, BeforeSteps};
 use super::health_checks::{self, HealthCheckRules};
 use super::ignore::{IgnoreProblem, RenderIgnore};
 use super::locate::{display_path, locate, Segment};
@@ -184,6 +185,8 @@ pub struct Settings {
     /// Where each cluster name of `health_checks.clusters` is written (file, line, column, field),
     /// so that a name no cluster has is reported there once the clusters are known.
     pub health_check_cluster_keys: Vec<(String, Diagnostic)>,
+    /// What runs on a cluster before a chart's releases (`charts.<chart>.before`); nothing by default.
+    pub before: BeforeSteps,
 }
 
 impl Default for Settings {
@@ -217,6 +220,8 @@ impl Settings {
                 .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
             {
                 health_checks::RULES_HINT
+            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "charts")) {
+                before::HINT
             } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
             } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
@@ -275,6 +280,14 @@ impl Settings {
                 at.extend(problem.index.map(OwnedSegment::Index));
                 (at, problem.message)
             })?;
+        let before = before::from_raw(raw.charts).map_err(|problem| {
+            let mut at = path(&["charts"], None);
+            at.extend(problem.at.into_iter().map(|segment| match segment {
+                before::At::Key(key) => OwnedSegment::Key(key),
+                before::At::Index(index) => OwnedSegment::Index(index),
+            }));
+            (at, problem.message)
+        })?;
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
@@ -296,6 +309,7 @@ impl Settings {
             render_ignore,
             health_checks,
             health_check_cluster_keys: Vec::new(),
+            before,
         })
     }
 
@@ -622,7 +636,7 @@ mod tests {
             ("clusters:\n  exclude: ['config//templates/**']\n".into(), "deployer.yaml:2:13: clusters.exclude[0]: the pattern has an empty segment (`//`); cluster files are found by their normalised paths, so it can never match"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{a,/b}/{cluster}.tf'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: with the alternative `/b` of `{a,/b}`, the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
             ("health_checks:\n  provider_paths: ['./terraform/{provider}/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
             ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected one of `cluster_paths`, `provider_paths`, `providers`, `clusters`"),

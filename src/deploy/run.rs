@@ -19,13 +19,15 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use super::before::{before_steps, chart_dependencies, counts_for_values_key, key_is_true, merge_values, Facts};
 use super::{
-    command_line, encrypted_files, inputs, outputs, plan_commands, resolve_targets, shell_quote, stop, DeployRequest,
-    HealthCheck, Step, StepKind, Target,
+    command_line, encrypted_files, inputs, outputs, plan_commands, resolve_targets, shell_quote, stop, BeforeMode,
+    DeployRequest, HealthCheck, Step, StepKind, Target,
 };
 use crate::config::chart_files::check_chart_files;
 use crate::config::charts::chart_inputs_at;
 use crate::config::load::{load_estate, load_settings};
+use crate::config::Settings;
 use crate::config::{Cluster, ValuesFile};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
@@ -113,19 +115,88 @@ pub fn releases_table(releases: &[ReleaseResult]) -> String {
 
 /// Finds the cluster named `name` in the repository.
 pub fn find_cluster(repo: &Path, config: Option<&Path>, name: &str) -> Result<Cluster, Error> {
+    find_cluster_and_settings(repo, config, name).map(|(cluster, _)| cluster)
+}
+
+/// Finds the cluster named `name` in the repository, with the settings it was found with.
+pub fn find_cluster_and_settings(repo: &Path, config: Option<&Path>, name: &str) -> Result<(Cluster, Settings), Error> {
     let settings = load_settings(repo, config)?;
     let estate = load_estate(repo, &settings)?;
-    estate
-        .clusters
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob)))
+    let cluster = estate.clusters.into_iter().find(|c| c.name == name).ok_or_else(|| {
+        Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob))
+    })?;
+    Ok((cluster, settings))
+}
+
+/// The settings file's repository-relative name, for messages.
+fn settings_file_name(config: Option<&Path>) -> String {
+    config.map_or_else(|| crate::config::settings::DEFAULT_SETTINGS_FILE.to_owned(), |p| p.display().to_string())
+}
+
+/// The `before` steps of `targets` (none with [`BeforeMode::Skip`]): each chart's
+/// `Chart.yaml` and each release's plain values files read through `root`.
+fn resolve_before(
+    root: &RepoRoot,
+    request: &DeployRequest,
+    settings: &Settings,
+    cluster: &Cluster,
+    targets: &[Target],
+    options: &super::DeployOptions,
+) -> Result<Vec<Step>, Error> {
+    if request.before == BeforeMode::Skip {
+        return Ok(Vec::new());
+    }
+    let refused = |refused: PathError| {
+        Error::Config(vec![Diagnostic::new(
+            &refused.path,
+            format!("refusing to read this file: it {}", refused.problem),
+        )
+        .hint(refused.problem.hint())])
+    };
+    let dependencies = |chart: &str| -> Result<Vec<(String, String)>, Error> {
+        let file = format!("{}/{chart}/Chart.yaml", options.charts_dir.trim_end_matches('/'));
+        let text = root.read_config_file(&file).map_err(refused)?;
+        Ok(chart_dependencies(&text))
+    };
+    let values_key = |target: &Target, key: &[String]| -> Result<bool, Error> {
+        let mut merged = yaml_serde::Value::Mapping(yaml_serde::Mapping::new());
+        for file in super::values_files(cluster, target).iter().filter(|f| counts_for_values_key(f)) {
+            let text = root.read_config_file(&file.path).map_err(refused)?;
+            let not_yaml = |why: String| {
+                Error::Config(vec![Diagnostic::new(&file.path, format!("not read as YAML values: {why}")).hint(
+                    "a `when.values_key` condition of `deployer.yaml` reads the plain values files of the release",
+                )])
+            };
+            match crate::config::yaml_guard::check(&text) {
+                Ok(()) => {}
+                Err(crate::config::yaml_guard::Refusal::Syntax { message, line, column }) => {
+                    return Err(not_yaml(format!("{message} at line {line}, column {column}")));
+                }
+                // Anchors, aliases and deep nesting are not expanded here: the step runs (never less).
+                Err(_) => return Ok(true),
+            }
+            let value: yaml_serde::Value = yaml_serde::from_str(&text).map_err(|e| not_yaml(e.to_string()))?;
+            if !value.is_null() {
+                merge_values(&mut merged, value);
+            }
+        }
+        Ok(key_is_true(&merged, key))
+    };
+    let settings_file = settings_file_name(request.config.as_deref());
+    let settings_text = root.read_config_file(&settings_file).ok();
+    let facts = Facts {
+        dependencies: &dependencies,
+        values_key: &values_key,
+        settings_file: &settings_file,
+        settings_text: settings_text.as_deref(),
+    };
+    before_steps(cluster, targets, &settings.before, options, &facts)
 }
 
 /// Upgrades the request's targets, in order, stopping at the first failure.
 pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
     let repo = &request.repo;
-    let cluster = find_cluster(repo, request.config.as_deref(), &request.cluster)?;
+    let (cluster, settings) = find_cluster_and_settings(repo, request.config.as_deref(), &request.cluster)?;
     let targets = resolve_targets(&cluster, request.support, &request.hubs)?;
     let mut outcome = DeployOutcome {
         cluster: cluster.name.clone(),
@@ -144,10 +215,30 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let root = RepoRoot::new(repo)?;
     let chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
     let dependency_folders = |chart: &str| chart_deps.folders.get(chart).cloned().unwrap_or_default();
-    let encrypted = encrypted_files(&cluster, &targets);
+    let only_before = request.before == BeforeMode::Only;
+    let encrypted = if only_before { Vec::new() } else { encrypted_files(&cluster, &targets) };
 
     let mut options = request.options.clone();
     let helm_found = detect_helm();
+    // Flags of the helm found (or of helm 4 when none answers, on a dry run).
+    let mut before_options = options.clone();
+    if let Ok(major) = &helm_found {
+        before_options.helm = *major;
+    }
+    let before = resolve_before(&root, request, &settings, &cluster, &targets, &before_options)?;
+    let commands = |options: &super::DeployOptions, decrypted: &dyn Fn(&ValuesFile) -> PathBuf| {
+        if only_before {
+            before.clone()
+        } else {
+            plan_commands(&cluster, &targets, options, &dependency_folders, decrypted, &before)
+        }
+    };
+    if only_before {
+        outcome.targets = Vec::new();
+        if before.is_empty() {
+            return Ok(outcome);
+        }
+    }
     if request.dry_run {
         let helm_note = match &helm_found {
             Ok(major) => {
@@ -160,7 +251,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ),
         };
         let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
-        let steps = plan_commands(&cluster, &targets, &options, &dependency_folders, &placeholder);
+        let steps = commands(&options, &placeholder);
         let mut text = format!(
             "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
             cluster.name,
@@ -200,7 +291,11 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
     // removes the decrypted values and returns `Error::Interrupted`.
     stop::install()?;
-    runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
+    if only_before {
+        runner::print(&format!("Before steps on cluster {}: {}\n", cluster.name, before.len()));
+    } else {
+        runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
+    }
     // Removed when this function returns, on success and on every error path.
     let private = if encrypted.is_empty() { None } else { Some(PrivateDir::create()?) };
     let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
@@ -223,7 +318,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let steps = plan_commands(&cluster, &targets, &options, &dependency_folders, &decrypted_path);
+    let steps = commands(&options, &decrypted_path);
     let release_line = ReleaseLines::new(&root, &cluster);
 
     for step in &steps {
@@ -249,9 +344,17 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 if files.len() == 1 { "" } else { "s" },
             ));
         }
+        let mut argv = step.argv.clone();
+        if let StepKind::Before { local_file: Some(file), .. } = &step.kind {
+            // A repository file goes to kubectl only once `repo_fs` has resolved it inside the checkout.
+            let path = root.file(file).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+            if let Some(last) = argv.last_mut() {
+                *last = path.to_string_lossy().into_owned();
+            }
+        }
         let fetch = match &step.kind {
             StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
-            StepKind::Upgrade => None,
+            _ => None,
         };
         let ran = match fetch {
             Some(fetch) => match fetch_dependencies(step, fetch, request, style)? {
@@ -261,8 +364,8 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             None => {
                 runner_group(style, &step.title());
                 runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
-                let mut command = Command::new(&step.argv[0]);
-                command.args(&step.argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
+                let mut command = Command::new(&argv[0]);
+                command.args(&argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
                 let result = stream(command, None, style);
                 runner_end_group(style);
                 result?
@@ -284,12 +387,14 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ));
         }
         if !ran.succeeded() {
-            outcome.releases.push(ReleaseResult {
+            // A failed `before` step upgraded nothing: its release is among those not run.
+            let before_step = matches!(step.kind, StepKind::Before { .. });
+            outcome.releases.extend((!before_step).then(|| ReleaseResult {
                 release: step.target.release().to_owned(),
                 result: "failed",
                 millis: Some(started.elapsed().as_millis()),
-            });
-            let not_run = remaining(&targets, step, true);
+            }));
+            let not_run = if only_before { Vec::new() } else { remaining(&targets, step, true) };
             outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
                 release: release.clone(),
                 result: "not run",
@@ -305,7 +410,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             }
             let (file, line) = release_line.of(&step.target);
             return Err(Error::ReleaseFailed {
-                program: "helm".into(),
+                program: step.argv.first().cloned().unwrap_or_default(),
                 message: with_remaining(message, &not_run) + &ran.tail_text(),
                 file,
                 line,
