@@ -113,6 +113,8 @@ fn dry_run_shows_each_step_before_its_chart_with_versions_and_conditions() {
         apply(CERT_MANAGER_CRDS),
         cert_manager(flags),
         apply(TIGERA),
+        // The charts' remote dependencies are fetched before their first release.
+        "helm dependency build helm-charts/support".to_owned(),
         words(&format!(
             "helm upgrade --install support helm-charts/support --namespace support --create-namespace \
              -f config/clusters/aws1/support.values.yaml {flags}"
@@ -120,6 +122,7 @@ fn dry_run_shows_each_step_before_its_chart_with_versions_and_conditions() {
         apply(DASK_CLUSTERS),
         apply(DASK_TRAEFIK),
         apply("manifests/hub-priority-class.yaml"),
+        "helm dependency build helm-charts/basehub".to_owned(),
         words(&format!(
             "helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
              -f config/clusters/aws1/common.values.yaml -f config/clusters/aws1/staging.values.yaml {flags}"
@@ -138,9 +141,13 @@ fn dry_run_shows_each_step_before_its_chart_with_versions_and_conditions() {
     let output = world.cli(&["--cluster", "aws1", "--hub", "prod", "--dry-run"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines = printed(&stdout);
-    assert_eq!(lines[1..3], [apply("manifests/hub-priority-class.yaml"), lines[2].clone()], "{stdout}");
-    assert!(lines[2].starts_with("helm upgrade --install prod "), "{stdout}");
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(
+        lines[1..3],
+        [apply("manifests/hub-priority-class.yaml"), "helm dependency build helm-charts/basehub".to_owned()],
+        "{stdout}"
+    );
+    assert!(lines[3].starts_with("helm upgrade --install prod "), "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
 
     // GCP: no tigera; the hub's later values file turns dask-gateway off again (merged in order).
     let output = world.cli(&["--cluster", "gcp1", "--support", "--hub", "staging", "--dry-run"]);
@@ -168,6 +175,8 @@ fn action_deploy_runs_the_steps_in_order_before_each_release() {
             apply(CERT_MANAGER_CRDS),
             cert_manager(flags),
             apply(TIGERA),
+            // No Chart.lock in the fixture: the remote dependencies are resolved before the first release.
+            "helm dependency update helm-charts/support".to_owned(),
             words(&format!(
                 "helm upgrade --install support helm-charts/support --namespace support --create-namespace \
                  -f config/clusters/aws1/support.values.yaml {flags}"
@@ -176,6 +185,7 @@ fn action_deploy_runs_the_steps_in_order_before_each_release() {
             apply(DASK_TRAEFIK),
             // A repository file reaches kubectl as the path `repo_fs` resolved inside the checkout.
             apply(&local.display().to_string()),
+            "helm dependency update helm-charts/basehub".to_owned(),
             words(&format!(
                 "helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
                  -f config/clusters/aws1/common.values.yaml -f config/clusters/aws1/staging.values.yaml {flags}"
