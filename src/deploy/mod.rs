@@ -562,6 +562,8 @@ mod tests {
             name: name.into(),
             helm_chart: chart.into(),
             values_files: files.iter().map(|f| file(&format!("{dir}/{f}"))).collect(),
+            chart_override: None,
+            domain_override_file: None,
         };
         Cluster {
             name: "c1".into(),

@@ -127,6 +127,23 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let repo = &request.repo;
     let cluster = find_cluster(repo, request.config.as_deref(), &request.cluster)?;
     let targets = resolve_targets(&cluster, request.support, &request.hubs)?;
+    // Not silently ignored: a deploy would install the chart's own dependencies instead of the override's.
+    for target in &targets {
+        let Target::Hub(name) = target else { continue };
+        if let Some(o) = cluster.hubs.iter().find(|h| &h.name == name).and_then(|h| h.chart_override.as_ref()) {
+            return Err(Error::input(
+                super::inputs::HUBS,
+                format!(
+                    "hub `{name}` on cluster `{}` has a `chart_override` ({}), which deploys do not apply yet: \
+                     refused rather than deploying {}/{}/Chart.yaml's dependencies",
+                    cluster.name,
+                    o.file,
+                    crate::config::CHARTS_DIR,
+                    o.replaces
+                ),
+            ));
+        }
+    }
     let mut outcome = DeployOutcome {
         cluster: cluster.name.clone(),
         deployed: Vec::new(),
