@@ -1052,6 +1052,11 @@ fn fill(diff: &mut ReleaseDiff, compared: super::text::Compared) {
     diff.objects = compared.objects;
 }
 
+/// The chart name of a chart key ([`crate::config::Hub::chart_key`]): `basehub` of `basehub with <file>`.
+fn chart_name(key: &str) -> &str {
+    key.split_once(" with ").map_or(key, |(chart, _)| chart)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1150,9 +1155,4 @@ mod tests {
         }
         assert!(run_pool(0, 4, |i| i).is_empty());
     }
-}
-
-/// The chart name of a chart key ([`crate::config::Hub::chart_key`]): `basehub` of `basehub with <file>`.
-fn chart_name(key: &str) -> &str {
-    key.split_once(" with ").map_or(key, |(chart, _)| chart)
 }
