@@ -176,14 +176,54 @@ fn an_override_dependency_outside_the_repository_is_an_error_at_its_line() {
 }
 
 #[test]
-fn a_deploy_refuses_a_hub_with_an_override_it_cannot_apply() {
+fn a_deploy_installs_the_hub_from_a_copy_with_the_override() {
     let repo = Repo::new();
     let head = repo.head.to_str().expect("UTF-8");
     let (ok, stdout, stderr) =
-        repo.deployer(&["deploy", "--repo", head, "--cluster", "c1", "--hubs", "lis", "--dry-run"]);
-    assert!(!ok, "{stdout}");
-    assert!(stderr.contains("hub `lis` on cluster `c1` has a `chart_override`"), "{stderr}");
-    let (ok, stdout, stderr) =
-        repo.deployer(&["deploy", "--repo", head, "--cluster", "c1", "--hubs", "dom", "--dry-run"]);
+        repo.deployer(&["deploy", "--repo", head, "--cluster", "c1", "--hubs", "lis,staging", "--dry-run"]);
     assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "# <chart-override-copy-1>: a private copy of helm-charts/basehub, helm-charts/dask-gateway-2024 \
+             with helm-charts/basehub/Chart.yaml replaced by config/clusters/c1/lis-chart.yaml (chart_override of lis)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("helm dependency build '<chart-override-copy-1>/helm-charts/basehub'"), "{stdout}");
+    assert!(stdout.contains("helm upgrade --install lis '<chart-override-copy-1>/helm-charts/basehub'"), "{stdout}");
+    assert!(stdout.contains("helm upgrade --install staging helm-charts/basehub"), "{stdout}");
+
+    // A real run, with a helm that renders (real helm) what it is asked to install.
+    let bin_dir = repo.home.join("bin");
+    fs::create_dir_all(&bin_dir).expect("bin");
+    let log = repo.home.join("installed.yaml");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n  upgrade) exec '{real}' template \"$3\" \"$4\" >>'{log}' ;;\n  *) exec '{real}' \"$@\" ;;\nesac\n",
+        real = support::tool("helm").display(),
+        log = log.display()
+    );
+    fs::write(bin_dir.join("helm"), script).expect("helm wrapper");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(bin_dir.join("helm"), fs::Permissions::from_mode(0o755)).expect("mode");
+    }
+    let tmp = repo.home.join("tmp");
+    fs::create_dir_all(&tmp).expect("tmp");
+    let output = std::process::Command::new(bin("deployer"))
+        .env_clear()
+        .env("PATH", format!("{}:{}", bin_dir.display(), tools_dir().display()))
+        .env("HOME", &repo.home)
+        .env("TMPDIR", &tmp)
+        .args(["deploy", "--repo", head, "--cluster", "c1", "--hubs", "lis"])
+        .output()
+        .expect("run deployer");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let installed = fs::read_to_string(&log).expect("installed");
+    assert!(installed.contains("version: \"2024.1.0\""), "{installed}");
+    assert!(!installed.contains("2026.3.0"), "{installed}");
+    assert!(!repo.head.join("helm-charts/basehub/charts").exists(), "the checkout is left alone");
+    assert_eq!(fs::read_dir(&tmp).expect("tmp").count(), 0, "the copy is removed");
 }

@@ -329,7 +329,8 @@ pub fn resolve_targets(cluster: &Cluster, support: bool, hubs: &[String]) -> Res
     Ok(targets)
 }
 
-/// The commands that upgrade `targets`, in order. `has_file_dependencies`
+/// The commands that upgrade `targets`, in order. `chart_copy` gives the chart folder of a target
+/// deployed from a private copy (a hub's `chart_override`). `has_file_dependencies`
 /// says whether a chart folder (as [`chart_path`] gives it) lists a
 /// `file://` dependency; `decrypted` gives the path to pass for an `enc-*`
 /// values file.
@@ -339,11 +340,12 @@ pub fn plan_commands(
     options: &DeployOptions,
     has_file_dependencies: &dyn Fn(&str) -> bool,
     decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
+    chart_copy: &dyn Fn(&Target) -> Option<String>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut built: Vec<String> = Vec::new();
     for target in targets {
-        let chart = chart_path(cluster, target, options);
+        let chart = chart_copy(target).unwrap_or_else(|| chart_path(cluster, target, options));
         if !built.contains(&chart) && has_file_dependencies(&chart) {
             steps.push(Step {
                 target: target.clone(),
@@ -593,7 +595,10 @@ mod tests {
 
     fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
         let deps = |chart: &str| with_deps.contains(&chart);
-        plan_commands(&cluster(), targets, options, &deps, &decrypted).iter().map(Step::command_line).collect()
+        plan_commands(&cluster(), targets, options, &deps, &decrypted, &|_| None)
+            .iter()
+            .map(Step::command_line)
+            .collect()
     }
 
     #[test]
@@ -653,7 +658,8 @@ mod tests {
 
     #[test]
     fn upgrade_argv_is_one_argument_each() {
-        let steps = plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| false, &decrypted);
+        let steps =
+            plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| false, &decrypted, &|_| None);
         assert_eq!(steps.len(), 1);
         assert_eq!((&steps[0].target, &steps[0].kind), (&Target::Support, &StepKind::Upgrade));
         assert_eq!(steps[0].title(), "helm upgrade support");
