@@ -15,7 +15,12 @@
 //!   `/dev/zero`;
 //! - a cluster.yaml of 8,000 invalid hub names (every one a located problem);
 //! - a deployer.yaml of 20,000 `redeploy_all_hubs` globs (under 1 MiB), and
-//!   one at the caps: three lists of 100 wildcard-heavy 256-character globs.
+//!   one at the caps: three lists of 100 wildcard-heavy 256-character globs;
+//! - the `health_checks` flood: 200 clusters, 100 `cluster_paths` patterns and
+//!   40 changed paths, each path passing every pattern's wildcard form and
+//!   holding every cluster's name (`tests/support/health_check_flood.rs`,
+//!   whose plan `tests/health_check_flood.rs` checks); `generate` gets those
+//!   40 paths.
 //!
 //! Run without `--bench` (as `cargo test --benches` does), it runs each attack
 //! once at a small size, as a smoke test.
@@ -32,6 +37,10 @@ fn main() -> anyhow::Result<()> {
 fn main() {
     eprintln!("the hostile-input benchmark reads child rusage with wait4, which needs Linux; skipped");
 }
+
+#[cfg(target_os = "linux")]
+#[path = "../tests/support/health_check_flood.rs"]
+mod flood;
 
 #[cfg(target_os = "linux")]
 mod bench {
@@ -51,10 +60,12 @@ mod bench {
     const CLUSTER: &str = "config/clusters/c1/cluster.yaml";
     const VALID_CLUSTER: &str = "name: c1\nprovider: gcp\nhubs:\n  - name: staging\n";
 
-    /// One attack: a name, and what it writes into a checkout that is otherwise valid.
+    /// One attack: a name, what it writes into a checkout that is otherwise
+    /// valid, and the changed paths `generate` gets (else the cluster file).
     struct Attack {
         name: &'static str,
         write: fn(&Path, Scale) -> anyhow::Result<String>,
+        changed: Option<fn(Scale) -> Vec<String>>,
     }
 
     /// Full size under `--bench`, a small one as a smoke test.
@@ -74,17 +85,37 @@ mod bench {
     }
 
     const ATTACKS: &[Attack] = &[
-        Attack { name: "anchors and aliases (billion laughs)", write: billion_laughs },
-        Attack { name: "nested `[`", write: |repo, scale| nested(repo, "[", scale.pick(100_000, 1_000)) },
-        Attack { name: "nested `{a: `", write: |repo, scale| nested(repo, "{a: ", scale.pick(100_000, 1_000)) },
-        Attack { name: "nested `- `", write: |repo, scale| nested(repo, "- ", scale.pick(100_000, 1_000)) },
-        Attack { name: "nested block mappings", write: block_mappings },
-        Attack { name: "huge cluster.yaml", write: huge_file },
-        Attack { name: "deployer.yaml is a FIFO", write: fifo },
-        Attack { name: "deployer.yaml links to /dev/zero", write: dev_zero },
-        Attack { name: "invalid hub names", write: bad_hub_names },
-        Attack { name: "many redeploy_all_hubs globs", write: many_globs },
-        Attack { name: "globs at the caps", write: globs_at_the_caps },
+        Attack { name: "anchors and aliases (billion laughs)", write: billion_laughs, changed: None },
+        Attack {
+            name: "nested `[`",
+            write: |repo, scale| nested(repo, "[", scale.pick(100_000, 1_000)),
+            changed: None,
+        },
+        Attack {
+            name: "nested `{a: `",
+            write: |repo, scale| nested(repo, "{a: ", scale.pick(100_000, 1_000)),
+            changed: None,
+        },
+        Attack {
+            name: "nested `- `",
+            write: |repo, scale| nested(repo, "- ", scale.pick(100_000, 1_000)),
+            changed: None,
+        },
+        Attack { name: "nested block mappings", write: block_mappings, changed: None },
+        Attack { name: "huge cluster.yaml", write: huge_file, changed: None },
+        Attack { name: "deployer.yaml is a FIFO", write: fifo, changed: None },
+        Attack { name: "deployer.yaml links to /dev/zero", write: dev_zero, changed: None },
+        Attack { name: "invalid hub names", write: bad_hub_names, changed: None },
+        Attack { name: "many redeploy_all_hubs globs", write: many_globs, changed: None },
+        Attack { name: "globs at the caps", write: globs_at_the_caps, changed: None },
+        Attack {
+            name: "health_checks flood",
+            write: health_check_flood,
+            changed: Some(|scale| {
+                let (clusters, _, paths) = flood_size(scale);
+                crate::flood::changed_paths(clusters, paths)
+            }),
+        },
     ];
 
     pub fn main() -> anyhow::Result<()> {
@@ -97,8 +128,9 @@ mod bench {
             write(repo.path(), CLUSTER, VALID_CLUSTER)?;
             write(repo.path(), "config/clusters/c1/staging.values.yaml", "x: 1\n")?;
             let input = (attack.write)(repo.path(), scale)?;
+            let changed = attack.changed.map_or_else(|| CLUSTER.to_owned(), |paths| paths(scale).join("\n"));
             for command in ["validate", "generate"] {
-                let run = run(&deployer, command, repo.path())?;
+                let run = run(&deployer, command, repo.path(), &changed)?;
                 eprintln!("{}: {command}: {} {}", attack.name, ms(run.wall), mib(run.max_rss_kib));
                 rows.push((attack.name, input.clone(), command, run));
             }
@@ -214,6 +246,26 @@ mod bench {
         Ok(format!("3 lists x {count} globs of 256 characters, {}", kib(text.len())))
     }
 
+    /// Clusters, `cluster_paths` patterns and changed paths of the flood.
+    fn flood_size(scale: Scale) -> (usize, usize, usize) {
+        (scale.pick(200, 20), scale.pick(100, 10), scale.pick(40, 4))
+    }
+
+    /// Before each (pattern, cluster) was put together once, this took 83 s:
+    /// a compile per pattern, cluster and path.
+    fn health_check_flood(repo: &Path, scale: Scale) -> anyhow::Result<String> {
+        let (clusters, patterns, paths) = flood_size(scale);
+        let changed = crate::flood::write(repo, clusters, patterns, paths);
+        // The shared `c1` made valid, so that the run plans and exits 0 (its name is in the paths too).
+        write(
+            repo,
+            CLUSTER,
+            "name: c1\nprovider: gcp\nhubs:\n  - {name: staging, helm_chart: basehub, helm_chart_values_files: [staging.values.yaml]}\n",
+        )?;
+        let longest = changed.iter().map(String::len).max().unwrap_or(0);
+        Ok(format!("{clusters} clusters x {patterns} patterns x {paths} paths of up to {longest} characters"))
+    }
+
     /// `deployer` in the profile folder this benchmark was built into.
     fn locate_deployer() -> anyhow::Result<PathBuf> {
         let exe = std::env::current_exe().context("finding the benchmark executable")?;
@@ -240,12 +292,12 @@ mod bench {
     }
 
     /// One run, reaped with `wait4` (polling, so a hang can be killed).
-    fn run(deployer: &Path, command: &str, repo: &Path) -> anyhow::Result<Run> {
+    fn run(deployer: &Path, command: &str, repo: &Path, changed: &str) -> anyhow::Result<Run> {
         let stderr_file = tempfile::NamedTempFile::new().context("a stderr file")?;
         let mut child_command = Command::new(deployer);
         child_command.arg(command).arg("--repo").arg(repo);
         if command == "generate" {
-            child_command.args(["--changed-files", CLUSTER]);
+            child_command.args(["--changed-files", changed]);
         }
         child_command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr_file.reopen()?);
         let started = Instant::now();

@@ -6,7 +6,8 @@
 
 use crate::runner::{self, Level, RunnerEnv};
 use crate::{
-    access, blocked, comment, deploy, filter, generate, legs, plan, plan_folder, previous, render, Diagnostic, Error,
+    access, blocked, comment, deploy, filter, generate, legs, plan, plan_folder, previous, render, three_stage,
+    Diagnostic, Error,
 };
 
 /// An action's entrypoint.
@@ -86,6 +87,9 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
                 runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
             }
             plan::PlanWarning::UnknownLabel { .. } => runner::annotate_message(Level::Warning, &warning.to_string()),
+            plan::PlanWarning::UnreadKeysOnly { cluster_file, .. } => {
+                runner::annotate(Level::Notice, &Diagnostic::new(cluster_file, warning.to_string()));
+            }
         }
     }
     runner::group("Deployment plan");
@@ -96,7 +100,16 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     plan_folder::write(&plan_dir, plan, env.pull_request()?)?;
     let summary = format!("{}{}", render::step_summary(plan), blocked::summary_markdown(&generated.blocked));
     runner::append_summary(env, &summary)?;
-    generate::action_outputs(plan, &legs, &inputs.plan_dir.to_string_lossy(), &blocked_labels)?.write(env)?;
+    let stages = (inputs.matrix_shape == generate::MatrixShape::ThreeStage)
+        .then(|| three_stage::three_stage(&plan.support_and_staging, &plan.prod_hubs, inputs.max_jobs));
+    if stages.as_ref().is_some_and(three_stage::ThreeStage::batched) {
+        runner::print(&format!(
+            "Three-stage matrices past max-jobs {}: batched legs {{leg, releases, jobs: [...]}}\n",
+            inputs.max_jobs
+        ));
+    }
+    generate::action_outputs(plan, &legs, stages.as_ref(), &inputs.plan_dir.to_string_lossy(), &blocked_labels)?
+        .write(env)?;
     // On a push, the other clusters' jobs are written; the run still fails, so that the blocked ones are seen.
     match (verdict, generated.blocked_error()) {
         (blocked::Verdict::PlanThenFail, Some(error)) => Err(error),
@@ -304,10 +317,9 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
             "Manifest diff: {releases} releases, {unchanged_by_key} unchanged by their inputs (no render), {renders} renders on {} workers\n",
             request.workers
         )),
-        Progress::DependencyBuilt { side, chart, ok } => runner::print(&format!(
-            "helm dependency build {chart} ({side}){}\n",
-            if ok { "" } else { ": failed" }
-        )),
+        event @ Progress::DependencyBuilt { .. } => {
+            runner::print(&format!("{}\n", event.dependency_line().unwrap_or_default()))
+        }
         Progress::Rendered { done, total, label, ok } => {
             if !ok || done == total || done % 10 == 0 {
                 runner::print(&format!("rendered {done}/{total} {label}{}\n", if ok { "" } else { ": failed" }));

@@ -317,7 +317,7 @@ mod tests {
             source("config/clusters/c/cluster.yaml", "name: c\nprovider: aws\n"),
             source("config/clusters/d/cluster.yaml", "name: same\nprovider: aws\n"),
         ];
-        let facts = RepoFacts { file_check: &|_| Ok(()), chart_exists: &|_| true, charts: &[] };
+        let facts = RepoFacts { file_check: &|_| Ok(()), chart_exists: &|_| true, charts: &[], submodules: &[] };
         let parsed = sources.iter().map(|s| (parse_cluster(s, &facts, false).unwrap().cluster, s)).collect();
         let (kept, blocked) = split_duplicate_names(parsed);
         assert_eq!(kept.iter().map(|(c, _)| c.name.as_str()).collect::<Vec<_>>(), ["c"]);

@@ -73,6 +73,79 @@ pub fn parse_labels(input: &str, text: &str) -> Result<Vec<String>, Error> {
         .collect())
 }
 
+/// The changed paths and labels of the Python deployer's call shape,
+/// `deployer plan-upgrade "<files>" '<labels>'` (or its older
+/// `generate helm-upgrade-jobs "<files>"`), given to `deployer generate` as
+/// positional arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Positional {
+    pub paths: Vec<String>,
+    /// `None`: no labels argument.
+    pub labels: Option<Vec<String>>,
+}
+
+/// How the positional form is written, for errors.
+pub const POSITIONAL_FORM: &str =
+    "deployer generate 'a.yaml,b.yaml' '[\"deployer:deploy-hubs\"]' (or --changed-files LIST --labels JSON)";
+
+/// Parses the positional form: an optional leading `helm-upgrade-jobs`, then
+/// the changed paths (each argument comma-, space- or newline-separated, or a
+/// JSON array), then optionally the labels as the last argument: a JSON array
+/// (of names or label objects) or empty, as the Python deployer takes them,
+/// or a comma list of names that each have a `:` and no `/`
+/// (`deployer:deploy-hubs,deployer:deploy-support`). A later argument that is
+/// neither labels nor path-like (no `/` and no `.`) is refused: read as a path
+/// or as a label it would plan less than meant. `Ok(None)` when there are no
+/// arguments.
+pub fn parse_positional(args: &[String]) -> Result<Option<Positional>, Error> {
+    const NAME: &str = "FILES";
+    let args = match args {
+        [first, rest @ ..] if first == "helm-upgrade-jobs" => rest,
+        all => all,
+    };
+    let Some((last, before)) = args.split_last() else {
+        return Ok(None);
+    };
+    let split = |text: &str| -> Result<Vec<String>, Error> {
+        if text.trim_start().starts_with('[') {
+            return parse_path_list(NAME, text);
+        }
+        Ok(text.split([',', '\n', ' ', '\t', '\r']).filter(|p| !p.is_empty()).map(str::to_owned).collect())
+    };
+    let (file_args, labels) = if before.is_empty() {
+        (args, None)
+    } else if last.trim().is_empty() || last.trim_start().starts_with('[') {
+        let labels = parse_labels(NAME, last).map_err(|_| {
+            Error::input(NAME, format!("the last argument is not a JSON array of labels; write {POSITIONAL_FORM}"))
+        })?;
+        (before, Some(labels))
+    } else {
+        let names: Vec<&str> = last.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+        if !names.is_empty() && names.iter().all(|n| n.contains(':') && !n.contains('/')) {
+            (before, Some(names.into_iter().map(str::to_owned).collect()))
+        } else {
+            (args, None)
+        }
+    };
+    let mut paths = Vec::new();
+    for (index, arg) in file_args.iter().enumerate() {
+        let entries = split(arg)?;
+        if index > 0 {
+            if let Some(odd) = entries.iter().find(|e| !e.contains('/') && !e.contains('.')) {
+                return Err(Error::input(
+                    NAME,
+                    format!(
+                        "`{odd}` is neither a changed path nor labels (a JSON array, or names with a `:`); \
+                         give the changed files as one argument and the labels after them: {POSITIONAL_FORM}"
+                    ),
+                ));
+            }
+        }
+        paths.extend(entries);
+    }
+    Ok(Some(Positional { paths, labels }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +194,49 @@ mod tests {
         assert_eq!(changes.paths, ["a.yaml", "c.yaml"]);
         assert!(changes.has_label("x"));
         assert!(!changes.has_label("y"));
+    }
+
+    #[test]
+    fn positional_forms() {
+        let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+        let parse = |args: &[&str]| parse_positional(&strings(args)).unwrap().unwrap();
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a [&'a str]>);
+        let cases: &[Case<'_>] = &[
+            (&["a/x.yaml,b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
+            (&["helm-upgrade-jobs", "a/x.yaml,b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
+            (&["a/x.yaml b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
+            (&["a/x.yaml", "b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
+            (
+                &["a/x.yaml,pyproject.toml", "[\"deployer:deploy-hubs\"]"],
+                &["a/x.yaml", "pyproject.toml"],
+                Some(&["deployer:deploy-hubs"]),
+            ),
+            (&["a/x.yaml", "[]"], &["a/x.yaml"], Some(&[])),
+            (&["a/x.yaml", ""], &["a/x.yaml"], Some(&[])),
+            (&["a/x.yaml", "[{\"name\": \"deployer:skip-deploy\"}]"], &["a/x.yaml"], Some(&["deployer:skip-deploy"])),
+            (
+                &["a/x.yaml", "deployer:deploy-hubs, deployer:deploy-support"],
+                &["a/x.yaml"],
+                Some(&["deployer:deploy-hubs", "deployer:deploy-support"]),
+            ),
+            (&["[\"a/x.yaml\"]", "[\"l:1\"]"], &["a/x.yaml"], Some(&["l:1"])),
+            (&["", "[]"], &[], Some(&[])),
+        ];
+        for (args, paths, labels) in cases {
+            let parsed = parse(args);
+            assert_eq!(parsed.paths, *paths, "{args:?}");
+            assert_eq!(parsed.labels.as_deref(), labels.map(strings).as_deref(), "{args:?}");
+        }
+        assert_eq!(parse_positional(&[]).unwrap(), None);
+        assert_eq!(parse_positional(&strings(&["helm-upgrade-jobs"])).unwrap(), None);
+        for bad in
+            [&["a/x.yaml", "deploy-hubs"][..], &["a/x.yaml", "[\"unclosed\""], &["a/x.yaml", "b/y.yaml", "Makefile"]]
+        {
+            let error = parse_positional(&strings(bad)).unwrap_err().to_string();
+            assert!(
+                error.starts_with("invalid input `FILES`:") && error.contains("deployer generate 'a.yaml,b.yaml'"),
+                "{bad:?}: {error}"
+            );
+        }
     }
 }

@@ -4,7 +4,14 @@
 //! block as a whole, and everything else in the top-level mapping (name,
 //! provider, access blocks, unknown keys) as one part that, when it changed,
 //! touches the whole cluster. Key order, comments, formatting and the order
-//! of the hubs do not count. Pure: texts in, a [`ClusterEdit`] out.
+//! of the hubs do not count. Keys that no release reads (`metadata`,
+//! `tenancy`, a hub's `display_name`, a provider block's `billing`, `aws.clusterType`)
+//! are compared apart: an edit of them alone touches nothing, and is named so
+//! the plan can say why nothing was planned. Keys that reach a release stay
+//! compared with the rest: a hub's `domain`, `chart_override` and
+//! `domain_override_file` (values and jsonnet), and a provider block's
+//! `project`, `cluster`, `clusterName` and `account` (jsonnet's variables).
+//! Pure: texts in, a [`ClusterEdit`] out.
 
 use yaml_serde::{Mapping, Value};
 
@@ -41,6 +48,8 @@ pub struct FileDiff {
     pub hubs: Vec<(String, HubChange)>,
     /// Hubs of the previous version that the current one no longer has, in their previous order.
     pub removed_hubs: Vec<String>,
+    /// Keys no release reads whose value changed (`aws.billing`, `hubs[prod].display_name`), in file order.
+    pub unread: Vec<String>,
 }
 
 /// What an edit of one cluster file touched.
@@ -89,6 +98,22 @@ impl ClusterEdit {
         }
     }
 
+    /// The keys no release reads that the edit changed, when they are all it changed.
+    pub fn only_unread_keys(&self) -> Option<&[String]> {
+        match self {
+            ClusterEdit::Known(diff)
+                if !diff.whole_cluster
+                    && !diff.support
+                    && diff.hubs.is_empty()
+                    && diff.removed_hubs.is_empty()
+                    && !diff.unread.is_empty() =>
+            {
+                Some(&diff.unread)
+            }
+            _ => None,
+        }
+    }
+
     /// The hubs the edit removed.
     pub fn removed_hubs(&self) -> &[String] {
         match self {
@@ -121,13 +146,33 @@ pub fn diff(previous: &str, current: &str) -> ClusterEdit {
         support: field(&previous, SUPPORT) != field(&current, SUPPORT),
         ..FileDiff::default()
     };
+    for key in UNREAD_TOP {
+        if field(&previous, key) != field(&current, key) {
+            diff.unread.push((*key).to_owned());
+        }
+    }
+    for (block, keys) in UNREAD_PROVIDER {
+        for key in *keys {
+            if provider_key(&previous, block, key) != provider_key(&current, block, key) {
+                diff.unread.push(format!("{block}.{key}"));
+            }
+        }
+    }
     match (hub_entries(&previous), hub_entries(&current)) {
         (Some(before), Some(after)) => {
             for (name, entry) in &after {
                 match before.iter().find(|(old, _)| old == name) {
                     None => diff.hubs.push((name.clone(), HubChange::Added)),
-                    Some((_, old)) if old != entry => diff.hubs.push((name.clone(), HubChange::Modified)),
-                    Some(_) => {}
+                    Some((_, old)) if read_part(old) != read_part(entry) => {
+                        diff.hubs.push((name.clone(), HubChange::Modified))
+                    }
+                    Some((_, old)) => {
+                        for key in UNREAD_HUB {
+                            if old.get(key) != entry.get(key) {
+                                diff.unread.push(format!("hubs[{name}].{key}"));
+                            }
+                        }
+                    }
                 }
             }
             diff.removed_hubs = before
@@ -144,6 +189,42 @@ pub fn diff(previous: &str, current: &str) -> ClusterEdit {
 
 const HUBS: &str = "hubs";
 const SUPPORT: &str = "support";
+
+/// Top-level keys no release reads.
+const UNREAD_TOP: &[&str] = &["metadata", "tenancy"];
+/// Keys of a hub entry no release reads.
+const UNREAD_HUB: &[&str] = &["display_name"];
+/// Keys of each provider block no release reads (the block's other keys reach jsonnet or the credentials).
+const UNREAD_PROVIDER: &[(&str, &[&str])] = &[
+    ("gcp", &["billing"]),
+    ("aws", &["billing", "clusterType"]),
+    ("azure", &["billing"]),
+    ("kubeconfig", &["billing"]),
+];
+
+/// A key of a provider block (absent when the block is not a mapping).
+fn provider_key<'a>(mapping: &'a Mapping, block: &str, key: &str) -> Option<&'a Value> {
+    field(mapping, block)?.as_mapping()?.get(key).filter(|value| !value.is_null())
+}
+
+/// A value with the keys no release reads taken out of its mapping.
+fn without(value: &Value, keys: &[&str]) -> Value {
+    match value {
+        Value::Mapping(mapping) => Value::Mapping(
+            mapping
+                .iter()
+                .filter(|(key, _)| key.as_str().is_none_or(|key| !keys.contains(&key)))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A hub entry as far as releases read it.
+fn read_part(entry: &Value) -> Value {
+    without(entry, UNREAD_HUB)
+}
 
 /// The top-level mapping of a cluster file, or what is wrong with it.
 fn top_level(text: &str) -> Result<Mapping, &'static str> {
@@ -163,12 +244,34 @@ fn field<'a>(mapping: &'a Mapping, key: &str) -> Option<&'a Value> {
     mapping.get(key).filter(|value| !value.is_null())
 }
 
-/// Every top-level field but `hubs` and `support`, nulls left out; compared without regard to order.
+/// Every top-level field but `hubs`, `support` and the keys no release reads (also those of the
+/// provider blocks), nulls left out; compared without regard to order.
 fn other_fields(mapping: &Mapping) -> Mapping {
     mapping
         .iter()
-        .filter(|(key, value)| !value.is_null() && key.as_str().is_none_or(|key| key != HUBS && key != SUPPORT))
-        .map(|(key, value)| (key.clone(), value.clone()))
+        .filter(|(key, value)| {
+            !value.is_null()
+                && key.as_str().is_none_or(|key| key != HUBS && key != SUPPORT && !UNREAD_TOP.contains(&key))
+        })
+        .map(|(key, value)| {
+            let unread = UNREAD_PROVIDER.iter().find(|(block, _)| key.as_str() == Some(*block)).map(|(_, keys)| *keys);
+            let value = match unread {
+                Some(keys) => {
+                    // A provider block: its unread keys out, and a block that held only those counts as absent.
+                    let read = without(value, keys);
+                    let emptied = read.as_mapping().is_some_and(Mapping::is_empty)
+                        && value.as_mapping().is_some_and(|m| !m.is_empty());
+                    if emptied {
+                        Value::Null
+                    } else {
+                        read
+                    }
+                }
+                None => value.clone(),
+            };
+            (key.clone(), value)
+        })
+        .filter(|(_, value)| !value.is_null())
         .collect()
 }
 
@@ -223,7 +326,61 @@ hubs:
             support,
             hubs: hubs.iter().map(|(name, change)| ((*name).to_owned(), *change)).collect(),
             removed_hubs: removed.iter().map(|name| (*name).to_owned()).collect(),
+            unread: Vec::new(),
         })
+    }
+
+    #[test]
+    fn keys_no_release_reads_touch_nothing_and_are_named() {
+        let unread = |current: String| match diff(BASE, &current) {
+            ClusterEdit::Known(diff) => diff,
+            other => panic!("{other:?}"),
+        };
+        let edit = unread(changed("  zone: z\n", "  zone: z\n  billing: {paid_by: x}\n"));
+        assert_eq!(edit.unread, ["gcp.billing"]);
+        assert!(!edit.whole_cluster && !edit.support && edit.hubs.is_empty());
+        let edit = diff(
+            BASE,
+            &format!(
+                "metadata: {{owner: a}}\ntenancy: shared\n{}",
+                changed("  - name: prod\n", "  - name: prod\n    display_name: Prod\n")
+            ),
+        );
+        assert_eq!(
+            edit.only_unread_keys().map(<[String]>::to_vec),
+            Some(vec!["metadata".to_owned(), "tenancy".to_owned(), "hubs[prod].display_name".to_owned()])
+        );
+        // Keys that reach a release keep planning: a hub's domain, chart_override,
+        // domain_override_file, and the provider block's names that jsonnet receives.
+        for (from, to) in [
+            ("  - name: prod\n", "  - name: prod\n    domain: prod.example.org\n"),
+            ("  - name: prod\n", "  - name: prod\n    chart_override: chart.yaml\n"),
+            ("  - name: prod\n", "  - name: prod\n    domain_override_file: domain.yaml\n"),
+            ("  - name: prod\n", "  - name: prod\n    display_name: Prod\n    domain: prod.example.org\n"),
+        ] {
+            let edit = diff(BASE, &changed(from, to));
+            assert_eq!(edit.only_unread_keys(), None, "{to}");
+            assert_eq!(
+                edit.reason(Part::Hub("prod")).as_deref(),
+                Some("cluster.yaml: hub entry prod was modified"),
+                "{to}"
+            );
+        }
+        for (from, to) in [
+            ("project: p", "project: q"),
+            ("cluster: c", "cluster: d"),
+            ("  zone: z\n", "  zone: z\n  billing: 1\n  account: a\n"),
+        ] {
+            let edit = diff(BASE, &changed(from, to));
+            assert_eq!(edit.only_unread_keys(), None, "{to}");
+            assert_eq!(edit.reason(Part::Support).as_deref(), Some("cluster.yaml file was modified"), "{to}");
+        }
+        // A provider block holding only unread keys, added: still nothing read changed.
+        let edit = diff(BASE, &format!("{BASE}aws:\n  billing: x\n"));
+        assert_eq!(edit.only_unread_keys().map(<[String]>::to_vec), Some(vec!["aws.billing".to_owned()]));
+        // An unread key and a read one: the read one plans, and the edit is not unread-only.
+        let edit = diff(BASE, &format!("metadata: 1\n{}", changed("zone: z", "zone: y")));
+        assert_eq!(edit.only_unread_keys(), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::changes::ChangeSet;
 use crate::config::charts::ChartInputs;
+use crate::config::settings::Decision;
 use crate::config::{Estate, Settings};
 use crate::plan::{plan, Plan};
 
@@ -14,6 +15,9 @@ pub struct Explanation {
     pub all_hubs_patterns: Vec<String>,
     /// `redeploy_all_support` patterns it matches (none when chart inputs alone decide the path).
     pub all_support_patterns: Vec<String>,
+    /// `(list, included by, excluded by)` for each of `redeploy_all_hubs` and `redeploy_all_support`
+    /// whose `!` exclude takes the path out after a pattern matched it.
+    pub excluded: Vec<(&'static str, String, String)>,
     /// True under `impact: chart-dependencies` for a path in the charts folder: the patterns are not matched.
     pub left_to_chart_inputs: bool,
     /// The charts whose inputs hold the path, by name, with the chain from the chart to the folder holding it.
@@ -81,7 +85,19 @@ pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths
                     patterns.matching(&path).into_iter().map(str::to_owned).collect()
                 }
             };
+            let mut excluded = Vec::new();
+            if !left_to_chart_inputs {
+                for (list, patterns) in [
+                    ("redeploy_all_hubs", &settings.redeploy_all_hubs),
+                    ("redeploy_all_support", &settings.redeploy_all_support),
+                ] {
+                    if let Decision::Excluded { included_by, excluded_by } = patterns.decide(&path) {
+                        excluded.push((list, included_by.to_owned(), excluded_by.to_owned()));
+                    }
+                }
+            }
             Explanation {
+                excluded,
                 all_hubs_patterns: matching(&settings.redeploy_all_hubs),
                 all_support_patterns: matching(&settings.redeploy_all_support),
                 left_to_chart_inputs,
@@ -118,6 +134,11 @@ pub fn render(explanations: &[Explanation]) -> String {
                 "  matches redeploy_all_support pattern `{pattern}`: every support chart is upgraded\n"
             ));
         }
+        for (list, included_by, excluded_by) in &explanation.excluded {
+            out.push_str(&format!(
+                "  matches {list} pattern `{included_by}`, then its exclude `{excluded_by}`: not matched\n"
+            ));
+        }
         if explanation.left_to_chart_inputs {
             out.push_str("  impact: chart-dependencies: redeploy_all_hubs and redeploy_all_support do not apply in helm-charts/; \
              only the charts whose inputs hold this path are upgraded\n");
@@ -130,7 +151,7 @@ pub fn render(explanations: &[Explanation]) -> String {
             }
         }
         let plan = &explanation.plan;
-        if plan.is_empty() {
+        if plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty() {
             out.push_str("  upgrades nothing\n");
         }
         if let Some(unlisted) = &explanation.unlisted {
@@ -169,6 +190,18 @@ pub fn render(explanations: &[Explanation]) -> String {
         }
         for job in &plan.prod_hubs {
             out.push_str(&format!("  prod hub {}/{}: {}\n", job.cluster_name, job.hub_name, job.reason_for_redeploy));
+        }
+        // Health checks (the `health_checks` rules), one line per cluster: its hubs, staging first.
+        let mut checks: Vec<(&str, Vec<&str>, &str)> = Vec::new();
+        for job in plan.staging_checks.iter().chain(&plan.prod_checks) {
+            match checks.iter_mut().find(|(cluster, _, _)| *cluster == job.cluster_name) {
+                Some((_, hubs, _)) => hubs.push(&job.hub_name),
+                None => checks.push((&job.cluster_name, vec![&job.hub_name], &job.reason_for_health_check)),
+            }
+        }
+        checks.sort_by(|a, b| a.0.cmp(b.0));
+        for (cluster, hubs, reason) in checks {
+            out.push_str(&format!("  health check of {cluster}/{{{}}}: {reason}\n", hubs.join(",")));
         }
         for warning in &plan.warnings {
             out.push_str(&format!("  warning: {warning}\n"));

@@ -20,6 +20,7 @@ use crate::plan::{
 };
 use crate::previous::{self, PreviousSource};
 use crate::runner::{Outputs, RunnerEnv};
+use crate::three_stage::ThreeStage;
 
 /// What to plan.
 #[derive(Debug, Clone)]
@@ -95,8 +96,10 @@ pub mod inputs {
     pub const CONFIG: &str = "config";
     pub const PLAN_DIR: &str = "plan-dir";
     pub const MAX_JOBS: &str = "max-jobs";
+    pub const MATRIX_SHAPE: &str = "matrix-shape";
     /// Every input the action reads.
-    pub const ALL: &[&str] = &[CHANGED_FILES, LABELS, DEPLOY_ALL, GITHUB_TOKEN, CONFIG, PLAN_DIR, MAX_JOBS];
+    pub const ALL: &[&str] =
+        &[CHANGED_FILES, LABELS, DEPLOY_ALL, GITHUB_TOKEN, CONFIG, PLAN_DIR, MAX_JOBS, MATRIX_SHAPE];
 }
 
 /// Output names of `actions/generate`.
@@ -109,6 +112,10 @@ pub mod outputs {
     pub const HAS_JOBS: &str = "has-jobs";
     pub const PLAN_DIR: &str = "plan-dir";
     pub const BLOCKED_CLUSTERS: &str = "blocked-clusters";
+    /// With `matrix-shape: three-stage`: the Python deployer's `plan-upgrade` outputs.
+    pub const SUPPORT_JOBS: &str = crate::three_stage::SUPPORT_KEY;
+    pub const STAGING_JOBS: &str = crate::three_stage::STAGING_KEY;
+    pub const PROD_JOBS: &str = crate::three_stage::PROD_KEY;
     /// Every output the action writes.
     pub const ALL: &[&str] = &[
         SUPPORT_AND_STAGING,
@@ -119,7 +126,36 @@ pub mod outputs {
         HAS_JOBS,
         PLAN_DIR,
         BLOCKED_CLUSTERS,
+        SUPPORT_JOBS,
+        STAGING_JOBS,
+        PROD_JOBS,
     ];
+}
+
+/// Which matrix outputs generate writes (`matrix-shape`, `--matrix-shape`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MatrixShape {
+    /// `support-and-staging-matrix-jobs` and `prod-hub-matrix-jobs` (with the health-check matrices).
+    #[default]
+    Default,
+    /// The same, plus the Python deployer's `support-jobs`, `staging-jobs` and `prod-jobs`.
+    ThreeStage,
+}
+
+/// Parses a `matrix-shape` value: `default` or `three-stage` (empty is `default`).
+pub fn parse_matrix_shape(input: &str, text: &str) -> Result<MatrixShape, Error> {
+    match text.trim() {
+        "" | "default" => Ok(MatrixShape::Default),
+        crate::three_stage::SHAPE_NAME => Ok(MatrixShape::ThreeStage),
+        other => Err(Error::input(
+            input,
+            format!(
+                "expected `default` or `{}` (adds support-jobs, staging-jobs and prod-jobs), got `{}`",
+                crate::three_stage::SHAPE_NAME,
+                other
+            ),
+        )),
+    }
 }
 
 /// The plan folder when `plan-dir` is not given.
@@ -138,6 +174,8 @@ pub struct GenerateInputs {
     pub plan_dir: PathBuf,
     /// Jobs per matrix at most: past it, jobs are packed into legs ([`legs::pack`]).
     pub max_jobs: usize,
+    /// Which matrix outputs to write.
+    pub matrix_shape: MatrixShape,
 }
 
 /// Parses a `max-jobs` value: a whole number from 1 to GitHub's limit of 256.
@@ -172,6 +210,11 @@ impl GenerateInputs {
                 .map(|text| parse_max_jobs(inputs::MAX_JOBS, text))
                 .transpose()?
                 .unwrap_or(legs::DEFAULT_MAX_JOBS),
+            matrix_shape: env
+                .input(inputs::MATRIX_SHAPE)
+                .map(|text| parse_matrix_shape(inputs::MATRIX_SHAPE, text))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -246,8 +289,14 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
 }
 
 /// The step outputs for a plan packed into `legs`; `blocked` are the labels of the clusters left out
-/// ([`blocked::labels`]).
-pub fn action_outputs(plan: &Plan, legs: &Legs, plan_dir: &str, blocked: &[String]) -> Result<Outputs, Error> {
+/// ([`blocked::labels`]). `three_stage`, when given, adds the three-stage outputs.
+pub fn action_outputs(
+    plan: &Plan,
+    legs: &Legs,
+    three_stage: Option<&ThreeStage>,
+    plan_dir: &str,
+    blocked: &[String],
+) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
     out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
     out.set_json(outputs::PROD_HUBS, &legs.prod)?;
@@ -257,6 +306,11 @@ pub fn action_outputs(plan: &Plan, legs: &Legs, plan_dir: &str, blocked: &[Strin
     out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
     out.set(outputs::PLAN_DIR, plan_dir);
     out.set_json(outputs::BLOCKED_CLUSTERS, blocked)?;
+    if let Some(stages) = three_stage {
+        out.set_json(outputs::SUPPORT_JOBS, &stages.support)?;
+        out.set_json(outputs::STAGING_JOBS, &stages.staging)?;
+        out.set_json(outputs::PROD_JOBS, &stages.prod)?;
+    }
     Ok(out)
 }
 
@@ -279,6 +333,9 @@ mod tests {
         assert!(parsed.deploy_all);
         assert_eq!(parsed.config, None);
         assert_eq!(parsed.max_jobs, 256);
+        assert_eq!(parsed.matrix_shape, MatrixShape::Default);
+        let three = GenerateInputs::from_env(&RunnerEnv::from_vars([("INPUT_MATRIX-SHAPE", " three-stage ")])).unwrap();
+        assert_eq!(three.matrix_shape, MatrixShape::ThreeStage);
 
         let empty = GenerateInputs::from_env(&RunnerEnv::default()).unwrap();
         assert_eq!(empty.changed_files, None);
@@ -295,6 +352,10 @@ mod tests {
             (vec![("INPUT_MAX-JOBS", "0")], "invalid input `max-jobs`: expected a whole number from 1 to 256"),
             (vec![("INPUT_MAX-JOBS", "257")], "invalid input `max-jobs`: expected a whole number from 1 to 256"),
             (vec![("INPUT_MAX-JOBS", "ten")], "invalid input `max-jobs`: expected a whole number from 1 to 256"),
+            (
+                vec![("INPUT_MATRIX-SHAPE", "3-stage")],
+                "invalid input `matrix-shape`: expected `default` or `three-stage`",
+            ),
         ];
         for (vars, expected) in cases {
             let error = GenerateInputs::from_env(&RunnerEnv::from_vars(vars)).unwrap_err().to_string();

@@ -475,7 +475,7 @@ fn pack_prod(prod: &[ProdHubJob], max_jobs: usize) -> Vec<ProdLeg> {
 /// (group, range of its hubs). With no more groups than legs: one leg per group, then each spare leg to
 /// the group whose chunks are largest, chunks within a group differing by at most one. With more groups
 /// than legs: whole groups, largest first onto the lightest leg.
-fn chunk_groups(sizes: &[usize], max_jobs: usize) -> Vec<Vec<(usize, std::ops::Range<usize>)>> {
+pub(crate) fn chunk_groups(sizes: &[usize], max_jobs: usize) -> Vec<Vec<(usize, std::ops::Range<usize>)>> {
     let mut batches = Vec::new();
     if sizes.len() <= max_jobs {
         let chunk = |hubs: usize, legs: usize| hubs.div_ceil(legs);

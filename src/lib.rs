@@ -19,6 +19,7 @@ pub mod actions;
 pub mod artifact;
 pub mod blocked;
 pub mod changes;
+pub mod chart_deps;
 pub mod cluster_diff;
 pub mod comment;
 pub mod config;
@@ -43,6 +44,7 @@ pub mod repo_fs;
 pub mod repo_path;
 pub mod runner;
 pub mod sops;
+pub mod three_stage;
 
 pub use diagnostic::Diagnostic;
 pub use error::Error;

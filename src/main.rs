@@ -39,8 +39,9 @@ struct RepoArgs {
 enum Commands {
     /// Plan which support charts, staging hubs and prod hubs a change upgrades.
     ///
-    /// The changed paths come from --changed-files, from --base, or, as the Python deployer took them, as
-    /// positional arguments (`deployer generate a.yaml,b.yaml`; its `helm-upgrade-jobs` subcommand word is accepted).
+    /// The changed paths come from --changed-files, from --base, or, as the Python deployer's
+    /// `plan-upgrade "<files>" '<labels>'` took them, as positional arguments
+    /// (`deployer generate a.yaml,b.yaml '["deployer:deploy-hubs"]'`; the older `helm-upgrade-jobs` word is accepted).
     #[command(group(clap::ArgGroup::new("change").required(true).args(["changed_files", "base", "files"])))]
     Generate {
         #[command(flatten)]
@@ -48,7 +49,9 @@ enum Commands {
         /// Changed paths: comma- or newline-separated, a JSON array, or `-` to read them from stdin.
         #[arg(long, value_name = "LIST")]
         changed_files: Option<String>,
-        /// Changed paths, comma-separated, as the Python deployer's `generate helm-upgrade-jobs <csv>` took them.
+        /// The Python deployer's form: changed paths (comma-, space- or newline-separated, or a JSON array), then
+        /// optionally the labels as the last argument: a JSON array (as `plan-upgrade` takes them), or names with a
+        /// `:` separated by commas.
         #[arg(value_name = "FILES", conflicts_with_all = ["changed_files", "base"])]
         files: Vec<String>,
         /// Take the changed paths from `git diff --name-only REF...HEAD` in the repository, and compare each
@@ -59,11 +62,15 @@ enum Commands {
         /// upgrades only what its edit touched. Needs --changed-files.
         #[arg(long, value_name = "DIR", conflicts_with = "base")]
         base_dir: Option<PathBuf>,
-        /// Pull-request labels, as a JSON array of names.
-        #[arg(long, value_name = "JSON", default_value = "[]")]
-        labels: String,
+        /// Pull-request labels, as a JSON array of names [default: none].
+        #[arg(long, value_name = "JSON")]
+        labels: Option<String>,
         #[command(flatten)]
         render: RenderArgs,
+        /// With --output json, `three-stage` adds the Python deployer's `support-jobs`, `staging-jobs` and
+        /// `prod-jobs` matrices (as the action's `matrix-shape`).
+        #[arg(long, value_enum, default_value_t = Shape::Default)]
+        matrix_shape: Shape,
         /// Jobs per matrix at most, as the action's `max-jobs` (1 to 256, GitHub's limit): past it, the JSON
         /// matrices hold batched legs (prod hubs grouped by cluster, clusters packed when they outnumber the legs).
         #[arg(long, value_name = "N", default_value_t = deployer::legs::DEFAULT_MAX_JOBS, value_parser = parse_max_jobs_flag)]
@@ -235,6 +242,14 @@ enum Commands {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Shape {
+    /// support-and-staging-matrix-jobs and prod-hub-matrix-jobs.
+    Default,
+    /// The same, plus support-jobs, staging-jobs and prod-jobs.
+    ThreeStage,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     /// Box-drawn tables, as in the job log.
@@ -331,6 +346,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             base_dir,
             labels,
             render: render_args,
+            matrix_shape,
             max_jobs,
             output,
         } => {
@@ -341,24 +357,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if base_dir.is_some() && base.is_none() && changed_files.is_none() && files.is_empty() {
                 bail!("--base-dir needs the changed paths: give --changed-files too");
             }
-            let changed_files = changed_files.or_else(|| positional_changed_files(&files));
+            let positional = match deployer::changes::parse_positional(&files) {
+                Ok(positional) => positional,
+                Err(error) => {
+                    runner::print_stderr(&format!("error: {error}"));
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let (positional_paths, positional_labels) = match positional {
+                Some(p) => (Some(p.paths), p.labels),
+                None => (None, None),
+            };
+            let labels = match (labels, positional_labels) {
+                (Some(_), Some(_)) => {
+                    runner::print_stderr(
+                        "error: labels given twice: as the last positional argument and with --labels; keep one",
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+                (Some(text), None) => parse_labels("--labels", &text)?,
+                (None, Some(labels)) => labels,
+                (None, None) => Vec::new(),
+            };
             // Where changed cluster files' previous versions come from, if anywhere.
             let previous: Option<Box<dyn PreviousSource>> = match (&base, base_dir) {
                 (Some(base), _) => Some(Box::new(GitBase::new(&repo.repo, base))),
                 (None, Some(dir)) => Some(Box::new(BaseDir { dir })),
                 (None, None) => None,
             };
-            let paths = match (changed_files, base.clone()) {
-                (Some(list), _) if list == "-" => {
+            let paths = match (changed_files, positional_paths, base.clone()) {
+                (Some(list), _, _) if list == "-" => {
                     let mut text = String::new();
                     std::io::stdin().read_to_string(&mut text).context("reading changed files from stdin")?;
                     parse_path_list("--changed-files", &text)?
                 }
-                (Some(list), _) => parse_path_list("--changed-files", &list)?,
-                (None, Some(base)) => git_changed_files(&repo.repo, &base)?,
-                (None, None) => bail!("give --changed-files or --base"),
+                (Some(list), _, _) => parse_path_list("--changed-files", &list)?,
+                (None, Some(paths), _) => paths,
+                (None, None, Some(base)) => git_changed_files(&repo.repo, &base)?,
+                (None, None, None) => bail!("give --changed-files or --base"),
             };
-            let labels = parse_labels("--labels", &labels)?;
             let request =
                 GenerateRequest { repo: repo.repo, config: repo.config, changes: ChangeSet::new(paths, labels) };
             let mut generated = generate_with(&request, previous.as_deref())?;
@@ -395,7 +432,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let plan = &generated.plan;
             for warning in &plan.warnings {
-                runner::print_stderr(&format!("warning: {warning}"));
+                let kind = match warning {
+                    deployer::plan::PlanWarning::UnreadKeysOnly { .. } => "notice",
+                    _ => "warning",
+                };
+                runner::print_stderr(&format!("{kind}: {warning}"));
             }
             let legs = deployer::legs::pack_plan(plan, max_jobs);
             if legs.batched() {
@@ -403,7 +444,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match output {
                 Format::Table => runner::print(&render::log_tables_within(plan, runner::stdout_terminal_width())),
-                Format::Json => runner::print_json(&render::plan_json(plan, &legs)),
+                Format::Json => {
+                    let stages = (matrix_shape == Shape::ThreeStage).then(|| {
+                        deployer::three_stage::three_stage(&plan.support_and_staging, &plan.prod_hubs, max_jobs)
+                    });
+                    runner::print_json(&render::plan_json_with(plan, &legs, stages.as_ref()));
+                }
                 Format::Markdown => runner::print(&render::comment(plan)),
             }
             if let Some(error) = generated.blocked_error() {
@@ -435,12 +481,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     timeout: deployer::diff::render::DEFAULT_RENDER_TIMEOUT,
                     env: helm_env(|name| std::env::var(name).ok()),
                 };
-                let progress = |event: Progress| {
-                    if let Progress::Rendered { done, total, .. } = event {
+                let progress = |event: Progress| match event {
+                    Progress::Rendered { done, total, .. } => {
                         if done == total || done % 20 == 0 {
                             runner::print_stderr(&format!("validate: rendered {done}/{total}"));
                         }
                     }
+                    event @ Progress::DependencyBuilt { .. } => {
+                        runner::print_stderr(&format!("validate: {}", event.dependency_line().unwrap_or_default()))
+                    }
+                    Progress::Planned { .. } => {}
                 };
                 let problems = deployer::diff::stage::render_problems(
                     &repo.repo,
@@ -528,6 +578,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 dry_run,
                 env: Vec::new(),
+                before: deploy::BeforeMode::Run,
             };
             // Inside a GitHub Actions `run:` step, group and fence the output as the action does.
             let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
@@ -557,6 +608,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 dry_run,
                 env: Vec::new(),
+                before: deploy::BeforeMode::Run,
             };
             let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
                 Ok("true") => LogStyle::Actions,
@@ -650,17 +702,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Paths changed between `base` and `HEAD` (three-dot: since the merge base).
-/// The Python deployer's positional form: `[helm-upgrade-jobs] a,b c` → one
-/// comma-separated list. `None` when no positional argument was given.
-fn positional_changed_files(files: &[String]) -> Option<String> {
-    let files = match files {
-        [first, rest @ ..] if first == "helm-upgrade-jobs" => rest,
-        all => all,
-    };
-    (!files.is_empty()).then(|| files.join(","))
-}
-
 /// The paths `--base` plans: everything that differs between the merge base
 /// with `base` and the working tree (commits since then, staged and unstaged
 /// edits), plus untracked files that Git does not ignore. Says on stderr how
@@ -727,8 +768,8 @@ fn run_diff(
             "diff: {releases} releases, {unchanged_by_key} unchanged by their inputs (no render), {renders} renders on {} workers",
             request.workers
         )),
-        Progress::DependencyBuilt { side, chart, ok } => {
-            runner::print_stderr(&format!("diff: helm dependency build {chart} ({side}){}", if ok { "" } else { ": failed" }))
+        event @ Progress::DependencyBuilt { .. } => {
+            runner::print_stderr(&format!("diff: {}", event.dependency_line().unwrap_or_default()))
         }
         Progress::Rendered { done, total, label, ok } => {
             if !ok || done == total || done % 10 == 0 {

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::changes::ChangeSet;
 use crate::cluster_diff::{ClusterEdit, Part};
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
-use crate::config::health_checks::PathTemplate;
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 
@@ -67,6 +66,16 @@ pub struct RemovedHub {
     pub hub_name: String,
 }
 
+/// A cluster where `charts.<chart>.before` steps of `deployer.yaml` run before the planned
+/// releases of these charts (once per cluster per leg). Steps with a provider condition the
+/// cluster fails are left out; values-key conditions are decided at deploy time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeforeStepsNote {
+    pub cluster_name: String,
+    pub charts: Vec<String>,
+}
+
 /// What each changed cluster file's edit touched, by repository-relative
 /// file path. A changed file missing here was not compared (no previous
 /// version was looked up): it touches the whole cluster, as it always did.
@@ -79,6 +88,8 @@ pub enum PlanWarning {
     NoCanary { cluster_name: String, cluster_file: String, prod_hubs: Vec<String> },
     /// A label that looks like one of the deployer's but is none of them, so it does nothing.
     UnknownLabel { label: String, nearest: String },
+    /// A changed `cluster.yaml` whose edit changed only keys no release reads: it plans nothing (a notice).
+    UnreadKeysOnly { cluster_name: String, cluster_file: String, keys: Vec<String> },
 }
 
 impl std::fmt::Display for PlanWarning {
@@ -92,6 +103,11 @@ impl std::fmt::Display for PlanWarning {
             PlanWarning::UnknownLabel { label, nearest } => {
                 write!(f, "unknown label `{}`; did you mean `{nearest}`?", capped(label, MAX_LABEL_SHOWN))
             }
+            PlanWarning::UnreadKeysOnly { cluster_name, keys, .. } => write!(
+                f,
+                "the cluster.yaml of {cluster_name} changed only keys no release reads ({}), so its edit plans nothing",
+                keys.join(", ")
+            ),
         }
     }
 }
@@ -143,6 +159,8 @@ pub struct Plan {
     pub staging_checks: Vec<HealthCheckJob>,
     /// Prod hubs to health-check, in the same order.
     pub prod_checks: Vec<HealthCheckJob>,
+    /// Clusters where `before` steps run ahead of planned releases, sorted by cluster name.
+    pub before_steps: Vec<BeforeStepsNote>,
 }
 
 impl Plan {
@@ -229,6 +247,15 @@ pub fn plan_with_edits(
     let modified_charts = charts.modified_charts(&changes.paths);
 
     let mut plan = Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
+    for cluster in estate.clusters.iter().filter(|cluster| changed.contains(cluster.file.as_str())) {
+        if let Some(keys) = edits.get(&cluster.file).and_then(ClusterEdit::only_unread_keys) {
+            plan.warnings.push(PlanWarning::UnreadKeysOnly {
+                cluster_name: cluster.name.clone(),
+                cluster_file: cluster.file.clone(),
+                keys: keys.to_vec(),
+            });
+        }
+    }
     plan_health_checks(estate, settings, changes, &mut plan);
     for cluster in &estate.clusters {
         let decide = ClusterDecision {
@@ -239,7 +266,40 @@ pub fn plan_with_edits(
         };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
+    plan.before_steps = before_step_notes(estate, settings, &plan);
     plan
+}
+
+/// The charts of each cluster's planned releases that have `before` steps which may run there.
+fn before_step_notes(estate: &Estate, settings: &Settings, plan: &Plan) -> Vec<BeforeStepsNote> {
+    let mut notes = Vec::new();
+    for cluster in &estate.clusters {
+        let chart_of = |hub: &str| cluster.hubs.iter().find(|h| h.name == hub).map(|h| h.helm_chart.as_str());
+        let mut charts: Vec<&str> = Vec::new();
+        for job in plan.support_and_staging.iter().filter(|job| job.cluster_name == cluster.name) {
+            if job.upgrade_support {
+                charts.push(SUPPORT_CHART);
+            }
+            charts.extend(job.staging_hubs.iter().filter_map(|hub| chart_of(hub)));
+        }
+        for job in plan.prod_hubs.iter().filter(|job| job.cluster_name == cluster.name) {
+            charts.extend(chart_of(&job.hub_name));
+        }
+        let mut with_steps: Vec<String> = Vec::new();
+        for chart in charts {
+            let may_run =
+                settings.before.of(chart).iter().any(|step| {
+                    step.when.providers.as_ref().is_none_or(|providers| providers.contains(&cluster.provider))
+                });
+            if may_run && !with_steps.iter().any(|c| c == chart) {
+                with_steps.push(chart.to_owned());
+            }
+        }
+        if !with_steps.is_empty() {
+            notes.push(BeforeStepsNote { cluster_name: cluster.name.clone(), charts: with_steps });
+        }
+    }
+    notes
 }
 
 /// The hubs removed by the edits of changed cluster files, in cluster order.
@@ -405,43 +465,30 @@ fn plan_health_checks(estate: &Estate, settings: &Settings, changes: &ChangeSet,
     if rules.is_empty() {
         return;
     }
-    // The (path, pattern) pairs that can match at all, found once for every cluster.
-    fn candidates<'a>(paths: &'a [String], templates: &'a [PathTemplate]) -> Vec<(&'a str, &'a PathTemplate)> {
-        paths
-            .iter()
-            .flat_map(|path| templates.iter().filter(|t| t.may_match(path)).map(move |t| (path.as_str(), t)))
-            .collect()
-    }
-    let cluster_candidates = candidates(&changes.paths, &rules.cluster_paths);
-    let provider_candidates = candidates(&changes.paths, &rules.provider_paths);
+    let paths = &changes.paths;
+    let clusters: Vec<(&str, &str)> =
+        estate.clusters.iter().map(|cluster| (cluster.name.as_str(), cluster.infrastructure_provider)).collect();
+    // Every pattern put together with each name at most once, whatever the number of paths.
+    let own_paths = if changes.force_all.is_some() { Vec::new() } else { rules.cluster_matches(paths, &clusters) };
     let mut by_provider: BTreeMap<&str, Option<String>> = BTreeMap::new();
-    for cluster in &estate.clusters {
+    for (index, cluster) in estate.clusters.iter().enumerate() {
         let provider = cluster.infrastructure_provider;
         let reason = if let Some(forced) = &changes.force_all {
             Some(forced.clone())
         } else {
-            let mut own: Vec<&str> = Vec::new();
-            for (path, template) in &cluster_candidates {
-                // Every cluster pattern holds `{cluster}`: a path without the name cannot match.
-                if path.contains(cluster.name.as_str())
-                    && template.matches(path, &cluster.name, provider)
-                    && !own.contains(path)
-                {
-                    own.push(path);
-                }
-            }
+            let named = rules.named_cluster_matches(paths, &cluster.name);
+            let own = distinct(
+                own_paths.get(index).into_iter().flatten().chain(named.iter()).map(|&path| paths[path].as_str()),
+            );
             if own.is_empty() {
                 by_provider
                     .entry(provider)
                     .or_insert_with(|| {
-                        let mut paths: Vec<&str> = Vec::new();
-                        for (path, template) in &provider_candidates {
-                            if template.matches(path, "", provider) && !paths.contains(path) {
-                                paths.push(path);
-                            }
-                        }
-                        (!paths.is_empty()).then(|| {
-                            format!("Infrastructure of provider {provider} was modified: {}", named_paths(&paths))
+                        let matched = distinct(
+                            rules.all_provider_matches(paths, provider).into_iter().map(|path| paths[path].as_str()),
+                        );
+                        (!matched.is_empty()).then(|| {
+                            format!("Infrastructure of provider {provider} was modified: {}", named_paths(&matched))
                         })
                     })
                     .clone()
@@ -464,6 +511,12 @@ fn plan_health_checks(estate: &Estate, settings: &Settings, changes: &ChangeSet,
             }
         }
     }
+}
+
+/// The paths in order, each once (the same path may be listed twice).
+fn distinct<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    paths.filter(|path| seen.insert(*path)).collect()
 }
 
 /// One reason when every staging hub shares it, else `hub: reason` pairs.
@@ -843,6 +896,7 @@ mod tests {
                 support,
                 hubs: hubs.iter().map(|(name, change)| ((*name).to_owned(), *change)).collect(),
                 removed_hubs: removed.iter().map(|name| (*name).to_owned()).collect(),
+                unread: Vec::new(),
             })
         };
         let run = |paths: &[&str], labels: &[&str], edit: ClusterEdit| {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diff::ManifestDiff;
 use crate::error::Error;
-use crate::plan::{HealthCheckJob, Plan, ProdHubJob, RemovedHub, SupportAndStagingJob};
+use crate::plan::{BeforeStepsNote, HealthCheckJob, Plan, ProdHubJob, RemovedHub, SupportAndStagingJob};
 use crate::render;
 
 /// The schema version of `plan.json`.
@@ -60,6 +60,10 @@ pub struct PlanFile {
     /// Prod hubs to health-check without an upgrade; left out when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prod_checks: Vec<HealthCheckJob>,
+    /// Clusters where `deployer.yaml` `before` steps run ahead of the releases of some charts;
+    /// left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_steps: Vec<BeforeStepsNote>,
     /// The rendered-manifest diff of the planned releases, when `diff` ran.
     /// Left out otherwise, so files without one stay valid and alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +79,7 @@ impl<'a> From<&'a PlanFile> for render::PlanMarkdown<'a> {
             removed_hubs: &file.removed_hubs,
             staging_checks: &file.staging_checks,
             prod_checks: &file.prod_checks,
+            before_steps: &file.before_steps,
             manifest_diff: file.manifest_diff.as_ref(),
         }
     }
@@ -97,6 +102,7 @@ impl PlanFile {
             removed_hubs: plan.removed_hubs.clone(),
             staging_checks: plan.staging_checks.clone(),
             prod_checks: plan.prod_checks.clone(),
+            before_steps: plan.before_steps.clone(),
             manifest_diff: None,
         }
     }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::oidc::{url_encode, OidcSource};
 use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
+use crate::config::yaml::value_free_json_message;
 use crate::config::Provider;
 use crate::error::Error;
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -282,6 +283,31 @@ pub async fn credentials(
     })
 }
 
+/// The separate AWS identity sops uses for `kms` keys when the cluster's own
+/// credentials are not AWS ones: `sops-aws-role-arn` assumed with the job's
+/// OIDC token at STS (`DEPLOYER_AWS_STS_URL`, else the global endpoint; the
+/// keys work in every region, and sops takes the region from each key's ARN).
+pub async fn sops_identity(
+    http: &Http,
+    oidc: &OidcSource,
+    sts: Option<&str>,
+    role: &str,
+    cluster_name: &str,
+    now: SystemTime,
+    secrets: &mut Vec<String>,
+) -> Result<SopsCredential, Error> {
+    let sts = sts.unwrap_or("https://sts.amazonaws.com");
+    let web_identity = oidc.token(http, Provider::Aws, STS_AUDIENCE).await?;
+    secrets.push(web_identity.clone());
+    let keys = assume_role(http, sts, role, &web_identity, &format!("sops-{cluster_name}"), now).await?;
+    secrets.extend(keys.secrets());
+    Ok(SopsCredential::Aws {
+        access_key_id: keys.access_key_id.clone(),
+        secret_access_key: keys.secret_access_key.clone(),
+        session_token: keys.session_token.clone(),
+    })
+}
+
 /// Where the credentials come from.
 #[derive(Debug, PartialEq, Eq)]
 enum Source<'a> {
@@ -471,8 +497,8 @@ async fn describe_cluster(
 }
 
 fn parse_cluster(body: &[u8]) -> Result<ClusterAddress, String> {
-    let answer: DescribeClusterAnswer =
-        serde_json::from_slice(body).map_err(|e| format!("unexpected answer from EKS: {e}"))?;
+    let answer: DescribeClusterAnswer = serde_json::from_slice(body)
+        .map_err(|e| format!("unexpected answer from EKS: {}", value_free_json_message(&e)))?;
     let cluster = answer.cluster;
     let endpoint = cluster.endpoint.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
         format!(

@@ -23,6 +23,7 @@ use super::kubeconfig::{check, secrets_in};
 use super::oidc::{url_encode, OidcSource};
 use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
+use crate::config::yaml::value_free_json_message;
 use crate::config::Provider;
 use crate::error::Error;
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -147,8 +148,9 @@ fn access_token(body: &[u8]) -> Result<String, Error> {
     struct Answer {
         access_token: Option<String>,
     }
-    let answer: Answer = serde_json::from_slice(body)
-        .map_err(|e| access_error(Provider::Azure, LOGIN_STEP, format!("the answer is not JSON: {e}")))?;
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        access_error(Provider::Azure, LOGIN_STEP, format!("the answer is not JSON: {}", value_free_json_message(&e)))
+    })?;
     let token = answer
         .access_token
         .filter(|t| !t.is_empty())
@@ -224,8 +226,8 @@ fn user_kubeconfig(body: &[u8]) -> Result<String, String> {
     struct Entry {
         value: Option<String>,
     }
-    let results: Results =
-        serde_json::from_slice(body).map_err(|e| format!("the answer is not a list of credentials: {e}"))?;
+    let results: Results = serde_json::from_slice(body)
+        .map_err(|e| format!("the answer is not a list of credentials: {}", value_free_json_message(&e)))?;
     let value = results
         .kubeconfigs
         .into_iter()

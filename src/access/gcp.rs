@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::oidc::{url_encode, OidcSource};
 use super::sops_env::SopsCredential;
 use super::{access_error, ClusterCredentials, Endpoints, ProviderInputs};
+use crate::config::yaml::value_free_json_message;
 use crate::config::Provider;
 use crate::error::Error;
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -77,12 +78,12 @@ pub async fn credentials(
                      `credentials-json` are set; using keyless access",
                 );
             }
-            let token = keyless(http, oidc, endpoints, &provider, service_account, &mut secrets).await?;
+            let token = keyless(http, oidc, endpoints, &provider, Some(service_account), &mut secrets).await?;
             if let Some((oidc_url, oidc_bearer)) = oidc.request() {
                 runner::add_mask(oidc_bearer);
                 sops = Some(SopsCredential::GcpExternalAccount {
                     provider: provider.clone(),
-                    service_account: service_account.to_owned(),
+                    service_account: Some(service_account.to_owned()),
                     sts: endpoints.google_sts.clone(),
                     iam: endpoints.google_iam.clone(),
                     oidc_url: oidc_url.to_owned(),
@@ -115,13 +116,92 @@ pub async fn credentials(
     })
 }
 
-/// Keyless login: the OIDC token, the federated token, the service account's token.
+/// The separate GCP identity sops uses for `gcp_kms` keys when the cluster's
+/// own credentials are not GCP ones: keyless (`sops-gcp-workload-identity-provider`,
+/// impersonating `sops-gcp-service-account` when given, else direct workload
+/// identity federation) or a key (`sops-gcp-credentials-json`). Keyless is
+/// tried once here (GitHub OIDC → STS, and the impersonation), so that a
+/// wrong provider or a missing permission stops the leg before any helm runs;
+/// sops then gets an `external_account` file that fetches fresh tokens itself.
+pub async fn sops_identity(
+    http: &Http,
+    oidc: &OidcSource,
+    endpoints: &Endpoints,
+    inputs: &ProviderInputs,
+    secrets: &mut Vec<String>,
+) -> Result<SopsCredential, Error> {
+    let step = "choosing the sops identity";
+    if let Some(provider) = inputs.sops_gcp_workload_identity_provider.as_deref() {
+        let provider = provider_name(provider).map_err(|m| {
+            access_error(
+                Provider::Gcp,
+                step,
+                m.replace("`workload-identity-provider`", "`sops-gcp-workload-identity-provider`"),
+            )
+        })?;
+        let service_account = inputs.sops_gcp_service_account.as_deref();
+        if let Some(account) = service_account {
+            check_service_account(account).map_err(|m| {
+                access_error(Provider::Gcp, step, m.replace("`service-account`", "`sops-gcp-service-account`"))
+            })?;
+        }
+        let Some((oidc_url, oidc_bearer)) = oidc.request() else {
+            return Err(access_error(
+                Provider::Gcp,
+                step,
+                "`sops-gcp-workload-identity-provider` is keyless, but ACTIONS_ID_TOKEN_REQUEST_URL is not set: \
+                 add `permissions: id-token: write` to the job (or pass `sops-gcp-credentials-json`)",
+            ));
+        };
+        runner::add_mask(oidc_bearer);
+        keyless(http, oidc, endpoints, &provider, service_account, secrets).await?;
+        return Ok(SopsCredential::GcpExternalAccount {
+            provider,
+            service_account: service_account.map(str::to_owned),
+            sts: endpoints.google_sts.clone(),
+            iam: endpoints.google_iam.clone(),
+            oidc_url: oidc_url.to_owned(),
+            oidc_bearer: oidc_bearer.to_owned(),
+        });
+    }
+    if inputs.sops_gcp_service_account.is_some() {
+        return Err(access_error(
+            Provider::Gcp,
+            step,
+            "`sops-gcp-service-account` is set but `sops-gcp-workload-identity-provider` is not: keyless access \
+             needs the provider (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER)",
+        ));
+    }
+    match inputs.sops_gcp_credentials_json.as_deref() {
+        Some(text) => {
+            let key = parse_key(text).map_err(|m| {
+                access_error(
+                    Provider::Gcp,
+                    "reading the `sops-gcp-credentials-json` key",
+                    m.replace("credentials-json", "sops-gcp-credentials-json"),
+                )
+            })?;
+            for line in key.private_key.lines().map(str::trim).filter(|l| l.len() >= 8 && !l.starts_with("-----")) {
+                runner::add_mask(line);
+            }
+            Ok(SopsCredential::GcpKey(text.to_owned()))
+        }
+        None => Err(access_error(
+            Provider::Gcp,
+            step,
+            "no sops identity: set `sops-gcp-workload-identity-provider` or `sops-gcp-credentials-json`",
+        )),
+    }
+}
+
+/// Keyless login: the OIDC token, the federated token, and with a service
+/// account its token (else the federated token itself).
 async fn keyless(
     http: &Http,
     oidc: &OidcSource,
     endpoints: &Endpoints,
     provider: &str,
-    service_account: &str,
+    service_account: Option<&str>,
     secrets: &mut Vec<String>,
 ) -> Result<String, Error> {
     let id_token = oidc.token(http, Provider::Gcp, &format!("https://iam.googleapis.com/{provider}")).await?;
@@ -133,6 +213,10 @@ async fn keyless(
     let response = send(http, &request, STS_STEP, |_| sts_hint(provider)).await?;
     let federated = token_field(&response.body, "access_token", STS_STEP)?;
     secrets.push(federated.clone());
+    let Some(service_account) = service_account else {
+        runner::add_mask(&federated);
+        return Ok(federated);
+    };
 
     let step = format!("impersonating {service_account}");
     let request = HttpRequest::post(impersonation_url(&endpoints.google_iam, service_account), impersonation_body())
@@ -469,8 +553,8 @@ fn cluster_access(body: &[u8]) -> Result<(String, Option<String>), String> {
     struct MasterAuth {
         cluster_ca_certificate: Option<String>,
     }
-    let cluster: GkeCluster =
-        serde_json::from_slice(body).map_err(|e| format!("the GKE API's answer is not a cluster: {e}"))?;
+    let cluster: GkeCluster = serde_json::from_slice(body)
+        .map_err(|e| format!("the GKE API's answer is not a cluster: {}", value_free_json_message(&e)))?;
     let endpoint = cluster.endpoint.trim();
     if endpoint.is_empty() {
         return Err(format!(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ClusterCredentials;
+use crate::config::yaml::value_free_message;
 use crate::error::Error;
 
 #[derive(Serialize)]
@@ -118,8 +119,11 @@ pub struct ParsedClusterFields {
 
 /// Checks that `text` is a kubeconfig with at least one cluster and a server URL.
 pub fn check(text: &str) -> Result<ParsedKubeconfig, Error> {
+    // The message names the field, what it expected and the kind of value found, never the value:
+    // a kubeconfig holds credentials.
     let parsed: ParsedKubeconfig = yaml_serde::from_str(text).map_err(|e| {
-        Error::Runner(format!("the kubeconfig is not valid: {}", e.to_string().chars().take(200).collect::<String>()))
+        let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+        Error::Runner(format!("the kubeconfig is not valid{at}: {}", value_free_message(&e.to_string())))
     })?;
     if parsed.clusters.is_empty()
         || parsed
@@ -307,6 +311,38 @@ mod tests {
         assert_eq!(parsed.current_context.as_deref(), Some("c1"));
         assert!(text.contains("certificate-authority-data: Q0E="));
         assert_eq!(secrets_in(&text), ["secret-token-value"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_kind_never_the_value() {
+        let cases = [
+            (
+                "clusters: \"KUBE-SERVER-SENTINEL\"\n",
+                "the kubeconfig is not valid (line 1, column 11): clusters: invalid type: string, expected a sequence",
+            ),
+            (
+                "clusters:\n- name: x\n  cluster:\n    server: {KUBE-SERVER-SENTINEL: 1}\n",
+                "the kubeconfig is not valid (line 4, column 13): clusters[0].cluster.server: invalid type: map, expected a string",
+            ),
+            (
+                "clusters:\n- name: x\n  cluster:\n    server: [KUBE-SERVER-SENTINEL]\n",
+                "the kubeconfig is not valid (line 4, column 13): clusters[0].cluster.server: invalid type: sequence, expected a string",
+            ),
+            (
+                "clusters: []\ncurrent-context: [KUBE-SERVER-SENTINEL]\n",
+                "the kubeconfig is not valid (line 2, column 18): current-context: invalid type: sequence, expected a string",
+            ),
+            (
+                "clusters: 1234567890987\n",
+                "the kubeconfig is not valid (line 1, column 11): clusters: invalid type: integer, expected a sequence",
+            ),
+            ("KUBE-SERVER-SENTINEL", "the kubeconfig is not valid (line 1, column 1): invalid type: string, expected struct ParsedKubeconfig"),
+        ];
+        for (text, expected) in cases {
+            let message = check(text).expect_err("refused").to_string();
+            assert!(message.ends_with(expected), "{text:?}: {message}");
+            assert!(!message.contains("SENTINEL") && !message.contains("1234567890987"), "{message}");
+        }
     }
 
     #[test]

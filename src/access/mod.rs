@@ -81,6 +81,14 @@ pub struct ProviderInputs {
     pub kubeconfig: Option<String>,
     /// `sops-age-key`: age identities for sops (`SOPS_AGE_KEY`).
     pub sops_age_key: Option<String>,
+    /// `sops-gcp-workload-identity-provider`: keyless GCP identity for sops's `gcp_kms` keys.
+    pub sops_gcp_workload_identity_provider: Option<String>,
+    /// `sops-gcp-service-account`: the service account that identity impersonates (optional).
+    pub sops_gcp_service_account: Option<String>,
+    /// `sops-gcp-credentials-json`: a service-account key for sops's `gcp_kms` keys.
+    pub sops_gcp_credentials_json: Option<String>,
+    /// `sops-aws-role-arn`: a role assumed keyless for sops's `kms` keys.
+    pub sops_aws_role_arn: Option<String>,
 }
 
 /// Base URLs of every service used, overridable so tests use local fakes.
@@ -113,7 +121,13 @@ impl Endpoints {
     /// (see [`crate::http::endpoint_from_env`]) and is announced with a
     /// warning; the other providers' variables are ignored.
     pub fn from_env(env: &RunnerEnv, provider: Provider) -> Result<Self, Error> {
-        let optional = |owner: Provider, name: &str| match owner == provider {
+        Self::from_env_for(env, &[provider])
+    }
+
+    /// [`Endpoints::from_env`] for several providers in use (the cluster's
+    /// and those of its sops identities).
+    pub fn from_env_for(env: &RunnerEnv, providers: &[Provider]) -> Result<Self, Error> {
+        let optional = |owner: Provider, name: &str| match providers.contains(&owner) {
             true => endpoint_from_env(env, name, EndpointSource::Override),
             false => Ok(None),
         };

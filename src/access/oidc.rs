@@ -7,6 +7,7 @@
 use serde::Deserialize;
 
 use super::access_error;
+use crate::config::yaml::value_free_json_message;
 use crate::config::Provider;
 use crate::error::Error;
 use crate::http::{endpoint_from_env, EndpointSource, Http, HttpRequest};
@@ -63,7 +64,7 @@ impl OidcSource {
             return Err(access_error(provider, step, format!("HTTP {}: {}", response.status, response.excerpt())));
         }
         let answer: TokenAnswer = serde_json::from_slice(&response.body)
-            .map_err(|e| access_error(provider, step, format!("unexpected answer: {e}")))?;
+            .map_err(|e| access_error(provider, step, format!("unexpected answer: {}", value_free_json_message(&e))))?;
         crate::runner::add_mask(&answer.value);
         Ok(answer.value)
     }

@@ -133,7 +133,9 @@ pub enum SopsCredential {
     GcpExternalAccount {
         /// The workload identity provider's full name (`projects/N/locations/global/...`).
         provider: String,
-        service_account: String,
+        /// The service account to impersonate; `None` is direct workload
+        /// identity federation (the pool's principal itself holds the KMS role).
+        service_account: Option<String>,
         /// Google STS and IAM credentials base URLs.
         sts: String,
         iam: String,
@@ -211,69 +213,74 @@ pub fn age_key_secrets(key: &str) -> Vec<String> {
     key.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
 }
 
-/// What sops gets from `credential` and the `sops-age-key` input; files go in
-/// `folder` (the private folder of the kubeconfig), named after `cluster`.
-pub fn exports(
-    credential: Option<&SopsCredential>,
-    age_key: Option<&str>,
-    folder: &Path,
-    cluster: &str,
-) -> SopsExports {
+/// What sops gets from `credentials` (the cluster's own, and the leg's separate
+/// sops identities: at most one of each key type) and the `sops-age-key`
+/// input; files go in `folder` (the private folder of the kubeconfig), named
+/// after `cluster`.
+pub fn exports(credentials: &[&SopsCredential], age_key: Option<&str>, folder: &Path, cluster: &str) -> SopsExports {
     let mut out = SopsExports::default();
+    if let Some(key) = age_key.map(str::trim).filter(|k| !k.is_empty()) {
+        out.vars.push((SOPS_AGE_KEY.to_owned(), key.to_owned()));
+        out.secrets.extend(age_key_secrets(key));
+        out.covers.push(KeyType::Age);
+    }
+    for credential in credentials {
+        if !out.covers.contains(&credential.key_type()) {
+            export_one(&mut out, credential, folder, cluster);
+        }
+    }
+    out
+}
+
+/// One credential's variables, secrets and files.
+fn export_one(out: &mut SopsExports, credential: &SopsCredential, folder: &Path, cluster: &str) {
     let var = |out: &mut SopsExports, name: &str, value: &str, secret: bool| {
         out.vars.push((name.to_owned(), value.to_owned()));
         if secret {
             out.secrets.push(value.to_owned());
         }
     };
-    if let Some(key) = age_key.map(str::trim).filter(|k| !k.is_empty()) {
-        out.vars.push((SOPS_AGE_KEY.to_owned(), key.to_owned()));
-        out.secrets.extend(age_key_secrets(key));
-        out.covers.push(KeyType::Age);
-    }
-    let Some(credential) = credential else { return out };
     out.covers.push(credential.key_type());
     match credential {
         SopsCredential::GcpExternalAccount { provider, service_account, sts, iam, oidc_url, oidc_bearer } => {
             let path = folder.join(format!("deployer-{cluster}-gcp-credentials.json"));
-            let contents = external_account(provider, service_account, sts, iam, oidc_url, oidc_bearer);
+            let contents = external_account(provider, service_account.as_deref(), sts, iam, oidc_url, oidc_bearer);
             out.secrets.push(oidc_bearer.clone());
-            var(&mut out, GOOGLE_APPLICATION_CREDENTIALS, &path.to_string_lossy(), false);
+            var(out, GOOGLE_APPLICATION_CREDENTIALS, &path.to_string_lossy(), false);
             out.files.push(PrivateFile { path, contents });
         }
         SopsCredential::GcpKey(text) => {
             let path = folder.join(format!("deployer-{cluster}-gcp-credentials.json"));
-            var(&mut out, GOOGLE_APPLICATION_CREDENTIALS, &path.to_string_lossy(), false);
+            var(out, GOOGLE_APPLICATION_CREDENTIALS, &path.to_string_lossy(), false);
             out.files.push(PrivateFile { path, contents: text.clone() });
         }
         SopsCredential::Aws { access_key_id, secret_access_key, session_token } => {
-            var(&mut out, AWS_ACCESS_KEY_ID, access_key_id, true);
-            var(&mut out, AWS_SECRET_ACCESS_KEY, secret_access_key, true);
+            var(out, AWS_ACCESS_KEY_ID, access_key_id, true);
+            var(out, AWS_SECRET_ACCESS_KEY, secret_access_key, true);
             if let Some(token) = session_token {
-                var(&mut out, AWS_SESSION_TOKEN, token, true);
+                var(out, AWS_SESSION_TOKEN, token, true);
             }
         }
         SopsCredential::AzureFederated { client_id, tenant_id, assertion, authority_host } => {
             let path = folder.join(format!("deployer-{cluster}-azure-token"));
-            var(&mut out, AZURE_CLIENT_ID, client_id, false);
-            var(&mut out, AZURE_TENANT_ID, tenant_id, false);
-            var(&mut out, AZURE_FEDERATED_TOKEN_FILE, &path.to_string_lossy(), false);
+            var(out, AZURE_CLIENT_ID, client_id, false);
+            var(out, AZURE_TENANT_ID, tenant_id, false);
+            var(out, AZURE_FEDERATED_TOKEN_FILE, &path.to_string_lossy(), false);
             if let Some(host) = authority_host {
-                var(&mut out, AZURE_AUTHORITY_HOST, host, false);
+                var(out, AZURE_AUTHORITY_HOST, host, false);
             }
             out.secrets.push(assertion.clone());
             out.files.push(PrivateFile { path, contents: assertion.clone() });
         }
         SopsCredential::AzureSecret { client_id, tenant_id, secret, authority_host } => {
-            var(&mut out, AZURE_CLIENT_ID, client_id, false);
-            var(&mut out, AZURE_TENANT_ID, tenant_id, false);
-            var(&mut out, AZURE_CLIENT_SECRET, secret, true);
+            var(out, AZURE_CLIENT_ID, client_id, false);
+            var(out, AZURE_TENANT_ID, tenant_id, false);
+            var(out, AZURE_CLIENT_SECRET, secret, true);
             if let Some(host) = authority_host {
-                var(&mut out, AZURE_AUTHORITY_HOST, host, false);
+                var(out, AZURE_AUTHORITY_HOST, host, false);
             }
         }
     }
-    out
 }
 
 /// The `external_account` credentials file of GCP keyless access, in the
@@ -284,7 +291,7 @@ pub fn exports(
 /// middle of a long deploy.
 pub fn external_account(
     provider: &str,
-    service_account: &str,
+    service_account: Option<&str>,
     sts: &str,
     iam: &str,
     oidc_url: &str,
@@ -292,23 +299,28 @@ pub fn external_account(
 ) -> String {
     let separator = if oidc_url.contains('?') { '&' } else { '?' };
     let audience = format!("https://iam.googleapis.com/{provider}");
-    json!({
+    let mut file = json!({
         "type": "external_account",
         "audience": format!("//iam.googleapis.com/{provider}"),
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
         "token_url": format!("{}/v1/token", sts.trim_end_matches('/')),
-        "service_account_impersonation_url": format!(
-            "{}/v1/projects/-/serviceAccounts/{}:generateAccessToken",
-            iam.trim_end_matches('/'),
-            url_encode(service_account).replace("%40", "@")
-        ),
         "credential_source": {
             "url": format!("{oidc_url}{separator}audience={}", url_encode(&audience)),
             "headers": {"Authorization": format!("Bearer {oidc_bearer}")},
             "format": {"type": "json", "subject_token_field_name": "value"},
         },
-    })
-    .to_string()
+    });
+    if let (Some(service_account), Some(fields)) = (service_account, file.as_object_mut()) {
+        fields.insert(
+            "service_account_impersonation_url".to_owned(),
+            json!(format!(
+                "{}/v1/projects/-/serviceAccounts/{}:generateAccessToken",
+                iam.trim_end_matches('/'),
+                url_encode(service_account).replace("%40", "@")
+            )),
+        );
+    }
+    file.to_string()
 }
 
 /// Key types that credentials set by earlier steps of the job already give sops.
@@ -436,7 +448,198 @@ pub fn warnings(file: &str, text: &str, covered: &[KeyType], cluster: &str) -> V
             )
             .at(locate(text, &path))
             .field(key.field_path())
-            .hint(format!("provide {}", key.key_type.remedy()))
+            .hint(format!("provide {}", identity_remedy(key.key_type)))
+        })
+        .collect()
+}
+
+/// A creation rule that covers files this leg decrypts: which files, and
+/// the key types that open them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeededRule {
+    /// Index in `creation_rules`.
+    pub rule: usize,
+    /// The leg's files the rule covers (repository paths), in the order given.
+    pub files: Vec<String>,
+    /// The rule's key groups, each as its key types with the field naming
+    /// each (one group of the rule's own keys when it has no `key_groups`).
+    pub groups: Vec<Vec<(KeyType, String)>>,
+    /// How many groups must open: `shamir_threshold`, or every group.
+    pub threshold: usize,
+}
+
+impl NeededRule {
+    /// Whether `covered` opens files under this rule: a key of a covered type
+    /// in at least `threshold` groups.
+    pub fn opened_by(&self, covered: &[KeyType]) -> bool {
+        let open = self.groups.iter().filter(|group| group.iter().any(|(t, _)| covered.contains(t))).count();
+        open >= self.threshold
+    }
+
+    /// The groups `covered` does not open.
+    pub fn closed_groups<'a>(&'a self, covered: &'a [KeyType]) -> impl Iterator<Item = &'a Vec<(KeyType, String)>> {
+        self.groups.iter().filter(move |group| !group.iter().any(|(t, _)| covered.contains(t)))
+    }
+
+    /// The field names of the groups `covered` does not open, each once (`gcp_kms`, `kms`, …).
+    pub fn missing_fields(&self, covered: &[KeyType]) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        for (_, field) in self.closed_groups(covered).flatten() {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        }
+        fields
+    }
+}
+
+/// Why `.sops.yaml` could not say which keys the leg needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesProblem {
+    /// Unreadable YAML, or refused (anchors, aliases, deep nesting): line and column.
+    Unreadable(usize, usize),
+    /// A `path_regex` that does not compile: the rule and the regex error.
+    BadRegex { rule: usize, message: String },
+}
+
+/// The creation rules that cover `files` (repository paths; `.sops.yaml` is
+/// at the repository root, and sops matches `path_regex` against the path
+/// relative to the folder of its configuration file). As sops does, each
+/// file takes the first rule whose `path_regex` matches anywhere in its path
+/// (a rule without one matches every file). Returns the rules in file order
+/// and the files no rule covers.
+pub fn rules_for_files(text: &str, files: &[String]) -> Result<(Vec<NeededRule>, Vec<String>), RulesProblem> {
+    // `rule_keys` checks the text (guard, then parse) before anything else reads it.
+    let keys = rule_keys(text).map_err(|(line, column)| RulesProblem::Unreadable(line, column))?;
+    let document: yaml_serde::Value = yaml_serde::from_str(text).map_err(|_| RulesProblem::Unreadable(1, 1))?;
+    let rules = document.get("creation_rules").and_then(yaml_serde::Value::as_sequence).cloned().unwrap_or_default();
+    let mut patterns = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let pattern = rule.get("path_regex").and_then(yaml_serde::Value::as_str).filter(|p| !p.is_empty());
+        let compiled = pattern
+            .map(|p| {
+                regex::Regex::new(p).map_err(|e| RulesProblem::BadRegex {
+                    rule: index,
+                    message: e.to_string().lines().last().unwrap_or_default().trim().to_owned(),
+                })
+            })
+            .transpose()?;
+        patterns.push(compiled);
+    }
+    let mut needed: Vec<NeededRule> = Vec::new();
+    let mut unmatched = Vec::new();
+    for file in files {
+        let Some(rule) = patterns.iter().position(|p| p.as_ref().is_none_or(|p| p.is_match(file))) else {
+            unmatched.push(file.clone());
+            continue;
+        };
+        if let Some(entry) = needed.iter_mut().find(|n| n.rule == rule) {
+            if !entry.files.contains(file) {
+                entry.files.push(file.clone());
+            }
+            continue;
+        }
+        let in_rule = keys.iter().filter(|k| k.rule == rule);
+        let grouped = in_rule.clone().any(|k| k.group.is_some());
+        let mut groups: Vec<Vec<(KeyType, String)>> = Vec::new();
+        if grouped {
+            // With `key_groups`, sops uses the groups and ignores the rule's own keys.
+            let count = in_rule.clone().filter_map(|k| k.group).max().map_or(0, |g| g + 1);
+            groups = vec![Vec::new(); count];
+            for key in in_rule.filter(|k| k.group.is_some()) {
+                groups[key.group.unwrap_or_default()].push((key.key_type, key.field.clone()));
+            }
+            groups.retain(|g| !g.is_empty());
+        } else {
+            let own: Vec<(KeyType, String)> = in_rule.map(|k| (k.key_type, k.field.clone())).collect();
+            if !own.is_empty() {
+                groups.push(own);
+            }
+        }
+        let threshold = rules[rule]
+            .get("shamir_threshold")
+            .and_then(yaml_serde::Value::as_u64)
+            .filter(|t| *t > 0 && grouped)
+            .map_or(groups.len(), |t| usize::try_from(t).unwrap_or(usize::MAX).min(groups.len()));
+        needed.push(NeededRule { rule, files: vec![file.clone()], groups, threshold });
+    }
+    needed.sort_by_key(|n| n.rule);
+    Ok((needed, unmatched))
+}
+
+/// The separate sops identities to obtain so that `covered` plus them opens
+/// every rule: for each group a rule still needs, the first of its key types
+/// in `available` (the types the leg's sops identity inputs can give).
+/// Returns the types to obtain, in rule order, each once.
+pub fn identities_to_obtain(needed: &[NeededRule], covered: &[KeyType], available: &[KeyType]) -> Vec<KeyType> {
+    let mut obtain: Vec<KeyType> = Vec::new();
+    for rule in needed {
+        let have: Vec<KeyType> = covered.iter().chain(obtain.iter()).copied().collect();
+        if rule.opened_by(&have) {
+            continue;
+        }
+        let picks: Vec<KeyType> = rule
+            .closed_groups(&have)
+            .filter_map(|group| group.iter().map(|(t, _)| *t).find(|t| available.contains(t)))
+            .collect();
+        for pick in picks {
+            if !obtain.contains(&pick) {
+                obtain.push(pick);
+            }
+        }
+    }
+    obtain
+}
+
+/// What would give sops a key type on this leg: the inputs to set.
+pub fn identity_remedy(key_type: KeyType) -> &'static str {
+    match key_type {
+        KeyType::GcpKms => {
+            "`sops-gcp-workload-identity-provider` (keyless; with `sops-gcp-service-account` to impersonate \
+             one; the job needs `permissions: id-token: write`) or `sops-gcp-credentials-json`, or a `gcp` \
+             cluster's own credentials, or GOOGLE_APPLICATION_CREDENTIALS from an earlier step"
+        }
+        KeyType::AwsKms => {
+            "`sops-aws-role-arn` (keyless; the job needs `permissions: id-token: write`), or an `aws` cluster's \
+             own credentials, or AWS_ACCESS_KEY_ID from an earlier step"
+        }
+        other => other.remedy(),
+    }
+}
+
+/// The error for rules that no credentials of this leg open, one diagnostic
+/// per rule at its place in `.sops.yaml` (file `file`, text `text`), naming
+/// the leg's files under it and the inputs to set.
+pub fn unopened_rules(file: &str, text: &str, rules: &[(NeededRule, Vec<KeyType>)], cluster: &str) -> Vec<Diagnostic> {
+    rules
+        .iter()
+        .map(|(rule, covered)| {
+            let fields = rule.missing_fields(covered);
+            let listed: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+            let shown: Vec<&str> = rule.files.iter().take(5).map(String::as_str).collect();
+            let more = rule.files.len().saturating_sub(shown.len());
+            let files = match more {
+                0 => shown.join(", "),
+                n => format!("{} and {n} more", shown.join(", ")),
+            };
+            let mut types: Vec<KeyType> = Vec::new();
+            for (key_type, _) in rule.closed_groups(covered).flatten() {
+                if !types.contains(key_type) {
+                    types.push(*key_type);
+                }
+            }
+            let remedies: Vec<&str> = types.iter().map(|t| identity_remedy(*t)).collect();
+            Diagnostic::new(
+                file,
+                format!(
+                    "cluster {cluster} decrypts {files} under this rule, which encrypts with {} keys, but the leg \
+                     has no credentials for them",
+                    listed.join(" or ")
+                ),
+            )
+            .at(locate(text, &[Segment::Key("creation_rules"), Segment::Index(rule.rule)]))
+            .field(format!("creation_rules[{}]", rule.rule))
+            .hint(format!("set {}", remedies.join("; or ")))
         })
         .collect()
 }
@@ -477,7 +680,7 @@ mod tests {
         let azure_file = "/github/home/.kube/deployer-c1-azure-token";
         let keyless = SopsCredential::GcpExternalAccount {
             provider: "projects/1/locations/global/workloadIdentityPools/p/providers/r".into(),
-            service_account: "sa@p.iam.gserviceaccount.com".into(),
+            service_account: Some("sa@p.iam.gserviceaccount.com".into()),
             sts: "https://sts.googleapis.com".into(),
             iam: "https://iamcredentials.googleapis.com".into(),
             oidc_url: "https://token.actions.example/x?api-version=2.0".into(),
@@ -562,14 +765,14 @@ mod tests {
             ),
         ];
         for (credential, age, vars, secrets, files) in cases {
-            let out = exports(*credential, *age, folder, "c1");
+            let out = exports(credential.as_slice(), *age, folder, "c1");
             let got: Vec<(&str, &str)> = out.vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             assert_eq!(got, *vars, "{credential:?}");
             assert_eq!(out.secrets, *secrets, "{credential:?}");
             let paths: Vec<String> = out.files.iter().map(|f| f.path.display().to_string()).collect();
             assert_eq!(paths, *files, "{credential:?}");
         }
-        let out = exports(Some(&azure_federated), None, folder, "c1");
+        let out = exports(&[&azure_federated], None, folder, "c1");
         assert_eq!(out.files[0].contents, "oidc-assertion-1");
         assert_eq!(out.covers, [KeyType::AzureKeyVault]);
         assert_eq!(format!("{:?}", azure_secret), "AzureSecret(<redacted>)");
@@ -579,7 +782,7 @@ mod tests {
     fn the_external_account_file_fetches_a_fresh_token() {
         let text = external_account(
             "projects/1/locations/global/workloadIdentityPools/p/providers/r",
-            "sa@p.iam.gserviceaccount.com",
+            Some("sa@p.iam.gserviceaccount.com"),
             "https://sts.googleapis.com",
             "https://iamcredentials.googleapis.com/",
             "https://token.actions.example/x?api-version=2.0",
@@ -661,5 +864,120 @@ mod tests {
             ("AZURE_CLIENT_ID", ""),
         ]);
         assert_eq!(covered_by_env(&env), [KeyType::GcpKms, KeyType::Age]);
+    }
+
+    fn files(list: &[&str]) -> Vec<String> {
+        list.iter().map(|f| (*f).to_owned()).collect()
+    }
+
+    #[test]
+    fn each_file_takes_the_first_rule_that_matches() {
+        let text = "creation_rules:\n- path_regex: .*/eksctl/.*\n  kms: arn:aws:kms:us-east-1:1:key/x\n\
+                    - path_regex: .*secret.*\n  gcp_kms: projects/p/locations/global/keyRings/r/cryptoKeys/k\n  \
+                    age: age1abc\n- path_regex: ^other/\n  pgp: FP\n";
+        let leg = files(&[
+            "config/clusters/a/enc-support.secret.values.yaml",
+            "config/clusters/a/eksctl/enc-key.secret.json",
+            "config/clusters/a/enc-hub.secret.values.yaml",
+            "config/clusters/a/enc-plain.yaml",
+        ]);
+        let (rules, unmatched) = rules_for_files(text, &leg).unwrap();
+        let summary: Vec<(usize, Vec<String>, Vec<Vec<KeyType>>)> = rules
+            .iter()
+            .map(|r| (r.rule, r.files.clone(), r.groups.iter().map(|g| g.iter().map(|(t, _)| *t).collect()).collect()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (0, files(&["config/clusters/a/eksctl/enc-key.secret.json"]), vec![vec![KeyType::AwsKms]]),
+                (
+                    1,
+                    files(&[
+                        "config/clusters/a/enc-support.secret.values.yaml",
+                        "config/clusters/a/enc-hub.secret.values.yaml"
+                    ]),
+                    vec![vec![KeyType::GcpKms, KeyType::Age]]
+                ),
+            ]
+        );
+        assert_eq!(unmatched, files(&["config/clusters/a/enc-plain.yaml"]));
+        // One key of the group is enough; without any, the rule stays closed.
+        assert!(rules[1].opened_by(&[KeyType::Age]));
+        assert!(!rules[1].opened_by(&[KeyType::AwsKms]));
+        assert_eq!(rules[1].missing_fields(&[KeyType::AwsKms]), ["gcp_kms", "age"]);
+        // A rule without `path_regex` takes every file not taken before it.
+        let (rules, unmatched) = rules_for_files("creation_rules:\n- age: age1abc\n", &leg).unwrap();
+        assert_eq!((rules.len(), rules[0].files.len(), unmatched.len()), (1, 4, 0));
+        // No `.sops.yaml` rules at all: nothing needed.
+        assert_eq!(rules_for_files("stores: {}\n", &leg).unwrap(), (Vec::new(), leg.clone()));
+    }
+
+    #[test]
+    fn key_groups_need_every_group_or_the_threshold() {
+        let text = "creation_rules:\n- path_regex: secret\n  gcp_kms: ignored-with-groups\n  key_groups:\n  \
+                    - gcp_kms: [{resource_id: k}]\n    age: [age1abc]\n  - kms: [{arn: a}]\n";
+        let leg = files(&["enc-x.secret.yaml"]);
+        let (rules, _) = rules_for_files(text, &leg).unwrap();
+        assert_eq!(rules[0].groups.len(), 2);
+        assert_eq!(rules[0].threshold, 2);
+        assert!(!rules[0].opened_by(&[KeyType::GcpKms]));
+        assert!(rules[0].opened_by(&[KeyType::Age, KeyType::AwsKms]));
+        let threshold = format!("{text}  shamir_threshold: 1\n");
+        let (rules, _) = rules_for_files(&threshold, &leg).unwrap();
+        assert_eq!(rules[0].threshold, 1);
+        assert!(rules[0].opened_by(&[KeyType::AwsKms]));
+    }
+
+    #[test]
+    fn broken_rules_are_reported() {
+        let leg = files(&["enc-x.yaml"]);
+        assert_eq!(
+            rules_for_files("creation_rules:\n- path_regex: '(unclosed'\n  age: a\n", &leg).unwrap_err(),
+            RulesProblem::BadRegex { rule: 0, message: "error: unclosed group".into() }
+        );
+        assert_eq!(rules_for_files("creation_rules: &a []\n", &leg).unwrap_err(), RulesProblem::Unreadable(1, 17));
+    }
+
+    #[test]
+    fn identities_cover_what_the_cluster_does_not() {
+        let text = "creation_rules:\n- path_regex: a\n  gcp_kms: k\n- path_regex: b\n  kms: arn\n  age: age1\n\
+                    - path_regex: c\n  azure_keyvault: https://v/keys/k/1\n";
+        let (rules, _) = rules_for_files(text, &files(&["a", "b"])).unwrap();
+        type Case<'a> = (&'a [KeyType], &'a [KeyType], &'a [KeyType]);
+        let cases: &[Case<'_>] = &[
+            // covered, available, obtained
+            (&[KeyType::AwsKms], &[KeyType::GcpKms, KeyType::AwsKms], &[KeyType::GcpKms]),
+            (&[KeyType::GcpKms], &[KeyType::GcpKms, KeyType::AwsKms], &[KeyType::AwsKms]),
+            (&[KeyType::GcpKms, KeyType::Age], &[KeyType::AwsKms], &[]),
+            (&[], &[KeyType::AwsKms], &[KeyType::AwsKms]),
+            (&[], &[], &[]),
+        ];
+        for (covered, available, expected) in cases {
+            assert_eq!(identities_to_obtain(&rules, covered, available), *expected, "{covered:?} {available:?}");
+        }
+        let closed: Vec<(NeededRule, Vec<KeyType>)> = vec![(rules[0].clone(), vec![KeyType::AwsKms])];
+        let errors = unopened_rules(".sops.yaml", text, &closed, "c1");
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].line, errors[0].field.as_deref()), (Some(2), Some("creation_rules[0]")));
+        assert_eq!(
+            errors[0].message,
+            "cluster c1 decrypts a under this rule, which encrypts with `gcp_kms` keys, but the leg has no credentials for them"
+        );
+        assert!(errors[0].hint.as_deref().unwrap_or_default().starts_with("set `sops-gcp-workload-identity-provider`"));
+    }
+
+    #[test]
+    fn direct_federation_has_no_impersonation() {
+        let text = external_account(
+            "projects/1/locations/global/workloadIdentityPools/p/providers/r",
+            None,
+            "https://sts",
+            "https://iam",
+            "https://oidc/x",
+            "b",
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(value.get("service_account_impersonation_url").is_none(), "{value}");
+        assert_eq!(value["token_url"], "https://sts/v1/token");
     }
 }

@@ -40,9 +40,20 @@ pub mod inputs {
     pub const KUBECONFIG: &str = "kubeconfig";
     pub const SOPS_CREDENTIALS: &str = "sops-credentials";
     pub const SOPS_AGE_KEY: &str = "sops-age-key";
+    pub const SOPS_GCP_WORKLOAD_IDENTITY_PROVIDER: &str = "sops-gcp-workload-identity-provider";
+    pub const SOPS_GCP_SERVICE_ACCOUNT: &str = "sops-gcp-service-account";
+    pub const SOPS_GCP_CREDENTIALS_JSON: &str = "sops-gcp-credentials-json";
+    pub const SOPS_AWS_ROLE_ARN: &str = "sops-aws-role-arn";
     /// Inputs that hold secrets: masked before anything else happens.
-    pub const SECRET: &[&str] =
-        &[CREDENTIALS_JSON, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, CLIENT_SECRET, KUBECONFIG, SOPS_AGE_KEY];
+    pub const SECRET: &[&str] = &[
+        CREDENTIALS_JSON,
+        AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN,
+        CLIENT_SECRET,
+        KUBECONFIG,
+        SOPS_AGE_KEY,
+        SOPS_GCP_CREDENTIALS_JSON,
+    ];
     /// Every input the action reads.
     pub const ALL: &[&str] = &[
         CLUSTER,
@@ -61,6 +72,10 @@ pub mod inputs {
         KUBECONFIG,
         SOPS_CREDENTIALS,
         SOPS_AGE_KEY,
+        SOPS_GCP_WORKLOAD_IDENTITY_PROVIDER,
+        SOPS_GCP_SERVICE_ACCOUNT,
+        SOPS_GCP_CREDENTIALS_JSON,
+        SOPS_AWS_ROLE_ARN,
     ];
 }
 
@@ -123,6 +138,10 @@ impl SetupInputs {
                 client_secret: text(inputs::CLIENT_SECRET),
                 kubeconfig: text(inputs::KUBECONFIG),
                 sops_age_key: text(inputs::SOPS_AGE_KEY),
+                sops_gcp_workload_identity_provider: text(inputs::SOPS_GCP_WORKLOAD_IDENTITY_PROVIDER),
+                sops_gcp_service_account: text(inputs::SOPS_GCP_SERVICE_ACCOUNT),
+                sops_gcp_credentials_json: text(inputs::SOPS_GCP_CREDENTIALS_JSON),
+                sops_aws_role_arn: text(inputs::SOPS_AWS_ROLE_ARN),
             },
             sops_mode,
         })
@@ -177,9 +196,18 @@ pub fn kubeconfig_paths(env: &RunnerEnv, cluster: &str) -> (PathBuf, String, Str
     }
 }
 
-/// Gets access to the cluster and writes the kubeconfig.
+/// Gets access to the cluster and writes the kubeconfig. On failure, the
+/// files written on the way (a sops identity's credentials) are removed.
 pub fn run(env: &RunnerEnv, inputs: &SetupInputs) -> Result<SetupOutcome, Error> {
-    run_recording(env, inputs, &mut Vec::new())
+    let mut files = Vec::new();
+    let result = run_recording(env, inputs, &mut files);
+    if result.is_err() {
+        for file in &files {
+            // Best effort: the error being reported matters more than a file already gone.
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    result
 }
 
 /// [`run`], each file it writes (the kubeconfig, the sops credential files)
@@ -190,8 +218,25 @@ pub fn run_recording(env: &RunnerEnv, inputs: &SetupInputs, files: &mut Vec<Path
     let (cluster, text) = find_cluster(&workspace, inputs.config.as_deref(), &inputs.cluster)?;
     let place = location(&cluster, &text)?;
     let root = RepoRoot::new(&workspace)?;
-    // sops runs here too (an `enc-` kubeconfig, a `key:` file) with the age key already.
-    let age_env = sops_env::exports(None, inputs.credentials.sops_age_key.as_deref(), Path::new(""), "").env();
+    let (written, output_path, export) = kubeconfig_paths(env, &cluster.name);
+    let folder = written.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // The separate sops identities the repository's rules need for the files
+    // this leg decrypts, checked and obtained before anything else runs.
+    let (identities, identity_requests) = match inputs.sops_mode {
+        SopsMode::None => (Vec::new(), 0),
+        SopsMode::Auto => sops_identities(env, &root, &cluster, &place, &inputs.credentials)?,
+    };
+    // sops runs here too (an `enc-` kubeconfig, a `key:` file) with the age key and those identities already.
+    let age_key = inputs.credentials.sops_age_key.as_deref();
+    let early = sops_env::exports(&identities.iter().collect::<Vec<_>>(), age_key, &folder, &cluster.name);
+    for secret in &early.secrets {
+        runner::add_mask(secret);
+    }
+    for file in &early.files {
+        files.push(file.path.clone());
+        kubeconfig::write_private(&file.path, &file.contents)?;
+    }
+    let age_env = early.env();
     let mut credentials_inputs = inputs.credentials.clone();
     let key_file = credentials_from_key_file(&root, &cluster, &text, &mut credentials_inputs, &age_env)?;
     let credentials_inputs = &credentials_inputs;
@@ -243,20 +288,21 @@ pub fn run_recording(env: &RunnerEnv, inputs: &SetupInputs, files: &mut Vec<Path
     for secret in kubeconfig::secrets_in(&text) {
         runner::add_mask(&secret);
     }
-    let (written, output_path, export) = kubeconfig_paths(env, &cluster.name);
     files.push(written.clone());
     kubeconfig::write_private(&written, &text)?;
     let sops = match inputs.sops_mode {
         SopsMode::None => SopsExports::default(),
         SopsMode::Auto => {
-            let folder = written.parent().unwrap_or(Path::new("."));
-            let age_key = credentials_inputs.sops_age_key.as_deref();
-            let exports = sops_env::exports(credentials.sops.as_ref(), age_key, folder, &cluster.name);
+            // The cluster's own credentials first; the identities cover only what they do not.
+            let all: Vec<&sops_env::SopsCredential> = credentials.sops.iter().chain(identities.iter()).collect();
+            let exports = sops_env::exports(&all, age_key, &folder, &cluster.name);
             for secret in &exports.secrets {
                 runner::add_mask(secret);
             }
             for file in &exports.files {
-                files.push(file.path.clone());
+                if !files.contains(&file.path) {
+                    files.push(file.path.clone());
+                }
                 kubeconfig::write_private(&file.path, &file.contents)?;
             }
             let mut covered = exports.covers.clone();
@@ -267,7 +313,204 @@ pub fn run_recording(env: &RunnerEnv, inputs: &SetupInputs, files: &mut Vec<Path
             exports
         }
     };
+    let requests = requests + identity_requests;
     Ok(SetupOutcome { provider: cluster.provider, written, output_path, export, requests, sops, key_file })
+}
+
+/// The repository files this leg has sops decrypt, in two sets: those read
+/// before the cluster's credentials exist (the provider block's `key:` file
+/// when it is used, an `enc-` kubeconfig file) and the cluster's `enc-`
+/// values files (support and every hub: a setup step does not know which
+/// releases follow, so all of them).
+pub fn leg_sops_files(
+    cluster: &Cluster,
+    place: &ClusterLocation,
+    inputs: &ProviderInputs,
+) -> (Vec<String>, Vec<String>) {
+    let mut early = Vec::new();
+    let key = match cluster.provider {
+        Provider::Gcp
+            if inputs.workload_identity_provider.is_none()
+                && inputs.service_account.is_none()
+                && inputs.credentials_json.is_none() =>
+        {
+            cluster.access.gcp.as_ref().and_then(|b| b.key.clone())
+        }
+        Provider::Aws
+            if inputs.role_to_assume.is_none()
+                && inputs.aws_access_key_id.is_none()
+                && inputs.aws_secret_access_key.is_none() =>
+        {
+            cluster.access.aws.as_ref().and_then(|b| b.key.clone())
+        }
+        _ => None,
+    };
+    if let Some(path) = key.filter(|k| !k.trim().is_empty()).and_then(|k| repo_fs::join_inside(&cluster.dir, &k).ok()) {
+        early.push(path);
+    }
+    if let ClusterLocation::Kubeconfig { file: Some(file) } = place {
+        if inputs.kubeconfig.is_none() && sops::is_encrypted(file) {
+            early.push(file.clone());
+        }
+    }
+    let mut later: Vec<String> = Vec::new();
+    let support = cluster.support.iter().flat_map(|s| s.values_files.iter());
+    for file in support.chain(cluster.hubs.iter().flat_map(|h| h.values_files.iter())) {
+        if sops::is_encrypted(&file.path) && !later.contains(&file.path) {
+            later.push(file.path.clone());
+        }
+    }
+    (early, later)
+}
+
+/// The key type a cluster's own credentials give sops.
+fn provider_key_type(provider: Provider) -> Option<sops_env::KeyType> {
+    match provider {
+        Provider::Gcp => Some(sops_env::KeyType::GcpKms),
+        Provider::Aws => Some(sops_env::KeyType::AwsKms),
+        Provider::Azure => Some(sops_env::KeyType::AzureKeyVault),
+        Provider::Kubeconfig => None,
+    }
+}
+
+/// The key types the sops identity inputs can give.
+fn identity_types(inputs: &ProviderInputs) -> Vec<sops_env::KeyType> {
+    let mut types = Vec::new();
+    if inputs.sops_gcp_workload_identity_provider.is_some()
+        || inputs.sops_gcp_service_account.is_some()
+        || inputs.sops_gcp_credentials_json.is_some()
+    {
+        types.push(sops_env::KeyType::GcpKms);
+    }
+    if inputs.sops_aws_role_arn.is_some() {
+        types.push(sops_env::KeyType::AwsKms);
+    }
+    types
+}
+
+/// Which key types `.sops.yaml`'s creation rules need for the files this leg
+/// decrypts; refuses (before any credentials are asked for) a rule no
+/// credentials of the leg open; obtains the separate sops identities needed
+/// beyond the cluster's own credentials, the age key and earlier steps'
+/// variables. Returns them and the requests made.
+fn sops_identities(
+    env: &RunnerEnv,
+    root: &RepoRoot,
+    cluster: &Cluster,
+    place: &ClusterLocation,
+    inputs: &ProviderInputs,
+) -> Result<(Vec<sops_env::SopsCredential>, usize), Error> {
+    use sops_env::{KeyType, NeededRule, RulesProblem};
+    let text = match root.read_config_file(SOPS_CONFIG) {
+        Ok(text) => text,
+        // Missing: nothing to check. Refused: `sops_rule_warnings` says so.
+        Err(_) => return Ok((Vec::new(), 0)),
+    };
+    let (early_files, later_files) = leg_sops_files(cluster, place, inputs);
+    let rules = |files: &[String]| {
+        sops_env::rules_for_files(&text, files).map(|(rules, _)| rules).map_err(|problem| {
+            Error::Config(vec![match problem {
+                RulesProblem::Unreadable(line, column) => Diagnostic::new(
+                    SOPS_CONFIG,
+                    "cannot read the creation rules: no check of the keys sops needs for this leg's files",
+                )
+                .at(Some((line, column)))
+                .hint("sops reads this file too: fix its YAML (no anchors or aliases)"),
+                RulesProblem::BadRegex { rule, message } => {
+                    let path = [Segment::Key("creation_rules"), Segment::Index(rule), Segment::Key("path_regex")];
+                    Diagnostic::new(SOPS_CONFIG, format!("`path_regex` is not a regular expression: {message}"))
+                        .at(locate(&text, &path))
+                        .field(format!("creation_rules[{rule}].path_regex"))
+                        .hint("sops matches it (Go RE2 syntax) against each file's path from the repository root")
+                }
+            }])
+        })
+    };
+    let early_rules = rules(&early_files)?;
+    let later_rules = rules(&later_files)?;
+    let mut early_covered = sops_env::covered_by_env(env);
+    if inputs.sops_age_key.as_deref().is_some_and(|k| !k.trim().is_empty()) {
+        early_covered.push(KeyType::Age);
+    }
+    let mut later_covered = early_covered.clone();
+    later_covered.extend(provider_key_type(cluster.provider));
+    let available = identity_types(inputs);
+    let mut obtain = sops_env::identities_to_obtain(&early_rules, &early_covered, &available);
+    let with = |covered: &[KeyType], obtain: &[KeyType]| covered.iter().chain(obtain).copied().collect::<Vec<_>>();
+    for key_type in sops_env::identities_to_obtain(&later_rules, &with(&later_covered, &obtain), &available) {
+        obtain.push(key_type);
+    }
+    // Rules still closed, each once with all its files (the early ones first)
+    // and what the leg has for them.
+    let mut closed: Vec<(NeededRule, Vec<KeyType>)> = Vec::new();
+    let candidates = early_rules
+        .iter()
+        .map(|r| (r, with(&early_covered, &obtain)))
+        .chain(later_rules.iter().map(|r| (r, with(&later_covered, &obtain))));
+    for (rule, covered) in candidates {
+        if rule.opened_by(&covered) {
+            continue;
+        }
+        match closed.iter_mut().find(|(c, _)| c.rule == rule.rule) {
+            Some((entry, _)) => {
+                let more: Vec<String> = rule.files.iter().filter(|f| !entry.files.contains(f)).cloned().collect();
+                entry.files.extend(more);
+            }
+            None => closed.push((rule.clone(), covered)),
+        }
+    }
+    if !closed.is_empty() {
+        return Err(Error::Config(sops_env::unopened_rules(SOPS_CONFIG, &text, &closed, &cluster.name)));
+    }
+    if obtain.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let mut providers = vec![cluster.provider];
+    for key_type in &obtain {
+        providers.push(match key_type {
+            KeyType::AwsKms => Provider::Aws,
+            _ => Provider::Gcp,
+        });
+    }
+    let endpoints = Endpoints::from_env_for(env, &providers)?;
+    let oidc = OidcSource::from_env(env)?;
+    let mut secrets = Vec::new();
+    let result = crate::github::block_on(async {
+        let http = Http::new(Duration::from_secs(30));
+        let mut found = Vec::new();
+        for key_type in &obtain {
+            let credential = match key_type {
+                KeyType::AwsKms => {
+                    let role = inputs.sops_aws_role_arn.as_deref().unwrap_or_default();
+                    let sts = endpoints.aws_sts.as_deref();
+                    aws::sops_identity(&http, &oidc, sts, role, &cluster.name, SystemTime::now(), &mut secrets).await?
+                }
+                _ => gcp::sops_identity(&http, &oidc, &endpoints, inputs, &mut secrets).await?,
+            };
+            found.push(credential);
+        }
+        Ok::<_, Error>((found, http.request_count()))
+    })?;
+    for secret in &secrets {
+        runner::add_mask(secret);
+    }
+    let (found, requests) = result?;
+    for credential in &found {
+        let field = match credential.key_type() {
+            KeyType::AwsKms => "kms",
+            _ => "gcp_kms",
+        };
+        runner::print(&format!(
+            "For sops: a separate {} identity for the repository's `{field}` keys (cluster {} is {})\n",
+            match credential.key_type() {
+                KeyType::AwsKms => "AWS",
+                _ => "GCP",
+            },
+            cluster.name,
+            cluster.provider.as_str()
+        ));
+    }
+    Ok((found, requests))
 }
 
 /// The repository's sops configuration, at its root as sops finds it from the checkout.

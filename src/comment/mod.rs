@@ -29,6 +29,8 @@ const MAX_REASON_CHARS: usize = 4096;
 const MAX_PLAN_JOBS: usize = 100_000;
 /// Most removed hubs accepted in an untrusted plan.
 const MAX_REMOVED_HUBS: usize = 10_000;
+/// The most charts one before-steps note of `plan.json` may list.
+const MAX_BEFORE_CHARTS: usize = 64;
 
 /// How the body is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +158,26 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
     for removed in &plan.removed_hubs {
         cluster(&removed.cluster_name)?;
         hub(&removed.hub_name)?;
+    }
+    if plan.before_steps.len() > MAX_PLAN_JOBS {
+        return Err(untrusted(FILE, format!("more than {MAX_PLAN_JOBS} before-steps notes")));
+    }
+    for note in &plan.before_steps {
+        cluster(&note.cluster_name)?;
+        if note.charts.is_empty() || note.charts.len() > MAX_BEFORE_CHARTS {
+            return Err(untrusted(
+                FILE,
+                format!("a before-steps note lists no chart, or more than {MAX_BEFORE_CHARTS}"),
+            ));
+        }
+        for chart in &note.charts {
+            let plain = !chart.is_empty()
+                && chart.len() <= 64
+                && chart.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !plain {
+                return Err(untrusted(FILE, "a before-steps note names something that is not a chart folder"));
+            }
+        }
     }
     plan.warnings.iter().try_for_each(|w| reason(w))?;
     if let Some(diff) = &plan.manifest_diff {
@@ -408,6 +430,35 @@ mod tests {
         for plan in bad {
             let error = parse_untrusted_plan(plan.to_string().as_bytes()).unwrap_err().to_string();
             assert!(error.starts_with("refusing the artifact: plan.json: "), "{plan}: {error}");
+        }
+    }
+
+    #[test]
+    fn before_steps_notes_in_untrusted_plans_are_checked() {
+        let plan = |notes: serde_json::Value| {
+            serde_json::json!({"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": [],
+                               "before_steps": notes})
+            .to_string()
+        };
+        let ok = parse_untrusted_plan(
+            plan(serde_json::json!([{"cluster_name": "c1", "charts": ["support", "basehub"]}])).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(ok.before_steps.len(), 1);
+        let body = plan_body(&ok, "<!-- m -->", None);
+        assert!(body.text.contains("### Before steps"), "{}", body.text);
+        assert!(body.text.contains("| c1 | support, basehub |"), "{}", body.text);
+        let old = r#"{"version": 1, "support-and-staging-matrix-jobs": [], "prod-hub-matrix-jobs": []}"#;
+        assert!(parse_untrusted_plan(old.as_bytes()).unwrap().before_steps.is_empty());
+        let bad = [
+            (serde_json::json!([{"cluster_name": "C 1", "charts": ["support"]}]), "is not a cluster name"),
+            (serde_json::json!([{"cluster_name": "c1", "charts": []}]), "lists no chart"),
+            (serde_json::json!([{"cluster_name": "c1", "charts": ["a|b"]}]), "not a chart folder"),
+            (serde_json::json!([{"cluster_name": "c1", "charts": ["x"], "steps": []}]), "unknown field"),
+        ];
+        for (notes, want) in bad {
+            let error = parse_untrusted_plan(plan(notes.clone()).as_bytes()).unwrap_err().to_string();
+            assert!(error.contains(want), "{notes}: {error}");
         }
     }
 

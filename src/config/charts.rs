@@ -272,6 +272,8 @@ pub struct FoundDependency {
     pub file: String,
     /// Its index in that file's `dependencies` list.
     pub index: usize,
+    /// Its `name`, as written.
+    pub name: Option<String>,
     pub version: Option<String>,
     pub source: DependencySource,
 }
@@ -397,6 +399,7 @@ fn graph(
                         node.dependencies.push(FoundDependency {
                             file: file.clone(),
                             index,
+                            name: dependency.name,
                             version: dependency.version,
                             source: dependency.source,
                         });

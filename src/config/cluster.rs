@@ -42,6 +42,8 @@ pub struct RepoFacts<'a> {
     pub chart_exists: &'a dyn Fn(&str) -> bool,
     /// The chart folders there are (with a `Chart.yaml`), sorted: for hints and suggestions.
     pub charts: &'a [String],
+    /// The paths `.gitmodules` names (a chart folder among them may be an unfetched submodule).
+    pub submodules: &'a [String],
 }
 
 /// A valid cluster file, and what the user should know about it.
@@ -330,6 +332,18 @@ impl Checker<'_> {
                 format!("{} is not a chart name", quote_value(&helm_chart)),
                 &format!("name one folder under {CHARTS_DIR}/: {}", chart_choices(facts.charts)),
             );
+        } else if !(facts.chart_exists)(&helm_chart)
+            && facts.submodules.iter().any(|path| *path == format!("{CHARTS_DIR}/{helm_chart}"))
+        {
+            self.report(
+                &chart_path,
+                format!(
+                    "{hub} uses chart `{helm_chart}`, whose folder {CHARTS_DIR}/{helm_chart} is a git submodule \
+                     (named in {}) that this checkout did not fetch: it has no Chart.yaml",
+                    super::submodules::GITMODULES
+                ),
+                super::submodules::SUBMODULE_HINT,
+            );
         } else if !(facts.chart_exists)(&helm_chart) {
             let suggestion = did_you_mean(&helm_chart, facts.charts.iter().map(String::as_str))
                 .map(|chart| format!("did you mean `{chart}`? "))
@@ -532,6 +546,7 @@ mod tests {
                 file_check: &|path| if exists(path) { Ok(()) } else { Err(PathProblem::NotFound) },
                 chart_exists: &chart_exists,
                 charts: &charts,
+                submodules: &[],
             },
             true,
         )
@@ -732,7 +747,7 @@ mod tests {
             ClusterSource { file: "config/clusters/a/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
         let b =
             ClusterSource { file: "config/clusters/b/cluster.yaml".into(), text: "name: same\nprovider: gcp\n".into() };
-        let facts = RepoFacts { file_check: &|_| Ok(()), chart_exists: &|_| true, charts: &[] };
+        let facts = RepoFacts { file_check: &|_| Ok(()), chart_exists: &|_| true, charts: &[], submodules: &[] };
         let parsed = vec![
             (parse_cluster(&a, &facts, false).unwrap().cluster, &a),
             (parse_cluster(&b, &facts, false).unwrap().cluster, &b),

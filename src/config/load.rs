@@ -107,13 +107,23 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
         let check_file = cached_file_check(&root);
         list_charts(&root, &|chart| has_chart_file(&check_file, chart))?
     };
+    // A chart folder that a submodule fills is empty when the checkout did not fetch submodules.
+    let submodules = match root.read_config_file(super::submodules::GITMODULES) {
+        Ok(text) => super::submodules::paths(&text),
+        Err(_) => Vec::new(),
+    };
     // Parse and validate, each thread with its own cache of file checks
     // (hubs often share values files: the filesystem is asked once per path and thread).
     let outcomes = in_chunks(&sources, workers, |chunk| {
         let root = seed.root();
         let check_file = cached_file_check(&root);
         let chart_exists = |chart: &str| has_chart_file(&check_file, chart);
-        let facts = RepoFacts { file_check: &check_file, chart_exists: &chart_exists, charts: &charts };
+        let facts = RepoFacts {
+            file_check: &check_file,
+            chart_exists: &chart_exists,
+            charts: &charts,
+            submodules: &submodules,
+        };
         chunk.iter().map(|source| parse_cluster(source, &facts, options.notices)).collect()
     });
     let mut parsed = Vec::with_capacity(sources.len());
@@ -132,7 +142,35 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
     blocked.append(&mut duplicates);
     blocked.sort_by(|a, b| a.file.cmp(&b.file));
     let estate = assemble_estate(parsed).map_err(Error::Config)?;
+    warnings.extend(unknown_health_check_clusters(settings, &estate, &blocked));
     Ok(Loaded { estate, warnings, notices, blocked })
+}
+
+/// A name under `health_checks.clusters` that no cluster has (nor a blocked one): its
+/// paths would check nothing, so it is reported at its line, with the nearest name.
+fn unknown_health_check_clusters(settings: &Settings, estate: &Estate, blocked: &[BlockedCluster]) -> Vec<Diagnostic> {
+    let names = || {
+        estate
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.as_str())
+            .chain(blocked.iter().filter_map(|cluster| cluster.name.as_deref()))
+    };
+    settings
+        .health_check_cluster_keys
+        .iter()
+        .filter(|(name, _)| !names().any(|known| known == name))
+        .map(|(name, at)| {
+            let hint = match super::suggest::did_you_mean(name, names()) {
+                Some(near) => format!("did you mean `{near}`? the names are the clusters' `name:`"),
+                None => "the names are the clusters' `name:`".to_owned(),
+            };
+            let mut diagnostic = at.clone().hint(hint);
+            diagnostic.message =
+                format!("no cluster is named {}, so these paths check nothing", super::suggest::shown(name, "this"));
+            diagnostic
+        })
+        .collect()
 }
 
 /// Below this many cluster files, one thread does it all: threads cost more than they save.

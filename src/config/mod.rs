@@ -4,6 +4,7 @@
 //! parsed into [`raw`] types and validated by [`cluster`] and [`settings`].
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
+pub mod before;
 pub mod chart_archives;
 pub mod chart_files;
 pub mod charts;
@@ -13,8 +14,10 @@ pub mod ignore;
 pub mod keys;
 pub mod load;
 pub mod locate;
+pub mod path_pattern;
 pub mod raw;
 pub mod settings;
+pub mod submodules;
 pub mod suggest;
 pub mod tar;
 pub mod unread;

@@ -167,10 +167,11 @@ pub struct RawSettings {
     /// Where the `cluster.yaml` files are.
     #[serde(default)]
     pub clusters: Option<RawClusterDiscovery>,
-    /// Changed paths matching any of these globs redeploy every hub.
+    /// Changed paths matching these globs redeploy every hub. A glob starting with `!` excludes what
+    /// the globs before it match; as in a workflow's `paths:`, the last glob a path matches decides.
     #[serde(default)]
     pub redeploy_all_hubs: Option<Vec<String>>,
-    /// Changed paths matching any of these globs redeploy every support chart.
+    /// Changed paths matching these globs redeploy every support chart (`!` excludes as in `redeploy_all_hubs`).
     #[serde(default)]
     pub redeploy_all_support: Option<Vec<String>>,
     /// A hub whose name matches this glob is a staging hub (a canary for its cluster's prod hubs).
@@ -189,6 +190,66 @@ pub struct RawSettings {
     /// they can break. With no rules, no health checks are planned.
     #[serde(default)]
     pub health_checks: Option<RawHealthChecks>,
+    /// Per chart (a folder name under `helm-charts/`): what to do on a cluster before its releases of that chart.
+    #[serde(default)]
+    pub charts: Option<BTreeMap<String, RawChartSettings>>,
+}
+
+/// One chart's entry under `charts` in `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChartSettings {
+    /// Steps run on a cluster before the first release of this chart, once per cluster per deploy
+    /// (a leg deploying several hubs of the chart runs them once), in order. Each step is either
+    /// `manifests` (applied with `kubectl apply --server-side --force-conflicts -f`) or `chart`
+    /// (installed with `helm upgrade --install --create-namespace`).
+    #[serde(default)]
+    pub before: Option<Vec<RawBeforeStep>>,
+}
+
+/// One `before` step: exactly one of `manifests` and `chart`, and an optional `when`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBeforeStep {
+    /// An `https://` URL or a repository-relative file of Kubernetes manifests. `{version:<name>}`
+    /// stands for the version of the dependency `<name>` in the chart's `Chart.yaml`.
+    #[serde(default)]
+    pub manifests: Option<String>,
+    /// A chart from a Helm repository (`https://`) or an OCI registry (`oci://`).
+    #[serde(default)]
+    pub chart: Option<RawBeforeChart>,
+    /// Run the step only when every condition given holds.
+    #[serde(default)]
+    pub when: Option<RawBeforeWhen>,
+}
+
+/// The `chart` of a `before` step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBeforeChart {
+    /// Chart name in its repository, such as `cert-manager`.
+    pub name: String,
+    /// `https://` Helm repository (`--repo`), or `oci://` registry path the name is appended to.
+    pub repository: String,
+    /// Chart version (`--version`); `{version:<name>}` reads it from the chart's `Chart.yaml` dependencies.
+    pub version: String,
+    /// Helm release name.
+    pub release: String,
+    /// Namespace of the release (created when missing).
+    pub namespace: String,
+}
+
+/// The conditions of a `before` step; a step without them always runs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBeforeWhen {
+    /// Run only on clusters whose `provider` is one of these.
+    #[serde(default)]
+    pub providers: Option<Vec<Provider>>,
+    /// Run only when this dotted key (such as `dask-gateway.enabled`) is true in the merged values of
+    /// a release of the chart being deployed (its plain values files in order; `enc-*` and `.jsonnet` files not read).
+    #[serde(default)]
+    pub values_key: Option<String>,
 }
 
 /// The `health_checks` block of `deployer.yaml`.
@@ -202,8 +263,21 @@ pub struct RawHealthChecks {
     /// Globs with a `{provider}` placeholder: a changed path matching one for a provider checks every hub
     /// of every cluster of that provider, such as `terraform/{provider}/modules/**`. A `kubeconfig`
     /// cluster's provider comes from its `provider_url` (a host with `azure`: `azure`; `jetstream`: `openstack`).
+    /// A glob starting with `!` excludes what the globs before it in its list matched (the last glob
+    /// that matches a path decides, as in a workflow's `paths:`). A placeholder stands outside any
+    /// `{a,b}` group.
     #[serde(default)]
     pub provider_paths: Option<Vec<String>>,
+    /// Per provider (`gcp`, `aws`, `azure`, `kubeconfig`, `openstack`: what `{provider}` stands for),
+    /// globs of paths that do not name the provider and check every hub of every cluster of it,
+    /// such as `aws: [eksctl/libsonnet/**, eksctl/template.jsonnet]`. `!` excludes as above.
+    #[serde(default)]
+    pub providers: Option<BTreeMap<String, Vec<String>>>,
+    /// Per cluster name, globs of that cluster's paths that are not named after it and check
+    /// every hub of that cluster, such as `2i2c: [terraform/gcp/projects/pilot-hubs.tfvars]`.
+    /// `!` excludes as above.
+    #[serde(default)]
+    pub clusters: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// The `render` block of `deployer.yaml`.
@@ -238,7 +312,8 @@ pub struct RawClusterDiscovery {
     /// Glob of the cluster files, relative to the repository root.
     #[serde(default)]
     pub glob: Option<String>,
-    /// Globs of cluster files to skip (templates and the like).
+    /// Globs of cluster files to skip (templates and the like); a glob starting with `!` takes back
+    /// what the globs before it skip.
     #[serde(default)]
     pub exclude: Option<Vec<String>>,
 }

@@ -2,9 +2,11 @@
 
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
+use super::before::{self, BeforeSteps};
 use super::health_checks::{self, HealthCheckRules};
 use super::ignore::{IgnoreProblem, RenderIgnore};
 use super::locate::{display_path, locate, Segment};
+use super::path_pattern::{self, never_matches};
 use super::raw::{Impact, RawSettings};
 use super::yaml;
 use crate::diagnostic::Diagnostic;
@@ -16,9 +18,18 @@ pub const DEFAULT_SETTINGS_FILE: &str = "deployer.yaml";
 pub const DEFAULT_CLUSTER_GLOB: &str = "config/clusters/**/cluster.yaml";
 /// Default cluster-file excludes.
 pub const DEFAULT_CLUSTER_EXCLUDE: &[&str] = &["config/clusters/templates/**"];
-/// Default "redeploy every hub" patterns.
+/// Default "redeploy every hub" patterns: the Python deployer's package and its excludes
+/// (its README, its tests, its health-check tests and its dev commands, as its
+/// `deploy-hubs.yaml` workflow lists them), the Python requirements, the setup
+/// action, and the hub charts.
 pub const DEFAULT_REDEPLOY_ALL_HUBS: &[&str] = &[
     "deployer/**",
+    "!deployer/README.md",
+    "!deployer/tests/**",
+    "!deployer/src/deployer/health_check_tests/**",
+    "!deployer/src/deployer/dev/commands/**",
+    "!deployer/health_check_tests/**",
+    "!deployer/dev_commands/**",
     "requirements.txt",
     ".github/actions/setup-deploy/**",
     "helm-charts/basehub/**",
@@ -50,48 +61,86 @@ impl Default for Labels {
 }
 
 /// A list of globs compiled into one matcher, keeping the source patterns for explanations.
+///
+/// A pattern starting with `!` excludes: the patterns are read in order as
+/// GitHub reads a workflow's `paths:`, so the last pattern that matches a path
+/// decides (a positive one includes it, a `!` one excludes it).
 #[derive(Debug, Clone)]
 pub struct Patterns {
     patterns: Vec<String>,
+    /// Per pattern, true for a `!` exclude.
+    negated: Vec<bool>,
     set: GlobSet,
+}
+
+/// What decides a path against a [`Patterns`] list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<'a> {
+    /// No pattern matches.
+    NoMatch,
+    /// Included: the positive patterns that match after the last exclude that does.
+    Included(Vec<&'a str>),
+    /// A positive pattern matches, and the last matching pattern, a `!` exclude, takes the path out.
+    Excluded { included_by: &'a str, excluded_by: &'a str },
+}
+
+/// The glob of a pattern: without its leading `!`, and whether it had one.
+pub fn split_negation(pattern: &str) -> (bool, &str) {
+    match pattern.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    }
 }
 
 impl Patterns {
     /// Compiles `patterns`; on failure returns the index of the bad pattern and the reason.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, (usize, String)> {
         let mut builder = GlobSetBuilder::new();
+        let mut negated = Vec::with_capacity(patterns.len());
         for (index, pattern) in patterns.iter().enumerate() {
-            builder.add(compile(pattern.as_ref()).map_err(|e| (index, e))?);
+            let (negative, glob) = split_negation(pattern.as_ref());
+            negated.push(negative);
+            builder.add(compile(glob).map_err(|e| (index, e))?);
         }
         let set = builder.build().map_err(|e| (0, e.to_string()))?;
-        Ok(Patterns { patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(), set })
+        Ok(Patterns { patterns: patterns.iter().map(|p| p.as_ref().to_owned()).collect(), negated, set })
     }
 
-    /// True when `path` matches any pattern.
+    /// True when `path` is included: the last pattern it matches is not a `!` exclude.
     pub fn is_match(&self, path: &str) -> bool {
-        self.set.is_match(path)
+        self.set.matches(path).last().is_some_and(|&index| !self.negated[index])
     }
 
-    /// The patterns `path` matches, in the order they were given.
+    /// How the list decides `path`, with the patterns that decide it.
+    pub fn decide(&self, path: &str) -> Decision<'_> {
+        let matches = self.set.matches(path);
+        let Some(&last) = matches.last() else {
+            return Decision::NoMatch;
+        };
+        if self.negated[last] {
+            return match matches.iter().rev().find(|&&index| !self.negated[index]) {
+                Some(&included_by) => Decision::Excluded {
+                    included_by: self.patterns[included_by].as_str(),
+                    excluded_by: self.patterns[last].as_str(),
+                },
+                None => Decision::NoMatch,
+            };
+        }
+        let after = matches.iter().rposition(|&index| self.negated[index]).map_or(0, |at| at + 1);
+        Decision::Included(matches[after..].iter().map(|&index| self.patterns[index].as_str()).collect())
+    }
+
+    /// The patterns that include `path`, in the order they were given (none when it is excluded or unmatched).
     pub fn matching(&self, path: &str) -> Vec<&str> {
-        self.set.matches(path).into_iter().map(|i| self.patterns[i].as_str()).collect()
+        match self.decide(path) {
+            Decision::Included(patterns) => patterns,
+            _ => Vec::new(),
+        }
     }
 
     /// The source patterns.
     pub fn patterns(&self) -> &[String] {
         &self.patterns
-    }
-}
-
-/// Why a cluster-file pattern would reach outside the repository, if it would:
-/// cluster files are searched for inside the checkout only.
-fn leaves_repository(pattern: &str) -> Option<String> {
-    if pattern.trim_start().starts_with('/') {
-        Some(ABSOLUTE_PATTERN.to_owned())
-    } else if pattern.split('/').any(|segment| segment == "..") {
-        Some(CLIMBING_PATTERN.to_owned())
-    } else {
-        None
     }
 }
 
@@ -107,9 +156,6 @@ const TOO_MANY: &str = "the list has";
 fn too_long(pattern: &str) -> Option<String> {
     (pattern.len() > MAX_PATTERN_LEN).then(|| format!("{TOO_LONG} {MAX_PATTERN_LEN} characters"))
 }
-
-const ABSOLUTE_PATTERN: &str = "the pattern is an absolute path; cluster files are found inside the repository only";
-const CLIMBING_PATTERN: &str = "the pattern has a `..` segment; cluster files are found inside the repository only";
 
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
 pub(crate) fn compile_glob(pattern: &str) -> Result<Glob, String> {
@@ -136,6 +182,11 @@ pub struct Settings {
     pub render_ignore: RenderIgnore,
     /// Which changes plan health checks (`health_checks`); none by default.
     pub health_checks: HealthCheckRules,
+    /// Where each cluster name of `health_checks.clusters` is written (file, line, column, field),
+    /// so that a name no cluster has is reported there once the clusters are known.
+    pub health_check_cluster_keys: Vec<(String, Diagnostic)>,
+    /// What runs on a cluster before a chart's releases (`charts.<chart>.before`); nothing by default.
+    pub before: BeforeSteps,
 }
 
 impl Default for Settings {
@@ -152,17 +203,27 @@ impl Settings {
     /// Parses and validates the text of a settings file.
     pub fn parse(file: &str, text: &str) -> Result<Settings, Vec<Diagnostic>> {
         let raw: RawSettings = yaml::parse(file, text)?;
-        Settings::from_raw(raw).map_err(|(path, message)| {
+        let cluster_keys: Vec<String> = raw
+            .health_checks
+            .as_ref()
+            .and_then(|rules| rules.clusters.as_ref())
+            .map(|clusters| clusters.keys().cloned().collect())
+            .unwrap_or_default();
+        let settings = Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
-            let hint = if path
+            let hint = if path_pattern::is_never_message(&message) {
+                path_pattern::NORMALISED_HINT
+            } else if is_leading_exclude(&message) {
+                EXCLUDE_HINT
+            } else if path
                 .first()
                 .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
             {
                 health_checks::RULES_HINT
+            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "charts")) {
+                before::HINT
             } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
-            } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
-                "write the pattern relative to the repository root, such as `config/clusters/**/cluster.yaml`"
             } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
                 "patterns are compiled into one matcher, so their number and length are capped; \
                  use `**` to cover many folders with one pattern"
@@ -170,31 +231,38 @@ impl Settings {
                 "patterns are globs: `*` matches within one folder, `**` across folders"
             };
             vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
+        });
+        settings.map(|mut settings| {
+            settings.health_check_cluster_keys = cluster_keys
+                .into_iter()
+                .map(|name| {
+                    let segments = [Segment::Key("health_checks"), Segment::Key("clusters"), Segment::Key(&name)];
+                    let at =
+                        Diagnostic::new(file, String::new()).at(locate(text, &segments)).field(display_path(&segments));
+                    (name, at)
+                })
+                .collect();
+            settings
         })
     }
 
     fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
         let discovery = raw.clusters.unwrap_or_default();
         let cluster_glob = discovery.glob.unwrap_or_else(|| DEFAULT_CLUSTER_GLOB.to_owned());
-        if let Some(problem) = leaves_repository(&cluster_glob).or_else(|| too_long(&cluster_glob)) {
+        if let Some(problem) = too_long(&cluster_glob) {
             return Err((path(&["clusters", "glob"], None), problem));
         }
-        if let Some((index, problem)) = discovery
-            .exclude
-            .iter()
-            .flatten()
-            .enumerate()
-            .find_map(|(index, pattern)| leaves_repository(pattern).map(|problem| (index, problem)))
-        {
-            return Err((path(&["clusters", "exclude"], Some(index)), problem));
-        }
         let cluster_matcher = compile(&cluster_glob)
-            .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?
-            .compile_matcher();
-        let cluster_exclude = patterns(discovery.exclude, DEFAULT_CLUSTER_EXCLUDE, &["clusters", "exclude"])?;
-        let redeploy_all_hubs = patterns(raw.redeploy_all_hubs, DEFAULT_REDEPLOY_ALL_HUBS, &["redeploy_all_hubs"])?;
+            .map_err(|e| (path(&["clusters", "glob"], None), format!("invalid glob `{cluster_glob}`: {e}")))?;
+        if let Some(problem) = never_matches(&cluster_glob, true) {
+            return Err((path(&["clusters", "glob"], None), problem));
+        }
+        let cluster_matcher = cluster_matcher.compile_matcher();
+        let cluster_exclude = patterns(discovery.exclude, DEFAULT_CLUSTER_EXCLUDE, &["clusters", "exclude"], true)?;
+        let redeploy_all_hubs =
+            patterns(raw.redeploy_all_hubs, DEFAULT_REDEPLOY_ALL_HUBS, &["redeploy_all_hubs"], false)?;
         let redeploy_all_support =
-            patterns(raw.redeploy_all_support, DEFAULT_REDEPLOY_ALL_SUPPORT, &["redeploy_all_support"])?;
+            patterns(raw.redeploy_all_support, DEFAULT_REDEPLOY_ALL_SUPPORT, &["redeploy_all_support"], false)?;
         let staging_hub_pattern = raw.staging_hub_pattern.unwrap_or_else(|| DEFAULT_STAGING_HUB_PATTERN.to_owned());
         if let Some(problem) = too_long(&staging_hub_pattern) {
             return Err((path(&["staging_hub_pattern"], None), problem));
@@ -208,9 +276,18 @@ impl Settings {
             health_checks::from_raw(raw.health_checks, MAX_PATTERNS, MAX_PATTERN_LEN).map_err(|problem| {
                 let mut at = path(&["health_checks"], None);
                 at.push(OwnedSegment::Key(problem.list.to_owned()));
+                at.extend(problem.key.map(OwnedSegment::Key));
                 at.extend(problem.index.map(OwnedSegment::Index));
                 (at, problem.message)
             })?;
+        let before = before::from_raw(raw.charts).map_err(|problem| {
+            let mut at = path(&["charts"], None);
+            at.extend(problem.at.into_iter().map(|segment| match segment {
+                before::At::Key(key) => OwnedSegment::Key(key),
+                before::At::Index(index) => OwnedSegment::Index(index),
+            }));
+            (at, problem.message)
+        })?;
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
@@ -231,6 +308,8 @@ impl Settings {
             impact: raw.impact.unwrap_or_default(),
             render_ignore,
             health_checks,
+            health_check_cluster_keys: Vec::new(),
+            before,
         })
     }
 
@@ -304,10 +383,30 @@ fn ignore_path(problem: &IgnoreProblem) -> Vec<OwnedSegment> {
     path
 }
 
+/// The message for a `!` exclude that no positive pattern comes before.
+pub(crate) fn leading_exclude(pattern: &str) -> String {
+    format!(
+        "`{pattern}` excludes only what the patterns before it match, and no pattern before it includes \
+         anything, so it excludes nothing"
+    )
+}
+
+/// True for a message of [`leading_exclude`].
+pub(crate) fn is_leading_exclude(message: &str) -> bool {
+    message.ends_with("so it excludes nothing")
+}
+
+/// How `!` excludes work, for the hint of a misplaced one.
+pub const EXCLUDE_HINT: &str = "patterns are read in order as GitHub reads a workflow's `paths:`: the last \
+     pattern a path matches decides, so a `!` pattern goes after the pattern it narrows (`deployer/**`, \
+     then `!deployer/README.md`)";
+
+/// A list of path patterns, each checked in order: not too long, a glob, able to match.
 fn patterns(
     given: Option<Vec<String>>,
     defaults: &[&str],
     keys: &[&'static str],
+    cluster_files: bool,
 ) -> Result<Patterns, (Vec<OwnedSegment>, String)> {
     let list: Vec<String> = given.unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
     if list.len() > MAX_PATTERNS {
@@ -316,8 +415,17 @@ fn patterns(
             format!("{TOO_MANY} {} patterns; at most {MAX_PATTERNS} are accepted", list.len()),
         ));
     }
-    if let Some((index, problem)) = list.iter().enumerate().find_map(|(i, p)| too_long(p).map(|problem| (i, problem))) {
-        return Err((path(keys, Some(index)), problem));
+    let mut seen_positive = false;
+    for (index, pattern) in list.iter().enumerate() {
+        let (negative, glob) = split_negation(pattern);
+        let problem = too_long(pattern)
+            .or_else(|| compile(glob).err().map(|error| format!("invalid glob `{pattern}`: {error}")))
+            .or_else(|| never_matches(glob, cluster_files))
+            .or_else(|| (negative && !seen_positive).then(|| leading_exclude(pattern)));
+        seen_positive |= !negative;
+        if let Some(problem) = problem {
+            return Err((path(keys, Some(index)), problem));
+        }
     }
     Patterns::new(&list).map_err(|(index, error)| {
         let pattern = list.get(index).map(String::as_str).unwrap_or_default();
@@ -350,6 +458,61 @@ mod tests {
         }
         assert!(settings.redeploy_all_support.is_match("helm-charts/support/templates/deep/x.yaml"));
         assert!(!settings.redeploy_all_support.is_match("helm-charts/supportx/a"));
+    }
+
+    #[test]
+    fn excludes_are_read_in_order() {
+        let settings = Settings::default();
+        for (path, expected) in [
+            ("deployer/src/deployer/commands/deployer.py", true),
+            ("deployer/pyproject.toml", true),
+            ("deployer/README.md", false),
+            ("deployer/docs/README.md", true),
+            ("deployer/tests/test-clusters/cluster1/cluster.yaml", false),
+            ("deployer/src/deployer/health_check_tests/test_hub_health.py", false),
+            ("deployer/src/deployer/dev/commands/cilogon.py", false),
+            ("deployer/src/deployer/dev/app.py", true),
+            ("deployer/dev_commands/x.py", false),
+        ] {
+            assert_eq!(settings.redeploy_all_hubs.is_match(path), expected, "{path}");
+        }
+        let text = "redeploy_all_hubs: ['a/**', '!a/b/**', 'a/b/keep/**', '!**/*.md']\n";
+        let patterns = Settings::parse("deployer.yaml", text).unwrap().redeploy_all_hubs;
+        let cases = [
+            ("a/x", Decision::Included(vec!["a/**"])),
+            ("a/b/x", Decision::Excluded { included_by: "a/**", excluded_by: "!a/b/**" }),
+            ("a/b/keep/x", Decision::Included(vec!["a/b/keep/**"])),
+            ("a/b/keep/x.md", Decision::Excluded { included_by: "a/b/keep/**", excluded_by: "!**/*.md" }),
+            ("c/x.md", Decision::NoMatch),
+            ("c/x", Decision::NoMatch),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(patterns.is_match(path), matches!(expected, Decision::Included(_)), "{path}");
+            assert_eq!(patterns.decide(path), expected, "{path}");
+        }
+        let exclude = Settings::parse(
+            "deployer.yaml",
+            "clusters:\n  exclude: ['config/clusters/t*/**', '!config/clusters/two/**']\n",
+        )
+        .unwrap();
+        assert!(!exclude.is_cluster_file("config/clusters/templates/cluster.yaml"));
+        assert!(exclude.is_cluster_file("config/clusters/two/cluster.yaml"));
+    }
+
+    #[test]
+    fn misplaced_and_impossible_excludes_are_refused() {
+        let cases = [
+            ("redeploy_all_hubs: ['!deployer/README.md', 'deployer/**']\n", "deployer.yaml:1:21: redeploy_all_hubs[0]: `!deployer/README.md` excludes only what the patterns before it match, and no pattern before it includes anything, so it excludes nothing"),
+            ("redeploy_all_hubs: ['deployer/**', '!./deployer/README.md']\n", "deployer.yaml:1:36: redeploy_all_hubs[1]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['a/**', '!']\n", "deployer.yaml:1:32: redeploy_all_support[1]: the pattern is empty; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['a/**', '!a/[x']\n", "deployer.yaml:1:32: redeploy_all_support[1]: invalid glob `!a/[x`: unclosed character class; missing ']'"),
+        ];
+        for (text, expected) in cases {
+            let problems = Settings::parse("deployer.yaml", text).unwrap_err();
+            assert_eq!(problems[0].to_string().lines().next().unwrap(), expected, "{text}");
+        }
+        let problems = Settings::parse("deployer.yaml", cases[0].0).unwrap_err();
+        assert_eq!(problems[0].hint.as_deref(), Some(EXCLUDE_HINT));
     }
 
     #[test]
@@ -463,10 +626,20 @@ mod tests {
             (format!("staging_hub_pattern: '{}'\n", "a".repeat(300)), "deployer.yaml:1:22: staging_hub_pattern: the pattern is longer than 256 characters"),
             (format!("redeploy_all_hubs:\n{}", "  - a/**\n".repeat(101)), "deployer.yaml:2:5: redeploy_all_hubs: the list has 101 patterns; at most 100 are accepted"),
             (format!("redeploy_all_support:\n  - a\n  - '{}'\n", "b".repeat(257)), "deployer.yaml:3:5: redeploy_all_support[1]: the pattern is longer than 256 characters"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`"),
+            ("redeploy_all_hubs:\n  - ok/**\n  - ./deployer/**\n".into(), "deployer.yaml:3:5: redeploy_all_hubs[1]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['helm-charts//support/**']\n".into(), "deployer.yaml:1:24: redeploy_all_support[0]: the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_support: ['/helm-charts/support/**']\n".into(), "deployer.yaml:1:24: redeploy_all_support[0]: the pattern is an absolute path; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_hubs: ['charts/../x']\n".into(), "deployer.yaml:1:21: redeploy_all_hubs[0]: the pattern has a `..` segment; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_hubs: ['charts/']\n".into(), "deployer.yaml:1:21: redeploy_all_hubs[0]: the pattern ends with `/`; changed paths are normalised and relative to the repository root, so it can never match"),
+            ("redeploy_all_hubs: ['{deployer,./lib}/**']\n".into(), "deployer.yaml:1:21: redeploy_all_hubs[0]: with the alternative `./lib` of `{deployer,./lib}`, the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("clusters:\n  glob: './config/*/cluster.yaml'\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern has a `.` segment (such as `./`); cluster files are found by their normalised paths, so it can never match"),
+            ("clusters:\n  exclude: ['config//templates/**']\n".into(), "deployer.yaml:2:13: clusters.exclude[0]: the pattern has an empty segment (`//`); cluster files are found by their normalised paths, so it can never match"),
+            ("health_checks:\n  cluster_paths:\n    - 'terraform/{a,/b}/{cluster}.tf'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: with the alternative `/b` of `{a,/b}`, the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("health_checks:\n  provider_paths: ['./terraform/{provider}/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
-            ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected `cluster_paths` or `provider_paths`"),
+            ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected one of `cluster_paths`, `provider_paths`, `providers`, `clusters`"),
             ("labels: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:9: labels: invalid type: string, expected struct RawLabels"),
             ("render:\n  ignore:\n    Deployment:\n      - /spec/replicas\n      - spec/x\n".into(), "deployer.yaml:5:9: render.ignore.Deployment[1]: the path does not start with `/` (a JSON pointer such as `/spec/replicas`)"),
             ("render:\n  ignore:\n    '*': ['/a~2b']\n".into(), "deployer.yaml:3:11: render.ignore.*[0]: the path has a `~` not followed by `0` or `1` (write `~0` for `~` and `~1` for `/`)"),
@@ -479,6 +652,18 @@ mod tests {
         for (text, expected) in cases {
             let problems = Settings::parse("deployer.yaml", &text).unwrap_err();
             assert_eq!(problems[0].to_string().lines().next().unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn impossible_patterns_get_the_normalised_path_hint() {
+        for text in [
+            "redeploy_all_hubs: ['./x']\n",
+            "clusters:\n  glob: /x/*\n",
+            "health_checks:\n  cluster_paths: ['/{cluster}']\n",
+        ] {
+            let problems = Settings::parse("deployer.yaml", text).unwrap_err();
+            assert_eq!(problems[0].hint.as_deref(), Some(path_pattern::NORMALISED_HINT), "{text}");
         }
     }
 }

@@ -86,6 +86,29 @@ fn strip_position(message: &str) -> String {
     message[..index].to_owned()
 }
 
+/// A deserialiser's error message (YAML or JSON, any input) as text that
+/// quotes nothing from the input: the field path when it is plain keys and
+/// indexes, then what was expected and the kind of value found
+/// (`clusters: invalid type: string, expected a sequence`). For files that
+/// hold secrets (a kubeconfig, a decrypted key) and for credential answers.
+pub fn value_free_message(message: &str) -> String {
+    let rewritten = without_values(&strip_position(message));
+    match rewritten.path {
+        Some(path) => format!("{path}: {}", rewritten.message),
+        None => rewritten.message,
+    }
+}
+
+/// [`value_free_message`] for a JSON error: syntax errors keep serde_json's
+/// own words (fixed texts, with the position); a data error (a type or value
+/// the target does not take) is rewritten.
+pub fn value_free_json_message(error: &serde_json::Error) -> String {
+    match error.classify() {
+        serde_json::error::Category::Data => value_free_message(&error.to_string()),
+        _ => error.to_string(),
+    }
+}
+
 /// A deserialiser message with every value from the file taken out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewritten {
@@ -293,6 +316,23 @@ fn hint_for(message: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_lose_the_values_only() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Answer {
+            #[allow(dead_code)]
+            kubeconfigs: Vec<String>,
+        }
+        let data = serde_json::from_str::<Answer>(r#"{"kubeconfigs": "SENTINEL-KUBECONFIG"}"#).unwrap_err();
+        assert_eq!(value_free_json_message(&data), "invalid type: string, expected a sequence");
+        let syntax = serde_json::from_str::<Answer>("{\"kubeconfigs\": [").unwrap_err();
+        assert_eq!(value_free_json_message(&syntax), "EOF while parsing a list at line 1 column 17");
+        assert_eq!(
+            value_free_message("clusters: invalid type: string \"SENTINEL\", expected a sequence at line 1 column 11"),
+            "clusters: invalid type: string, expected a sequence"
+        );
+    }
 
     #[test]
     fn strips_positions() {

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::run::{self, LogStyle, ReleaseResult};
-use super::{stop, DeployRequest, Mode};
+use super::{stop, BeforeMode, DeployRequest, Mode};
 use crate::access::stage::{self as access, SetupInputs};
 use crate::error::Error;
 use crate::legs::{HealthCheckLeg, ProdLeg, SupportAndStagingLeg};
@@ -482,6 +482,15 @@ fn run_cluster(
         // A failed support chart stopped the cluster above; a failed hub's table is in its error.
         return deploy_one(&hubs).map(|done| releases.into_iter().chain(done).collect());
     }
+    // The hub charts' `before` steps once for the cluster, then the hubs in parallel without them.
+    let before = DeployRequest { support: false, hubs: work.hubs.clone(), before: BeforeMode::Only, ..how.clone() };
+    deploy_one(&before).map_err(|failure| {
+        let (error, _) = *failure;
+        let not_run =
+            work.hubs.iter().map(|hub| ReleaseResult { release: hub.clone(), result: "not run", millis: None });
+        Box::new((error, releases.iter().cloned().chain(not_run).collect()))
+    })?;
+    let how = DeployRequest { before: BeforeMode::Skip, ..how };
     let parallel = deploy_parallel(&how, &work.hubs, request.max_parallel);
     releases.extend(parallel.releases);
     match parallel.first_error {

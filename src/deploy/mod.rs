@@ -14,6 +14,7 @@
 //! file replaced by its decrypted copy. The support chart is the release
 //! `support` of `helm-charts/support` in the namespace `support`.
 
+pub mod before;
 pub mod leg;
 pub mod run;
 pub mod stop;
@@ -72,6 +73,10 @@ pub mod inputs {
         setup::KUBECONFIG,
         setup::SOPS_CREDENTIALS,
         setup::SOPS_AGE_KEY,
+        setup::SOPS_GCP_WORKLOAD_IDENTITY_PROVIDER,
+        setup::SOPS_GCP_SERVICE_ACCOUNT,
+        setup::SOPS_GCP_CREDENTIALS_JSON,
+        setup::SOPS_AWS_ROLE_ARN,
     ];
     use crate::access::stage::inputs as setup;
 }
@@ -201,6 +206,10 @@ pub enum StepKind {
     DependencyBuild { chart: String },
     /// `helm upgrade --install` of the step's target.
     Upgrade,
+    /// Step `index` of `charts.<chart>.before` in `deployer.yaml` (`kubectl apply` or
+    /// `helm upgrade --install`), before the first release of the chart; `local_file` is
+    /// the repository file it applies, when it is not a URL.
+    Before { chart: String, index: usize, local_file: Option<String> },
 }
 
 /// One command to run for a target: `argv[0]` is the program.
@@ -222,6 +231,13 @@ impl Step {
         match &self.kind {
             StepKind::DependencyBuild { chart } => format!("helm dependency build {chart}"),
             StepKind::Upgrade => format!("helm upgrade {}", self.target.release()),
+            StepKind::Before { chart, index, .. } => {
+                let what = match self.argv.first().map(String::as_str) {
+                    Some("kubectl") => format!("kubectl apply {}", self.argv.last().map_or("", String::as_str)),
+                    _ => format!("helm upgrade {}", self.argv.get(3).map_or("", String::as_str)),
+                };
+                format!("{what} (before {chart} step {})", index + 1)
+            }
         }
     }
 }
@@ -329,30 +345,39 @@ pub fn resolve_targets(cluster: &Cluster, support: bool, hubs: &[String]) -> Res
     Ok(targets)
 }
 
-/// The commands that upgrade `targets`, in order. `chart_copy` gives the chart folder of a target
-/// deployed from a private copy (a hub's `chart_override`). `has_file_dependencies`
-/// says whether a chart folder (as [`chart_path`] gives it) lists a
-/// `file://` dependency; `decrypted` gives the path to pass for an `enc-*`
-/// values file.
+/// The commands that upgrade `targets`, in order. `dependency_folders`
+/// gives the folders whose dependencies (`file://` or remote) helm fetches
+/// before a chart folder (as [`chart_path`] gives it) is installed, deepest
+/// first (a `file://` dependency's own before the chart that packages it);
+/// `decrypted` gives the path to pass for an `enc-*` values file;
+/// `before` ([`before::before_steps`]) go in first, each before the
+/// commands of its target;
+/// `chart_copy` gives the chart folder of a target deployed from a private
+/// copy (a hub's `chart_override`).
 pub fn plan_commands(
     cluster: &Cluster,
     targets: &[Target],
     options: &DeployOptions,
-    has_file_dependencies: &dyn Fn(&str) -> bool,
+    dependency_folders: &dyn Fn(&str) -> Vec<String>,
     decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
+    before: &[Step],
     chart_copy: &dyn Fn(&Target) -> Option<String>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut built: Vec<String> = Vec::new();
     for target in targets {
+        steps.extend(before.iter().filter(|step| &step.target == target).cloned());
         let chart = chart_copy(target).unwrap_or_else(|| chart_path(cluster, target, options));
-        if !built.contains(&chart) && has_file_dependencies(&chart) {
+        for folder in dependency_folders(&chart) {
+            if built.contains(&folder) {
+                continue;
+            }
             steps.push(Step {
                 target: target.clone(),
-                kind: StepKind::DependencyBuild { chart: chart.clone() },
-                argv: ["helm", "dependency", "build", &chart].map(str::to_owned).to_vec(),
+                kind: StepKind::DependencyBuild { chart: folder.clone() },
+                argv: ["helm", "dependency", "build", &folder].map(str::to_owned).to_vec(),
             });
-            built.push(chart.clone());
+            built.push(folder);
         }
         let release = target.release();
         let mut argv: Vec<String> =
@@ -475,6 +500,20 @@ pub struct DeployRequest {
     /// Variables added to the environment of helm, sops and the health check (a leg's
     /// per-cluster `KUBECONFIG` and sops credentials); empty: the step's own environment.
     pub env: Vec<(String, String)>,
+    /// Whether the `before` steps of `deployer.yaml` run with the releases, alone, or not at all.
+    pub before: BeforeMode,
+}
+
+/// What a deploy does about the `charts.<chart>.before` steps of its targets' charts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BeforeMode {
+    /// Each chart's steps before its first release (the default).
+    #[default]
+    Run,
+    /// The steps alone, no release: a leg runs them once before upgrading hubs in parallel.
+    Only,
+    /// No steps: they ran already in this leg.
+    Skip,
 }
 
 impl DeployRequest {
@@ -534,6 +573,7 @@ impl DeployRequest {
             health_check,
             dry_run: env.bool_input(inputs::DRY_RUN, false)?,
             env: Vec::new(),
+            before: BeforeMode::Run,
         })
     }
 }
@@ -594,8 +634,8 @@ mod tests {
     }
 
     fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
-        let deps = |chart: &str| with_deps.contains(&chart);
-        plan_commands(&cluster(), targets, options, &deps, &decrypted, &|_| None)
+        let deps = |chart: &str| if with_deps.contains(&chart) { vec![chart.to_owned()] } else { Vec::new() };
+        plan_commands(&cluster(), targets, options, &deps, &decrypted, &[], &|_| None)
             .iter()
             .map(Step::command_line)
             .collect()
@@ -658,8 +698,15 @@ mod tests {
 
     #[test]
     fn upgrade_argv_is_one_argument_each() {
-        let steps =
-            plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| false, &decrypted, &|_| None);
+        let steps = plan_commands(
+            &cluster(),
+            &[Target::Support],
+            &DeployOptions::default(),
+            &|_| Vec::new(),
+            &decrypted,
+            &[],
+            &|_| None,
+        );
         assert_eq!(steps.len(), 1);
         assert_eq!((&steps[0].target, &steps[0].kind), (&Target::Support, &StepKind::Upgrade));
         assert_eq!(steps[0].title(), "helm upgrade support");
@@ -838,6 +885,7 @@ mod tests {
                 }),
                 dry_run: false,
                 env: Vec::new(),
+                before: BeforeMode::Run,
             }
         );
         let minimal = DeployRequest::from_env(&RunnerEnv::from_vars([("INPUT_CLUSTER", "c1")])).unwrap();

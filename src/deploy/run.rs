@@ -19,13 +19,15 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use super::before::{before_steps, chart_dependencies, counts_for_values_key, key_is_true, merge_values, Facts};
 use super::{
-    command_line, encrypted_files, inputs, outputs, plan_commands, resolve_targets, shell_quote, stop, DeployRequest,
-    HealthCheck, Step, StepKind, Target,
+    command_line, encrypted_files, inputs, outputs, plan_commands, resolve_targets, shell_quote, stop, BeforeMode,
+    DeployRequest, HealthCheck, Step, StepKind, Target,
 };
 use crate::config::chart_files::check_chart_files;
 use crate::config::charts::{chart_folder, chart_inputs_at, chart_inputs_overridden};
 use crate::config::load::{load_estate, load_settings};
+use crate::config::Settings;
 use crate::config::{Cluster, ValuesFile, CHARTS_DIR};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
@@ -113,19 +115,88 @@ pub fn releases_table(releases: &[ReleaseResult]) -> String {
 
 /// Finds the cluster named `name` in the repository.
 pub fn find_cluster(repo: &Path, config: Option<&Path>, name: &str) -> Result<Cluster, Error> {
+    find_cluster_and_settings(repo, config, name).map(|(cluster, _)| cluster)
+}
+
+/// Finds the cluster named `name` in the repository, with the settings it was found with.
+pub fn find_cluster_and_settings(repo: &Path, config: Option<&Path>, name: &str) -> Result<(Cluster, Settings), Error> {
     let settings = load_settings(repo, config)?;
     let estate = load_estate(repo, &settings)?;
-    estate
-        .clusters
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob)))
+    let cluster = estate.clusters.into_iter().find(|c| c.name == name).ok_or_else(|| {
+        Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob))
+    })?;
+    Ok((cluster, settings))
+}
+
+/// The settings file's repository-relative name, for messages.
+fn settings_file_name(config: Option<&Path>) -> String {
+    config.map_or_else(|| crate::config::settings::DEFAULT_SETTINGS_FILE.to_owned(), |p| p.display().to_string())
+}
+
+/// The `before` steps of `targets` (none with [`BeforeMode::Skip`]): each chart's
+/// `Chart.yaml` and each release's plain values files read through `root`.
+fn resolve_before(
+    root: &RepoRoot,
+    request: &DeployRequest,
+    settings: &Settings,
+    cluster: &Cluster,
+    targets: &[Target],
+    options: &super::DeployOptions,
+) -> Result<Vec<Step>, Error> {
+    if request.before == BeforeMode::Skip {
+        return Ok(Vec::new());
+    }
+    let refused = |refused: PathError| {
+        Error::Config(vec![Diagnostic::new(
+            &refused.path,
+            format!("refusing to read this file: it {}", refused.problem),
+        )
+        .hint(refused.problem.hint())])
+    };
+    let dependencies = |chart: &str| -> Result<Vec<(String, String)>, Error> {
+        let file = format!("{}/{chart}/Chart.yaml", options.charts_dir.trim_end_matches('/'));
+        let text = root.read_config_file(&file).map_err(refused)?;
+        Ok(chart_dependencies(&text))
+    };
+    let values_key = |target: &Target, key: &[String]| -> Result<bool, Error> {
+        let mut merged = yaml_serde::Value::Mapping(yaml_serde::Mapping::new());
+        for file in super::values_files(cluster, target).iter().filter(|f| counts_for_values_key(f)) {
+            let text = root.read_config_file(&file.path).map_err(refused)?;
+            let not_yaml = |why: String| {
+                Error::Config(vec![Diagnostic::new(&file.path, format!("not read as YAML values: {why}")).hint(
+                    "a `when.values_key` condition of `deployer.yaml` reads the plain values files of the release",
+                )])
+            };
+            match crate::config::yaml_guard::check(&text) {
+                Ok(()) => {}
+                Err(crate::config::yaml_guard::Refusal::Syntax { message, line, column }) => {
+                    return Err(not_yaml(format!("{message} at line {line}, column {column}")));
+                }
+                // Anchors, aliases and deep nesting are not expanded here: the step runs (never less).
+                Err(_) => return Ok(true),
+            }
+            let value: yaml_serde::Value = yaml_serde::from_str(&text).map_err(|e| not_yaml(e.to_string()))?;
+            if !value.is_null() {
+                merge_values(&mut merged, value);
+            }
+        }
+        Ok(key_is_true(&merged, key))
+    };
+    let settings_file = settings_file_name(request.config.as_deref());
+    let settings_text = root.read_config_file(&settings_file).ok();
+    let facts = Facts {
+        dependencies: &dependencies,
+        values_key: &values_key,
+        settings_file: &settings_file,
+        settings_text: settings_text.as_deref(),
+    };
+    before_steps(cluster, targets, &settings.before, options, &facts)
 }
 
 /// Upgrades the request's targets, in order, stopping at the first failure.
 pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
     let repo = &request.repo;
-    let cluster = find_cluster(repo, request.config.as_deref(), &request.cluster)?;
+    let (cluster, settings) = find_cluster_and_settings(repo, request.config.as_deref(), &request.cluster)?;
     let targets = resolve_targets(&cluster, request.support, &request.hubs)?;
     let mut outcome = DeployOutcome {
         cluster: cluster.name.clone(),
@@ -142,7 +213,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         return Ok(outcome);
     }
     let root = RepoRoot::new(repo)?;
-    let charts_with_file_dependencies = check_charts(&root, &cluster, &targets, &request.options)?;
+    let chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
     let copies = override_copies(&root, &cluster, &targets, &request.options)?;
     let copy_label = |index: usize| format!("<chart-override-copy-{}>", index + 1);
     // Each chart override's copy goes to a private folder, removed when this function returns.
@@ -160,14 +231,37 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         })
         .collect();
     let copy_of = |target: &Target| copies.iter().position(|c| &c.target == target).map(|i| copy_paths[i].clone());
-    let chart_has_file_dependencies = |chart: &str| {
-        charts_with_file_dependencies.iter().any(|c| c == chart)
-            || copies.iter().zip(&copy_paths).any(|(copy, path)| copy.needs_dependency_build && path == chart)
+    // A chart override's copy builds its dependencies in place (the copy holds the folders it needs).
+    let dependency_folders = |chart: &str| match copies.iter().zip(&copy_paths).find(|(_, path)| path.as_str() == chart)
+    {
+        Some((copy, path)) if copy.needs_dependency_build => vec![path.clone()],
+        Some(_) => Vec::new(),
+        None => chart_deps.folders.get(chart).cloned().unwrap_or_default(),
     };
-    let encrypted = encrypted_files(&cluster, &targets);
+    let only_before = request.before == BeforeMode::Only;
+    let encrypted = if only_before { Vec::new() } else { encrypted_files(&cluster, &targets) };
 
     let mut options = request.options.clone();
     let helm_found = detect_helm();
+    // Flags of the helm found (or of helm 4 when none answers, on a dry run).
+    let mut before_options = options.clone();
+    if let Ok(major) = &helm_found {
+        before_options.helm = *major;
+    }
+    let before = resolve_before(&root, request, &settings, &cluster, &targets, &before_options)?;
+    let commands = |options: &super::DeployOptions, decrypted: &dyn Fn(&ValuesFile) -> PathBuf| {
+        if only_before {
+            before.clone()
+        } else {
+            plan_commands(&cluster, &targets, options, &dependency_folders, decrypted, &before, &copy_of)
+        }
+    };
+    if only_before {
+        outcome.targets = Vec::new();
+        if before.is_empty() {
+            return Ok(outcome);
+        }
+    }
     if request.dry_run {
         let helm_note = match &helm_found {
             Ok(major) => {
@@ -180,7 +274,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ),
         };
         let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
-        let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &placeholder, &copy_of);
+        let steps = commands(&options, &placeholder);
         let mut text = format!(
             "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
             cluster.name,
@@ -248,7 +342,11 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
     // removes the decrypted values and returns `Error::Interrupted`.
     stop::install()?;
-    runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
+    if only_before {
+        runner::print(&format!("Before steps on cluster {}: {}\n", cluster.name, before.len()));
+    } else {
+        runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
+    }
     // Removed when this function returns, on success and on every error path.
     let private = if encrypted.is_empty() { None } else { Some(PrivateDir::create()?) };
     let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
@@ -271,7 +369,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &decrypted_path, &copy_of);
+    let steps = commands(&options, &decrypted_path);
     let release_line = ReleaseLines::new(&root, &cluster);
 
     for step in &steps {
@@ -297,13 +395,33 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 if files.len() == 1 { "" } else { "s" },
             ));
         }
-        runner_group(style, &step.title());
-        runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
-        let mut command = Command::new(&step.argv[0]);
-        command.args(&step.argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
-        let result = stream(command, None, style);
-        runner_end_group(style);
-        let ran = result?;
+        let mut argv = step.argv.clone();
+        if let StepKind::Before { local_file: Some(file), .. } = &step.kind {
+            // A repository file goes to kubectl only once `repo_fs` has resolved it inside the checkout.
+            let path = root.file(file).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+            if let Some(last) = argv.last_mut() {
+                *last = path.to_string_lossy().into_owned();
+            }
+        }
+        let fetch = match &step.kind {
+            StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
+            _ => None,
+        };
+        let ran = match fetch {
+            Some(fetch) => match fetch_dependencies(step, fetch, request, style)? {
+                Some(ran) => ran,
+                None => continue,
+            },
+            None => {
+                runner_group(style, &step.title());
+                runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
+                let mut command = Command::new(&argv[0]);
+                command.args(&argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
+                let result = stream(command, None, style);
+                runner_end_group(style);
+                result?
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         if step.kind == StepKind::Upgrade {
             let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
@@ -320,21 +438,30 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ));
         }
         if !ran.succeeded() {
-            outcome.releases.push(ReleaseResult {
+            // A failed `before` step upgraded nothing: its release is among those not run.
+            let before_step = matches!(step.kind, StepKind::Before { .. });
+            outcome.releases.extend((!before_step).then(|| ReleaseResult {
                 release: step.target.release().to_owned(),
                 result: "failed",
                 millis: Some(started.elapsed().as_millis()),
-            });
-            let not_run = remaining(&targets, step, true);
+            }));
+            let not_run = if only_before { Vec::new() } else { remaining(&targets, step, true) };
             outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
                 release: release.clone(),
                 result: "not run",
                 millis: None,
             }));
-            let message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
+            let mut message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
+            if let (StepKind::DependencyBuild { chart }, Some(fetch)) =
+                (&step.kind, fetch.filter(|f| !f.remotes.is_empty()))
+            {
+                let named = crate::chart_deps::failure_message(chart, &fetch.remotes, &ran.tail.join("\n"));
+                let why = named.split(" failed: ").next().unwrap_or_default().to_owned();
+                message = format!("{why} failed: {message}");
+            }
             let (file, line) = release_line.of(&step.target);
             return Err(Error::ReleaseFailed {
-                program: "helm".into(),
+                program: step.argv.first().cloned().unwrap_or_default(),
                 message: with_remaining(message, &not_run) + &ran.tail_text(),
                 file,
                 line,
@@ -648,13 +775,14 @@ fn override_copies(
 /// (`Chart.yaml`, `requirements.yaml`, `Chart.lock`, `requirements.lock`)
 /// must be a chart inside the repository, and every schema in them may refer
 /// only inside itself, as for a diff: helm reads this checkout's charts
-/// directly. Returns the chart folders that list `file://` dependencies.
+/// directly. Returns, for each chart, the folders whose dependencies helm
+/// fetches first, and how.
 fn check_charts(
     root: &RepoRoot,
     cluster: &Cluster,
     targets: &[Target],
     options: &super::DeployOptions,
-) -> Result<Vec<String>, Error> {
+) -> Result<ChartDeps, Error> {
     let refused_as = |refused: &PathError, what: &str| {
         Diagnostic::new(&refused.path, format!("refusing to use this {what}: it {}", refused.problem))
             .hint(refused.problem.hint())
@@ -683,15 +811,17 @@ fn check_charts(
         Err(refused) => Err(Error::Config(vec![refused_as(&refused, "chart file")])),
     })?;
     let mut problems = Vec::new();
-    let mut checked: Vec<&str> = Vec::new();
+    let mut trees: HashMap<String, crate::repo_fs::Tree> = HashMap::new();
     for (chart, _) in &charts {
         for input in inputs.inputs(chart) {
-            if checked.contains(&input.folder.as_str()) {
+            if trees.contains_key(&input.folder) {
                 continue;
             }
-            checked.push(&input.folder);
             match root.read_tree(&input.folder, CHART_TREE_LIMITS) {
-                Ok(tree) => problems.extend(check_chart_files(&input.folder, &tree)),
+                Ok(tree) => {
+                    problems.extend(check_chart_files(&input.folder, &tree));
+                    trees.insert(input.folder.clone(), tree);
+                }
                 Err(refused) => problems.push(refused_as(&refused, "chart folder")),
             }
         }
@@ -699,16 +829,124 @@ fn check_charts(
     if !problems.is_empty() {
         return Err(Error::Config(problems));
     }
-    Ok(charts
-        .into_iter()
-        .map(|(chart, _)| chart)
-        .filter(|chart| {
-            inputs
-                .dependencies(chart)
-                .iter()
-                .any(|d| matches!(d.source, crate::config::charts::DependencySource::File(_)))
-        })
-        .collect())
+    let mut deps = ChartDeps::default();
+    for (chart, _) in &charts {
+        // The digest of everything helm reads for this chart: its folder and its file:// dependencies'.
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut folders = Vec::new();
+        for input in inputs.inputs(chart) {
+            for (path, bytes) in trees.get(&input.folder).map_or(&[][..], Vec::as_slice) {
+                for part in [input.folder.as_bytes(), path.as_bytes(), bytes] {
+                    digest.update(&(part.len() as u64).to_le_bytes());
+                    digest.update(part);
+                }
+            }
+            let listed = inputs.dependencies(&input.folder);
+            if listed.iter().any(|d| {
+                matches!(
+                    d.source,
+                    crate::config::charts::DependencySource::File(_)
+                        | crate::config::charts::DependencySource::Remote(_)
+                )
+            }) {
+                folders.push((input.folder.clone(), crate::chart_deps::Remote::of(listed)));
+            }
+        }
+        let digest = digest.finish().as_ref().to_vec();
+        folders.reverse();
+        let mut order = Vec::new();
+        for (folder, remotes) in folders {
+            let has_lock = crate::chart_deps::has_lock(
+                trees.get(&folder).map_or(&[][..], Vec::as_slice).iter().map(|(p, _)| p.as_str()),
+            );
+            deps.fetch.entry(folder.clone()).or_insert(FolderFetch {
+                remotes,
+                has_lock,
+                key: (root.path().join(&folder), digest.clone()),
+            });
+            order.push(folder);
+        }
+        deps.folders.insert(chart.clone(), order);
+    }
+    Ok(deps)
+}
+
+/// The dependency fetches of a deploy's charts.
+#[derive(Default)]
+struct ChartDeps {
+    /// Chart folder → the folders to fetch dependencies of first, deepest first.
+    folders: HashMap<String, Vec<String>>,
+    fetch: HashMap<String, FolderFetch>,
+}
+
+/// How one chart folder's dependencies are fetched.
+struct FolderFetch {
+    remotes: Vec<crate::chart_deps::Remote>,
+    has_lock: bool,
+    /// The folder on disk and the digest of the chart tree it was reached from: fetched once per job.
+    key: (PathBuf, Vec<u8>),
+}
+
+/// The fetches done in this process (one job): a second deploy of the same
+/// chart tree (another cluster of the leg, a hub deployed in parallel) waits
+/// for the first and reuses its `charts/`.
+static FETCHED: std::sync::Mutex<Vec<(PathBuf, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs a dependency step: `helm dependency build` (or `update`, said in the
+/// log, where there is no lock file matching `Chart.yaml`) with a private helm
+/// home, unless this job already fetched the same chart tree (`None`).
+fn fetch_dependencies(
+    step: &Step,
+    fetch: &FolderFetch,
+    request: &DeployRequest,
+    style: LogStyle,
+) -> Result<Option<Ran>, Error> {
+    let StepKind::DependencyBuild { chart } = &step.kind else { return Ok(None) };
+    let mut fetched = FETCHED.lock().map_err(|_| Error::Runner("a dependency fetch panicked".into()))?;
+    if fetched.contains(&fetch.key) {
+        runner::print(&format!("Dependencies of {chart}: already fetched in this job, for the same chart tree\n"));
+        return Ok(None);
+    }
+    let home = crate::chart_deps::HelmHome::create()?;
+    let list = home.repositories("deploy", &fetch.remotes)?;
+    let helm_env = home.env(&[], &list);
+    let remote = !fetch.remotes.is_empty();
+    let run = |verb: &str| -> Result<Ran, Error> {
+        let argv = [step.argv[0].as_str(), "dependency", verb, chart];
+        runner_group(style, &format!("helm dependency {verb} {chart}"));
+        runner::print_untrusted(&format!("$ {}\n", super::command_line(&argv.map(str::to_owned))))?;
+        let mut command = Command::new(argv[0]);
+        command
+            .args(&argv[1..])
+            .current_dir(&request.repo)
+            .envs(request.env.iter().map(|(k, v)| (k, v)))
+            .envs(helm_env.iter().map(|(k, v)| (k, v)));
+        let result = stream(command, None, style);
+        runner_end_group(style);
+        result
+    };
+    let resolve_line = || {
+        runner::print(&format!(
+            "helm dependency update {chart}: no Chart.lock matching Chart.yaml, so the dependency versions \
+             are resolved now (not reproducible: commit the Chart.lock)\n"
+        ))
+    };
+    let ran = if remote && !fetch.has_lock {
+        resolve_line();
+        run("update")?
+    } else {
+        let ran = run("build")?;
+        if !ran.succeeded() && remote && crate::chart_deps::is_lock_out_of_sync(&ran.tail.join("\n")) {
+            resolve_line();
+            run("update")?
+        } else {
+            ran
+        }
+    };
+    if ran.succeeded() {
+        fetched.push(fetch.key.clone());
+    }
+    Ok(Some(ran))
 }
 
 /// The releases a failure at `step` leaves not upgraded: its own, unless it

@@ -32,6 +32,7 @@ use ring::digest::{Context as Digest, SHA256};
 
 use super::text::compare_objects;
 use super::{placeholder, DiffStatus, ReleaseDiff};
+use crate::chart_deps;
 use crate::config::chart_files::check_chart_files;
 use crate::config::charts::{chart_folder, DependencySource, CHART_FILE};
 use crate::config::load::MAX_CHART_FILE_BYTES;
@@ -163,10 +164,30 @@ pub fn helm_env(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
 pub enum Progress {
     /// Inputs hashed: how many releases, how many renders they need, and how many are unchanged without one.
     Planned { releases: usize, renders: usize, unchanged_by_key: usize },
-    /// One `helm dependency build` finished.
-    DependencyBuilt { side: &'static str, chart: String, ok: bool },
+    /// The dependencies of one chart folder were fetched (`helm dependency build`), or
+    /// resolved without a matching lock file (`resolved`: `helm dependency update`, not
+    /// reproducible), or copied from the other side's identical chart (`shared`).
+    DependencyBuilt { side: &'static str, chart: String, ok: bool, resolved: bool, shared: bool },
     /// One render finished (`done` of `total`).
     Rendered { done: usize, total: usize, label: String, ok: bool },
+}
+
+impl Progress {
+    /// The log line of a [`Progress::DependencyBuilt`] (None for the other events).
+    pub fn dependency_line(&self) -> Option<String> {
+        let Progress::DependencyBuilt { side, chart, ok, resolved, shared } = self else { return None };
+        let failed = if *ok { "" } else { ": failed" };
+        Some(if *shared {
+            format!("dependencies of {chart} ({side}): the same chart tree as the other side, fetched once{failed}")
+        } else if *resolved {
+            format!(
+                "helm dependency update {chart} ({side}): no Chart.lock matching Chart.yaml, so the dependency \
+                 versions were resolved now (not reproducible: commit the Chart.lock)"
+            )
+        } else {
+            format!("helm dependency build {chart} ({side}){failed}")
+        })
+    }
 }
 
 /// One release's outcome, with what `skip-unchanged` needs to know.
@@ -232,8 +253,9 @@ struct SideConfig {
 struct ChartTree {
     folders: Vec<(String, crate::repo_fs::Tree)>,
     digest: Vec<u8>,
-    /// The chart folder lists `file://` dependencies: `helm dependency build` first.
-    needs_dependency_build: bool,
+    /// The folders whose dependencies helm fetches before a render, deepest first
+    /// (a `file://` dependency's own dependencies before the chart that packages it).
+    builds: Vec<FolderBuild>,
     unpinned_remote_dependency: bool,
     written: bool,
     /// Where its folders are written, under the side's folder: `` (the chart's own), or
@@ -250,6 +272,14 @@ impl ChartTree {
             format!("{}/{}", self.prefix, chart_folder(chart))
         }
     }
+}
+
+/// A chart folder whose dependencies (`file://` or remote) helm fetches.
+#[derive(Clone)]
+struct FolderBuild {
+    folder: String,
+    remotes: Vec<chart_deps::Remote>,
+    has_lock: bool,
 }
 
 /// A release's render input on one side.
@@ -434,6 +464,11 @@ fn read_chart(
     chart_override: Option<&ChartOverride>,
 ) -> Result<ChartTree, String> {
     let own = chart_folder(chart);
+    // Where the folders are written under the side's folder: the chart's own place, or apart for an override's copy.
+    let prefix = match chart_override {
+        Some(_) => format!("overrides/{}", &hex(&sha256(&[key.as_bytes()]))[..16]),
+        None => String::new(),
+    };
     let replacement = match chart_override {
         Some(o) => Some((
             chart_folder(&o.replaces),
@@ -443,12 +478,12 @@ fn read_chart(
     };
     let mut folders: Vec<String> = config.inputs.inputs(key).iter().map(|i| i.folder.clone()).collect();
     if folders.is_empty() {
-        folders.push(own.clone());
+        folders.push(own);
     }
     let mut digest = Digest::new(&SHA256);
     let mut read = Vec::with_capacity(folders.len());
     let mut unpinned = false;
-    let mut needs_build = false;
+    let mut builds = Vec::new();
     for folder in folders {
         let mut tree = root.read_tree(&folder, CHART_TREE_LIMITS).map_err(|e| e.to_string())?;
         if let Some((replaced, bytes)) = &replacement {
@@ -471,9 +506,16 @@ fn read_chart(
                 digest.update(part);
             }
         }
-        for dependency in config.inputs.dependencies_of(key, &folder) {
+        let dependencies = config.inputs.dependencies_of(key, &folder);
+        if dependencies.iter().any(|d| matches!(d.source, DependencySource::File(_) | DependencySource::Remote(_))) {
+            builds.push(FolderBuild {
+                folder: if prefix.is_empty() { folder.clone() } else { format!("{prefix}/{folder}") },
+                remotes: chart_deps::Remote::of(dependencies),
+                has_lock: chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str())),
+            });
+        }
+        for dependency in dependencies {
             match &dependency.source {
-                DependencySource::File(_) if folder == own => needs_build = true,
                 DependencySource::Remote(_) | DependencySource::Unspecified
                     if !is_exact_version(dependency.version.as_deref()) =>
                 {
@@ -484,16 +526,15 @@ fn read_chart(
         }
         read.push((folder, tree));
     }
+    // The chart's own folder first, then its dependencies: helm fetches the deepest first.
+    builds.reverse();
     Ok(ChartTree {
         folders: read,
         digest: digest.finish().as_ref().to_vec(),
-        needs_dependency_build: needs_build,
+        builds,
         unpinned_remote_dependency: unpinned,
         written: false,
-        prefix: match chart_override {
-            Some(_) => format!("overrides/{}", &hex(&sha256(&[key.as_bytes()]))[..16]),
-            None => String::new(),
-        },
+        prefix,
     })
 }
 
@@ -600,46 +641,25 @@ pub fn render_and_compare(
     }
     progress(Progress::Planned { releases: request.releases.len(), renders: jobs.len(), unchanged_by_key });
 
-    // `helm dependency build`, once per chart per side that renders.
-    let mut builds: BTreeMap<(SideName, String), Option<String>> = BTreeMap::new();
+    // The dependencies of each chart that renders, once per chart folder per side, and once
+    // for both sides where the chart's tree is the same.
+    let mut units: Vec<FetchUnit> = Vec::new();
+    let mut charts_of: Vec<((SideName, String), Vec<usize>)> = Vec::new();
     for job in &jobs {
+        if charts_of.iter().any(|(key, _)| key.0 == job.side && key.1 == job.chart) {
+            continue;
+        }
         let side = if job.side == SideName::Base { &base } else { &head };
-        let needs = side.charts.get(&job.chart).and_then(|t| t.as_ref().ok()).is_some_and(|t| t.needs_dependency_build);
-        if needs {
-            builds.entry((job.side, job.chart.clone())).or_insert(None);
-        }
+        let Some(Ok(tree)) = side.charts.get(&job.chart) else { continue };
+        let indices = add_units(&mut units, job.side, &side.workdir, tree);
+        charts_of.push(((job.side, job.chart.clone()), indices));
     }
-    let build_list: Vec<(SideName, String)> = builds.keys().cloned().collect();
-    let build_folders: Vec<String> = build_list
-        .iter()
-        .map(|(side, chart)| {
-            let this = if *side == SideName::Base { &base } else { &head };
-            this.charts
-                .get(chart)
-                .and_then(|t| t.as_ref().ok())
-                .map_or_else(|| chart_folder(chart), |t| t.dir(chart_name(chart)))
-        })
-        .collect();
-    let (base_dir, head_dir) = (&base.workdir, &head.workdir);
-    let build_results = run_pool(build_list.len(), request.workers, |index| {
-        let (side, chart) = &build_list[index];
-        let dir = if *side == SideName::Base { base_dir } else { head_dir };
-        let folder = build_folders[index].clone();
-        let result = run_helm(
-            &request.helm,
-            dir,
-            &["dependency".into(), "build".into(), folder],
-            &request.helm_env,
-            request.timeout,
-        )
-        .map(|_| ());
-        progress(Progress::DependencyBuilt { side: side.as_str(), chart: chart.clone(), ok: result.is_ok() });
-        result
-    });
-    for (key, result) in build_list.iter().zip(build_results) {
-        if let Err(why) = result {
-            builds.insert(key.clone(), Some(format!("{}: helm dependency build failed: {why}", key.0.as_str())));
-        }
+    let unit_results = fetch_units(&units, &request.helm, &request.helm_env, request.timeout, progress)?;
+    let dependency_builds = unit_results.iter().filter(|r| !r.1).count();
+    let mut builds: BTreeMap<(SideName, String), Option<String>> = BTreeMap::new();
+    for (key, indices) in charts_of {
+        let failed = indices.iter().find_map(|i| unit_results[*i].0.clone().err());
+        builds.insert(key.clone(), failed.map(|why| format!("{}: {why}", key.0.as_str())));
     }
 
     // The renders, in parallel.
@@ -675,7 +695,119 @@ pub fn render_and_compare(
         });
         outcomes.push(outcome(release, b, h, &by_key, unpinned));
     }
-    Ok(Rendered { releases: outcomes, renders: total, dependency_builds: build_list.len(), helm_version })
+    Ok(Rendered { releases: outcomes, renders: total, dependency_builds, helm_version })
+}
+
+/// One chart folder's dependency fetch on one side.
+struct FetchUnit {
+    side: SideName,
+    /// The side's copy, where helm runs.
+    dir: PathBuf,
+    build: FolderBuild,
+    /// The same for both sides when the chart's whole tree is (its digest and this folder).
+    share: Vec<u8>,
+}
+
+/// Adds the fetches `tree` needs on `side` that are not there yet; the indices of all of them.
+fn add_units(units: &mut Vec<FetchUnit>, side: SideName, dir: &Path, tree: &ChartTree) -> Vec<usize> {
+    let mut indices = Vec::new();
+    for build in &tree.builds {
+        let at = units.iter().position(|u| u.side == side && u.build.folder == build.folder).unwrap_or_else(|| {
+            units.push(FetchUnit {
+                side,
+                dir: dir.to_path_buf(),
+                build: build.clone(),
+                share: sha256(&[&tree.digest, build.folder.as_bytes()]),
+            });
+            units.len() - 1
+        });
+        indices.push(at);
+    }
+    indices
+}
+
+/// A fetch's result, and whether it was copied from the other side.
+type UnitResult = (Result<(), String>, bool);
+
+/// Runs the fetches in order (a folder's dependencies before the charts that
+/// package it) in a private helm home; a fetch the other side already made for
+/// the same chart tree is copied from it. Each result, and whether it was copied.
+fn fetch_units(
+    units: &[FetchUnit],
+    helm: &str,
+    env: &[(String, String)],
+    timeout: Duration,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<UnitResult>, Error> {
+    let mut results: Vec<UnitResult> = Vec::with_capacity(units.len());
+    if units.is_empty() {
+        return Ok(results);
+    }
+    let home = chart_deps::HelmHome::create()?;
+    for (index, unit) in units.iter().enumerate() {
+        let folder = &unit.build.folder;
+        let done_before = units[..index]
+            .iter()
+            .zip(&results)
+            .find(|(u, r)| u.share == unit.share && u.side != unit.side && r.0.is_ok());
+        if let Some((from, _)) = done_before {
+            let result = copy_charts(&from.dir.join(folder).join("charts"), &unit.dir.join(folder).join("charts"));
+            progress(Progress::DependencyBuilt {
+                side: unit.side.as_str(),
+                chart: folder.clone(),
+                ok: result.is_ok(),
+                resolved: false,
+                shared: true,
+            });
+            results.push((result, true));
+            continue;
+        }
+        let list = home.repositories(&index.to_string(), &unit.build.remotes)?;
+        let env = home.env(env, &list);
+        let run = |args: &[String]| run_helm(helm, &unit.dir, args, &env, timeout);
+        let remote = !unit.build.remotes.is_empty();
+        let fetched = chart_deps::fetch(folder, unit.build.has_lock, remote, &run);
+        progress(Progress::DependencyBuilt {
+            side: unit.side.as_str(),
+            chart: folder.clone(),
+            ok: fetched.is_ok(),
+            resolved: fetched.as_ref().is_ok_and(|f| f.resolved),
+            shared: false,
+        });
+        let result = fetched.map(|_| ()).map_err(|why| {
+            if remote {
+                chart_deps::failure_message(folder, &unit.build.remotes, &why)
+            } else {
+                format!("helm dependency build failed: {why}")
+            }
+        });
+        results.push((result, false));
+    }
+    Ok(results)
+}
+
+/// Replaces the `charts/` folder `to` with a copy of `from` (regular files and folders).
+fn copy_charts(from: &Path, to: &Path) -> Result<(), String> {
+    fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+        fs::create_dir_all(to)?;
+        for entry in fs::read_dir(from)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                copy(&entry.path(), &to.join(entry.file_name()))?;
+            } else if kind.is_file() {
+                fs::copy(entry.path(), to.join(entry.file_name()))?;
+            }
+        }
+        Ok(())
+    }
+    if to.exists() {
+        fs::remove_dir_all(to).map_err(|e| format!("cannot replace {}: {e}", to.display()))?;
+    }
+    if !from.exists() {
+        return Ok(());
+    }
+    copy(from, to).map_err(|e| format!("cannot copy the fetched dependencies: {e}"))
 }
 
 /// How helm processes run: the program, how many at once, for how long at most, with what variables.
@@ -715,32 +847,23 @@ pub fn render_each(
         }
     }
     progress(Progress::Planned { releases: releases.len(), renders: jobs.len(), unchanged_by_key: 0 });
-    let charts: Vec<String> = {
-        let mut charts: Vec<String> = jobs
-            .iter()
-            .map(|(_, _, chart, _)| chart.clone())
-            .filter(|chart| {
-                side.charts.get(chart).and_then(|t| t.as_ref().ok()).is_some_and(|t| t.needs_dependency_build)
-            })
-            .collect();
-        charts.sort();
-        charts.dedup();
-        charts
-    };
-    let built = run_pool(charts.len(), workers, |index| {
-        let chart = &charts[index];
-        let folder = side
-            .charts
-            .get(chart)
-            .and_then(|t| t.as_ref().ok())
-            .map_or_else(|| chart_folder(chart), |t| t.dir(chart_name(chart)));
-        let args = ["dependency".to_owned(), "build".to_owned(), folder];
-        let result = run_helm(helm, &side.workdir, &args, helm_env, timeout);
-        progress(Progress::DependencyBuilt { side: "head", chart: charts[index].clone(), ok: result.is_ok() });
-        result.map(|_| ()).map_err(|why| format!("helm dependency build failed: {why}"))
-    });
-    let failed_builds: HashMap<&str, String> =
-        charts.iter().zip(built).filter_map(|(chart, r)| r.err().map(|why| (chart.as_str(), why))).collect();
+    let mut units: Vec<FetchUnit> = Vec::new();
+    let mut charts_of: Vec<(String, Vec<usize>)> = Vec::new();
+    for (_, _, chart, _) in &jobs {
+        if charts_of.iter().any(|(c, _)| c == chart) {
+            continue;
+        }
+        let Some(Ok(tree)) = side.charts.get(chart) else { continue };
+        let indices = add_units(&mut units, SideName::Head, &side.workdir, tree);
+        charts_of.push((chart.clone(), indices));
+    }
+    let unit_results = fetch_units(&units, helm, helm_env, timeout, progress)?;
+    let failed_builds: HashMap<&str, String> = charts_of
+        .iter()
+        .filter_map(|(chart, indices)| {
+            indices.iter().find_map(|i| unit_results[*i].0.clone().err()).map(|why| (chart.as_str(), why))
+        })
+        .collect();
     let done = AtomicUsize::new(0);
     let results = run_pool(jobs.len(), workers, |index| {
         let (_, args, chart, label) = &jobs[index];
@@ -1050,11 +1173,6 @@ fn fill(diff: &mut ReleaseDiff, compared: super::text::Compared) {
     diff.lines_added = compared.lines_added;
     diff.lines_removed = compared.lines_removed;
     diff.objects = compared.objects;
-}
-
-/// The chart name of a chart key ([`crate::config::Hub::chart_key`]): `basehub` of `basehub with <file>`.
-fn chart_name(key: &str) -> &str {
-    key.split_once(" with ").map_or(key, |(chart, _)| chart)
 }
 
 #[cfg(test)]

@@ -433,6 +433,7 @@ mod tests {
             removed_hubs: vec![],
             staging_checks: vec![],
             prod_checks: vec![],
+            before_steps: vec![],
             manifest_diff: Some(diff),
         }
     }

@@ -7,7 +7,7 @@ pub mod table;
 
 use crate::diff::ManifestDiff;
 use crate::filter::FilterOutcome;
-use crate::plan::{HealthCheckJob, Plan, PlanWarning, ProdHubJob, RemovedHub, SupportAndStagingJob};
+use crate::plan::{BeforeStepsNote, HealthCheckJob, Plan, PlanWarning, ProdHubJob, RemovedHub, SupportAndStagingJob};
 
 /// Title of the support-and-staging table.
 pub const SUPPORT_AND_STAGING_TITLE: &str = "Support chart and Staging hub upgrades";
@@ -101,6 +101,16 @@ fn health_check_rows(staging: &[HealthCheckJob], prod: &[HealthCheckJob]) -> Vec
     staging.iter().map(|job| row(job, "staging")).chain(prod.iter().map(|job| row(job, "prod"))).collect()
 }
 
+/// Title, headers and note of the before-steps table.
+pub const BEFORE_STEPS_TITLE: &str = "Before steps";
+const BEFORE_STEPS_HEADERS: [&str; 2] = ["Cluster", "Charts"];
+const BEFORE_STEPS_NOTE: &str = "The `before` steps of these charts in `deployer.yaml` run once per cluster \
+     and leg, ahead of the charts' releases (`deploy --dry-run` shows them; values-key conditions are decided then).";
+
+fn before_step_rows(notes: &[BeforeStepsNote]) -> Vec<Vec<String>> {
+    notes.iter().map(|note| vec![note.cluster_name.clone(), note.charts.join(", ")]).collect()
+}
+
 fn removed_hub_rows(removed: &[RemovedHub]) -> Vec<Vec<String>> {
     removed.iter().map(|hub| vec![hub.cluster_name.clone(), hub.hub_name.clone()]).collect()
 }
@@ -147,6 +157,18 @@ pub fn log_tables_within(plan: &Plan, max_width: Option<usize>) -> String {
             max_width,
         ));
     }
+    if !plan.before_steps.is_empty() {
+        out.push('\n');
+        out.push_str(&text_table(
+            BEFORE_STEPS_TITLE,
+            &BEFORE_STEPS_HEADERS,
+            before_step_rows(&plan.before_steps),
+            "",
+            max_width,
+        ));
+        out.push_str(BEFORE_STEPS_NOTE);
+        out.push('\n');
+    }
     if !plan.removed_hubs.is_empty() {
         out.push('\n');
         out.push_str(&text_table(
@@ -173,6 +195,8 @@ pub struct PlanMarkdown<'a> {
     /// Health checks without an upgrade: staging hubs, then prod hubs.
     pub staging_checks: &'a [HealthCheckJob],
     pub prod_checks: &'a [HealthCheckJob],
+    /// Clusters where `before` steps run ahead of some charts' releases.
+    pub before_steps: &'a [BeforeStepsNote],
     /// The rendered-manifest diff, when one was made: the tables gain a
     /// column and the diff follows them. A [`Plan`] has none.
     pub manifest_diff: Option<&'a ManifestDiff>,
@@ -187,6 +211,7 @@ impl<'a> From<&'a Plan> for PlanMarkdown<'a> {
             removed_hubs: &plan.removed_hubs,
             staging_checks: &plan.staging_checks,
             prod_checks: &plan.prod_checks,
+            before_steps: &plan.before_steps,
             manifest_diff: None,
         }
     }
@@ -238,6 +263,18 @@ fn blocks(view: &PlanMarkdown<'_>) -> Vec<Block> {
                 .iter()
                 .map(|row| markdown::table_row(row))
                 .collect(),
+            empty: None,
+        },
+        Block {
+            head: if view.before_steps.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n### {BEFORE_STEPS_TITLE}\n\n{BEFORE_STEPS_NOTE}\n\n{}",
+                    markdown::table_header(&BEFORE_STEPS_HEADERS)
+                )
+            },
+            rows: before_step_rows(view.before_steps).iter().map(|row| markdown::table_row(row)).collect(),
             empty: None,
         },
         Block {
@@ -389,6 +426,16 @@ pub fn comment_within(view: &PlanMarkdown<'_>, marker: &str, limit: usize, run_u
 /// The matrices, packed into `legs`, as one JSON object with the two output keys (and `removed_hubs`
 /// when `cluster.yaml` edits removed hubs), pretty-printed.
 pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
+    plan_json_with(plan, legs, None)
+}
+
+/// [`plan_json`], with the three-stage matrices (`support-jobs`, `staging-jobs`, `prod-jobs`) after the others
+/// when given.
+pub fn plan_json_with(
+    plan: &Plan,
+    legs: &crate::legs::Legs,
+    three_stage: Option<&crate::three_stage::ThreeStage>,
+) -> String {
     #[derive(serde::Serialize)]
     struct Matrices<'a> {
         #[serde(rename = "support-and-staging-matrix-jobs")]
@@ -405,6 +452,8 @@ pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
         health_check_staging: &'a [crate::legs::HealthCheckLeg],
         #[serde(rename = "health-check-prod-matrix-jobs", skip_serializing_if = "<[_]>::is_empty")]
         health_check_prod: &'a [crate::legs::HealthCheckLeg],
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        three_stage: Option<&'a crate::three_stage::ThreeStage>,
     }
     let matrices = Matrices {
         support_and_staging: &legs.support_and_staging,
@@ -413,6 +462,7 @@ pub fn plan_json(plan: &Plan, legs: &crate::legs::Legs) -> String {
         health_checks: plan.health_checks(),
         health_check_staging: &legs.health_check_staging,
         health_check_prod: &legs.health_check_prod,
+        three_stage,
     };
     // Serialising plain structs of strings and booleans cannot fail.
     let mut json = serde_json::to_string_pretty(&matrices).unwrap_or_default();
