@@ -180,6 +180,10 @@ impl Plan {
 
 /// Reason prefix for hubs upgraded because of their own values files.
 pub const VALUES_FILES_REASON: &str = "Following helm chart values files were modified: ";
+/// What a hub's reason calls its `chart_override` file (followed by ` was modified: <file>`).
+pub const CHART_OVERRIDE_REASON: &str = "Chart override";
+/// What a hub's reason calls its `domain_override_file` (followed by ` was modified: <file>`).
+pub const DOMAIN_OVERRIDE_REASON: &str = "Domain override file";
 /// Reason prefix for staging hubs upgraded because prod hubs of their cluster are.
 pub const PROD_HUBS_REASON: &str = "Following prod hubs require redeploy: ";
 /// Reason for everything on a cluster whose `cluster.yaml` changed.
@@ -325,7 +329,14 @@ struct ClusterDecision<'a> {
 
 impl ClusterDecision<'_> {
     /// The reason to upgrade `part` (with these values files, from this chart), first rule that applies.
-    fn reason(&self, global: Option<&str>, part: Part<'_>, values_files: &[ValuesFile], chart: &str) -> Option<String> {
+    fn reason(
+        &self,
+        global: Option<&str>,
+        part: Part<'_>,
+        values_files: &[ValuesFile],
+        own_files: &[(&str, &str)],
+        chart: &str,
+    ) -> Option<String> {
         if let Some(global) = global {
             return Some(global.to_owned());
         }
@@ -352,6 +363,9 @@ impl ClusterDecision<'_> {
         if !modified.is_empty() {
             return Some(format!("{VALUES_FILES_REASON}{}", modified.join(", ")));
         }
+        if let Some((what, path)) = own_files.iter().find(|(_, path)| self.changed.contains(path)) {
+            return Some(format!("{what} was modified: {}", crate::repo_path::basename(path)));
+        }
         self.modified_charts.get(chart).cloned()
     }
 }
@@ -368,13 +382,20 @@ fn plan_cluster(
     let support_reason = cluster
         .support
         .as_ref()
-        .and_then(|support| decide.reason(all_support, Part::Support, &support.values_files, SUPPORT_CHART));
+        .and_then(|support| decide.reason(all_support, Part::Support, &support.values_files, &[], SUPPORT_CHART));
 
     let mut staging: Vec<(&str, Option<String>)> = Vec::new();
     let mut prod: Vec<(&str, String)> = Vec::new();
     if !skip_hubs {
         for hub in &cluster.hubs {
-            let reason = decide.reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &hub.helm_chart);
+            let mut own_files: Vec<(&str, &str)> = Vec::new();
+            if let Some(chart_override) = &hub.chart_override {
+                own_files.push((CHART_OVERRIDE_REASON, &chart_override.file));
+            }
+            if let Some(file) = &hub.domain_override_file {
+                own_files.push((DOMAIN_OVERRIDE_REASON, file));
+            }
+            let reason = decide.reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &own_files, &hub.chart_key());
             if settings.is_staging_hub(&hub.name) {
                 staging.push((&hub.name, reason));
             } else if let Some(reason) = reason {
@@ -529,6 +550,8 @@ mod tests {
                     name: (*hub).into(),
                     helm_chart: "basehub".into(),
                     values_files: values(&dir, files),
+                    chart_override: None,
+                    domain_override_file: None,
                 })
                 .collect(),
             dir,

@@ -172,7 +172,7 @@ fn real_world_repo() -> tempfile::TempDir {
                metadata:\n  owner: {team: a, tags: [x, y]}\n  note: !!str text\naccount: acct\ntenancy: shared\n\
                gcp:\n  key: enc-deployer-credentials.secret.json\n  project: p\n  cluster: k\n  zone: us-central1\n  billing:\n    paid_by_us: true\n    bigquery: {project: b, dataset: d}\n\
                support:\n  helm_chart_values_files: [support.values.yaml]\n\
-               hubs:\n  - name: staging\n    display_name: Staging\n    domain: staging.example.org\n    helm_chart: basehub\n    chart_override: x\n    helm_chart_values_files: [staging.values.yaml]\n";
+               hubs:\n  - name: staging\n    display_name: Staging\n    domain: staging.example.org\n    helm_chart: basehub\n    chart_override: x.yaml\n    helm_chart_values_files: [staging.values.yaml]\n";
     let aws = "name: c2\nprovider: aws\n\
                aws:\n  key: enc-deployer-credentials.secret.json\n  account: 123456789012\n  clusterType: eks\n  clusterName: c2\n  region: us-west-2\n  billing:\n    paid_by_us: false\n\
                hubs:\n  - name: staging\n    helm_chart: daskhub\n    helm_chart_values_files: [staging.values.yaml]\n";
@@ -182,6 +182,7 @@ fn real_world_repo() -> tempfile::TempDir {
         (C1, gcp),
         ("config/clusters/c1/support.values.yaml", "x: 1\n"),
         ("config/clusters/c1/staging.values.yaml", "x: 1\n"),
+        ("config/clusters/c1/x.yaml", "name: basehub\n"),
         ("config/clusters/c2/cluster.yaml", aws),
         ("config/clusters/c2/staging.values.yaml", "x: 1\n"),
         ("config/clusters/c3/cluster.yaml", kubeconfig),
@@ -218,7 +219,6 @@ fn real_world_keys_raise_nothing_and_strict_lists_them_as_notices() {
         "notice: config/clusters/c1/cluster.yaml:14:3: gcp.billing: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:21:5: hubs[0].display_name: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:22:5: hubs[0].domain: key not read by the deployer",
-        "notice: config/clusters/c1/cluster.yaml:24:5: hubs[0].chart_override: key not read by the deployer",
         "notice: config/clusters/c2/cluster.yaml:6:3: aws.clusterType: key not read by the deployer",
         "notice: config/clusters/c2/cluster.yaml:9:3: aws.billing: key not read by the deployer",
         "notice: config/clusters/c3/cluster.yaml:5:3: kubeconfig.billing: key not read by the deployer",

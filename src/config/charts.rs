@@ -176,12 +176,32 @@ pub struct ChartInputs {
     closures: BTreeMap<String, Vec<ChartInput>>,
     /// Every entry of every dependency file of every folder read, by folder.
     dependencies: BTreeMap<String, Vec<FoundDependency>>,
+    /// The inputs of each hub chart with a `chart_override`, by its key ([`super::Hub::chart_key`]):
+    /// read as the chart is, with the override's text in place of the `Chart.yaml` it replaces.
+    overrides: BTreeMap<String, ChartInputs>,
 }
 
 impl ChartInputs {
     /// The inputs of the chart `name` (as `helm_chart` names it); empty for a chart that was not loaded.
     pub fn inputs(&self, name: &str) -> &[ChartInput] {
-        self.closures.get(name).map_or(&[], Vec::as_slice)
+        match self.overrides.get(name) {
+            Some(overridden) => overridden.inputs(name),
+            None => self.closures.get(name).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// The entries of the dependency files of `folder` as the chart `name` (a chart key) sees them:
+    /// with a `chart_override`, the override's in place of the `Chart.yaml` it replaces.
+    pub fn dependencies_of(&self, name: &str, folder: &str) -> &[FoundDependency] {
+        match self.overrides.get(name) {
+            Some(overridden) => overridden.dependencies(folder),
+            None => self.dependencies(folder),
+        }
+    }
+
+    /// Adds the inputs of a chart key computed with a `chart_override` ([`chart_inputs_overridden`]).
+    pub fn add_override(&mut self, key: String, inputs: ChartInputs) {
+        self.overrides.insert(key, inputs);
     }
 
     /// The entries of the dependency files ([`DEPENDENCY_FILES`]) of the chart folder `folder`.
@@ -194,7 +214,7 @@ impl ChartInputs {
     pub fn remote_dependencies(&self, name: &str) -> Vec<&FoundDependency> {
         self.inputs(name)
             .iter()
-            .flat_map(|input| self.dependencies(&input.folder))
+            .flat_map(|input| self.dependencies_of(name, &input.folder))
             .filter(|d| matches!(d.source, DependencySource::Remote(_)))
             .collect()
     }
@@ -205,6 +225,7 @@ impl ChartInputs {
         let touched = touched_folders(changed_paths.iter().map(String::as_str));
         self.closures
             .iter()
+            .chain(self.overrides.values().flat_map(|overridden| overridden.closures.iter()))
             .filter_map(|(name, inputs)| {
                 inputs
                     .iter()
@@ -219,6 +240,7 @@ impl ChartInputs {
         let touched = touched_folders([path]);
         self.closures
             .iter()
+            .chain(self.overrides.values().flat_map(|overridden| overridden.closures.iter()))
             .filter_map(|(name, inputs)| {
                 inputs.iter().find(|input| touched.contains(input.folder.as_str())).map(|input| (name.as_str(), input))
             })
@@ -301,6 +323,29 @@ pub fn chart_inputs_at(
     roots: Vec<(String, String)>,
     read: &mut dyn FnMut(&str) -> Result<Option<String>, Error>,
 ) -> Result<ChartInputs, Error> {
+    graph(roots, None, read)
+}
+
+/// The inputs of the chart `chart` for a hub with `chart_override`, under the key `key`: the
+/// override file (repository-relative) read in place of the `Chart.yaml` of `replaces`'s folder,
+/// its entries checked by the same rules (a `file://` path is relative to that folder).
+pub fn chart_inputs_overridden(
+    key: &str,
+    chart: &str,
+    replaces: &str,
+    override_file: &str,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>, Error>,
+) -> Result<ChartInputs, Error> {
+    let folder = chart_folder(replaces);
+    graph(vec![(key.to_owned(), chart_folder(chart))], Some((&folder, override_file)), read)
+}
+
+/// The graph from `roots`; `substitute` (folder, file): that file is read as the folder's `Chart.yaml`.
+fn graph(
+    roots: Vec<(String, String)>,
+    substitute: Option<(&str, &str)>,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>, Error>,
+) -> Result<ChartInputs, Error> {
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
 
@@ -312,7 +357,10 @@ pub fn chart_inputs_at(
         }
         let mut node = Node { files: Vec::new(), exists: false, edges: Vec::new(), dependencies: Vec::new() };
         for name in DEPENDENCY_FILES {
-            let file = format!("{folder}/{name}");
+            let file = match substitute {
+                Some((replaced, file)) if name == CHART_FILE && replaced == folder => file.to_owned(),
+                _ => format!("{folder}/{name}"),
+            };
             let text = match read(&file) {
                 Ok(text) => {
                     if name == CHART_FILE {
@@ -393,7 +441,7 @@ pub fn chart_inputs_at(
         })
         .collect();
     let dependencies = nodes.into_iter().map(|(folder, node)| (folder, node.dependencies)).collect();
-    Ok(ChartInputs { closures, dependencies })
+    Ok(ChartInputs { closures, dependencies, overrides: BTreeMap::new() })
 }
 
 fn entry_problem(file: &str, text: &str, index: usize, message: String, hint: &str) -> Diagnostic {

@@ -13,7 +13,9 @@ use super::locate::{display_path, locate, Index, OwnedSegment, Segment};
 use super::raw::{RawCluster, RawHub};
 use super::suggest::{did_you_mean, shown};
 use super::unread::{self, UnreadKey};
-use super::{yaml, AccessBlocks, Cluster, Estate, Hub, Support, ValuesFile, CHARTS_DIR};
+use super::{
+    override_target, yaml, AccessBlocks, ChartOverride, Cluster, Estate, Hub, Support, ValuesFile, CHARTS_DIR,
+};
 use crate::diagnostic::{quote_value, Diagnostic};
 use crate::repo_fs::{self, PathProblem};
 use crate::repo_path;
@@ -363,7 +365,73 @@ impl Checker<'_> {
         }
         let path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart_values_files")];
         let values_files = self.values_files(dir, &listed, &path, &hub, facts);
-        Hub { name: raw.name, helm_chart, values_files }
+
+        let override_path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("chart_override")];
+        let chart_override = raw.chart_override.as_deref().and_then(|entry| {
+            // As the Python deployer: with a `/`, relative to the repository root.
+            let base = if entry.contains('/') { "" } else { dir };
+            let file = self.hub_file(base, entry, &override_path, "chart override", facts)?;
+            let replaces = override_target(&helm_chart).to_owned();
+            if !helm_chart.trim().is_empty() && !(facts.chart_exists)(&replaces) {
+                self.report(
+                    &override_path,
+                    format!("{hub}'s chart override replaces {CHARTS_DIR}/{replaces}/Chart.yaml, which does not exist"),
+                    "a chart override replaces the Chart.yaml of the hub's chart (of `basehub` for a `daskhub` hub)",
+                );
+            }
+            Some(ChartOverride { file, replaces })
+        });
+        let domain_path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("domain_override_file")];
+        let domain_override_file = raw
+            .domain_override_file
+            .as_deref()
+            .and_then(|entry| self.hub_file(dir, entry, &domain_path, "domain override file", facts));
+        Hub { name: raw.name, helm_chart, values_files, chart_override, domain_override_file }
+    }
+
+    /// The repository path of a file a hub names (`chart_override`, `domain_override_file`),
+    /// relative to `base`, when it is a file inside the repository; else reported.
+    fn hub_file(
+        &mut self,
+        base: &str,
+        entry: &str,
+        path: &[Segment<'_>],
+        what: &str,
+        facts: &RepoFacts<'_>,
+    ) -> Option<String> {
+        let relative = if base.is_empty() { "the repository root" } else { "the cluster folder" };
+        let inside = format!("the {what} is relative to {relative} and must stay inside the repository");
+        let named = quote_value(entry);
+        let joined = match repo_fs::join_inside(base, entry) {
+            Err(PathProblem::Empty) => {
+                self.report(path, format!("empty {what} name"), "remove the key or name a file");
+                return None;
+            }
+            Err(PathProblem::Absolute) => {
+                self.report(path, format!("{what} {named} is an absolute path"), &inside);
+                return None;
+            }
+            Err(_) => {
+                self.report(path, format!("{what} {named} is outside the repository"), &inside);
+                return None;
+            }
+            Ok(joined) => joined,
+        };
+        match (facts.file_check)(&joined) {
+            Ok(()) => Some(joined),
+            Err(PathProblem::NotFound) => {
+                self.report(
+                    path,
+                    format!("{what} {named} does not exist{}", looked_for(&named, &joined)),
+                    &format!("the {what} is relative to {relative} (to the repository root when it holds a `/`); fix the name or add the file"),
+                );
+                None
+            }
+            Err(problem) => {
+                self.report(path, format!("{what} {named} {problem}{}", looked_for(&named, &joined)), problem.hint());
+                None
+            }
+        }
     }
 
     /// The listed values files, in order (a file listed twice stays twice:

@@ -26,8 +26,8 @@ pub const CLUSTER: Block = Block {
 pub const SUPPORT: Block = Block { known: &["helm_chart_values_files"], ignored: &[] };
 /// One hub.
 pub const HUB: Block = Block {
-    known: &["name", "helm_chart", "helm_chart_values_files"],
-    ignored: &["display_name", "domain", "chart_override"],
+    known: &["name", "helm_chart", "helm_chart_values_files", "chart_override", "domain_override_file"],
+    ignored: &["display_name", "domain"],
 };
 /// The `gcp` block.
 pub const GCP: Block = Block { known: &["project", "cluster", "zone", "key"], ignored: &["billing"] };
@@ -43,8 +43,13 @@ pub const KUBECONFIG: Block = Block { known: &["file"], ignored: &["billing"] };
 const PROVIDER_BLOCKS: [(&str, Block); 4] = [("gcp", GCP), ("aws", AWS), ("azure", AZURE), ("kubeconfig", KUBECONFIG)];
 
 const VALUES_FILES: Shape<'static> = Shape::Items(&Shape::All);
-const HUB_SHAPE: Shape<'static> =
-    Shape::Fields(&[("name", Shape::All), ("helm_chart", Shape::All), ("helm_chart_values_files", VALUES_FILES)]);
+const HUB_SHAPE: Shape<'static> = Shape::Fields(&[
+    ("name", Shape::All),
+    ("helm_chart", Shape::All),
+    ("helm_chart_values_files", VALUES_FILES),
+    ("chart_override", Shape::All),
+    ("domain_override_file", Shape::All),
+]);
 /// What of a cluster file its position [`Index`] walks: the nodes the
 /// deployer reads, and the keys of the blocks above. Everything else
 /// (`metadata`, provider settings) is skipped unread.
@@ -172,14 +177,13 @@ mod tests {
             ]),
             // Keys real repositories carry: never misspellings, listed only.
             (
-                "provider_url: x\nmetadata: {a: !!int x, b: [1]}\naccount: 1\ntenancy: t\nhubs:\n  - name: a\n    display_name: A\n    domain: a.org\n    chart_override: x\n",
+                "provider_url: x\nmetadata: {a: !!int x, b: [1]}\naccount: 1\ntenancy: t\nhubs:\n  - name: a\n    display_name: A\n    domain: a.org\n",
                 &[
                     ("metadata", Some((4, 1)), None),
                     ("account", Some((5, 1)), None),
                     ("tenancy", Some((6, 1)), None),
                     ("hubs[0].display_name", Some((9, 5)), None),
                     ("hubs[0].domain", Some((10, 5)), None),
-                    ("hubs[0].chart_override", Some((11, 5)), None),
                 ],
             ),
             (

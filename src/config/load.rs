@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use super::charts::{chart_inputs, used_charts, ChartInputs};
+use super::charts::{chart_inputs, chart_inputs_overridden, used_charts, ChartInputs};
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
 use super::{Estate, CHARTS_DIR};
@@ -250,7 +250,31 @@ pub const MAX_CHART_FILE_BYTES: u64 = 1024 * 1024;
 /// `file://` dependencies, and computes each used chart's inputs.
 pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Error> {
     let root = RepoRoot::new(repo)?;
-    chart_inputs(&used_charts(estate), &mut |relative: &str| read_chart_file(&root, relative))
+    let mut read = |relative: &str| read_chart_file(&root, relative);
+    let mut inputs = chart_inputs(&used_charts(estate), &mut read)?;
+    let mut problems = Vec::new();
+    let mut done = std::collections::BTreeSet::new();
+    for hub in estate.clusters.iter().flat_map(|cluster| &cluster.hubs) {
+        let Some(chart_override) = &hub.chart_override else { continue };
+        let key = hub.chart_key();
+        if !done.insert(key.clone()) {
+            continue;
+        }
+        let found =
+            chart_inputs_overridden(&key, &hub.helm_chart, &chart_override.replaces, &chart_override.file, &mut read);
+        match found {
+            Ok(found) => inputs.add_override(key, found),
+            Err(Error::Config(mut found)) => problems.append(&mut found),
+            Err(error) => return Err(error),
+        }
+    }
+    if problems.is_empty() {
+        Ok(inputs)
+    } else {
+        problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        problems.dedup();
+        Err(Error::Config(problems))
+    }
 }
 
 /// The text of one repository-relative `Chart.yaml`, `None` when there is none. Read through

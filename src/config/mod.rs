@@ -75,7 +75,56 @@ pub struct Hub {
     pub name: String,
     pub helm_chart: String,
     pub values_files: Vec<ValuesFile>,
+    /// `chart_override`: a `Chart.yaml` replacing a chart's own for this hub.
+    pub chart_override: Option<ChartOverride>,
+    /// `domain_override_file`: repository-relative path of the file holding the hub's `domain`.
+    pub domain_override_file: Option<String>,
 }
+
+impl Hub {
+    /// What the hub is rendered from: its chart's name, or, with a `chart_override`,
+    /// `<chart> with <override file>` (never a chart name: it holds a `/`). The key of
+    /// its inputs in [`charts::ChartInputs`].
+    pub fn chart_key(&self) -> String {
+        match &self.chart_override {
+            Some(o) => o.key(&self.helm_chart),
+            None => self.helm_chart.clone(),
+        }
+    }
+}
+
+/// A hub's `chart_override`: the file whose text replaces the `Chart.yaml` of the
+/// chart `replaces` (the hub's chart; for a `daskhub` hub, `basehub`, which
+/// `daskhub` depends on, as the Python deployer does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartOverride {
+    /// Repository-relative path of the override file.
+    pub file: String,
+    /// The chart (a folder name under [`CHARTS_DIR`]) whose `Chart.yaml` it replaces.
+    pub replaces: String,
+}
+
+impl ChartOverride {
+    /// The chart key of a hub of `chart` with this override ([`Hub::chart_key`]).
+    pub fn key(&self, chart: &str) -> String {
+        format!("{chart} with {}", self.file)
+    }
+}
+
+/// The chart whose `Chart.yaml` a `chart_override` replaces for a hub of `helm_chart`: `basehub`
+/// for the legacy `daskhub` chart (which depends on it), else the hub's own chart.
+pub fn override_target(helm_chart: &str) -> &str {
+    if helm_chart == LEGACY_DASKHUB {
+        LEGACY_DASKHUB_BASE
+    } else {
+        helm_chart
+    }
+}
+
+/// The legacy chart whose `chart_override` replaces the `Chart.yaml` of [`LEGACY_DASKHUB_BASE`].
+pub const LEGACY_DASKHUB: &str = "daskhub";
+/// The chart `daskhub` depends on.
+pub const LEGACY_DASKHUB_BASE: &str = "basehub";
 
 /// A Helm values file listed in `cluster.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq)]

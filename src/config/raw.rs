@@ -148,6 +148,15 @@ pub struct RawHub {
     /// Values files relative to the cluster folder, in the order Helm applies them.
     #[serde(default)]
     pub helm_chart_values_files: Option<Vec<String>>,
+    /// A `Chart.yaml` that replaces the one of `basehub` for this hub only (for a `daskhub` hub, the one of the
+    /// `basehub` it depends on), to pin other dependency versions: relative to the cluster folder, or to the
+    /// repository root when it holds a `/`. Render, diff and deploy use a copy of the chart with it.
+    #[serde(default)]
+    pub chart_override: Option<String>,
+    /// A file in the cluster folder (usually sops-encrypted, `enc-*`) holding this hub's `domain`, which
+    /// replaces the one in `cluster.yaml`. An input of the hub: editing it upgrades the hub.
+    #[serde(default)]
+    pub domain_override_file: Option<String>,
 }
 
 /// `deployer.yaml` at the repository root: every pattern the planner uses. All fields are optional.

@@ -351,7 +351,9 @@ pub fn resolve_targets(cluster: &Cluster, support: bool, hubs: &[String]) -> Res
 /// first (a `file://` dependency's own before the chart that packages it);
 /// `decrypted` gives the path to pass for an `enc-*` values file;
 /// `before` ([`before::before_steps`]) go in first, each before the
-/// commands of its target.
+/// commands of its target;
+/// `chart_copy` gives the chart folder of a target deployed from a private
+/// copy (a hub's `chart_override`).
 pub fn plan_commands(
     cluster: &Cluster,
     targets: &[Target],
@@ -359,12 +361,13 @@ pub fn plan_commands(
     dependency_folders: &dyn Fn(&str) -> Vec<String>,
     decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
     before: &[Step],
+    chart_copy: &dyn Fn(&Target) -> Option<String>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut built: Vec<String> = Vec::new();
     for target in targets {
         steps.extend(before.iter().filter(|step| &step.target == target).cloned());
-        let chart = chart_path(cluster, target, options);
+        let chart = chart_copy(target).unwrap_or_else(|| chart_path(cluster, target, options));
         for folder in dependency_folders(&chart) {
             if built.contains(&folder) {
                 continue;
@@ -601,6 +604,8 @@ mod tests {
             name: name.into(),
             helm_chart: chart.into(),
             values_files: files.iter().map(|f| file(&format!("{dir}/{f}"))).collect(),
+            chart_override: None,
+            domain_override_file: None,
         };
         Cluster {
             name: "c1".into(),
@@ -630,7 +635,10 @@ mod tests {
 
     fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
         let deps = |chart: &str| if with_deps.contains(&chart) { vec![chart.to_owned()] } else { Vec::new() };
-        plan_commands(&cluster(), targets, options, &deps, &decrypted, &[]).iter().map(Step::command_line).collect()
+        plan_commands(&cluster(), targets, options, &deps, &decrypted, &[], &|_| None)
+            .iter()
+            .map(Step::command_line)
+            .collect()
     }
 
     #[test]
@@ -690,8 +698,15 @@ mod tests {
 
     #[test]
     fn upgrade_argv_is_one_argument_each() {
-        let steps =
-            plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| Vec::new(), &decrypted, &[]);
+        let steps = plan_commands(
+            &cluster(),
+            &[Target::Support],
+            &DeployOptions::default(),
+            &|_| Vec::new(),
+            &decrypted,
+            &[],
+            &|_| None,
+        );
         assert_eq!(steps.len(), 1);
         assert_eq!((&steps[0].target, &steps[0].kind), (&Target::Support, &StepKind::Upgrade));
         assert_eq!(steps[0].title(), "helm upgrade support");

@@ -25,10 +25,10 @@ use super::{
     DeployRequest, HealthCheck, Step, StepKind, Target,
 };
 use crate::config::chart_files::check_chart_files;
-use crate::config::charts::chart_inputs_at;
+use crate::config::charts::{chart_folder, chart_inputs_at, chart_inputs_overridden};
 use crate::config::load::{load_estate, load_settings};
 use crate::config::Settings;
-use crate::config::{Cluster, ValuesFile};
+use crate::config::{Cluster, ValuesFile, CHARTS_DIR};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::repo_fs::{PathError, PathProblem, RepoRoot, CHART_TREE_LIMITS};
@@ -214,7 +214,30 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     }
     let root = RepoRoot::new(repo)?;
     let chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
-    let dependency_folders = |chart: &str| chart_deps.folders.get(chart).cloned().unwrap_or_default();
+    let copies = override_copies(&root, &cluster, &targets, &request.options)?;
+    let copy_label = |index: usize| format!("<chart-override-copy-{}>", index + 1);
+    // Each chart override's copy goes to a private folder, removed when this function returns.
+    let copy_dirs: Vec<PrivateDir> = if request.dry_run {
+        Vec::new()
+    } else {
+        copies.iter().map(|_| PrivateDir::create_named("deployer-chart")).collect::<Result<_, _>>()?
+    };
+    let copy_paths: Vec<String> = copies
+        .iter()
+        .enumerate()
+        .map(|(index, copy)| match copy_dirs.get(index) {
+            Some(dir) => dir.path().join(&copy.chart).to_string_lossy().into_owned(),
+            None => format!("{}/{}", copy_label(index), copy.chart),
+        })
+        .collect();
+    let copy_of = |target: &Target| copies.iter().position(|c| &c.target == target).map(|i| copy_paths[i].clone());
+    // A chart override's copy builds its dependencies in place (the copy holds the folders it needs).
+    let dependency_folders = |chart: &str| match copies.iter().zip(&copy_paths).find(|(_, path)| path.as_str() == chart)
+    {
+        Some((copy, path)) if copy.needs_dependency_build => vec![path.clone()],
+        Some(_) => Vec::new(),
+        None => chart_deps.folders.get(chart).cloned().unwrap_or_default(),
+    };
     let only_before = request.before == BeforeMode::Only;
     let encrypted = if only_before { Vec::new() } else { encrypted_files(&cluster, &targets) };
 
@@ -230,7 +253,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         if only_before {
             before.clone()
         } else {
-            plan_commands(&cluster, &targets, options, &dependency_folders, decrypted, &before)
+            plan_commands(&cluster, &targets, options, &dependency_folders, decrypted, &before, &copy_of)
         }
     };
     if only_before {
@@ -261,6 +284,16 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         if !encrypted.is_empty() {
             text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
         }
+        for (index, copy) in copies.iter().enumerate() {
+            text.push_str(&format!(
+                "# {}: a private copy of {} with {}/Chart.yaml replaced by {} (chart_override of {})\n",
+                copy_label(index),
+                copy.folders.iter().map(|(folder, _)| folder.as_str()).collect::<Vec<_>>().join(", "),
+                chart_folder(&copy.replaces),
+                copy.file,
+                copy.target.release()
+            ));
+        }
         for file in &encrypted {
             let to = placeholder(file);
             text.push_str(&format!(
@@ -288,6 +321,24 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     }
 
     options.helm = helm_found?;
+    for (copy, dir) in copies.iter().zip(&copy_dirs) {
+        for (folder, files) in &copy.folders {
+            for (path, bytes) in files {
+                let to = dir.path().join(folder).join(path);
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                fs::write(&to, bytes).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+        runner::print(&format!(
+            "Hub {}: chart {} with {}/Chart.yaml replaced by {} (chart_override), from a private copy\n",
+            copy.target.release(),
+            copy.chart,
+            chart_folder(&copy.replaces),
+            copy.file
+        ));
+    }
     // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
     // removes the decrypted values and returns `Error::Interrupted`.
     stop::install()?;
@@ -634,6 +685,87 @@ impl ReleaseLines {
         });
         (self.file.clone(), line.map(|(line, _)| line))
     }
+}
+
+/// A hub's chart with its `chart_override`: the folders it is built from, read whole, with the
+/// override's text as the `Chart.yaml` it replaces; written to a private folder before helm runs.
+struct OverrideCopy {
+    target: Target,
+    /// Repository-relative chart folder of the hub (`helm-charts/basehub`), also its path in the copy.
+    chart: String,
+    replaces: String,
+    file: String,
+    folders: Vec<(String, crate::repo_fs::Tree)>,
+    needs_dependency_build: bool,
+}
+
+/// The copies the targets with a `chart_override` deploy from. The override's entries are checked
+/// by the rules of a `Chart.yaml` (a `file://` folder inside the repository, a chart), and every
+/// folder's schemas as for a diff. A chart override needs the charts in `helm-charts/`.
+fn override_copies(
+    root: &RepoRoot,
+    cluster: &Cluster,
+    targets: &[Target],
+    options: &super::DeployOptions,
+) -> Result<Vec<OverrideCopy>, Error> {
+    let mut copies = Vec::new();
+    for target in targets {
+        let Target::Hub(name) = target else { continue };
+        let Some(hub) = cluster.hubs.iter().find(|h| &h.name == name) else { continue };
+        let Some(chart_override) = &hub.chart_override else { continue };
+        if options.charts_dir.trim_end_matches('/') != CHARTS_DIR {
+            return Err(Error::input(
+                super::inputs::HUBS,
+                format!(
+                    "hub `{name}` has a `chart_override`, which replaces a chart's Chart.yaml in {CHARTS_DIR}/, \
+                     but the charts are taken from `{}`",
+                    options.charts_dir
+                ),
+            ));
+        }
+        let key = hub.chart_key();
+        let mut read = |relative: &str| match root.read_config_file(relative) {
+            Ok(text) => Ok(Some(text)),
+            Err(refused) if refused.problem == PathProblem::NotFound => Ok(None),
+            Err(refused) => Err(Error::Config(vec![refused.file_diagnostic()])),
+        };
+        let inputs =
+            chart_inputs_overridden(&key, &hub.helm_chart, &chart_override.replaces, &chart_override.file, &mut read)?;
+        let override_text = root
+            .read_config_file(&chart_override.file)
+            .map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+        let replaced = chart_folder(&chart_override.replaces);
+        let mut folders = Vec::new();
+        let mut problems = Vec::new();
+        for input in inputs.inputs(&key) {
+            let mut tree = root
+                .read_tree(&input.folder, CHART_TREE_LIMITS)
+                .map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+            if input.folder == replaced {
+                tree.retain(|(path, _)| path != "Chart.yaml");
+                tree.push(("Chart.yaml".to_owned(), override_text.clone().into_bytes()));
+            }
+            problems.extend(check_chart_files(&input.folder, &tree));
+            folders.push((input.folder.clone(), tree));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Config(problems));
+        }
+        let chart = chart_folder(&hub.helm_chart);
+        let needs_dependency_build = inputs
+            .dependencies_of(&key, &chart)
+            .iter()
+            .any(|d| matches!(d.source, crate::config::charts::DependencySource::File(_)));
+        copies.push(OverrideCopy {
+            target: target.clone(),
+            chart,
+            replaces: chart_override.replaces.clone(),
+            file: chart_override.file.clone(),
+            folders,
+            needs_dependency_build,
+        });
+    }
+    Ok(copies)
 }
 
 /// Checks the chart folder of every target (a folder inside the repository,

@@ -34,8 +34,10 @@ use super::text::compare_objects;
 use super::{placeholder, DiffStatus, ReleaseDiff};
 use crate::chart_deps;
 use crate::config::chart_files::check_chart_files;
-use crate::config::charts::{chart_folder, DependencySource};
+use crate::config::charts::{chart_folder, DependencySource, CHART_FILE};
+use crate::config::load::MAX_CHART_FILE_BYTES;
 use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
+use crate::config::ChartOverride;
 use crate::config::{Estate, Settings, ValuesFile};
 use crate::deploy::run::PrivateDir;
 use crate::deploy::SUPPORT_RELEASE;
@@ -256,6 +258,20 @@ struct ChartTree {
     builds: Vec<FolderBuild>,
     unpinned_remote_dependency: bool,
     written: bool,
+    /// Where its folders are written, under the side's folder: `` (the chart's own), or
+    /// `overrides/<digest>` for a hub's `chart_override` copy.
+    prefix: String,
+}
+
+impl ChartTree {
+    /// The chart folder helm is given, relative to the side's folder.
+    fn dir(&self, chart: &str) -> String {
+        if self.prefix.is_empty() {
+            chart_folder(chart)
+        } else {
+            format!("{}/{}", self.prefix, chart_folder(chart))
+        }
+    }
 }
 
 /// A chart folder whose dependencies (`file://` or remote) helm fetches.
@@ -276,7 +292,10 @@ enum Input {
 }
 
 struct RenderInput {
+    /// The chart key ([`crate::config::Hub::chart_key`]).
     chart: String,
+    /// The folder helm is given, relative to the side's folder.
+    chart_dir: String,
     key: String,
     /// (repository path, digest of the file's bytes as committed, bytes helm gets)
     values: Vec<(String, Vec<u8>, Vec<u8>)>,
@@ -303,16 +322,22 @@ impl Side {
             .collect()
     }
 
-    /// The chart tree of `chart`, read (and hashed) the first time.
-    fn chart(&mut self, chart: &str) -> Result<&mut ChartTree, String> {
-        if !self.charts.contains_key(chart) {
+    /// The chart tree of the chart key `key` (`chart`, with `chart_override` when there is one),
+    /// read (and hashed) the first time.
+    fn chart(
+        &mut self,
+        key: &str,
+        chart: &str,
+        chart_override: Option<&ChartOverride>,
+    ) -> Result<&mut ChartTree, String> {
+        if !self.charts.contains_key(key) {
             let tree = match &self.config {
-                Ok(config) => read_chart(&self.root, config, chart),
+                Ok(config) => read_chart(&self.root, config, key, chart, chart_override),
                 Err(why) => Err(why.clone()),
             };
-            self.charts.insert(chart.to_owned(), tree);
+            self.charts.insert(key.to_owned(), tree);
         }
-        match self.charts.get_mut(chart) {
+        match self.charts.get_mut(key) {
             Some(Ok(tree)) => Ok(tree),
             Some(Err(why)) => Err(why.clone()),
             None => Err(format!("chart {chart} was not read")),
@@ -334,16 +359,21 @@ impl Side {
         let Some(cluster) = config.estate.clusters.iter().find(|c| c.name == release.cluster_name) else {
             return Input::Absent;
         };
-        let (chart, files): (String, Vec<ValuesFile>) = match &release.hub_name {
-            None => match &cluster.support {
-                Some(support) => (SUPPORT_RELEASE.to_owned(), support.values_files.clone()),
-                None => return Input::Absent,
-            },
-            Some(hub) => match cluster.hubs.iter().find(|h| &h.name == hub) {
-                Some(hub) => (hub.helm_chart.clone(), hub.values_files.clone()),
-                None => return Input::Absent,
-            },
-        };
+        let (chart, helm_chart, chart_override, files): (String, String, Option<ChartOverride>, Vec<ValuesFile>) =
+            match &release.hub_name {
+                None => match &cluster.support {
+                    Some(support) => {
+                        (SUPPORT_RELEASE.to_owned(), SUPPORT_RELEASE.to_owned(), None, support.values_files.clone())
+                    }
+                    None => return Input::Absent,
+                },
+                Some(hub) => match cluster.hubs.iter().find(|h| &h.name == hub) {
+                    Some(hub) => {
+                        (hub.chart_key(), hub.helm_chart.clone(), hub.chart_override.clone(), hub.values_files.clone())
+                    }
+                    None => return Input::Absent,
+                },
+            };
         let mut values = Vec::with_capacity(files.len());
         for file in &files {
             let bytes = match self.root.read_file_capped(&file.path, MAX_VALUES_FILE_BYTES) {
@@ -382,18 +412,19 @@ impl Side {
                 }
             }
         }
-        let tree = match self.chart(&chart) {
+        let tree = match self.chart(&chart, &helm_chart, chart_override.as_ref()) {
             Ok(tree) => tree,
             Err(why) => return Input::Failed(format!("{}: {why}", self.name.as_str())),
         };
+        let chart_dir = tree.dir(&helm_chart);
         let name = release.name();
         let mut parts: Vec<&[u8]> =
-            vec![helm_version.as_bytes(), chart.as_bytes(), &tree.digest, name.as_bytes(), name.as_bytes()];
+            vec![helm_version.as_bytes(), helm_chart.as_bytes(), &tree.digest, name.as_bytes(), name.as_bytes()];
         for (_, _, given) in &values {
             parts.push(given);
         }
         let key = hex(&sha256(&parts));
-        Input::Ready(RenderInput { chart, key, values })
+        Input::Ready(RenderInput { chart, chart_dir, key, values })
     }
 }
 
@@ -422,10 +453,30 @@ fn first_line(text: &str) -> String {
 }
 
 /// Reads a chart's folders and hashes them (paths and bytes, in order). A
-/// schema that refers outside itself refuses the chart, at its line.
-fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<ChartTree, String> {
+/// schema that refers outside itself refuses the chart, at its line. With a
+/// `chart_override`, the override's bytes replace the `Chart.yaml` they replace,
+/// and the copy is written apart from the chart's own.
+fn read_chart(
+    root: &RepoRoot,
+    config: &SideConfig,
+    key: &str,
+    chart: &str,
+    chart_override: Option<&ChartOverride>,
+) -> Result<ChartTree, String> {
     let own = chart_folder(chart);
-    let mut folders: Vec<String> = config.inputs.inputs(chart).iter().map(|i| i.folder.clone()).collect();
+    // Where the folders are written under the side's folder: the chart's own place, or apart for an override's copy.
+    let prefix = match chart_override {
+        Some(_) => format!("overrides/{}", &hex(&sha256(&[key.as_bytes()]))[..16]),
+        None => String::new(),
+    };
+    let replacement = match chart_override {
+        Some(o) => Some((
+            chart_folder(&o.replaces),
+            root.read_file_capped(&o.file, MAX_CHART_FILE_BYTES).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    let mut folders: Vec<String> = config.inputs.inputs(key).iter().map(|i| i.folder.clone()).collect();
     if folders.is_empty() {
         folders.push(own);
     }
@@ -434,7 +485,14 @@ fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<Chart
     let mut unpinned = false;
     let mut builds = Vec::new();
     for folder in folders {
-        let tree = root.read_tree(&folder, CHART_TREE_LIMITS).map_err(|e| e.to_string())?;
+        let mut tree = root.read_tree(&folder, CHART_TREE_LIMITS).map_err(|e| e.to_string())?;
+        if let Some((replaced, bytes)) = &replacement {
+            if *replaced == folder {
+                tree.retain(|(path, _)| path != CHART_FILE);
+                tree.push((CHART_FILE.to_owned(), bytes.clone()));
+                tree.sort();
+            }
+        }
         if let Some(problem) = check_chart_files(&folder, &tree).first() {
             let mut why = format!("{}: {}", problem.position(), problem.headline());
             if let Some(hint) = &problem.hint {
@@ -448,10 +506,10 @@ fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<Chart
                 digest.update(part);
             }
         }
-        let dependencies = config.inputs.dependencies(&folder);
+        let dependencies = config.inputs.dependencies_of(key, &folder);
         if dependencies.iter().any(|d| matches!(d.source, DependencySource::File(_) | DependencySource::Remote(_))) {
             builds.push(FolderBuild {
-                folder: folder.clone(),
+                folder: if prefix.is_empty() { folder.clone() } else { format!("{prefix}/{folder}") },
                 remotes: chart_deps::Remote::of(dependencies),
                 has_lock: chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str())),
             });
@@ -476,6 +534,7 @@ fn read_chart(root: &RepoRoot, config: &SideConfig, chart: &str) -> Result<Chart
         builds,
         unpinned_remote_dependency: unpinned,
         written: false,
+        prefix,
     })
 }
 
@@ -836,11 +895,12 @@ pub fn render_each(
 /// Writes what a render of `input` needs into its side's folder, once, and returns helm's arguments.
 fn prepare(side: &mut Side, release: &Release, input: &RenderInput) -> Result<Vec<String>, Error> {
     let workdir = side.workdir.clone();
-    if let Ok(tree) = side.chart(&input.chart) {
+    if let Some(Ok(tree)) = side.charts.get_mut(&input.chart) {
         if !tree.written {
+            let base = if tree.prefix.is_empty() { workdir.clone() } else { workdir.join(&tree.prefix) };
             for (folder, files) in &tree.folders {
                 for (path, bytes) in files {
-                    write_new(&workdir.join(folder).join(path), bytes)?;
+                    write_new(&base.join(folder).join(path), bytes)?;
                 }
             }
             tree.written = true;
@@ -849,7 +909,7 @@ fn prepare(side: &mut Side, release: &Release, input: &RenderInput) -> Result<Ve
     let values_dir = workdir.join("values").join(&input.key);
     let name = release.name();
     let mut args: Vec<String> =
-        vec!["template".into(), name.into(), chart_folder(&input.chart), "--namespace".into(), name.into()];
+        vec!["template".into(), name.into(), input.chart_dir.clone(), "--namespace".into(), name.into()];
     for (index, (_, _, given)) in input.values.iter().enumerate() {
         let path = values_dir.join(format!("{index}.yaml"));
         write_new(&path, given)?;
