@@ -476,7 +476,6 @@ fn named_list(
             format!("the list has {} patterns; at most {max_patterns} are accepted", patterns.len()),
         ));
     }
-    let mut seen_positive = false;
     for (index, source) in patterns.iter().enumerate() {
         if source.len() > max_len {
             return Err(problem(Some(index), format!("the pattern is longer than {max_len} characters")));
@@ -499,10 +498,9 @@ fn named_list(
         if let Some(message) = super::path_pattern::never_matches(glob, false) {
             return Err(problem(Some(index), message));
         }
-        if negated && !seen_positive {
+        if negated && index == 0 {
             return Err(problem(Some(index), super::settings::leading_exclude(source)));
         }
-        seen_positive |= !negated;
     }
     Patterns::new(&patterns).map_err(|(index, e)| problem(Some(index), format!("invalid glob: {e}")))
 }
@@ -522,7 +520,6 @@ fn list(
             message: format!("the list has {} patterns; at most {max_patterns} are accepted", patterns.len()),
         });
     }
-    let mut seen_positive = false;
     patterns
         .into_iter()
         .enumerate()
@@ -541,10 +538,9 @@ fn list(
             if let Some(message) = super::path_pattern::never_matches(&source, false) {
                 return Err(problem(message));
             }
-            if negated && !seen_positive {
+            if negated && index == 0 {
                 return Err(problem(super::settings::leading_exclude(&written)));
             }
-            seen_positive |= !negated;
             Ok(PathTemplate { source, negated, any: glob.compile_matcher() })
         })
         .collect()

@@ -108,6 +108,10 @@ impl Patterns {
 
     /// True when `path` is included: the last pattern it matches is not a `!` exclude.
     pub fn is_match(&self, path: &str) -> bool {
+        // Without excludes any match includes, and the set answers without listing its matches.
+        if !self.negated.contains(&true) {
+            return self.set.is_match(path);
+        }
         self.set.matches(path).last().is_some_and(|&index| !self.negated[index])
     }
 
@@ -211,18 +215,19 @@ impl Settings {
             .unwrap_or_default();
         let settings = Settings::from_raw(raw).map_err(|(path, message)| {
             let segments: Vec<Segment<'_>> = path.iter().map(|s| s.as_segment()).collect();
+            let top_key = match path.first() {
+                Some(OwnedSegment::Key(key)) => Some(key.as_str()),
+                _ => None,
+            };
             let hint = if path_pattern::is_never_message(&message) {
                 path_pattern::NORMALISED_HINT
             } else if is_leading_exclude(&message) {
                 EXCLUDE_HINT
-            } else if path
-                .first()
-                .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
-            {
+            } else if top_key == Some("health_checks") {
                 health_checks::RULES_HINT
-            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "charts")) {
+            } else if top_key == Some("charts") {
                 before::HINT
-            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
+            } else if top_key == Some("render") {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
             } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
                 "patterns are compiled into one matcher, so their number and length are capped; \
@@ -383,7 +388,9 @@ fn ignore_path(problem: &IgnoreProblem) -> Vec<OwnedSegment> {
     path
 }
 
-/// The message for a `!` exclude that no positive pattern comes before.
+/// The message for a `!` exclude that no positive pattern comes before: a list's
+/// first pattern (any later one has a pattern before it that either includes, or
+/// was itself refused).
 pub(crate) fn leading_exclude(pattern: &str) -> String {
     format!(
         "`{pattern}` excludes only what the patterns before it match, and no pattern before it includes \
@@ -415,14 +422,12 @@ fn patterns(
             format!("{TOO_MANY} {} patterns; at most {MAX_PATTERNS} are accepted", list.len()),
         ));
     }
-    let mut seen_positive = false;
     for (index, pattern) in list.iter().enumerate() {
         let (negative, glob) = split_negation(pattern);
         let problem = too_long(pattern)
             .or_else(|| compile(glob).err().map(|error| format!("invalid glob `{pattern}`: {error}")))
             .or_else(|| never_matches(glob, cluster_files))
-            .or_else(|| (negative && !seen_positive).then(|| leading_exclude(pattern)));
-        seen_positive |= !negative;
+            .or_else(|| (negative && index == 0).then(|| leading_exclude(pattern)));
         if let Some(problem) = problem {
             return Err((path(keys, Some(index)), problem));
         }
