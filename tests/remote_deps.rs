@@ -13,7 +13,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
 use support::chart_servers::{package, ChartRepo, OciRegistry};
 use support::{bin, copy_tree, fixture, tool, ActionResult, ActionRun};
 
@@ -118,21 +117,7 @@ impl World {
 
     /// Each release of the diff: (`cluster/hub`, status, message).
     fn releases(&self) -> Vec<(String, String, String)> {
-        let plan: Value =
-            serde_json::from_str(&fs::read_to_string(self.head.join("deployment-plan/plan.json")).expect("plan.json"))
-                .expect("JSON");
-        plan["manifest_diff"]["releases"]
-            .as_array()
-            .expect("releases")
-            .iter()
-            .map(|r| {
-                (
-                    format!("{}/{}", r["cluster_name"].as_str().unwrap_or(""), r["hub_name"].as_str().unwrap_or("")),
-                    r["status"].as_str().unwrap_or("").to_owned(),
-                    r["message"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect()
+        support::diff_releases(&self.head.join("deployment-plan/plan.json"))
     }
 
     fn manifests_diff(&self) -> String {

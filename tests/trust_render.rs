@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use support::runner_log::commands;
 use support::{bin, tool, ActionResult, ActionRun};
 
@@ -221,21 +220,7 @@ impl World {
 
     /// Each release of the diff: (`cluster/hub`, status, message).
     fn releases(&self) -> Vec<(String, String, String)> {
-        let plan: Value =
-            serde_json::from_str(&fs::read_to_string(self.head.join("deployment-plan/plan.json")).expect("plan.json"))
-                .expect("JSON");
-        plan["manifest_diff"]["releases"]
-            .as_array()
-            .expect("releases")
-            .iter()
-            .map(|r| {
-                (
-                    format!("{}/{}", r["cluster_name"].as_str().unwrap_or(""), r["hub_name"].as_str().unwrap_or("")),
-                    r["status"].as_str().unwrap_or("").to_owned(),
-                    r["message"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect()
+        support::diff_releases(&self.head.join("deployment-plan/plan.json"))
     }
 
     /// Every release render-failed, each message saying `says`; the comment shows the reason.

@@ -285,3 +285,21 @@ impl ActionRun {
 pub fn sha(digit: char) -> String {
     std::iter::repeat_n(digit, 40).collect()
 }
+
+/// Each release of a plan's manifest diff (`plan.json` at `plan`): (`cluster/hub`, status, message).
+pub fn diff_releases(plan: &Path) -> Vec<(String, String, String)> {
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(plan).expect("plan.json")).expect("plan.json is JSON");
+    plan["manifest_diff"]["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| {
+            (
+                format!("{}/{}", r["cluster_name"].as_str().unwrap_or(""), r["hub_name"].as_str().unwrap_or("")),
+                r["status"].as_str().unwrap_or("").to_owned(),
+                r["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
