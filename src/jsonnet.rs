@@ -235,6 +235,168 @@ impl ImportResolver for RepoResolver {
     }
 }
 
+/// A chart's own jsonnet values, rendered first for every release of the chart.
+pub const CHART_VALUES_FILE: &str = "values.jsonnet";
+
+impl Placeholders {
+    /// The placeholders of a cluster's support chart (`hub` `None`) or of one of its hubs.
+    pub fn of(cluster: &crate::config::Cluster, hub: Option<&crate::config::Hub>) -> Placeholders {
+        let aws = cluster.access.aws.as_ref();
+        let gcp = cluster.access.gcp.as_ref();
+        let account = match cluster.provider {
+            crate::config::raw::Provider::Aws => aws.and_then(|a| a.account.clone()),
+            crate::config::raw::Provider::Gcp => gcp.and_then(|g| g.project.clone()),
+            _ => None,
+        };
+        let provider_cluster_name = match cluster.provider {
+            crate::config::raw::Provider::Aws => aws.and_then(|a| a.cluster_name.clone()),
+            _ => None,
+        };
+        Placeholders {
+            cluster: cluster.name.clone(),
+            provider: cluster.provider.as_str().to_owned(),
+            account: account.unwrap_or_default(),
+            provider_cluster_name: provider_cluster_name.unwrap_or_else(|| cluster.name.clone()),
+            hub: hub.map(|h| h.name.clone()),
+            domain: hub.and_then(|h| h.domain.clone()),
+        }
+    }
+}
+
+/// The `.jsonnet` files one release renders, in the order helm gets them: the chart folder's
+/// `values.jsonnet` when `chart_has_values_jsonnet`, then the `.jsonnet` files of its values list.
+pub fn release_files(
+    chart_folder: &str,
+    chart_has_values_jsonnet: bool,
+    values_files: &[crate::config::ValuesFile],
+) -> Vec<String> {
+    let mut files = Vec::new();
+    if chart_has_values_jsonnet {
+        files.push(chart_values_file(chart_folder));
+    }
+    files.extend(values_files.iter().filter(|f| is_jsonnet(&f.path)).map(|f| f.path.clone()));
+    files
+}
+
+/// `<chart folder>/values.jsonnet`.
+pub fn chart_values_file(chart_folder: &str) -> String {
+    let folder = chart_folder.trim_end_matches('/');
+    if folder.is_empty() {
+        CHART_VALUES_FILE.to_owned()
+    } else {
+        format!("{folder}/{CHART_VALUES_FILE}")
+    }
+}
+
+/// The paths named by `import`, `importstr` and `importbin` in jsonnet source, as written, in order.
+/// Jsonnet requires a string literal there, so a scan that skips comments and strings finds them all.
+pub fn imports(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut at = 0;
+    // After an import keyword: the next string literal is its path.
+    let mut want_path = false;
+    while at < bytes.len() {
+        let rest = &text[at..];
+        let byte = bytes[at];
+        if rest.starts_with("//") || byte == b'#' {
+            at += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            at += rest[2..].find("*/").map_or(rest.len(), |end| end + 4);
+        } else if rest.starts_with("|||") {
+            // A text block ends at the next `|||` after its first line.
+            let body = rest.find('\n').unwrap_or(rest.len());
+            at += rest[body..].find("|||").map_or(rest.len(), |end| body + end + 3);
+            want_path = false;
+        } else if byte == b'"' || byte == b'\'' || (byte == b'@' && matches!(bytes.get(at + 1), Some(b'"' | b'\''))) {
+            let verbatim = byte == b'@';
+            let start = if verbatim { at + 2 } else { at + 1 };
+            let quote = bytes[start - 1];
+            let mut value = Vec::new();
+            let mut end = start;
+            while end < bytes.len() {
+                let c = bytes[end];
+                if verbatim && c == quote && bytes.get(end + 1) == Some(&quote) {
+                    value.push(quote);
+                    end += 2;
+                } else if c == quote {
+                    break;
+                } else if !verbatim && c == b'\\' {
+                    if let Some(&next) = bytes.get(end + 1) {
+                        value.push(match next {
+                            b'n' => b'\n',
+                            b't' => b'\t',
+                            other => other,
+                        });
+                    }
+                    end += 2;
+                } else {
+                    value.push(c);
+                    end += 1;
+                }
+            }
+            if want_path {
+                found.push(String::from_utf8_lossy(&value).into_owned());
+            }
+            want_path = false;
+            at = end + 1;
+        } else if byte.is_ascii_alphabetic() || byte == b'_' {
+            let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            want_path = matches!(&rest[..len], "import" | "importstr" | "importbin");
+            at += len;
+        } else {
+            if !byte.is_ascii_whitespace() {
+                want_path = false;
+            }
+            at += 1;
+        }
+    }
+    found
+}
+
+/// Every file a render of `file` may read: the file, each import (transitively, resolved as a render
+/// resolves them), and where a symlink among them leads, all repository-relative. What cannot be read is
+/// left out (the render reports it); the walk is capped like a render.
+pub fn input_files(root: &RepoRoot, file: &str) -> Vec<String> {
+    let Ok(file) = repo_fs::join_inside("", file) else { return Vec::new() };
+    let jpath = crate::repo_path::parent(&file).to_owned();
+    let mut files: Vec<String> = Vec::new();
+    let mut queue = vec![file];
+    let mut bytes: u64 = 0;
+    while let Some(current) = queue.pop() {
+        if files.contains(&current) {
+            continue;
+        }
+        let Ok(on_disk) = root.file(&current) else { continue };
+        files.push(current.clone());
+        if let Ok(inside) = on_disk.strip_prefix(root.path()) {
+            let resolved = inside.to_string_lossy().into_owned();
+            if !files.contains(&resolved) {
+                files.push(resolved);
+            }
+        }
+        let left = MAX_IMPORTED_BYTES.saturating_sub(bytes);
+        let Ok(text) = root.read_file_capped(&current, MAX_FILE_BYTES.min(left)) else { continue };
+        bytes += text.len() as u64;
+        let text = String::from_utf8_lossy(&text);
+        let folder = crate::repo_path::parent(&current).to_owned();
+        for wanted in imports(&text) {
+            let candidates = [folder.as_str(), jpath.as_str()].map(|dir| repo_fs::join_inside(dir, &wanted));
+            let existing = candidates.iter().flatten().find(|candidate| root.file(candidate).is_ok());
+            // Not found: the first candidate, so that adding the file later still plans (never less).
+            if let Some(next) = existing.or(candidates.iter().flatten().next()) {
+                if !files.contains(next) {
+                    queue.push(next.clone());
+                }
+                if existing.is_none() {
+                    files.push(next.clone());
+                }
+            }
+        }
+    }
+    files
+}
+
 /// The placeholders of `jsonnet.ext_vars` templates.
 pub const PLACEHOLDERS: [&str; 6] = ["cluster", "provider", "account", "hub", "domain", "provider_cluster_name"];
 
@@ -391,7 +553,7 @@ mod tests {
         );
         assert_eq!(value["renderedFrom"], "/helm-charts/basehub/values.jsonnet");
         assert!(value.get("basehub").is_none());
-        assert_eq!(rendered.files, ["helm-charts/basehub/values.jsonnet", "helm-charts/basehub/common.libsonnet"]);
+        assert_eq!(rendered.files, ["helm-charts/basehub/values.jsonnet", "jsonnet/common.libsonnet"]);
     }
 
     #[test]
@@ -401,7 +563,7 @@ mod tests {
         assert_eq!(value["basehub"]["renderedFrom"], "/helm-charts/daskhub/values.jsonnet");
         assert_eq!(value["basehub"]["jupyterhub"]["staging"], false);
         assert!(value.get("jupyterhub").is_none());
-        assert_eq!(rendered.files, ["helm-charts/daskhub/values.jsonnet", "helm-charts/basehub/common.libsonnet"]);
+        assert_eq!(rendered.files, ["helm-charts/daskhub/values.jsonnet", "jsonnet/common.libsonnet"]);
     }
 
     #[test]
@@ -447,6 +609,23 @@ mod tests {
             let result = render(&root, file, &[]);
             assert!(matches!(result, Err(Error::Config(_))), "{file}: {result:?}");
         }
+    }
+
+    #[test]
+    fn imports_are_found_outside_comments_and_strings() {
+        let text = "// import 'no1'\n# import 'no2'\n/* import 'no3' */ local a = import 'a.libsonnet';\n\
+                    local s = 'import \"no4\"'; local b = importstr @'b''s.txt'; local c = import\n  \"c.json\";\n\
+                    local t = |||\n  import 'no5'\n|||; importbin 'd.bin'";
+        assert_eq!(imports(text), ["a.libsonnet", "b's.txt", "c.json", "d.bin"]);
+    }
+
+    #[test]
+    fn input_files_follow_imports_and_symlinks() {
+        let files = input_files(&fixture(), "helm-charts/daskhub/values.jsonnet");
+        assert_eq!(
+            files,
+            ["helm-charts/daskhub/values.jsonnet", "helm-charts/basehub/values.jsonnet", "jsonnet/common.libsonnet"]
+        );
     }
 
     #[test]

@@ -231,6 +231,7 @@ pub fn plan_with_edits(
             cluster,
             changed: &changed,
             modified_charts: &modified_charts,
+            charts,
             edit: edits.get(&cluster.file),
         };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
@@ -259,6 +260,8 @@ struct ClusterDecision<'a> {
     changed: &'a HashSet<&'a str>,
     /// Charts whose inputs changed, by name, with the reason.
     modified_charts: &'a BTreeMap<&'a str, String>,
+    /// What each `.jsonnet` values file's render reads.
+    charts: &'a ChartInputs,
     /// What the edit of the cluster's file touched, when it was compared with its previous version.
     edit: Option<&'a ClusterEdit>,
 }
@@ -283,7 +286,13 @@ impl ClusterDecision<'_> {
         // Each file once, in the listed order, however often it is listed (`a.yaml`, `./a.yaml`).
         let mut named: Vec<&str> = Vec::new();
         let mut modified: Vec<&str> = Vec::new();
-        for file in values_files.iter().filter(|file| self.changed.contains(file.path.as_str())) {
+        // A `.jsonnet` values file counts as modified when a file its render reads changed.
+        let modified_file = |file: &&ValuesFile| {
+            self.changed.contains(file.path.as_str())
+                || (crate::jsonnet::is_jsonnet(&file.path)
+                    && self.charts.jsonnet_inputs(&file.path).iter().any(|input| self.changed.contains(input.as_str())))
+        };
+        for file in values_files.iter().filter(modified_file) {
             if !named.contains(&file.path.as_str()) {
                 named.push(&file.path);
                 modified.push(file.basename());
@@ -476,6 +485,7 @@ mod tests {
                     name: (*hub).into(),
                     helm_chart: "basehub".into(),
                     values_files: values(&dir, files),
+                    domain: None,
                 })
                 .collect(),
             dir,

@@ -176,6 +176,11 @@ pub struct ChartInputs {
     closures: BTreeMap<String, Vec<ChartInput>>,
     /// Every entry of every dependency file of every folder read, by folder.
     dependencies: BTreeMap<String, Vec<FoundDependency>>,
+    /// Each used chart's own `values.jsonnet`, by chart name, when it has one.
+    chart_jsonnet: BTreeMap<String, String>,
+    /// Every `.jsonnet` file rendered (charts' and values lists') → the files its render may read
+    /// ([`crate::jsonnet::input_files`]).
+    jsonnet: BTreeMap<String, Vec<String>>,
 }
 
 impl ChartInputs {
@@ -200,10 +205,12 @@ impl ChartInputs {
     }
 
     /// The charts, by name, whose inputs include a changed folder, each with its reason: the first
-    /// changed input in input order (its own folder first, then the nearest dependency).
+    /// changed input in input order (its own folder first, then the nearest dependency), else a changed
+    /// file that its `values.jsonnet` reads (an import, or where the file's symlink leads).
     pub fn modified_charts(&self, changed_paths: &[String]) -> BTreeMap<&str, String> {
         let touched = touched_folders(changed_paths.iter().map(String::as_str));
-        self.closures
+        let mut modified: BTreeMap<&str, String> = self
+            .closures
             .iter()
             .filter_map(|(name, inputs)| {
                 inputs
@@ -211,7 +218,35 @@ impl ChartInputs {
                     .find(|input| touched.contains(input.folder.as_str()))
                     .map(|input| (name.as_str(), input.reason()))
             })
-            .collect()
+            .collect();
+        for (name, file) in &self.chart_jsonnet {
+            if modified.contains_key(name.as_str()) {
+                continue;
+            }
+            if let Some(changed) = self.jsonnet_inputs(file).iter().find(|input| changed_paths.contains(input)) {
+                modified.insert(
+                    name.as_str(),
+                    format!("Helm chart {name} renders {file}, which reads {changed}, which was modified"),
+                );
+            }
+        }
+        modified
+    }
+
+    /// Records a used chart's `values.jsonnet` and the files its render reads.
+    pub fn add_chart_jsonnet(&mut self, chart: &str, file: &str, inputs: Vec<String>) {
+        self.chart_jsonnet.insert(chart.to_owned(), file.to_owned());
+        self.jsonnet.insert(file.to_owned(), inputs);
+    }
+
+    /// Records a `.jsonnet` values file and the files its render reads.
+    pub fn add_jsonnet(&mut self, file: &str, inputs: Vec<String>) {
+        self.jsonnet.insert(file.to_owned(), inputs);
+    }
+
+    /// The files the render of the `.jsonnet` file `file` reads (itself first); empty when not recorded.
+    pub fn jsonnet_inputs(&self, file: &str) -> &[String] {
+        self.jsonnet.get(file).map_or(&[], Vec::as_slice)
     }
 
     /// The charts whose inputs hold `path`, with the input that holds it: for `deployer explain`.
@@ -390,7 +425,7 @@ pub fn chart_inputs_at(
         })
         .collect();
     let dependencies = nodes.into_iter().map(|(folder, node)| (folder, node.dependencies)).collect();
-    Ok(ChartInputs { closures, dependencies })
+    Ok(ChartInputs { closures, dependencies, ..ChartInputs::default() })
 }
 
 fn entry_problem(file: &str, text: &str, index: usize, message: String, hint: &str) -> Diagnostic {

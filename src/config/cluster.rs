@@ -349,7 +349,7 @@ impl Checker<'_> {
         }
         let path = [Segment::Key("hubs"), Segment::Index(index), Segment::Key("helm_chart_values_files")];
         let values_files = self.values_files(dir, &listed, &path, &hub, facts);
-        Hub { name: raw.name, helm_chart, values_files }
+        Hub { name: raw.name, helm_chart, values_files, domain: raw.domain }
     }
 
     /// The listed values files, in order (a file listed twice stays twice:

@@ -26,8 +26,8 @@ pub const CLUSTER: Block = Block {
 pub const SUPPORT: Block = Block { known: &["helm_chart_values_files"], ignored: &[] };
 /// One hub.
 pub const HUB: Block = Block {
-    known: &["name", "helm_chart", "helm_chart_values_files"],
-    ignored: &["display_name", "domain", "chart_override"],
+    known: &["name", "helm_chart", "helm_chart_values_files", "domain"],
+    ignored: &["display_name", "chart_override"],
 };
 /// The `gcp` block.
 pub const GCP: Block = Block { known: &["project", "cluster", "zone", "key"], ignored: &["billing"] };
@@ -43,8 +43,12 @@ pub const KUBECONFIG: Block = Block { known: &["file"], ignored: &["billing"] };
 const PROVIDER_BLOCKS: [(&str, Block); 4] = [("gcp", GCP), ("aws", AWS), ("azure", AZURE), ("kubeconfig", KUBECONFIG)];
 
 const VALUES_FILES: Shape<'static> = Shape::Items(&Shape::All);
-const HUB_SHAPE: Shape<'static> =
-    Shape::Fields(&[("name", Shape::All), ("helm_chart", Shape::All), ("helm_chart_values_files", VALUES_FILES)]);
+const HUB_SHAPE: Shape<'static> = Shape::Fields(&[
+    ("name", Shape::All),
+    ("helm_chart", Shape::All),
+    ("helm_chart_values_files", VALUES_FILES),
+    ("domain", Shape::All),
+]);
 /// What of a cluster file its position [`Index`] walks: the nodes the
 /// deployer reads, and the keys of the blocks above. Everything else
 /// (`metadata`, provider settings) is skipped unread.

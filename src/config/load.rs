@@ -212,7 +212,24 @@ pub const MAX_CHART_FILE_BYTES: u64 = 1024 * 1024;
 /// `file://` dependencies, and computes each used chart's inputs.
 pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Error> {
     let root = RepoRoot::new(repo)?;
-    chart_inputs(&used_charts(estate), &mut |relative: &str| read_chart_file(&root, relative))
+    let used = used_charts(estate);
+    let mut inputs = chart_inputs(&used, &mut |relative: &str| read_chart_file(&root, relative))?;
+    // `.jsonnet` values: what each render reads is an input of the releases that render it.
+    for chart in &used {
+        let file = crate::jsonnet::chart_values_file(&crate::config::charts::chart_folder(chart));
+        if root.file(&file).is_ok() {
+            inputs.add_chart_jsonnet(chart, &file, crate::jsonnet::input_files(&root, &file));
+        }
+    }
+    for cluster in &estate.clusters {
+        let support = cluster.support.iter().flat_map(|s| s.values_files.iter());
+        for file in support.chain(cluster.hubs.iter().flat_map(|h| h.values_files.iter())) {
+            if crate::jsonnet::is_jsonnet(&file.path) && inputs.jsonnet_inputs(&file.path).is_empty() {
+                inputs.add_jsonnet(&file.path, crate::jsonnet::input_files(&root, &file.path));
+            }
+        }
+    }
+    Ok(inputs)
 }
 
 /// The text of one repository-relative `Chart.yaml`, `None` when there is none. Read through

@@ -72,6 +72,8 @@ pub struct Hub {
     pub name: String,
     pub helm_chart: String,
     pub values_files: Vec<ValuesFile>,
+    /// `domain:` as written: what `{domain}` stands for in `jsonnet.ext_vars`.
+    pub domain: Option<String>,
 }
 
 /// A Helm values file listed in `cluster.yaml`.

@@ -148,6 +148,9 @@ pub struct RawHub {
     /// Values files relative to the cluster folder, in the order Helm applies them.
     #[serde(default)]
     pub helm_chart_values_files: Option<Vec<String>>,
+    /// The hub's domain: what `{domain}` stands for in `jsonnet.ext_vars`.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// `deployer.yaml` at the repository root: every pattern the planner uses. All fields are optional.
@@ -180,6 +183,21 @@ pub struct RawSettings {
     /// they can break. With no rules, no health checks are planned.
     #[serde(default)]
     pub health_checks: Option<RawHealthChecks>,
+    /// How `.jsonnet` values files are rendered.
+    #[serde(default)]
+    pub jsonnet: Option<RawJsonnet>,
+}
+
+/// The `jsonnet` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonnet {
+    /// Ext-strs passed to every `.jsonnet` render: name to a template with the placeholders `{cluster}`,
+    /// `{provider}`, `{account}` (AWS account or GCP project), `{hub}`, `{domain}` and
+    /// `{provider_cluster_name}` (the AWS `clusterName` on AWS, else the cluster name); `{{`/`}}` are
+    /// literal braces. A variable using `{hub}` or `{domain}` is not set for the support chart.
+    #[serde(default)]
+    pub ext_vars: Option<BTreeMap<String, String>>,
 }
 
 /// The `health_checks` block of `deployer.yaml`.

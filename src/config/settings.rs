@@ -136,6 +136,8 @@ pub struct Settings {
     pub render_ignore: RenderIgnore,
     /// Which changes plan health checks (`health_checks`); none by default.
     pub health_checks: HealthCheckRules,
+    /// The ext-strs of `.jsonnet` renders (`jsonnet.ext_vars`); none by default.
+    pub jsonnet_ext_vars: crate::jsonnet::ExtVarTemplates,
 }
 
 impl Default for Settings {
@@ -159,6 +161,11 @@ impl Settings {
                 .is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "health_checks"))
             {
                 health_checks::RULES_HINT
+            } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "jsonnet"))
+            {
+                "`jsonnet.ext_vars` maps an ext-var name to a template such as `{provider_cluster_name}`; the \
+                 placeholders are `{cluster}`, `{provider}`, `{account}`, `{hub}`, `{domain}`, \
+                 `{provider_cluster_name}`, and `{{`/`}}` are literal braces"
             } else if path.first().is_some_and(|segment| matches!(segment, OwnedSegment::Key(key) if key == "render")) {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
             } else if message == ABSOLUTE_PATTERN || message == CLIMBING_PATTERN {
@@ -211,6 +218,15 @@ impl Settings {
                 at.extend(problem.index.map(OwnedSegment::Index));
                 (at, problem.message)
             })?;
+        let ext_vars = raw.jsonnet.and_then(|jsonnet| jsonnet.ext_vars).unwrap_or_default();
+        let jsonnet_ext_vars = crate::jsonnet::ExtVarTemplates::parse(
+            ext_vars.iter().map(|(name, template)| (name.as_str(), template.as_str())),
+        )
+        .map_err(|problem| {
+            let mut at = path(&["jsonnet", "ext_vars"], None);
+            at.push(OwnedSegment::Key(problem.name));
+            (at, problem.message)
+        })?;
         let defaults = Labels::default();
         let raw_labels = raw.labels.unwrap_or_default();
         let labels = Labels {
@@ -231,6 +247,7 @@ impl Settings {
             impact: raw.impact.unwrap_or_default(),
             render_ignore,
             health_checks,
+            jsonnet_ext_vars,
         })
     }
 

@@ -339,6 +339,7 @@ pub fn plan_commands(
     options: &DeployOptions,
     has_file_dependencies: &dyn Fn(&str) -> bool,
     decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
+    jsonnet: &dyn Fn(&Target, &str) -> Option<PathBuf>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut built: Vec<String> = Vec::new();
@@ -356,9 +357,17 @@ pub fn plan_commands(
         let mut argv: Vec<String> =
             ["helm", "upgrade", "--install", release, &chart, "--namespace", release].map(str::to_owned).to_vec();
         argv.push("--create-namespace".into());
+        // The chart's own `values.jsonnet`, rendered, comes first.
+        if let Some(rendered) = jsonnet(target, &crate::jsonnet::chart_values_file(&chart)) {
+            argv.push("-f".into());
+            argv.push(rendered.to_string_lossy().into_owned());
+        }
         for file in values_files(cluster, target) {
             argv.push("-f".into());
-            if crate::sops::is_encrypted(&file.path) {
+            if crate::jsonnet::is_jsonnet(&file.path) {
+                // Rendered for this release before the steps are made; never handed to helm as jsonnet.
+                argv.push(jsonnet(target, &file.path).unwrap_or_default().to_string_lossy().into_owned());
+            } else if crate::sops::is_encrypted(&file.path) {
                 argv.push(decrypted(file).to_string_lossy().into_owned());
             } else {
                 argv.push(file.path.clone());
@@ -562,6 +571,7 @@ mod tests {
             name: name.into(),
             helm_chart: chart.into(),
             values_files: files.iter().map(|f| file(&format!("{dir}/{f}"))).collect(),
+            domain: None,
         };
         Cluster {
             name: "c1".into(),
@@ -591,7 +601,10 @@ mod tests {
 
     fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
         let deps = |chart: &str| with_deps.contains(&chart);
-        plan_commands(&cluster(), targets, options, &deps, &decrypted).iter().map(Step::command_line).collect()
+        plan_commands(&cluster(), targets, options, &deps, &decrypted, &|_, _| None)
+            .iter()
+            .map(Step::command_line)
+            .collect()
     }
 
     #[test]
@@ -651,7 +664,14 @@ mod tests {
 
     #[test]
     fn upgrade_argv_is_one_argument_each() {
-        let steps = plan_commands(&cluster(), &[Target::Support], &DeployOptions::default(), &|_| false, &decrypted);
+        let steps = plan_commands(
+            &cluster(),
+            &[Target::Support],
+            &DeployOptions::default(),
+            &|_| false,
+            &decrypted,
+            &|_, _| None,
+        );
         assert_eq!(steps.len(), 1);
         assert_eq!((&steps[0].target, &steps[0].kind), (&Target::Support, &StepKind::Upgrade));
         assert_eq!(steps[0].title(), "helm upgrade support");

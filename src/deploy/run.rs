@@ -113,19 +113,57 @@ pub fn releases_table(releases: &[ReleaseResult]) -> String {
 
 /// Finds the cluster named `name` in the repository.
 pub fn find_cluster(repo: &Path, config: Option<&Path>, name: &str) -> Result<Cluster, Error> {
+    find_cluster_and_settings(repo, config, name).map(|(cluster, _)| cluster)
+}
+
+/// [`find_cluster`], with the settings it was found with.
+fn find_cluster_and_settings(
+    repo: &Path,
+    config: Option<&Path>,
+    name: &str,
+) -> Result<(Cluster, crate::config::Settings), Error> {
     let settings = load_settings(repo, config)?;
     let estate = load_estate(repo, &settings)?;
-    estate
-        .clusters
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob)))
+    let cluster = estate.clusters.into_iter().find(|c| c.name == name).ok_or_else(|| {
+        Error::input(inputs::CLUSTER, format!("no cluster named `{name}` in {}", settings.cluster_glob))
+    })?;
+    Ok((cluster, settings))
+}
+
+/// Every `.jsonnet` file the targets render, rendered: (release, file, JSON), in helm's order.
+fn render_jsonnet(
+    root: &RepoRoot,
+    cluster: &Cluster,
+    targets: &[Target],
+    options: &super::DeployOptions,
+    settings: &crate::config::Settings,
+) -> Result<Vec<(String, String, String)>, Error> {
+    let mut rendered = Vec::new();
+    for target in targets {
+        let chart = super::chart_path(cluster, target, options);
+        let chart_jsonnet = crate::jsonnet::chart_values_file(&chart);
+        let has_chart_jsonnet = match root.file(&chart_jsonnet) {
+            Ok(_) => true,
+            Err(refused) if refused.problem == PathProblem::NotFound => false,
+            Err(refused) => return Err(Error::Config(vec![refused.file_diagnostic()])),
+        };
+        let hub = match target {
+            Target::Hub(name) => cluster.hubs.iter().find(|h| &h.name == name),
+            Target::Support => None,
+        };
+        let ext_vars = settings.jsonnet_ext_vars.values(&crate::jsonnet::Placeholders::of(cluster, hub));
+        for file in crate::jsonnet::release_files(&chart, has_chart_jsonnet, super::values_files(cluster, target)) {
+            let out = crate::jsonnet::render(root, &file, &ext_vars)?;
+            rendered.push((target.release().to_owned(), file, out.json));
+        }
+    }
+    Ok(rendered)
 }
 
 /// Upgrades the request's targets, in order, stopping at the first failure.
 pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
     let repo = &request.repo;
-    let cluster = find_cluster(repo, request.config.as_deref(), &request.cluster)?;
+    let (cluster, settings) = find_cluster_and_settings(repo, request.config.as_deref(), &request.cluster)?;
     let targets = resolve_targets(&cluster, request.support, &request.hubs)?;
     let mut outcome = DeployOutcome {
         cluster: cluster.name.clone(),
@@ -145,6 +183,11 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let charts_with_file_dependencies = check_charts(&root, &cluster, &targets, &request.options)?;
     let chart_has_file_dependencies = |chart: &str| charts_with_file_dependencies.iter().any(|c| c == chart);
     let encrypted = encrypted_files(&cluster, &targets);
+    // Rendered before anything runs: a jsonnet error stops the deploy at its file and line.
+    let jsonnet = render_jsonnet(&root, &cluster, &targets, &request.options, &settings)?;
+    let jsonnet_name = |index: usize, file: &str| {
+        format!("jsonnet-{index}-{}.json", file.rsplit('/').next().unwrap_or(file).trim_end_matches(".jsonnet"))
+    };
 
     let mut options = request.options.clone();
     let helm_found = detect_helm();
@@ -160,7 +203,20 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ),
         };
         let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
-        let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &placeholder);
+        let rendered_placeholder = |target: &Target, file: &str| {
+            jsonnet
+                .iter()
+                .position(|(release, path, _)| release == target.release() && path == file)
+                .map(|index| Path::new("<rendered>").join(jsonnet_name(index, file)))
+        };
+        let steps = plan_commands(
+            &cluster,
+            &targets,
+            &options,
+            &chart_has_file_dependencies,
+            &placeholder,
+            &rendered_placeholder,
+        );
         let mut text = format!(
             "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
             cluster.name,
@@ -169,6 +225,9 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         text.push_str(&helm_note);
         if !encrypted.is_empty() {
             text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
+        }
+        for (release, file, json) in &jsonnet {
+            text.push_str(&format!("# {release}: {file} rendered (jsonnet) to {} bytes of JSON\n", json.len()));
         }
         for file in &encrypted {
             let to = placeholder(file);
@@ -202,7 +261,21 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     stop::install()?;
     runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
     // Removed when this function returns, on success and on every error path.
-    let private = if encrypted.is_empty() { None } else { Some(PrivateDir::create()?) };
+    let private = if encrypted.is_empty() && jsonnet.is_empty() { None } else { Some(PrivateDir::create()?) };
+    let mut rendered_paths: Vec<(String, String, PathBuf)> = Vec::new();
+    if let Some(private) = &private {
+        for (index, (release, file, json)) in jsonnet.iter().enumerate() {
+            let path = private.write(&jsonnet_name(index, file), json.as_bytes())?;
+            runner::print(&format!("Rendered {file} (jsonnet) for {release}\n"));
+            rendered_paths.push((release.clone(), file.clone(), path));
+        }
+    }
+    let rendered_path = |target: &Target, file: &str| {
+        rendered_paths
+            .iter()
+            .find(|(release, path, _)| release == target.release() && path == file)
+            .map(|(_, _, path)| path.clone())
+    };
     let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
     if let Some(private) = &private {
         for (index, file) in encrypted.iter().enumerate() {
@@ -223,7 +296,8 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let steps = plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &decrypted_path);
+    let steps =
+        plan_commands(&cluster, &targets, &options, &chart_has_file_dependencies, &decrypted_path, &rendered_path);
     let release_line = ReleaseLines::new(&root, &cluster);
 
     for step in &steps {

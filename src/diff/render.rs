@@ -224,6 +224,8 @@ struct SideConfig {
     inputs: crate::config::charts::ChartInputs,
     /// Clusters whose own files do not load on this side, by name.
     blocked: Vec<String>,
+    /// `jsonnet.ext_vars` of this side's `deployer.yaml`.
+    jsonnet_ext_vars: crate::jsonnet::ExtVarTemplates,
 }
 
 /// A chart's folders as read: its own and its `file://` dependencies'.
@@ -304,18 +306,47 @@ impl Side {
         let Some(cluster) = config.estate.clusters.iter().find(|c| c.name == release.cluster_name) else {
             return Input::Absent;
         };
-        let (chart, files): (String, Vec<ValuesFile>) = match &release.hub_name {
+        let (chart, files, hub): (String, Vec<ValuesFile>, _) = match &release.hub_name {
             None => match &cluster.support {
-                Some(support) => (SUPPORT_RELEASE.to_owned(), support.values_files.clone()),
+                Some(support) => (SUPPORT_RELEASE.to_owned(), support.values_files.clone(), None),
                 None => return Input::Absent,
             },
             Some(hub) => match cluster.hubs.iter().find(|h| &h.name == hub) {
-                Some(hub) => (hub.helm_chart.clone(), hub.values_files.clone()),
+                Some(hub) => (hub.helm_chart.clone(), hub.values_files.clone(), Some(hub)),
                 None => return Input::Absent,
             },
         };
-        let mut values = Vec::with_capacity(files.len());
+        let mut values = Vec::with_capacity(files.len() + 1);
+        // `.jsonnet` values are rendered (the chart's own `values.jsonnet` first); the JSON is what helm
+        // gets, what the cache key holds and what "values changed" compares.
+        let chart_jsonnet = crate::jsonnet::chart_values_file(&chart_folder(&chart));
+        let has_chart_jsonnet = match self.root.file(&chart_jsonnet) {
+            Ok(_) => true,
+            Err(refused) if refused.problem == crate::repo_fs::PathProblem::NotFound => false,
+            Err(refused) => return Input::Failed(format!("{}: {refused}", self.name.as_str())),
+        };
+        let ext_vars = config.jsonnet_ext_vars.values(&crate::jsonnet::Placeholders::of(cluster, hub));
+        let render = |file: &str| match crate::jsonnet::render(&self.root, file, &ext_vars) {
+            Ok(rendered) => {
+                let json = rendered.json.into_bytes();
+                Ok((file.to_owned(), sha256(&[&json]), json))
+            }
+            Err(error) => Err(Input::Failed(format!("{}: {}", self.name.as_str(), first_problem_text(&error)))),
+        };
+        if has_chart_jsonnet {
+            match render(&chart_jsonnet) {
+                Ok(value) => values.push(value),
+                Err(failed) => return failed,
+            }
+        }
         for file in &files {
+            if crate::jsonnet::is_jsonnet(&file.path) {
+                match render(&file.path) {
+                    Ok(value) => values.push(value),
+                    Err(failed) => return failed,
+                }
+                continue;
+            }
             let bytes = match self.root.read_file_capped(&file.path, MAX_VALUES_FILE_BYTES) {
                 Ok(bytes) => bytes,
                 Err(refused) => return Input::Failed(format!("{}: {refused}", self.name.as_str())),
@@ -372,7 +403,7 @@ fn load_side(checkout: &Path, config: Option<&Path>) -> Result<SideConfig, Strin
     let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_problem(&e))?;
     let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_problem(&e))?;
     let blocked = loaded.blocked.iter().filter_map(|b| b.name.clone()).collect();
-    Ok(SideConfig { estate: loaded.estate, inputs, blocked })
+    Ok(SideConfig { estate: loaded.estate, inputs, blocked, jsonnet_ext_vars: settings.jsonnet_ext_vars })
 }
 
 /// Why a side's configuration does not load: its first problem, at its file and line.
@@ -383,6 +414,14 @@ fn first_problem(error: &Error) -> String {
             format!("the configuration does not load: {}: {}", first.position(), first.headline())
         }
         other => first_line(&other.to_string()),
+    }
+}
+
+/// An error's first problem, at its file and line.
+fn first_problem_text(error: &Error) -> String {
+    match error {
+        Error::Config(found) if !found.is_empty() => format!("{}: {}", found[0].position(), found[0].headline()),
+        other => other.to_string().lines().next().unwrap_or_default().to_owned(),
     }
 }
 
