@@ -182,7 +182,6 @@ mod tests {
                     ("account", Some((5, 1)), None),
                     ("tenancy", Some((6, 1)), None),
                     ("hubs[0].display_name", Some((9, 5)), None),
-                    ("hubs[0].domain", Some((10, 5)), None),
                     ("hubs[0].chart_override", Some((11, 5)), None),
                 ],
             ),
