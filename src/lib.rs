@@ -34,6 +34,7 @@ pub mod filter;
 pub mod generate;
 pub mod github;
 pub mod http;
+pub mod jsonnet;
 pub mod legs;
 pub mod manifests;
 pub mod plan;

@@ -262,6 +262,7 @@ pub fn plan_with_edits(
             cluster,
             changed: &changed,
             modified_charts: &modified_charts,
+            charts,
             edit: edits.get(&cluster.file),
         };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
@@ -323,6 +324,8 @@ struct ClusterDecision<'a> {
     changed: &'a HashSet<&'a str>,
     /// Charts whose inputs changed, by name, with the reason.
     modified_charts: &'a BTreeMap<&'a str, String>,
+    /// What each `.jsonnet` values file's render reads.
+    charts: &'a ChartInputs,
     /// What the edit of the cluster's file touched, when it was compared with its previous version.
     edit: Option<&'a ClusterEdit>,
 }
@@ -353,11 +356,26 @@ impl ClusterDecision<'_> {
         }
         // Each file once, in the listed order, however often it is listed (`a.yaml`, `./a.yaml`).
         let mut named: Vec<&str> = Vec::new();
-        let mut modified: Vec<&str> = Vec::new();
-        for file in values_files.iter().filter(|file| self.changed.contains(file.path.as_str())) {
+        let mut modified: Vec<String> = Vec::new();
+        // A `.jsonnet` values file counts as modified when a file its render reads changed; the
+        // reason names that file.
+        let read_and_changed = |file: &ValuesFile| {
+            if !crate::jsonnet::is_jsonnet(&file.path) {
+                return None;
+            }
+            self.charts.jsonnet_inputs(&file.path).iter().find(|input| self.changed.contains(input.as_str()))
+        };
+        for file in values_files {
+            let shown = if self.changed.contains(file.path.as_str()) {
+                file.basename().to_owned()
+            } else if let Some(read) = read_and_changed(file) {
+                format!("{} (it reads {read})", file.basename())
+            } else {
+                continue;
+            };
             if !named.contains(&file.path.as_str()) {
                 named.push(&file.path);
-                modified.push(file.basename());
+                modified.push(shown);
             }
         }
         if !modified.is_empty() {
@@ -552,6 +570,7 @@ mod tests {
                     values_files: values(&dir, files),
                     chart_override: None,
                     domain_override_file: None,
+                    domain: None,
                 })
                 .collect(),
             dir,

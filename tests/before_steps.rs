@@ -108,7 +108,7 @@ fn dry_run_shows_each_step_before_its_chart_with_versions_and_conditions() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let expected = vec![
-        "sops --decrypt config/clusters/aws1/enc-prod.secret.values.yaml > '<decrypted>/enc-prod.secret.values.yaml'"
+        "sops --decrypt config/clusters/aws1/enc-prod.secret.values.yaml > '<decrypted>/0-enc-prod.secret.values.yaml'"
             .to_owned(),
         apply(CERT_MANAGER_CRDS),
         cert_manager(flags),
@@ -130,7 +130,7 @@ fn dry_run_shows_each_step_before_its_chart_with_versions_and_conditions() {
         words(&format!(
             "helm upgrade --install prod helm-charts/basehub --namespace prod --create-namespace \
              -f config/clusters/aws1/common.values.yaml -f config/clusters/aws1/prod.values.yaml \
-             -f '<decrypted>/enc-prod.secret.values.yaml' {flags}"
+             -f '<decrypted>/0-enc-prod.secret.values.yaml' {flags}"
         )),
     ];
     assert_eq!(printed(&stdout), expected, "{stdout}");

@@ -378,9 +378,9 @@ fn dry_run_prints_the_commands_and_runs_nothing() {
     assert_eq!(world.stubs.calls(), [], "nothing is decrypted or run");
     assert_eq!(world.leftovers(), Vec::<PathBuf>::new());
     let expected = [
-        "sops --decrypt config/clusters/cluster1/enc-support.secret.values.yaml > '<decrypted>/enc-support.secret.values.yaml'",
+        "sops --decrypt config/clusters/cluster1/enc-support.secret.values.yaml > '<decrypted>/0-enc-support.secret.values.yaml'",
         "helm upgrade --install support helm-charts/support --namespace support --create-namespace \
-         -f config/clusters/cluster1/support.values.yaml -f '<decrypted>/enc-support.secret.values.yaml' \
+         -f config/clusters/cluster1/support.values.yaml -f '<decrypted>/0-enc-support.secret.values.yaml' \
          --wait=watcher --timeout 10m --cleanup-on-fail",
         "helm dependency build helm-charts/daskhub",
         "helm upgrade --install hub3 helm-charts/daskhub --namespace hub3 --create-namespace \

@@ -81,6 +81,8 @@ struct Prepared {
     skipped: Vec<String>,
     dependency_builds: usize,
     decrypted: usize,
+    /// `.jsonnet` files rendered with the deployer's renderer.
+    jsonnet_rendered: usize,
 }
 
 /// What checking some repositories found.
@@ -102,7 +104,7 @@ struct Report {
 /// dependencies from the loopback servers `tests/remote_deps.rs` starts, and
 /// are rendered there with both helms. Each must exist, so the list cannot go
 /// stale.
-const PLANNING_ONLY: &[&str] = &["legs/fleet-256", "dropin-before", "dropin-e/repo"];
+const PLANNING_ONLY: &[&str] = &["legs/fleet-256", "dropin-before", "dropin-e/repo", "reference/repo"];
 
 /// Fixture folders holding `config/clusters/*/cluster.yaml` and `helm-charts/`, found by walking.
 fn fixture_repositories() -> Vec<PathBuf> {
@@ -145,8 +147,13 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &target);
         } else if kind.is_file() {
             fs::copy(entry.path(), &target).expect("copy file");
+        } else if kind.is_symlink() {
+            // As committed: a relative link inside the fixture (`daskhub/values.jsonnet`).
+            let link = fs::read_link(entry.path()).expect("read link");
+            assert!(link.is_relative(), "{}: fixture links are relative", entry.path().display());
+            std::os::unix::fs::symlink(&link, &target).expect("copy link");
         } else {
-            panic!("{}: fixtures hold only files and folders", entry.path().display());
+            panic!("{}: fixtures hold only files, folders and relative links", entry.path().display());
         }
     }
 }
@@ -231,8 +238,9 @@ fn prepare(helm: &Helm, repo: &Path, name: &str, key: &AgeKey, work: &Path) -> P
     }
 
     // Each cluster's support chart and hubs, as deploy resolves them.
-    let estate = match load_settings(&copy, None).and_then(|settings| load_estate(&copy, &settings)) {
-        Ok(estate) => estate,
+    let loaded = load_settings(&copy, None).and_then(|settings| Ok((load_estate(&copy, &settings)?, settings)));
+    let (estate, settings) = match loaded {
+        Ok(loaded) => loaded,
         Err(error) => {
             prepared.failures.push(format!("{}: {error}", at("loading the cluster files")));
             return prepared;
@@ -248,10 +256,17 @@ fn prepare(helm: &Helm, repo: &Path, name: &str, key: &AgeKey, work: &Path) -> P
                 ["template", release, &chart, "--namespace", release].map(OsString::from).to_vec();
             let mut shown = Vec::new();
             let mut expect = Vec::new();
+            // The values list holds the chart's `values.jsonnet`; jsonnet rendered as deploy renders it.
+            let hub = cluster.hubs.iter().find(|hub| hub.name == release);
+            let hub = hub.filter(|_| matches!(target, Target::Hub(_)));
+            let ext_vars = settings.jsonnet_ext_vars.values(&deployer::jsonnet::Placeholders::of(cluster, hub));
+            let root = deployer::repo_fs::RepoRoot::new(&copy).expect("checkout root");
             for file in values_files(cluster, target) {
                 args.push("-f".into());
                 shown.push(file.path.clone());
-                if deployer::sops::is_encrypted(&file.path) {
+                if deployer::jsonnet::is_jsonnet(&file.path) {
+                    args.push(rendered_jsonnet(&root, &file.path, &ext_vars, &decrypted_dir, &mut prepared).into());
+                } else if deployer::sops::is_encrypted(&file.path) {
                     let marker = format!("decrypted-{}-{release}-{}", cluster.name, file.basename());
                     let index = prepared.decrypted;
                     match round_trip(
@@ -293,6 +308,24 @@ fn prepare(helm: &Helm, repo: &Path, name: &str, key: &AgeKey, work: &Path) -> P
         }
     }
     prepared
+}
+
+/// Renders a `.jsonnet` values file with the deployer's renderer into a JSON file for helm; a render
+/// failure is a failure of the fixture.
+fn rendered_jsonnet(
+    root: &deployer::repo_fs::RepoRoot,
+    file: &str,
+    ext_vars: &[(String, String)],
+    folder: &Path,
+    prepared: &mut Prepared,
+) -> PathBuf {
+    let to = folder.join(format!("jsonnet-{}-{}.json", prepared.jsonnet_rendered, file.replace('/', "_")));
+    prepared.jsonnet_rendered += 1;
+    match deployer::jsonnet::render(root, file, ext_vars) {
+        Ok(rendered) => fs::write(&to, rendered.json).expect("write rendered jsonnet"),
+        Err(error) => prepared.failures.push(format!("jsonnet {file}: {error}")),
+    }
+    to
 }
 
 /// Writes a plaintext holding `marker` over `relative` in the copy as a real

@@ -218,7 +218,6 @@ fn real_world_keys_raise_nothing_and_strict_lists_them_as_notices() {
         "notice: config/clusters/c1/cluster.yaml:8:1: tenancy: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:14:3: gcp.billing: key not read by the deployer",
         "notice: config/clusters/c1/cluster.yaml:21:5: hubs[0].display_name: key not read by the deployer",
-        "notice: config/clusters/c1/cluster.yaml:22:5: hubs[0].domain: key not read by the deployer",
         "notice: config/clusters/c2/cluster.yaml:6:3: aws.clusterType: key not read by the deployer",
         "notice: config/clusters/c2/cluster.yaml:9:3: aws.billing: key not read by the deployer",
         "notice: config/clusters/c3/cluster.yaml:5:3: kubeconfig.billing: key not read by the deployer",

@@ -320,8 +320,9 @@ pub fn run_recording(env: &RunnerEnv, inputs: &SetupInputs, files: &mut Vec<Path
 /// The repository files this leg has sops decrypt, in two sets: those read
 /// before the cluster's credentials exist (the provider block's `key:` file
 /// when it is used, an `enc-` kubeconfig file) and the cluster's `enc-`
-/// values files (support and every hub: a setup step does not know which
-/// releases follow, so all of them).
+/// values files (support and every hub, the charts' own among them, and the
+/// hubs' `domain_override_file`s: a setup step does not know which releases
+/// follow, so all of them).
 pub fn leg_sops_files(
     cluster: &Cluster,
     place: &ClusterLocation,
@@ -358,6 +359,12 @@ pub fn leg_sops_files(
     for file in support.chain(cluster.hubs.iter().flat_map(|h| h.values_files.iter())) {
         if sops::is_encrypted(&file.path) && !later.contains(&file.path) {
             later.push(file.path.clone());
+        }
+    }
+    // A hub's `domain_override_file` is decrypted for `{domain}` of its jsonnet values.
+    for file in cluster.hubs.iter().filter_map(|h| h.domain_override_file.as_ref()) {
+        if sops::is_encrypted(file) && !later.contains(file) {
+            later.push(file.clone());
         }
     }
     (early, later)

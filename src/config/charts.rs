@@ -179,6 +179,9 @@ pub struct ChartInputs {
     /// The inputs of each hub chart with a `chart_override`, by its key ([`super::Hub::chart_key`]):
     /// read as the chart is, with the override's text in place of the `Chart.yaml` it replaces.
     overrides: BTreeMap<String, ChartInputs>,
+    /// Every `.jsonnet` values file rendered → the files its render may read
+    /// ([`crate::jsonnet::input_files`]).
+    jsonnet: BTreeMap<String, Vec<String>>,
 }
 
 impl ChartInputs {
@@ -233,6 +236,16 @@ impl ChartInputs {
                     .map(|input| (name.as_str(), input.reason()))
             })
             .collect()
+    }
+
+    /// Records a `.jsonnet` values file and the files its render reads.
+    pub fn add_jsonnet(&mut self, file: &str, inputs: Vec<String>) {
+        self.jsonnet.insert(file.to_owned(), inputs);
+    }
+
+    /// The files the render of the `.jsonnet` file `file` reads (itself first); empty when not recorded.
+    pub fn jsonnet_inputs(&self, file: &str) -> &[String] {
+        self.jsonnet.get(file).map_or(&[], Vec::as_slice)
     }
 
     /// The charts whose inputs hold `path`, with the input that holds it: for `deployer explain`.
@@ -441,7 +454,7 @@ fn graph(
         })
         .collect();
     let dependencies = nodes.into_iter().map(|(folder, node)| (folder, node.dependencies)).collect();
-    Ok(ChartInputs { closures, dependencies, overrides: BTreeMap::new() })
+    Ok(ChartInputs { closures, dependencies, ..ChartInputs::default() })
 }
 
 fn entry_problem(file: &str, text: &str, index: usize, message: String, hint: &str) -> Diagnostic {

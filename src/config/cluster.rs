@@ -386,7 +386,7 @@ impl Checker<'_> {
             .domain_override_file
             .as_deref()
             .and_then(|entry| self.hub_file(dir, entry, &domain_path, "domain override file", facts));
-        Hub { name: raw.name, helm_chart, values_files, chart_override, domain_override_file }
+        Hub { name: raw.name, helm_chart, values_files, chart_override, domain_override_file, domain: raw.domain }
     }
 
     /// The repository path of a file a hub names (`chart_override`, `domain_override_file`),

@@ -26,8 +26,8 @@ pub const CLUSTER: Block = Block {
 pub const SUPPORT: Block = Block { known: &["helm_chart_values_files"], ignored: &[] };
 /// One hub.
 pub const HUB: Block = Block {
-    known: &["name", "helm_chart", "helm_chart_values_files", "chart_override", "domain_override_file"],
-    ignored: &["display_name", "domain"],
+    known: &["name", "helm_chart", "helm_chart_values_files", "chart_override", "domain_override_file", "domain"],
+    ignored: &["display_name"],
 };
 /// The `gcp` block.
 pub const GCP: Block = Block { known: &["project", "cluster", "zone", "key"], ignored: &["billing"] };
@@ -49,6 +49,7 @@ const HUB_SHAPE: Shape<'static> = Shape::Fields(&[
     ("helm_chart_values_files", VALUES_FILES),
     ("chart_override", Shape::All),
     ("domain_override_file", Shape::All),
+    ("domain", Shape::All),
 ]);
 /// What of a cluster file its position [`Index`] walks: the nodes the
 /// deployer reads, and the keys of the blocks above. Everything else
@@ -183,7 +184,6 @@ mod tests {
                     ("account", Some((5, 1)), None),
                     ("tenancy", Some((6, 1)), None),
                     ("hubs[0].display_name", Some((9, 5)), None),
-                    ("hubs[0].domain", Some((10, 5)), None),
                 ],
             ),
             (

@@ -6,14 +6,14 @@
 //! diagnostic) comes out in the same order as on one thread.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::Path;
 
 use super::charts::{chart_inputs, chart_inputs_overridden, used_charts, ChartInputs};
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
-use super::{Estate, CHARTS_DIR};
+use super::{Estate, ValuesFile, CHARTS_DIR};
 use crate::blocked::{self, BlockedCluster};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
@@ -141,9 +141,67 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
     let (parsed, mut duplicates) = blocked::split_duplicate_names(parsed);
     blocked.append(&mut duplicates);
     blocked.sort_by(|a, b| a.file.cmp(&b.file));
-    let estate = assemble_estate(parsed).map_err(Error::Config)?;
+    let mut estate = assemble_estate(parsed).map_err(Error::Config)?;
+    add_chart_values(&root, settings, &mut estate)?;
     warnings.extend(unknown_health_check_clusters(settings, &estate, &blocked));
     Ok(Loaded { estate, warnings, notices, blocked })
+}
+
+/// Puts in front of each release's values files what its chart gives every release: the chart's
+/// `charts.<chart>.values_files` from `deployer.yaml`, then the chart folder's own `values.jsonnet`
+/// when there is one (the Python deployer's order). From here on, a release's list is exactly what
+/// helm gets, in order, and each of these files is an input of every release of the chart.
+fn add_chart_values(root: &RepoRoot, settings: &Settings, estate: &mut Estate) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    let mut given: BTreeMap<String, Vec<ValuesFile>> = BTreeMap::new();
+    let used = super::charts::used_charts(estate);
+    for chart in &used {
+        let mut files = Vec::new();
+        for (index, path) in settings.chart_values(chart).iter().enumerate() {
+            match root.file(path) {
+                Ok(_) => files.push(ValuesFile { path: path.clone() }),
+                Err(refused) => {
+                    let at = settings
+                        .chart_values_file_keys
+                        .iter()
+                        .find(|((name, at_index), _)| name == chart && *at_index == index)
+                        .map(|(_, at)| at.clone())
+                        .unwrap_or_else(|| Diagnostic::new(super::settings::DEFAULT_SETTINGS_FILE, String::new()));
+                    let mut diagnostic = at.hint(
+                        "`charts.<chart>.values_files` are repository-relative files given to every release of the chart",
+                    );
+                    diagnostic.message = format!("the chart's values file {path} {}", refused.problem);
+                    problems.push(diagnostic);
+                }
+            }
+        }
+        let own = crate::jsonnet::chart_values_file(&super::charts::chart_folder(chart));
+        match root.file(&own) {
+            Ok(_) => files.push(ValuesFile { path: own }),
+            Err(refused) if refused.problem == PathProblem::NotFound => {}
+            Err(refused) => problems.push(refused.file_diagnostic()),
+        }
+        given.insert(chart.clone(), files);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Config(problems));
+    }
+    let with = |chart: &str, own: &mut Vec<ValuesFile>| {
+        if let Some(first) = given.get(chart).filter(|first| !first.is_empty()) {
+            let mut files = first.clone();
+            files.append(own);
+            *own = files;
+        }
+    };
+    for cluster in &mut estate.clusters {
+        if let Some(support) = &mut cluster.support {
+            with(super::charts::SUPPORT_CHART, &mut support.values_files);
+        }
+        for hub in &mut cluster.hubs {
+            with(&hub.helm_chart, &mut hub.values_files);
+        }
+    }
+    Ok(())
 }
 
 /// A name under `health_checks.clusters` that no cluster has (nor a blocked one): its
@@ -251,7 +309,8 @@ pub const MAX_CHART_FILE_BYTES: u64 = 1024 * 1024;
 pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Error> {
     let root = RepoRoot::new(repo)?;
     let mut read = |relative: &str| read_chart_file(&root, relative);
-    let mut inputs = chart_inputs(&used_charts(estate), &mut read)?;
+    let used = used_charts(estate);
+    let mut inputs = chart_inputs(&used, &mut read)?;
     let mut problems = Vec::new();
     let mut done = std::collections::BTreeSet::new();
     for hub in estate.clusters.iter().flat_map(|cluster| &cluster.hubs) {
@@ -268,13 +327,22 @@ pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Er
             Err(error) => return Err(error),
         }
     }
-    if problems.is_empty() {
-        Ok(inputs)
-    } else {
+    if !problems.is_empty() {
         problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         problems.dedup();
-        Err(Error::Config(problems))
+        return Err(Error::Config(problems));
     }
+    // `.jsonnet` values (the charts' own `values.jsonnet` among them): what each render reads is an
+    // input of the releases that render it.
+    for cluster in &estate.clusters {
+        let support = cluster.support.iter().flat_map(|s| s.values_files.iter());
+        for file in support.chain(cluster.hubs.iter().flat_map(|h| h.values_files.iter())) {
+            if crate::jsonnet::is_jsonnet(&file.path) && inputs.jsonnet_inputs(&file.path).is_empty() {
+                inputs.add_jsonnet(&file.path, crate::jsonnet::input_files(&root, &file.path));
+            }
+        }
+    }
+    Ok(inputs)
 }
 
 /// The text of one repository-relative `Chart.yaml`, `None` when there is none. Read through

@@ -79,6 +79,8 @@ pub struct Hub {
     pub chart_override: Option<ChartOverride>,
     /// `domain_override_file`: repository-relative path of the file holding the hub's `domain`.
     pub domain_override_file: Option<String>,
+    /// `domain:` as written: what `{domain}` stands for in `jsonnet.ext_vars`.
+    pub domain: Option<String>,
 }
 
 impl Hub {

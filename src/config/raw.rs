@@ -157,6 +157,9 @@ pub struct RawHub {
     /// replaces the one in `cluster.yaml`. An input of the hub: editing it upgrades the hub.
     #[serde(default)]
     pub domain_override_file: Option<String>,
+    /// The hub's domain: what `{domain}` stands for in `jsonnet.ext_vars`.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// `deployer.yaml` at the repository root: every pattern the planner uses. All fields are optional.
@@ -193,6 +196,9 @@ pub struct RawSettings {
     /// Per chart (a folder name under `helm-charts/`): what to do on a cluster before its releases of that chart.
     #[serde(default)]
     pub charts: Option<BTreeMap<String, RawChartSettings>>,
+    /// How `.jsonnet` values files are rendered.
+    #[serde(default)]
+    pub jsonnet: Option<RawJsonnet>,
 }
 
 /// One chart's entry under `charts` in `deployer.yaml`.
@@ -205,6 +211,11 @@ pub struct RawChartSettings {
     /// (installed with `helm upgrade --install --create-namespace`).
     #[serde(default)]
     pub before: Option<Vec<RawBeforeStep>>,
+    /// Values files (repository-relative) given to every release of this chart, in order, before the
+    /// chart's own `values.jsonnet` and the release's own files; `enc-*` files are decrypted with
+    /// sops, `.jsonnet` files rendered. Inputs of every release of the chart.
+    #[serde(default)]
+    pub values_files: Option<Vec<String>>,
 }
 
 /// One `before` step: exactly one of `manifests` and `chart`, and an optional `when`.
@@ -250,6 +261,18 @@ pub struct RawBeforeWhen {
     /// a release of the chart being deployed (its plain values files in order; `enc-*` and `.jsonnet` files not read).
     #[serde(default)]
     pub values_key: Option<String>,
+}
+
+/// The `jsonnet` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonnet {
+    /// Ext-strs passed to every `.jsonnet` render: name to a template with the placeholders `{cluster}`,
+    /// `{provider}`, `{account}` (AWS account or GCP project), `{hub}`, `{domain}` and
+    /// `{provider_cluster_name}` (the AWS `clusterName` on AWS, else the cluster name); `{{`/`}}` are
+    /// literal braces. A variable using `{hub}` or `{domain}` is not set for the support chart.
+    #[serde(default)]
+    pub ext_vars: Option<BTreeMap<String, String>>,
 }
 
 /// The `health_checks` block of `deployer.yaml`.

@@ -1,5 +1,7 @@
 //! `deployer.yaml`: the patterns and label names the planner uses, with their defaults.
 
+use std::collections::BTreeMap;
+
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use super::before::{self, BeforeSteps};
@@ -191,6 +193,14 @@ pub struct Settings {
     pub health_check_cluster_keys: Vec<(String, Diagnostic)>,
     /// What runs on a cluster before a chart's releases (`charts.<chart>.before`); nothing by default.
     pub before: BeforeSteps,
+    /// The ext-strs of `.jsonnet` renders (`jsonnet.ext_vars`); none by default.
+    pub jsonnet_ext_vars: crate::jsonnet::ExtVarTemplates,
+    /// Per chart, the values files every release of it gets first (`charts.<chart>.values_files`),
+    /// repository-relative and normalised; none by default.
+    pub chart_values_files: BTreeMap<String, Vec<String>>,
+    /// Where each entry of `chart_values_files` is written, by chart and index, so that a file that
+    /// does not exist is reported there once the checkout is read.
+    pub chart_values_file_keys: Vec<((String, usize), Diagnostic)>,
 }
 
 impl Default for Settings {
@@ -225,8 +235,17 @@ impl Settings {
                 EXCLUDE_HINT
             } else if top_key == Some("health_checks") {
                 health_checks::RULES_HINT
+            } else if top_key == Some("charts")
+                && segments.iter().any(|segment| matches!(segment, Segment::Key(key) if *key == "values_files"))
+            {
+                "`charts.<chart>.values_files` lists repository-relative values files (such as \
+                 `helm-charts/support/enc-support.secret.values.yaml`) given to every release of the chart"
             } else if top_key == Some("charts") {
                 before::HINT
+            } else if top_key == Some("jsonnet") {
+                "`jsonnet.ext_vars` maps an ext-var name to a template such as `{provider_cluster_name}`; the \
+                 placeholders are `{cluster}`, `{provider}`, `{account}`, `{hub}`, `{domain}`, \
+                 `{provider_cluster_name}`, and `{{`/`}}` are literal braces"
             } else if top_key == Some("render") {
                 "`render.ignore` maps a Kubernetes kind (or `*`) to JSON pointers such as `/spec/replicas`"
             } else if message.starts_with(TOO_LONG) || message.starts_with(TOO_MANY) {
@@ -245,6 +264,22 @@ impl Settings {
                     let at =
                         Diagnostic::new(file, String::new()).at(locate(text, &segments)).field(display_path(&segments));
                     (name, at)
+                })
+                .collect();
+            settings.chart_values_file_keys = settings
+                .chart_values_files
+                .iter()
+                .flat_map(|(chart, files)| (0..files.len()).map(move |index| (chart.clone(), index)))
+                .map(|(chart, index)| {
+                    let segments = [
+                        Segment::Key("charts"),
+                        Segment::Key(&chart),
+                        Segment::Key("values_files"),
+                        Segment::Index(index),
+                    ];
+                    let at =
+                        Diagnostic::new(file, String::new()).at(locate(text, &segments)).field(display_path(&segments));
+                    ((chart, index), at)
                 })
                 .collect();
             settings
@@ -285,12 +320,23 @@ impl Settings {
                 at.extend(problem.index.map(OwnedSegment::Index));
                 (at, problem.message)
             })?;
-        let before = before::from_raw(raw.charts).map_err(|problem| {
+        let mut charts = raw.charts;
+        let chart_values_files = chart_values_files(charts.as_mut())?;
+        let before = before::from_raw(charts).map_err(|problem| {
             let mut at = path(&["charts"], None);
             at.extend(problem.at.into_iter().map(|segment| match segment {
                 before::At::Key(key) => OwnedSegment::Key(key),
                 before::At::Index(index) => OwnedSegment::Index(index),
             }));
+            (at, problem.message)
+        })?;
+        let ext_vars = raw.jsonnet.and_then(|jsonnet| jsonnet.ext_vars).unwrap_or_default();
+        let jsonnet_ext_vars = crate::jsonnet::ExtVarTemplates::parse(
+            ext_vars.iter().map(|(name, template)| (name.as_str(), template.as_str())),
+        )
+        .map_err(|problem| {
+            let mut at = path(&["jsonnet", "ext_vars"], None);
+            at.push(OwnedSegment::Key(problem.name));
             (at, problem.message)
         })?;
         let defaults = Labels::default();
@@ -315,7 +361,15 @@ impl Settings {
             health_checks,
             health_check_cluster_keys: Vec::new(),
             before,
+            jsonnet_ext_vars,
+            chart_values_files,
+            chart_values_file_keys: Vec::new(),
         })
+    }
+
+    /// The values files every release of `chart` gets first (`charts.<chart>.values_files`).
+    pub fn chart_values(&self, chart: &str) -> &[String] {
+        self.chart_values_files.get(chart).map_or(&[], Vec::as_slice)
     }
 
     /// True when the repository-relative `path` is a cluster file to read.
@@ -436,6 +490,57 @@ fn patterns(
         let pattern = list.get(index).map(String::as_str).unwrap_or_default();
         (path(keys, Some(index)), format!("invalid glob `{pattern}`: {error}"))
     })
+}
+
+/// At most this many chart-level values files per chart.
+const MAX_CHART_VALUES_FILES: usize = 32;
+
+/// Takes `values_files` out of each `charts.<chart>` entry (the rest is `before`'s), each path
+/// checked to stay inside the repository and normalised.
+fn chart_values_files(
+    charts: Option<&mut BTreeMap<String, super::raw::RawChartSettings>>,
+) -> Result<BTreeMap<String, Vec<String>>, (Vec<OwnedSegment>, String)> {
+    let mut found = BTreeMap::new();
+    for (chart, settings) in charts.into_iter().flatten() {
+        let Some(list) = settings.values_files.take() else { continue };
+        let at = |index: Option<usize>| {
+            let mut at = path(&["charts"], None);
+            at.push(OwnedSegment::Key(chart.clone()));
+            at.push(OwnedSegment::Key("values_files".to_owned()));
+            at.extend(index.map(OwnedSegment::Index));
+            at
+        };
+        if list.len() > MAX_CHART_VALUES_FILES {
+            return Err((
+                at(None),
+                format!("the list has {} files; at most {MAX_CHART_VALUES_FILES} are accepted", list.len()),
+            ));
+        }
+        let mut files: Vec<String> = Vec::with_capacity(list.len());
+        for (index, entry) in list.iter().enumerate() {
+            let joined = crate::repo_fs::join_inside("", entry).map_err(|problem| {
+                (
+                    at(Some(index)),
+                    format!(
+                        "the file {problem}; a chart's values file is repository-relative and inside the repository"
+                    ),
+                )
+            })?;
+            if files.contains(&joined) {
+                return Err((at(Some(index)), "the file is listed twice".to_owned()));
+            }
+            if joined == crate::jsonnet::chart_values_file(&super::charts::chart_folder(chart)) {
+                return Err((
+                    at(Some(index)),
+                    "the chart's own `values.jsonnet` is always given, after these files; remove it from the list"
+                        .to_owned(),
+                ));
+            }
+            files.push(joined);
+        }
+        found.insert(chart.clone(), files);
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -641,7 +746,7 @@ mod tests {
             ("clusters:\n  exclude: ['config//templates/**']\n".into(), "deployer.yaml:2:13: clusters.exclude[0]: the pattern has an empty segment (`//`); cluster files are found by their normalised paths, so it can never match"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{a,/b}/{cluster}.tf'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: with the alternative `/b` of `{a,/b}`, the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
             ("health_checks:\n  provider_paths: ['./terraform/{provider}/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`, `jsonnet`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
             ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected one of `cluster_paths`, `provider_paths`, `providers`, `clusters`"),

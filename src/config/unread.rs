@@ -352,7 +352,7 @@ mod tests {
             ("name: c\nprovider: gcp\n", &[]),
             (
                 "name: c\nmetadata: {a: [1, {b: 2}]}\nprovider: gcp\nhubs:\n  - name: a\n    helm_chart_value_files: [x]\n    domain: d\n",
-                &[("", 1, "metadata"), ("hubs[0]", 1, "helm_chart_value_files"), ("hubs[0]", 2, "domain")],
+                &[("", 1, "metadata"), ("hubs[0]", 1, "helm_chart_value_files")],
             ),
             (
                 "name: c\nprovider: aws\naws:\n  account: 123\n  clusterType: eks\nsupport:\n  config: {x: 1}\n1: one\n",

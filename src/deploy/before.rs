@@ -27,8 +27,9 @@ pub fn chart_name<'a>(cluster: &'a Cluster, target: &'a Target) -> &'a str {
     }
 }
 
-/// The `(name, version)` of each dependency in a chart's `Chart.yaml`, by chart folder name.
-pub type DependencyReader<'a> = &'a dyn Fn(&str) -> Result<Vec<(String, String)>, Error>;
+/// The `(name, version)` of each dependency in a chart's `Chart.yaml`, by chart folder name, or in
+/// the `chart_override` file (repository-relative) that replaces it for a hub.
+pub type DependencyReader<'a> = &'a dyn Fn(&str, Option<&str>) -> Result<Vec<(String, String)>, Error>;
 /// Whether a dotted key is true in the merged values of a target.
 pub type ValuesKeyReader<'a> = &'a dyn Fn(&Target, &[String]) -> Result<bool, Error>;
 
@@ -41,8 +42,18 @@ pub struct Facts<'a> {
     pub settings_text: Option<&'a str>,
 }
 
+/// The `chart_override` file of a hub target when it replaces its own chart's `Chart.yaml` (the
+/// versions `{version:<name>}` reads then come from it, as the Python deployer reads them).
+fn override_file<'a>(cluster: &'a Cluster, target: &Target) -> Option<&'a str> {
+    let Target::Hub(name) = target else { return None };
+    let hub = cluster.hubs.iter().find(|h| &h.name == name)?;
+    hub.chart_override.as_ref().filter(|o| o.replaces == hub.helm_chart).map(|o| o.file.as_str())
+}
+
 /// The steps to run before `targets`, in order; each step's target is the
-/// first target of its chart.
+/// first target of its chart (a hub with a `chart_override` of that chart's
+/// `Chart.yaml` is a chart of its own here: its steps run again before it,
+/// with the override's versions).
 pub fn before_steps(
     cluster: &Cluster,
     targets: &[Target],
@@ -51,14 +62,18 @@ pub fn before_steps(
     facts: &Facts<'_>,
 ) -> Result<Vec<Step>, Error> {
     let mut out = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
     for target in targets {
         let chart = chart_name(cluster, target);
-        if seen.contains(&chart) {
+        let overridden = override_file(cluster, target);
+        if seen.contains(&(chart, overridden)) {
             continue;
         }
-        seen.push(chart);
-        let of_chart: Vec<&Target> = targets.iter().filter(|t| chart_name(cluster, t) == chart).collect();
+        seen.push((chart, overridden));
+        let of_chart: Vec<&Target> = targets
+            .iter()
+            .filter(|t| chart_name(cluster, t) == chart && override_file(cluster, t) == overridden)
+            .collect();
         let mut dependencies: Option<Vec<(String, String)>> = None;
         for (index, step) in steps.of(chart).iter().enumerate() {
             if let Some(providers) = &step.when.providers {
@@ -83,12 +98,15 @@ pub fn before_steps(
                 BeforeAction::Chart(c) => c.version.dependencies().next().is_some(),
             };
             if uses_versions && dependencies.is_none() {
-                dependencies = Some((facts.dependencies)(chart)?);
+                dependencies = Some((facts.dependencies)(chart, overridden)?);
             }
             let known = dependencies.clone().unwrap_or_default();
             let version = |name: &str| known.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
             let missing = |name: String| {
-                let chart_yaml = format!("{}/{chart}/Chart.yaml", options.charts_dir.trim_end_matches('/'));
+                let chart_yaml = match overridden {
+                    Some(file) => format!("{file} (chart_override)"),
+                    None => format!("{}/{chart}/Chart.yaml", options.charts_dir.trim_end_matches('/')),
+                };
                 Error::Config(vec![Diagnostic::new(
                     facts.settings_file,
                     format!("`{{version:{name}}}` names a dependency that {chart_yaml} does not list with a version"),

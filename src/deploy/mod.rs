@@ -349,7 +349,8 @@ pub fn resolve_targets(cluster: &Cluster, support: bool, hubs: &[String]) -> Res
 /// gives the folders whose dependencies (`file://` or remote) helm fetches
 /// before a chart folder (as [`chart_path`] gives it) is installed, deepest
 /// first (a `file://` dependency's own before the chart that packages it);
-/// `decrypted` gives the path to pass for an `enc-*` values file;
+/// `given` gives the path helm gets for each values file of a target (the
+/// decrypted copy of an `enc-*` file, the rendered JSON of a `.jsonnet` one);
 /// `before` ([`before::before_steps`]) go in first, each before the
 /// commands of its target;
 /// `chart_copy` gives the chart folder of a target deployed from a private
@@ -359,7 +360,7 @@ pub fn plan_commands(
     targets: &[Target],
     options: &DeployOptions,
     dependency_folders: &dyn Fn(&str) -> Vec<String>,
-    decrypted: &dyn Fn(&ValuesFile) -> PathBuf,
+    given: &dyn Fn(&Target, &ValuesFile) -> PathBuf,
     before: &[Step],
     chart_copy: &dyn Fn(&Target) -> Option<String>,
 ) -> Vec<Step> {
@@ -385,16 +386,29 @@ pub fn plan_commands(
         argv.push("--create-namespace".into());
         for file in values_files(cluster, target) {
             argv.push("-f".into());
-            if crate::sops::is_encrypted(&file.path) {
-                argv.push(decrypted(file).to_string_lossy().into_owned());
-            } else {
-                argv.push(file.path.clone());
-            }
+            argv.push(given(target, file).to_string_lossy().into_owned());
         }
         argv.extend(upgrade_flags(options));
         steps.push(Step { target: target.clone(), kind: StepKind::Upgrade, argv });
     }
     steps
+}
+
+/// The path helm gets for a values file: `decrypted` for an `enc-*` file, `rendered` for a
+/// `.jsonnet` one (never handed to helm as jsonnet: empty when it was not rendered), else the
+/// file itself.
+pub fn given_path(
+    file: &ValuesFile,
+    decrypted: impl FnOnce() -> PathBuf,
+    rendered: impl FnOnce() -> Option<PathBuf>,
+) -> PathBuf {
+    if crate::jsonnet::is_jsonnet(&file.path) {
+        rendered().unwrap_or_default()
+    } else if crate::sops::is_encrypted(&file.path) {
+        decrypted()
+    } else {
+        PathBuf::from(&file.path)
+    }
 }
 
 /// The `enc-*` values files of `targets`, each once, in the order they are used.
@@ -606,6 +620,7 @@ mod tests {
             values_files: files.iter().map(|f| file(&format!("{dir}/{f}"))).collect(),
             chart_override: None,
             domain_override_file: None,
+            domain: None,
         };
         Cluster {
             name: "c1".into(),
@@ -635,10 +650,18 @@ mod tests {
 
     fn argv_lines(targets: &[Target], with_deps: &[&str], options: &DeployOptions) -> Vec<String> {
         let deps = |chart: &str| if with_deps.contains(&chart) { vec![chart.to_owned()] } else { Vec::new() };
-        plan_commands(&cluster(), targets, options, &deps, &decrypted, &[], &|_| None)
-            .iter()
-            .map(Step::command_line)
-            .collect()
+        plan_commands(
+            &cluster(),
+            targets,
+            options,
+            &deps,
+            &|_, file| given_path(file, || decrypted(file), || None),
+            &[],
+            &|_| None,
+        )
+        .iter()
+        .map(Step::command_line)
+        .collect()
     }
 
     #[test]
@@ -703,7 +726,7 @@ mod tests {
             &[Target::Support],
             &DeployOptions::default(),
             &|_| Vec::new(),
-            &decrypted,
+            &|_, file| given_path(file, || decrypted(file), || None),
             &[],
             &|_| None,
         );

@@ -153,8 +153,11 @@ fn resolve_before(
         )
         .hint(refused.problem.hint())])
     };
-    let dependencies = |chart: &str| -> Result<Vec<(String, String)>, Error> {
-        let file = format!("{}/{chart}/Chart.yaml", options.charts_dir.trim_end_matches('/'));
+    let dependencies = |chart: &str, chart_override: Option<&str>| -> Result<Vec<(String, String)>, Error> {
+        let file = match chart_override {
+            Some(file) => file.to_owned(),
+            None => format!("{}/{chart}/Chart.yaml", options.charts_dir.trim_end_matches('/')),
+        };
         let text = root.read_config_file(&file).map_err(refused)?;
         Ok(chart_dependencies(&text))
     };
@@ -193,6 +196,40 @@ fn resolve_before(
     before_steps(cluster, targets, &settings.before, options, &facts)
 }
 
+/// Every `.jsonnet` file the targets render, rendered: (release, file, JSON), in helm's order.
+/// `domain_of` gives what `{domain}` stands for for a hub (its `domain_override_file`'s `domain`
+/// when it has one).
+fn render_jsonnet(
+    root: &RepoRoot,
+    cluster: &Cluster,
+    targets: &[Target],
+    settings: &Settings,
+    domain_of: &mut dyn FnMut(&crate::config::Hub) -> Result<Option<String>, Error>,
+) -> Result<Vec<(String, String, String)>, Error> {
+    let mut rendered = Vec::new();
+    for target in targets {
+        let hub = match target {
+            Target::Hub(name) => cluster.hubs.iter().find(|h| &h.name == name),
+            Target::Support => None,
+        };
+        let files: Vec<&ValuesFile> =
+            super::values_files(cluster, target).iter().filter(|f| crate::jsonnet::is_jsonnet(&f.path)).collect();
+        if files.is_empty() {
+            continue;
+        }
+        let mut placeholders = crate::jsonnet::Placeholders::of(cluster, hub);
+        if let Some(hub) = hub {
+            placeholders.domain = domain_of(hub)?;
+        }
+        let ext_vars = settings.jsonnet_ext_vars.values(&placeholders);
+        for file in files {
+            let out = crate::jsonnet::render(root, &file.path, &ext_vars)?;
+            rendered.push((target.release().to_owned(), file.path.clone(), out.json));
+        }
+    }
+    Ok(rendered)
+}
+
 /// Upgrades the request's targets, in order, stopping at the first failure.
 pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
     let repo = &request.repo;
@@ -213,7 +250,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         return Ok(outcome);
     }
     let root = RepoRoot::new(repo)?;
-    let chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
+    let mut chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
     let copies = override_copies(&root, &cluster, &targets, &request.options)?;
     let copy_label = |index: usize| format!("<chart-override-copy-{}>", index + 1);
     // Each chart override's copy goes to a private folder, removed when this function returns.
@@ -231,15 +268,58 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         })
         .collect();
     let copy_of = |target: &Target| copies.iter().position(|c| &c.target == target).map(|i| copy_paths[i].clone());
-    // A chart override's copy builds its dependencies in place (the copy holds the folders it needs).
-    let dependency_folders = |chart: &str| match copies.iter().zip(&copy_paths).find(|(_, path)| path.as_str() == chart)
-    {
-        Some((copy, path)) if copy.needs_dependency_build => vec![path.clone()],
-        Some(_) => Vec::new(),
-        None => chart_deps.folders.get(chart).cloned().unwrap_or_default(),
+    // A chart override's copy fetches its dependencies in place (the copy holds the folders it
+    // needs), with a private helm home as the repository's charts do.
+    let copy_root = |index: usize| match copy_dirs.get(index) {
+        Some(dir) => dir.path().to_string_lossy().into_owned(),
+        None => copy_label(index),
     };
+    for (index, copy) in copies.iter().enumerate() {
+        let root_path = copy_root(index);
+        let mut listed = Vec::new();
+        for (folder, remotes, has_lock) in &copy.dependency_folders {
+            let path = format!("{root_path}/{folder}");
+            chart_deps.fetch.entry(path.clone()).or_insert(FolderFetch {
+                remotes: remotes.clone(),
+                has_lock: *has_lock,
+                key: (PathBuf::from(&path), copy.digest.clone()),
+            });
+            listed.push(path);
+        }
+        chart_deps.folders.insert(copy_paths[index].clone(), listed);
+    }
+    let dependency_folders = |chart: &str| chart_deps.folders.get(chart).cloned().unwrap_or_default();
     let only_before = request.before == BeforeMode::Only;
     let encrypted = if only_before { Vec::new() } else { encrypted_files(&cluster, &targets) };
+    // Rendered before anything runs: a jsonnet error stops the deploy at its file and line. A hub's
+    // `domain_override_file` is decrypted for `{domain}` on a real run only.
+    let mut domain_notes: Vec<String> = Vec::new();
+    let jsonnet = if only_before {
+        Vec::new()
+    } else {
+        let uses_domain = settings.jsonnet_ext_vars.uses("domain");
+        let mut domain_of = |hub: &crate::config::Hub| -> Result<Option<String>, Error> {
+            match &hub.domain_override_file {
+                Some(file) if uses_domain => {
+                    if request.dry_run {
+                        domain_notes.push(format!(
+                            "# {}: {{domain}} would be read from {file} (domain_override_file), not decrypted in a dry run; \
+                             shown with the domain of cluster.yaml\n",
+                            hub.name
+                        ));
+                        Ok(hub.domain.clone())
+                    } else {
+                        override_domain(&root, file, &request.env).map(Some)
+                    }
+                }
+                _ => Ok(hub.domain.clone()),
+            }
+        };
+        render_jsonnet(&root, &cluster, &targets, &settings, &mut domain_of)?
+    };
+    let jsonnet_name = |index: usize, file: &str| {
+        format!("jsonnet-{index}-{}.json", file.rsplit('/').next().unwrap_or(file).trim_end_matches(".jsonnet"))
+    };
 
     let mut options = request.options.clone();
     let helm_found = detect_helm();
@@ -249,11 +329,11 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         before_options.helm = *major;
     }
     let before = resolve_before(&root, request, &settings, &cluster, &targets, &before_options)?;
-    let commands = |options: &super::DeployOptions, decrypted: &dyn Fn(&ValuesFile) -> PathBuf| {
+    let commands = |options: &super::DeployOptions, given: &dyn Fn(&Target, &ValuesFile) -> PathBuf| {
         if only_before {
             before.clone()
         } else {
-            plan_commands(&cluster, &targets, options, &dependency_folders, decrypted, &before, &copy_of)
+            plan_commands(&cluster, &targets, options, &dependency_folders, given, &before, &copy_of)
         }
     };
     if only_before {
@@ -273,8 +353,21 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 helm_number(options.helm)
             ),
         };
-        let placeholder = |file: &ValuesFile| Path::new("<decrypted>").join(file.basename());
-        let steps = commands(&options, &placeholder);
+        // Named as the real run names them (`<index>-<file name>`): two files of one name stay two.
+        let placeholder = |file: &ValuesFile| {
+            let index = encrypted.iter().position(|e| *e == file).unwrap_or(0);
+            Path::new("<decrypted>").join(format!("{index}-{}", file.basename()))
+        };
+        let rendered_placeholder = |target: &Target, file: &str| {
+            jsonnet
+                .iter()
+                .position(|(release, path, _)| release == target.release() && path == file)
+                .map(|index| Path::new("<rendered>").join(jsonnet_name(index, file)))
+        };
+        let given = |target: &Target, file: &ValuesFile| {
+            super::given_path(file, || placeholder(file), || rendered_placeholder(target, &file.path))
+        };
+        let steps = commands(&options, &given);
         let mut text = format!(
             "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
             cluster.name,
@@ -293,6 +386,15 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 copy.file,
                 copy.target.release()
             ));
+        }
+        if !jsonnet.is_empty() {
+            text.push_str("# <rendered>: JSON rendered from jsonnet in-process, in the same private folder\n");
+        }
+        for (release, file, json) in &jsonnet {
+            text.push_str(&format!("# {release}: {file} rendered (jsonnet) to {} bytes of JSON\n", json.len()));
+        }
+        for note in &domain_notes {
+            text.push_str(note);
         }
         for file in &encrypted {
             let to = placeholder(file);
@@ -348,7 +450,21 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
     }
     // Removed when this function returns, on success and on every error path.
-    let private = if encrypted.is_empty() { None } else { Some(PrivateDir::create()?) };
+    let private = if encrypted.is_empty() && jsonnet.is_empty() { None } else { Some(PrivateDir::create()?) };
+    let mut rendered_paths: Vec<(String, String, PathBuf)> = Vec::new();
+    if let Some(private) = &private {
+        for (index, (release, file, json)) in jsonnet.iter().enumerate() {
+            let path = private.write(&jsonnet_name(index, file), json.as_bytes())?;
+            runner::print(&format!("Rendered {file} (jsonnet) for {release}\n"));
+            rendered_paths.push((release.clone(), file.clone(), path));
+        }
+    }
+    let rendered_path = |target: &Target, file: &str| {
+        rendered_paths
+            .iter()
+            .find(|(release, path, _)| release == target.release() && path == file)
+            .map(|(_, _, path)| path.clone())
+    };
     let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
     if let Some(private) = &private {
         for (index, file) in encrypted.iter().enumerate() {
@@ -369,7 +485,10 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let steps = commands(&options, &decrypted_path);
+    let given = |target: &Target, file: &ValuesFile| {
+        super::given_path(file, || decrypted_path(file), || rendered_path(target, &file.path))
+    };
+    let steps = commands(&options, &given);
     let release_line = ReleaseLines::new(&root, &cluster);
 
     for step in &steps {
@@ -637,6 +756,36 @@ pub fn check_hubs(request: &DeployRequest, style: LogStyle) -> Result<CheckOutco
     })
 }
 
+/// The `domain` held by a hub's `domain_override_file` (sops-decrypted when `enc-*`), as the Python
+/// deployer reads it for `{domain}`. Its values are masked before anything prints.
+fn override_domain(root: &RepoRoot, file: &str, env: &[(String, String)]) -> Result<String, Error> {
+    let path = root.file(file).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+    let text = if crate::sops::is_encrypted(file) {
+        let plaintext = crate::sops::decrypt_with(&path, env)?;
+        for secret in crate::sops::values_to_mask(&plaintext) {
+            runner::add_mask(&secret);
+        }
+        String::from_utf8(plaintext).map_err(|_| {
+            Error::Config(vec![Diagnostic::new(file, "the decrypted file is not UTF-8 text".to_owned())])
+        })?
+    } else {
+        root.read_config_file(file).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?
+    };
+    let problem = |message: &str| {
+        Error::Config(vec![Diagnostic::new(file, message.to_owned())
+            .hint("a domain_override_file holds a mapping with a string `domain`, such as `domain: hub.example.org`")])
+    };
+    if crate::config::yaml_guard::check(&text).is_err() {
+        return Err(problem("not read as YAML (syntax, anchors or deep nesting)"));
+    }
+    let value: yaml_serde::Value = yaml_serde::from_str(&text).map_err(|_| problem("not read as YAML"))?;
+    match value.get("domain") {
+        Some(yaml_serde::Value::String(domain)) if !domain.trim().is_empty() => Ok(domain.clone()),
+        Some(_) => Err(problem("`domain` is not a non-empty string")),
+        None => Err(problem("no `domain` key")),
+    }
+}
+
 /// The major version of the helm on PATH, from `helm version`.
 fn detect_helm() -> Result<super::HelmMajor, Error> {
     let output =
@@ -696,7 +845,10 @@ struct OverrideCopy {
     replaces: String,
     file: String,
     folders: Vec<(String, crate::repo_fs::Tree)>,
-    needs_dependency_build: bool,
+    /// Folders of the copy to fetch dependencies of, deepest first: (folder, remotes, has a lock).
+    dependency_folders: Vec<(String, Vec<crate::chart_deps::Remote>, bool)>,
+    /// Of everything helm reads in the copy: fetched once per job.
+    digest: Vec<u8>,
 }
 
 /// The copies the targets with a `chart_override` deploy from. The override's entries are checked
@@ -752,17 +904,39 @@ fn override_copies(
             return Err(Error::Config(problems));
         }
         let chart = chart_folder(&hub.helm_chart);
-        let needs_dependency_build = inputs
-            .dependencies_of(&key, &chart)
-            .iter()
-            .any(|d| matches!(d.source, crate::config::charts::DependencySource::File(_)));
+        // The folders of the copy whose dependencies (`file://` or remote) helm fetches, deepest
+        // first, each with its remote repositories and whether it has a lock file.
+        let mut dependency_folders = Vec::new();
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        for (folder, tree) in &folders {
+            for (path, bytes) in tree {
+                for part in [folder.as_bytes(), path.as_bytes(), bytes] {
+                    digest.update(&(part.len() as u64).to_le_bytes());
+                    digest.update(part);
+                }
+            }
+            let listed = inputs.dependencies_of(&key, folder);
+            let fetches = listed.iter().any(|d| {
+                matches!(
+                    d.source,
+                    crate::config::charts::DependencySource::File(_)
+                        | crate::config::charts::DependencySource::Remote(_)
+                )
+            });
+            if fetches {
+                let has_lock = crate::chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str()));
+                dependency_folders.push((folder.clone(), crate::chart_deps::Remote::of(listed), has_lock));
+            }
+        }
+        dependency_folders.reverse();
         copies.push(OverrideCopy {
             target: target.clone(),
             chart,
             replaces: chart_override.replaces.clone(),
             file: chart_override.file.clone(),
             folders,
-            needs_dependency_build,
+            dependency_folders,
+            digest: digest.finish().as_ref().to_vec(),
         });
     }
     Ok(copies)

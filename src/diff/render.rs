@@ -247,6 +247,8 @@ struct SideConfig {
     inputs: crate::config::charts::ChartInputs,
     /// Clusters whose own files do not load on this side, by name.
     blocked: Vec<String>,
+    /// `jsonnet.ext_vars` of this side's `deployer.yaml`.
+    jsonnet_ext_vars: crate::jsonnet::ExtVarTemplates,
 }
 
 /// A chart's folders as read: its own and its `file://` dependencies'.
@@ -359,23 +361,44 @@ impl Side {
         let Some(cluster) = config.estate.clusters.iter().find(|c| c.name == release.cluster_name) else {
             return Input::Absent;
         };
-        let (chart, helm_chart, chart_override, files): (String, String, Option<ChartOverride>, Vec<ValuesFile>) =
-            match &release.hub_name {
-                None => match &cluster.support {
-                    Some(support) => {
-                        (SUPPORT_RELEASE.to_owned(), SUPPORT_RELEASE.to_owned(), None, support.values_files.clone())
-                    }
-                    None => return Input::Absent,
-                },
-                Some(hub) => match cluster.hubs.iter().find(|h| &h.name == hub) {
-                    Some(hub) => {
-                        (hub.chart_key(), hub.helm_chart.clone(), hub.chart_override.clone(), hub.values_files.clone())
-                    }
-                    None => return Input::Absent,
-                },
-            };
-        let mut values = Vec::with_capacity(files.len());
+        type Picked<'a> = (String, String, Option<ChartOverride>, Vec<ValuesFile>, Option<&'a crate::config::Hub>);
+        let (chart, helm_chart, chart_override, files, hub): Picked<'_> = match &release.hub_name {
+            None => match &cluster.support {
+                Some(support) => {
+                    (SUPPORT_RELEASE.to_owned(), SUPPORT_RELEASE.to_owned(), None, support.values_files.clone(), None)
+                }
+                None => return Input::Absent,
+            },
+            Some(hub) => match cluster.hubs.iter().find(|h| &h.name == hub) {
+                Some(hub) => (
+                    hub.chart_key(),
+                    hub.helm_chart.clone(),
+                    hub.chart_override.clone(),
+                    hub.values_files.clone(),
+                    Some(hub),
+                ),
+                None => return Input::Absent,
+            },
+        };
+        let mut values = Vec::with_capacity(files.len() + 1);
+        // `.jsonnet` values are rendered (the chart's own `values.jsonnet` is in the list); the JSON is
+        // what helm gets, what the cache key holds and what "values changed" compares.
+        let ext_vars = config.jsonnet_ext_vars.values(&crate::jsonnet::Placeholders::of(cluster, hub));
+        let render = |file: &str| match crate::jsonnet::render(&self.root, file, &ext_vars) {
+            Ok(rendered) => {
+                let json = rendered.json.into_bytes();
+                Ok((file.to_owned(), sha256(&[&json]), json))
+            }
+            Err(error) => Err(Input::Failed(format!("{}: {}", self.name.as_str(), first_problem_text(&error)))),
+        };
         for file in &files {
+            if crate::jsonnet::is_jsonnet(&file.path) {
+                match render(&file.path) {
+                    Ok(value) => values.push(value),
+                    Err(failed) => return failed,
+                }
+                continue;
+            }
             let bytes = match self.root.read_file_capped(&file.path, MAX_VALUES_FILE_BYTES) {
                 Ok(bytes) => bytes,
                 Err(refused) => return Input::Failed(format!("{}: {refused}", self.name.as_str())),
@@ -433,7 +456,7 @@ fn load_side(checkout: &Path, config: Option<&Path>) -> Result<SideConfig, Strin
     let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_problem(&e))?;
     let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_problem(&e))?;
     let blocked = loaded.blocked.iter().filter_map(|b| b.name.clone()).collect();
-    Ok(SideConfig { estate: loaded.estate, inputs, blocked })
+    Ok(SideConfig { estate: loaded.estate, inputs, blocked, jsonnet_ext_vars: settings.jsonnet_ext_vars })
 }
 
 /// Why a side's configuration does not load: its first problem, at its file and line.
@@ -444,6 +467,14 @@ fn first_problem(error: &Error) -> String {
             format!("the configuration does not load: {}: {}", first.position(), first.headline())
         }
         other => first_line(&other.to_string()),
+    }
+}
+
+/// An error's first problem, at its file and line.
+fn first_problem_text(error: &Error) -> String {
+    match error {
+        Error::Config(found) if !found.is_empty() => format!("{}: {}", found[0].position(), found[0].headline()),
+        other => other.to_string().lines().next().unwrap_or_default().to_owned(),
     }
 }
 

@@ -257,8 +257,13 @@ pub fn copy_tree(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).expect("read folder") {
         let entry = entry.expect("entry");
         let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
             copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            // Kept a link (`helm-charts/daskhub/values.jsonnet`): what it names, as committed.
+            let link = fs::read_link(entry.path()).expect("read link");
+            std::os::unix::fs::symlink(&link, &target).expect("copy link");
         } else {
             fs::copy(entry.path(), &target).expect("copy file");
         }
