@@ -1,6 +1,7 @@
 # Two commands matter on a fresh machine:
 #   make example   plan a change on the bundled example repository
-#   make test      install the real tools (helm, sops, age), build every binary, then run every test
+#   make test      install the real tools (helm, sops, age), build every binary, start real
+#                  Kubernetes API servers (built once, cached), then run every test
 .PHONY: example test lint bench
 
 CARGO ?= cargo
@@ -14,10 +15,11 @@ example:
 
 test:
 	@echo "make test: installing the real tools into target/tools (helm, sops, age; cached), building every binary, then every test"
-	@echo "           (the first build compiles every dependency: about 3-5 minutes on 2 cores)"
+	@echo "           (the first build compiles every dependency: about 3-5 minutes on 2 cores; the first"
+	@echo "           kube-apiserver build about 7-10 more, cached in /var/cache/deployer-ci by version)"
 	bash scripts/install-tools.sh >/dev/null
 	$(CARGO) build --workspace --bins --locked
-	$(CARGO) test --workspace --locked
+	bash scripts/with-apiservers.sh $(CARGO) test --workspace --locked
 
 lint:
 	$(CARGO) fmt --all --check

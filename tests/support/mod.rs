@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod age;
+pub mod apiserver;
 pub mod chart_servers;
 pub mod fake_github;
 pub mod runner_log;
