@@ -48,6 +48,7 @@ fn required() -> bool {
 }
 
 /// `count` servers for `test` alone, or `None` (said on stderr) when the suite runs without them.
+#[allow(clippy::print_stderr)]
 pub fn lease(test: &str, count: usize) -> Option<Lease> {
     let Some(state) = std::env::var_os("DEPLOYER_TEST_APISERVERS").map(PathBuf::from) else {
         assert!(!required(), "{test}: DEPLOYER_REQUIRE_APISERVERS=1 but no API servers were started");
