@@ -2,7 +2,7 @@
 #   make example   plan a change on the bundled example repository
 #   make test      install the real tools (helm, sops, age), build every binary, start real
 #                  Kubernetes API servers (built once, cached), then run every test
-.PHONY: example test lint bench
+.PHONY: example test lint bench bench-deploy
 
 CARGO ?= cargo
 
@@ -27,3 +27,9 @@ lint:
 
 bench:
 	$(CARGO) bench --bench generate --bench floor --bench simulate
+
+# deploy against real Kubernetes API servers (started and stopped around it): one upgrade,
+# a leg of 20 releases at max-parallel-releases 1 and 4, and deploy's overhead around helm.
+bench-deploy:
+	bash scripts/install-tools.sh >/dev/null
+	DEPLOYER_TEST_CLUSTERS=1 bash scripts/with-apiservers.sh $(CARGO) bench --bench deploy_apiserver

@@ -1336,9 +1336,13 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
     loop {
         let next = if output_open {
             received.recv_timeout(Duration::from_millis(50))
+        } else if ended.is_some() {
+            // The command has ended and its output is all printed: nothing to wait for.
+            break;
         } else {
-            // The output has ended but the command may still run: keep watching it (and the signals).
-            std::thread::sleep(Duration::from_millis(50));
+            // The output has ended but the command may still run: keep watching it (and the
+            // signals), briefly, as it usually exits right after closing its output.
+            std::thread::sleep(Duration::from_millis(5));
             Err(RecvTimeoutError::Timeout)
         };
         match next {
