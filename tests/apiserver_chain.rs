@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use support::age::{sops_encrypt, AgeKey};
 use support::apiserver::{self, ApiServer};
+use support::chart_servers::{package, OciRegistry};
 use support::{tool, ActionResult, ActionRun};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -30,11 +31,17 @@ fn write(path: &Path, text: &str) {
 /// Two clusters: c1 (support, staging, prod1, prod2) and c2 (support, a staging hub whose
 /// Deployment never becomes ready, prod). Each cluster's kubeconfig is its server's,
 /// age-encrypted; the hubs' secrets are `enc-` files.
-fn write_repo(repo: &Path, servers: &[ApiServer], key: &AgeKey) {
+fn write_repo(repo: &Path, servers: &[ApiServer], key: &AgeKey, oci: &str) {
     write(&repo.join(".sops.yaml"), &format!("creation_rules:\n- path_regex: .*secret.*\n  age: {}\n", key.recipient));
+    // Before the support chart: a manifest applied server-side, and a chart installed from an
+    // OCI registry (on loopback, TLS).
     write(
         &repo.join("deployer.yaml"),
-        "charts:\n  support:\n    before:\n      - manifests: manifests/priority.yaml\n",
+        &format!(
+            "charts:\n  support:\n    before:\n      - manifests: manifests/priority.yaml\n      - chart:\n          \
+             name: homes\n          repository: {oci}\n          version: 2.0.0\n          release: homes\n          \
+             namespace: homes\n"
+        ),
     );
     write(
         &repo.join("manifests/priority.yaml"),
@@ -96,6 +103,7 @@ fn write_repo(repo: &Path, servers: &[ApiServer], key: &AgeKey) {
 
 struct Chain {
     _temp: tempfile::TempDir,
+    oci: OciRegistry,
     workspace: PathBuf,
     bin_dir: PathBuf,
     home: PathBuf,
@@ -107,7 +115,8 @@ impl Chain {
         let temp = tempfile::tempdir().expect("temp");
         let workspace = temp.path().join("workspace");
         let key = AgeKey::generate();
-        write_repo(&workspace, servers, &key);
+        let oci = OciRegistry::start(vec![package("homes", "2.0.0")]);
+        write_repo(&workspace, servers, &key, &oci.url);
         let bin_dir = temp.path().join("bin");
         fs::create_dir_all(&bin_dir).expect("bin");
         for (name, real) in [("helm", helm), ("kubectl", "kubectl"), ("sops", "sops")] {
@@ -115,7 +124,7 @@ impl Chain {
         }
         let home = temp.path().join("home");
         fs::create_dir_all(&home).expect("home");
-        Chain { _temp: temp, workspace, bin_dir, home, key }
+        Chain { _temp: temp, oci, workspace, bin_dir, home, key }
     }
 
     fn action(&self, binary: &str) -> ActionRun {
@@ -123,6 +132,7 @@ impl Chain {
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin_dir.display()))
             .env("HOME", self.home.to_string_lossy())
             .env("TMPDIR", self.home.to_string_lossy())
+            .env("SSL_CERT_FILE", self.oci.ca_file.to_string_lossy())
     }
 
     fn leg(&self, leg: &Value, results_dir: &str) -> ActionResult {
@@ -203,7 +213,9 @@ async fn run_chain(helm: &str, servers: &[ApiServer]) {
             let support = log.find("helm upgrade --install support").expect("support upgraded");
             let staging = log.find("helm upgrade --install staging").expect("staging upgraded");
             let before = log.find("kubectl apply --server-side").expect("before step");
-            assert!(before < support && support < staging, "{helm}: order:\n{log}");
+            let chart = log.find("helm upgrade --install homes oci://").expect("before chart");
+            assert!(before < chart && chart < support && support < staging, "{helm}: order:\n{log}");
+            assert_eq!(log.matches("helm upgrade --install homes").count(), 1, "once per cluster per leg:\n{log}");
         }
         let text = fs::read(chain.workspace.join(format!("{dir}/results.json"))).expect("results.json");
         artifacts.push((
@@ -264,6 +276,7 @@ async fn run_chain(helm: &str, servers: &[ApiServer]) {
     assert_eq!(
         deployed(&servers[0]),
         [
+            s("homes", 1, "deployed"),
             s("prod1", 1, "deployed"),
             s("prod2", 1, "deployed"),
             s("staging", 1, "deployed"),
@@ -271,7 +284,11 @@ async fn run_chain(helm: &str, servers: &[ApiServer]) {
         ],
         "{helm}"
     );
-    assert_eq!(deployed(&servers[1]), [s("staging", 1, "failed"), s("support", 1, "deployed")], "{helm}");
+    assert_eq!(
+        deployed(&servers[1]),
+        [s("homes", 1, "deployed"), s("staging", 1, "failed"), s("support", 1, "deployed")],
+        "{helm}"
+    );
     // Values from the repository's files and from the sops-decrypted enc- files.
     assert_eq!(data(&servers[0], "prod2", "greeting"), "prod2 on c1");
     assert_eq!(data(&servers[0], "prod2", "secret"), "prod2-secret-c1");

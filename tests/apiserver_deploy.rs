@@ -88,3 +88,68 @@ fn deploy_installs_support_and_hubs_with_both_helms() {
         server.clean();
     }
 }
+
+#[test]
+fn a_leg_upgrades_several_releases_of_a_cluster_at_once_without_conflicts() {
+    let Some(lease) = apiserver::lease("a_leg_upgrades_several_releases_of_a_cluster_at_once", 1) else { return };
+    let server = &lease[0];
+    let temp = tempfile::tempdir().expect("temp");
+    let repo = temp.path().join("repo");
+    let hubs = ["p1", "p2", "p3", "p4", "p5", "p6"];
+    write_repo(&repo, &hubs);
+    fs::write(repo.join("config/clusters/c1/kubeconfig.yaml"), server.kubeconfig_text()).expect("kubeconfig");
+    // helm recording when each process starts and ends.
+    let bin_dir = temp.path().join("bin");
+    fs::create_dir_all(&bin_dir).expect("bin");
+    let times = temp.path().join("times.log");
+    let wrapper = bin_dir.join("helm");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ns=$(date +%s%N)\n'{}' \"$@\"\nrc=$?\necho \"$s $(date +%s%N) $1 $2\" >> '{}'\nexit $rc\n",
+            tool("helm").display(),
+            times.display()
+        ),
+    )
+    .expect("wrapper");
+    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::os::unix::fs::symlink(tool("kubectl"), bin_dir.join("kubectl")).expect("kubectl link");
+    let action = |binary: &str| {
+        support::ActionRun::new(binary, &repo)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("HOME", temp.path().to_string_lossy())
+            .env("GITHUB_RUN_ATTEMPT", "1")
+    };
+    let plan = action("action-generate")
+        .input("changed-files", "helm-charts/basehub/templates/values.yaml")
+        .input("max-jobs", "1")
+        .temp_input("plan-dir", "plan")
+        .run();
+    assert!(plan.success(), "{}", plan.stderr);
+    let legs = plan.json_output("prod-hub-matrix-jobs");
+    let leg = legs.as_array().and_then(|l| l.first()).expect("one prod leg").to_string();
+    let run = action("action-deploy")
+        .input("leg", leg)
+        .input("max-parallel-releases", "3")
+        .input("results-dir", "results")
+        .run();
+    assert!(run.success(), "{}\n{}", run.stdout, run.stderr);
+    let releases = server.releases();
+    for hub in hubs {
+        let release = releases.iter().find(|r| r.name == hub).unwrap_or_else(|| panic!("no {hub}: {releases:?}"));
+        assert_eq!((release.status.as_str(), release.revision), ("deployed", 1), "{hub}");
+    }
+    // Several upgrades ran at the same time.
+    let spans: Vec<(u128, u128)> = fs::read_to_string(&times)
+        .expect("times")
+        .lines()
+        .filter(|l| l.contains(" upgrade "))
+        .map(|l| {
+            let mut parts = l.split(' ');
+            (parts.next().expect("s").parse().expect("start"), parts.next().expect("e").parse().expect("end"))
+        })
+        .collect();
+    assert_eq!(spans.len(), hubs.len());
+    let overlapping = spans.iter().enumerate().any(|(i, a)| spans.iter().skip(i + 1).any(|b| a.0 < b.1 && b.0 < a.1));
+    assert!(overlapping, "no two upgrades overlapped: {spans:?}");
+}
