@@ -31,6 +31,8 @@ prepare() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v curl >/dev/null || missing+=(curl)
     command -v python3 >/dev/null || missing+=(python3)
+    command -v rsync >/dev/null || missing+=(rsync)
+    command -v make >/dev/null || missing+=(make)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
             echo "with-apiservers: installing ${missing[*]}" >&2
