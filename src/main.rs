@@ -167,6 +167,10 @@ enum Commands {
         /// Print the commands instead of running them (nothing is decrypted).
         #[arg(long)]
         dry_run: bool,
+        /// Deploy to the current kubectl context without checking that it is the cluster's (and without using
+        /// the cluster's `kubeconfig.file`): helm and kubectl use KUBECONFIG as it is.
+        #[arg(long)]
+        use_current_context: bool,
     },
     /// Run the health check of a cluster's hubs, and nothing else: never helm, never sops.
     ///
@@ -556,6 +560,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             health_check_timeout,
             health_check_delay,
             dry_run,
+            use_current_context,
         } => {
             use deployer::deploy::{self, run::LogStyle};
             let mut names = hub;
@@ -563,7 +568,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 names.extend(deploy::parse_hub_list("--hubs", &list)?);
             }
             deploy::check_timeout("--timeout", &timeout)?;
-            let request = deploy::DeployRequest {
+            let mut request = deploy::DeployRequest {
                 repo: repo.repo,
                 config: repo.config,
                 cluster,
@@ -585,7 +590,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok("true") => LogStyle::Actions,
                 _ => LogStyle::Plain,
             };
+            // The cluster's own kubeconfig, or the current context checked, before helm, kubectl or sops run;
+            // the private kubeconfig is removed when `access` is dropped (on every return path).
+            let getenv = |name: &str| std::env::var(name).ok();
+            let access =
+                deploy::target_cluster::prepare(&request, use_current_context, style == LogStyle::Actions, &getenv)?;
+            request.env.extend(access.env.iter().cloned());
             deploy::run::deploy(&request, style)?;
+            drop(access);
         }
         Commands::HealthCheck { repo, cluster, hub, hubs, command, retries, timeout, delay, dry_run } => {
             use deployer::deploy::{self, run::LogStyle};

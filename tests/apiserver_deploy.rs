@@ -12,7 +12,7 @@ use support::{apiserver, bin, tool};
 
 /// A repository with one kubeconfig cluster, a support chart and a hub chart that put their
 /// values in ConfigMaps.
-fn write_repo(repo: &Path, hubs: &[&str]) {
+fn write_repo(repo: &Path, hubs: &[&str], kubeconfig: &Path) {
     let write = |path: &str, text: &str| {
         let path = repo.join(path);
         fs::create_dir_all(path.parent().expect("parent")).expect("folder");
@@ -36,7 +36,8 @@ fn write_repo(repo: &Path, hubs: &[&str]) {
     }
     write("config/clusters/c1/cluster.yaml", &cluster);
     write("config/clusters/c1/support.values.yaml", "greeting: hello from support\n");
-    write("config/clusters/c1/kubeconfig.yaml", "# written by the test\n");
+    // The cluster's `kubeconfig.file`: what `deployer deploy` hands helm and kubectl.
+    write("config/clusters/c1/kubeconfig.yaml", &fs::read_to_string(kubeconfig).expect("server kubeconfig"));
 }
 
 #[test]
@@ -46,7 +47,7 @@ fn deploy_installs_support_and_hubs_with_both_helms() {
     for (helm, hubs) in [("helm", ["alpha", "beta"]), ("helm3", ["gamma", "delta"])] {
         let temp = tempfile::tempdir().expect("temp");
         let repo = temp.path().join("repo");
-        write_repo(&repo, &hubs);
+        write_repo(&repo, &hubs, &server.kubeconfig);
         let bin_dir = temp.path().join("bin");
         fs::create_dir_all(&bin_dir).expect("bin");
         std::os::unix::fs::symlink(tool(helm), bin_dir.join("helm")).expect("helm link");
@@ -56,7 +57,6 @@ fn deploy_installs_support_and_hubs_with_both_helms() {
                 .env_clear()
                 .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
                 .env("HOME", temp.path())
-                .env("KUBECONFIG", &server.kubeconfig)
                 .args(["deploy", "--cluster", "c1", "--support", "--hubs", &hubs.join(","), "--repo"])
                 .arg(&repo)
                 .output()

@@ -50,12 +50,23 @@ impl World {
     }
 
     /// `deployer deploy --repo <repo> ARGS`, in a clean environment with the stubs.
+    /// The cluster's kubectl context is current (as `gcloud container clusters get-credentials` or
+    /// `aws eks update-kubeconfig` leave it) unless `env` sets KUBECONFIG.
     fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let cluster = args.iter().position(|a| *a == "--cluster").and_then(|i| args.get(i + 1)).copied();
+        let context = match cluster {
+            Some("cluster1") => "gke_cluster1-project_us-central1_cluster1-cluster",
+            Some("cluster2") => "arn:aws:eks:us-west-2:123456789012:cluster/cluster2",
+            Some("cluster3") => "gke_cluster3-project_europe-west1_cluster3-cluster",
+            _ => "none",
+        };
+        let kubeconfig = support::kubeconfig_with_context(&self.repo.with_file_name("kube"), context);
         let mut command = Command::new(bin("deployer"));
         command
             .env_clear()
             .envs(self.stubs.env())
             .env("TMPDIR", &self.tmpdir)
+            .env("KUBECONFIG", &kubeconfig)
             .arg("deploy")
             .arg("--repo")
             .arg(&self.repo);

@@ -51,7 +51,7 @@ fn deploy_hands_helm_the_rendered_json_chart_values_first_and_removes_it() {
         .env_clear()
         .envs(stubs.env())
         .env("TMPDIR", &tmpdir)
-        .args(["deploy", "--cluster", "demo", "--hub", "staging", "--hub", "prod", "--repo"])
+        .args(["deploy", "--use-current-context", "--cluster", "demo", "--hub", "staging", "--hub", "prod", "--repo"])
         .arg(&repo)
         .output()
         .expect("deployer deploy");

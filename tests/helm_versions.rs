@@ -119,7 +119,7 @@ fn a_helm_that_is_neither_3_nor_4_is_refused_before_anything_runs() {
         .expect("write");
     fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
     let output = Command::new(bin("deployer"))
-        .args(["deploy", "--cluster", "cluster1", "--hub", "hub1", "--repo"])
+        .args(["deploy", "--use-current-context", "--cluster", "cluster1", "--hub", "hub1", "--repo"])
         .arg(&repo)
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", path_dir.display()))

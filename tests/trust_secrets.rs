@@ -98,6 +98,13 @@ impl World {
             .env("TMPDIR", &self.tmpdir)
             .envs(self.stubs.env())
             .envs(env.iter().copied())
+            .env(
+                "KUBECONFIG",
+                support::kubeconfig_with_context(
+                    &self.temp.path().join("kube"),
+                    "gke_cluster1-project_us-central1_cluster1-cluster",
+                ),
+            )
             .args(["deploy", "--repo"])
             .arg(&self.repo)
             .args(["--cluster", "cluster1", "--support"]);

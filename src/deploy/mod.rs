@@ -18,6 +18,7 @@ pub mod before;
 pub mod leg;
 pub mod run;
 pub mod stop;
+pub mod target_cluster;
 
 use std::path::PathBuf;
 use std::time::Duration;

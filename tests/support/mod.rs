@@ -252,6 +252,21 @@ pub fn deployer(args: &[&str]) -> Output {
     Command::new(bin("deployer")).env_clear().args(args).output().expect("run deployer")
 }
 
+/// A kubeconfig at `dir/kubeconfig-<n>` whose current context is `context`, on a server
+/// nothing listens on: what `gcloud container clusters get-credentials` or `aws eks
+/// update-kubeconfig` leaves, so that `deployer deploy` finds the cluster's context current.
+pub fn kubeconfig_with_context(dir: &Path, context: &str) -> PathBuf {
+    fs::create_dir_all(dir).expect("kubeconfig folder");
+    let path = (0..).map(|n| dir.join(format!("kubeconfig-{n}"))).find(|p| !p.exists()).expect("a free name");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: '{context}'\nclusters:\n- name: '{context}'\n  cluster:\n    \
+         server: https://127.0.0.1:9\ncontexts:\n- name: '{context}'\n  context:\n    cluster: '{context}'\n    \
+         user: me\nusers:\n- name: me\n  user:\n    token: not-a-real-token\n"
+    );
+    fs::write(&path, text).expect("kubeconfig");
+    path
+}
+
 /// Copies a folder tree (for fixtures a test must modify).
 pub fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create folder");
