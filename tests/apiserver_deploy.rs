@@ -96,8 +96,7 @@ fn a_leg_upgrades_several_releases_of_a_cluster_at_once_without_conflicts() {
     let temp = tempfile::tempdir().expect("temp");
     let repo = temp.path().join("repo");
     let hubs = ["p1", "p2", "p3", "p4", "p5", "p6"];
-    write_repo(&repo, &hubs);
-    fs::write(repo.join("config/clusters/c1/kubeconfig.yaml"), server.kubeconfig_text()).expect("kubeconfig");
+    write_repo(&repo, &hubs, &server.kubeconfig);
     // helm recording when each process starts and ends.
     let bin_dir = temp.path().join("bin");
     fs::create_dir_all(&bin_dir).expect("bin");
