@@ -144,12 +144,21 @@ enum Commands {
         /// `helm upgrade --timeout`.
         #[arg(long, value_name = "DURATION", default_value = deployer::deploy::DEFAULT_TIMEOUT)]
         timeout: String,
-        /// Do not wait for the release's resources to be ready (the default waits, as the Python deployer did).
+        /// How to wait for the release to be ready: `rollout` (default: helm without `--wait`, then its Deployments
+        /// and DaemonSets watched until rolled out, failing at once when one cannot progress), `helm` (helm's own
+        /// `--wait`) or `none`; `true`/`false` are `helm`/`none`.
+        #[arg(long, value_name = "MODE", conflicts_with = "no_wait")]
+        wait: Option<String>,
+        /// Do not wait for the release's resources to be ready: `--wait none`.
         #[arg(long)]
         no_wait: bool,
-        /// Roll back to the last good release when an upgrade fails (helm 3 `--atomic`, helm 4 `--rollback-on-failure`).
+        /// Roll back to the last good release when an upgrade fails (with `--wait rollout`, the deploy runs
+        /// `helm rollback` after a failed upgrade or rollout; else helm 3 `--atomic`, helm 4 `--rollback-on-failure`).
         #[arg(long)]
         atomic: bool,
+        /// A release left pending by a stopped deploy: `rollback` (default: roll it back, then upgrade) or `fail`.
+        #[arg(long, value_name = "WHAT")]
+        pending_release: Option<String>,
         /// A shell command (`sh -c`) run after each hub upgrade, with CLUSTER_NAME and HUB_NAME set.
         #[arg(long, value_name = "COMMAND")]
         health_check: Option<String>,
@@ -553,8 +562,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub,
             hubs,
             timeout,
+            wait,
             no_wait,
             atomic,
+            pending_release,
             health_check,
             health_check_retries,
             health_check_timeout,
@@ -568,13 +579,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 names.extend(deploy::parse_hub_list("--hubs", &list)?);
             }
             deploy::check_timeout("--timeout", &timeout)?;
+            let wait = match (wait, no_wait) {
+                (Some(text), _) => deploy::Wait::parse("--wait", &text)?,
+                (None, true) => deploy::Wait::None,
+                (None, false) => deploy::Wait::default(),
+            };
+            let pending = match pending_release {
+                Some(text) => deploy::PendingRelease::parse("--pending-release", &text)?,
+                None => deploy::PendingRelease::default(),
+            };
             let mut request = deploy::DeployRequest {
                 repo: repo.repo,
                 config: repo.config,
                 cluster,
                 support,
                 hubs: names,
-                options: deploy::DeployOptions { timeout, wait: !no_wait, atomic, ..deploy::DeployOptions::default() },
+                options: deploy::DeployOptions { timeout, wait, atomic, pending, ..deploy::DeployOptions::default() },
                 health_check: health_check.map(|command| deploy::HealthCheck {
                     command,
                     retries: health_check_retries,

@@ -101,7 +101,7 @@ fn printed(stdout: &str) -> Vec<String> {
 #[test]
 fn dry_run_shows_each_step_before_its_chart_with_versions_and_conditions() {
     let world = World::new();
-    let flags = "--wait=watcher --timeout 10m --cleanup-on-fail";
+    let flags = "--timeout 10m --cleanup-on-fail";
     // AWS: cert-manager and tigera before support; the staging hub enables dask-gateway, so its CRDs
     // (version from basehub's Chart.yaml) go before the first basehub release, once for both hubs.
     let output = world.cli(&["--cluster", "aws1", "--support", "--hub", "staging", "--hub", "prod", "--dry-run"]);
@@ -168,7 +168,7 @@ fn action_deploy_runs_the_steps_in_order_before_each_release() {
     let result = world.action().input("cluster", "aws1").input("support", "true").input("hubs", "staging").run();
     assert!(result.success(), "{}", logs(&result));
     let local = world.repo.join("manifests/hub-priority-class.yaml").canonicalize().expect("canonical");
-    let flags = "--wait=watcher --timeout 10m --cleanup-on-fail";
+    let flags = "--timeout 10m --cleanup-on-fail";
     assert_eq!(
         world.calls(),
         [

@@ -162,7 +162,7 @@ fn support_on_cluster1_decrypts_into_a_private_folder_that_is_then_removed() {
         world.helm_calls(),
         [line(&format!(
             "helm upgrade --install support helm-charts/support --namespace support --create-namespace \
-             -f config/clusters/cluster1/support.values.yaml -f {} --wait=watcher --timeout 10m --cleanup-on-fail",
+             -f config/clusters/cluster1/support.values.yaml -f {} --timeout 10m --cleanup-on-fail",
             decrypted.display()
         ))]
     );
@@ -215,7 +215,7 @@ fn one_hub_through_the_cli() {
         world.helm_calls(),
         [line(
             "helm upgrade --install hub1 helm-charts/basehub --namespace hub1 --create-namespace \
-             -f config/clusters/cluster1/hub1.values.yaml --wait=watcher --timeout 5m --cleanup-on-fail"
+             -f config/clusters/cluster1/hub1.values.yaml --timeout 5m --cleanup-on-fail"
         )]
     );
     assert!(world.stubs.calls_of("sops").is_empty());
@@ -236,13 +236,13 @@ fn several_staging_hubs_in_order_with_their_values_files_in_order() {
             line(
                 "helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
                  -f config/clusters/cluster4/common.values.yaml -f config/clusters/cluster4/staging.values.yaml \
-                 --wait=watcher --timeout 10m --cleanup-on-fail"
+                 --timeout 10m --cleanup-on-fail"
             ),
             line("helm dependency build helm-charts/daskhub"),
             line(
                 "helm upgrade --install dask-staging helm-charts/daskhub --namespace dask-staging --create-namespace \
                  -f config/clusters/cluster4/common.values.yaml -f config/clusters/cluster4/dask-staging.values.yaml \
-                 --wait=watcher --timeout 10m --cleanup-on-fail"
+                 --timeout 10m --cleanup-on-fail"
             ),
         ]
     );
@@ -279,7 +279,7 @@ fn hubs_as_a_comma_list_and_prod_secrets() {
         [line(&format!(
             "helm upgrade --install prod helm-charts/basehub --namespace prod --create-namespace \
              -f config/clusters/cluster4/common.values.yaml -f config/clusters/cluster4/prod.values.yaml \
-             -f {decrypted} --wait=watcher --timeout 15m --cleanup-on-fail"
+             -f {decrypted} --timeout 15m --cleanup-on-fail"
         ))]
     );
     assert_eq!(
@@ -392,10 +392,10 @@ fn dry_run_prints_the_commands_and_runs_nothing() {
         "sops --decrypt config/clusters/cluster1/enc-support.secret.values.yaml > '<decrypted>/0-enc-support.secret.values.yaml'",
         "helm upgrade --install support helm-charts/support --namespace support --create-namespace \
          -f config/clusters/cluster1/support.values.yaml -f '<decrypted>/0-enc-support.secret.values.yaml' \
-         --wait=watcher --timeout 10m --cleanup-on-fail",
+         --timeout 10m --cleanup-on-fail",
         "helm dependency build helm-charts/daskhub",
         "helm upgrade --install hub3 helm-charts/daskhub --namespace hub3 --create-namespace \
-         -f config/clusters/cluster1/hub3.values.yaml --wait=watcher --timeout 10m --cleanup-on-fail",
+         -f config/clusters/cluster1/hub3.values.yaml --timeout 10m --cleanup-on-fail",
         "sh -c 'kubectl rollout status deployment/hub -n \"$HUB_NAME\"'  # health check: up to 4 attempts, 60 s each, 10 s apart",
     ];
     let printed: Vec<&str> =
@@ -428,7 +428,7 @@ fn health_check_retries_until_it_passes() {
     let upgrade = |hub: &str| {
         line(&format!(
             "helm upgrade --install {hub} helm-charts/basehub --namespace {hub} --create-namespace \
-             -f config/clusters/cluster3/{hub}.values.yaml --wait=watcher --timeout 10m --cleanup-on-fail"
+             -f config/clusters/cluster3/{hub}.values.yaml --timeout 10m --cleanup-on-fail"
         ))
     };
     assert_eq!(

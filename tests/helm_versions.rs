@@ -44,7 +44,14 @@ fn every_flag_deploy_passes_exists_in_the_real_helm_3_and_helm_4() {
         std::os::unix::fs::symlink(&real, path_dir.join("helm")).expect("symlink");
         let known = help_flags(&real);
         assert!(known.contains(&"--timeout".to_owned()), "{name}: {known:?}");
-        for options in [&[][..], &["--atomic"], &["--no-wait"], &["--atomic", "--no-wait"]] {
+        for options in [
+            &[][..],
+            &["--wait", "helm"],
+            &["--atomic", "--wait", "helm"],
+            &["--atomic"],
+            &["--no-wait"],
+            &["--atomic", "--no-wait"],
+        ] {
             let output = Command::new(bin("deployer"))
                 .args(["deploy", "--cluster", "cluster1", "--support", "--hub", "hub1", "--dry-run", "--repo"])
                 .arg(&repo)
@@ -78,11 +85,16 @@ fn every_flag_deploy_passes_exists_in_the_real_helm_3_and_helm_4() {
                     let flag = flag.split('=').next().unwrap_or_default();
                     assert!(known.iter().any(|k| k == flag), "{name} has no {flag}: {line}");
                 }
-                if options.contains(&"--atomic") {
+                // With `--wait rollout` (the default) the deploy rolls back itself: helm gets neither flag.
+                let rollout = !options.contains(&"helm") && !options.contains(&"--no-wait");
+                if options.contains(&"--atomic") && !rollout {
                     let rollback = if major == "3" { "--atomic" } else { "--rollback-on-failure" };
                     assert!(argv.iter().any(|a| a == rollback), "{name}: {line}");
                 }
-                assert_eq!(argv.iter().any(|a| a.starts_with("--wait")), !options.contains(&"--no-wait"), "{line}");
+                assert_eq!(argv.iter().any(|a| a.starts_with("--wait")), options.contains(&"helm"), "{line}");
+                if rollout {
+                    assert!(!argv.iter().any(|a| a == "--atomic" || a == "--rollback-on-failure"), "{line}");
+                }
                 // The real helm parses the whole command and fails only on reaching the cluster.
                 let ran = Command::new(&real)
                     .args(&argv)

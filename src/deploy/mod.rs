@@ -7,15 +7,20 @@
 //!
 //! ```text
 //! helm upgrade --install <release> helm-charts/<chart> --namespace <release> --create-namespace \
-//!     -f <values file>... --wait=watcher --timeout <timeout> --cleanup-on-fail
+//!     -f <values file>... --timeout <timeout> --cleanup-on-fail
 //! ```
 //!
 //! with the values files in the order `cluster.yaml` lists them, each `enc-*`
-//! file replaced by its decrypted copy. The support chart is the release
+//! file replaced by its decrypted copy. With `wait: rollout` (the default) the
+//! release's Deployments and DaemonSets are then watched until rolled out
+//! ([`rollout`]); with `wait: helm`, helm waits (`--wait`, helm 4 `--wait=watcher`).
+//! Before each upgrade, a release left pending is found and handled ([`pending`]). The support chart is the release
 //! `support` of `helm-charts/support` in the namespace `support`.
 
 pub mod before;
 pub mod leg;
+pub mod pending;
+pub mod rollout;
 pub mod run;
 pub mod stop;
 pub mod target_cluster;
@@ -42,6 +47,7 @@ pub mod inputs {
     pub const WAIT: &str = "wait";
     pub const ATOMIC: &str = "atomic";
     pub const MODE: &str = "mode";
+    pub const PENDING_RELEASE: &str = "pending-release";
     /// Every input the action reads.
     pub const ALL: &[&str] = &[
         MODE,
@@ -51,6 +57,7 @@ pub mod inputs {
         TIMEOUT,
         WAIT,
         ATOMIC,
+        PENDING_RELEASE,
         HEALTH_CHECK,
         HEALTH_CHECK_RETRIES,
         HEALTH_CHECK_TIMEOUT,
@@ -150,19 +157,96 @@ impl HelmMajor {
     }
 }
 
+/// How a deploy waits for a release to be ready after `helm upgrade` (the `wait` input).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// `helm upgrade` without `--wait`, then the release's Deployments and DaemonSets watched
+    /// until rolled out, failing at once when one cannot progress ([`rollout`]). The default.
+    #[default]
+    Rollout,
+    /// Helm's own wait (`--wait`; helm 4: `--wait=watcher`), as the Python deployer did.
+    Helm,
+    /// No wait: done when helm has applied the objects.
+    None,
+}
+
+impl Wait {
+    /// The input's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wait::Rollout => "rollout",
+            Wait::Helm => "helm",
+            Wait::None => "none",
+        }
+    }
+
+    /// `rollout`, `helm` or `none`; `true` and `false` (the old boolean input) are `helm` and `none`.
+    pub fn parse(input: &str, text: &str) -> Result<Wait, Error> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "rollout" => Ok(Wait::Rollout),
+            "helm" | "true" => Ok(Wait::Helm),
+            "none" | "false" => Ok(Wait::None),
+            other => Err(Error::input(
+                input,
+                format!(
+                    "expected `rollout`, `helm` or `none` (`true` is `helm`, `false` is `none`), got {}",
+                    crate::diagnostic::quote_value(other)
+                ),
+            )),
+        }
+    }
+}
+
+/// What a deploy does about a release whose latest revision is left `pending-*` (a deploy
+/// stopped mid-upgrade), which helm refuses to upgrade (the `pending-release` input).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PendingRelease {
+    /// Roll back to the last `deployed`/`superseded` revision (uninstall a `pending-install`
+    /// with none), then upgrade. The default.
+    #[default]
+    Rollback,
+    /// Stop with an error saying how to recover.
+    Fail,
+}
+
+impl PendingRelease {
+    /// The input's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingRelease::Rollback => "rollback",
+            PendingRelease::Fail => "fail",
+        }
+    }
+
+    /// `rollback` or `fail`.
+    pub fn parse(input: &str, text: &str) -> Result<PendingRelease, Error> {
+        match text.trim() {
+            "rollback" => Ok(PendingRelease::Rollback),
+            "fail" => Ok(PendingRelease::Fail),
+            other => Err(Error::input(
+                input,
+                format!("expected `rollback` or `fail`, got {}", crate::diagnostic::quote_value(other)),
+            )),
+        }
+    }
+}
+
 /// Settings of the `helm upgrade` commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployOptions {
-    /// `helm upgrade --timeout`, a Go duration such as `10m`.
+    /// `helm upgrade --timeout`, a Go duration such as `10m`; with [`Wait::Rollout`], also how
+    /// long the rollout is watched.
     pub timeout: String,
     /// The charts folder, relative to the repository root.
     pub charts_dir: String,
-    /// Wait until the release's resources are ready (`--wait`; helm 4: `--wait=watcher`),
-    /// as the Python deployer does. Default on.
-    pub wait: bool,
-    /// Roll back to the last good release on failure (`--atomic`; helm 4:
-    /// `--rollback-on-failure`). Default off, as the Python deployer.
+    /// How to wait until the release's resources are ready. Default: [`Wait::Rollout`].
+    pub wait: Wait,
+    /// Roll back to the last good release on failure. Default off, as the Python deployer.
+    /// With [`Wait::Rollout`] the deploy rolls back itself (`helm rollback`) when the upgrade
+    /// or the rollout fails; otherwise helm does (`--atomic`; helm 4: `--rollback-on-failure`).
     pub atomic: bool,
+    /// What to do about a release left pending.
+    pub pending: PendingRelease,
     /// Which helm's flags to pass; found with `helm version` before a deploy.
     pub helm: HelmMajor,
 }
@@ -172,25 +256,27 @@ impl Default for DeployOptions {
         DeployOptions {
             timeout: DEFAULT_TIMEOUT.into(),
             charts_dir: DEFAULT_CHARTS_DIR.into(),
-            wait: true,
+            wait: Wait::default(),
             atomic: false,
+            pending: PendingRelease::default(),
             helm: HelmMajor::V4,
         }
     }
 }
 
 /// The flags after the values files: wait, timeout, cleanup and rollback, in
-/// the spelling of `options.helm`.
+/// the spelling of `options.helm`. With [`Wait::Rollout`] helm neither waits nor rolls back
+/// (both imply waiting): the deploy watches the rollout and rolls back itself.
 pub fn upgrade_flags(options: &DeployOptions) -> Vec<String> {
     let mut flags: Vec<String> = Vec::new();
-    if options.wait {
+    if options.wait == Wait::Helm {
         flags.push(match options.helm {
             HelmMajor::V3 => "--wait".into(),
             HelmMajor::V4 => "--wait=watcher".into(),
         });
     }
     flags.extend(["--timeout".to_owned(), options.timeout.clone(), "--cleanup-on-fail".to_owned()]);
-    if options.atomic {
+    if options.atomic && options.wait != Wait::Rollout {
         flags.push(match options.helm {
             HelmMajor::V3 => "--atomic".into(),
             HelmMajor::V4 => "--rollback-on-failure".into(),
@@ -581,8 +667,15 @@ impl DeployRequest {
             hubs: Vec::new(),
             options: DeployOptions {
                 timeout,
-                wait: env.bool_input(inputs::WAIT, true)?,
+                wait: match env.input(inputs::WAIT) {
+                    Some(text) => Wait::parse(inputs::WAIT, text)?,
+                    None => Wait::default(),
+                },
                 atomic: env.bool_input(inputs::ATOMIC, false)?,
+                pending: match env.input(inputs::PENDING_RELEASE) {
+                    Some(text) => PendingRelease::parse(inputs::PENDING_RELEASE, text)?,
+                    None => PendingRelease::default(),
+                },
                 ..DeployOptions::default()
             },
             health_check,
@@ -678,7 +771,7 @@ mod tests {
                 default.clone(),
                 vec!["helm upgrade --install support helm-charts/support --namespace support --create-namespace \
                       -f config/clusters/c1/support.values.yaml -f /tmp/private/enc-support.secret.values.yaml \
-                      --wait=watcher --timeout 10m --cleanup-on-fail"],
+                      --timeout 10m --cleanup-on-fail"],
             ),
             (
                 vec![hub("staging")],
@@ -686,7 +779,7 @@ mod tests {
                 DeployOptions { timeout: "1h30m".into(), ..default.clone() },
                 vec!["helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
                       -f config/clusters/c1/common.values.yaml -f config/clusters/c1/staging.values.yaml \
-                      --wait=watcher --timeout 1h30m --cleanup-on-fail"],
+                      --timeout 1h30m --cleanup-on-fail"],
             ),
             (
                 vec![hub("staging"), hub("dask-staging"), hub("prod")],
@@ -696,13 +789,13 @@ mod tests {
                     "helm dependency build helm-charts/basehub",
                     "helm upgrade --install staging helm-charts/basehub --namespace staging --create-namespace \
                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/staging.values.yaml \
-                     --wait=watcher --timeout 10m --cleanup-on-fail",
+                     --timeout 10m --cleanup-on-fail",
                     "helm upgrade --install dask-staging helm-charts/daskhub --namespace dask-staging --create-namespace \
                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/dask-staging.values.yaml \
-                     --wait=watcher --timeout 10m --cleanup-on-fail",
+                     --timeout 10m --cleanup-on-fail",
                     "helm upgrade --install prod helm-charts/basehub --namespace prod --create-namespace \
                      -f config/clusters/c1/common.values.yaml -f config/clusters/c1/prod.values.yaml \
-                     -f /tmp/private/enc-prod.secret.values.yaml --wait=watcher --timeout 10m --cleanup-on-fail",
+                     -f /tmp/private/enc-prod.secret.values.yaml --timeout 10m --cleanup-on-fail",
                 ],
             ),
             (
@@ -710,7 +803,7 @@ mod tests {
                 vec![],
                 DeployOptions { charts_dir: "charts/".into(), ..default.clone() },
                 vec!["helm upgrade --install bare charts/basehub --namespace bare --create-namespace \
-                      --wait=watcher --timeout 10m --cleanup-on-fail"],
+                      --timeout 10m --cleanup-on-fail"],
             ),
         ];
         for (targets, deps, options, expected) in cases {
@@ -749,7 +842,6 @@ mod tests {
                 "config/clusters/c1/support.values.yaml",
                 "-f",
                 "/tmp/private/enc-support.secret.values.yaml",
-                "--wait=watcher",
                 "--timeout",
                 "10m",
                 "--cleanup-on-fail"
@@ -836,17 +928,47 @@ mod tests {
         let flags = |helm, wait, atomic| {
             upgrade_flags(&DeployOptions { helm, wait, atomic, ..DeployOptions::default() }).join(" ")
         };
-        let cases: &[(HelmMajor, bool, bool, &str)] = &[
-            (HelmMajor::V3, true, false, "--wait --timeout 10m --cleanup-on-fail"),
-            (HelmMajor::V3, false, false, "--timeout 10m --cleanup-on-fail"),
-            (HelmMajor::V3, true, true, "--wait --timeout 10m --cleanup-on-fail --atomic"),
-            (HelmMajor::V4, true, false, "--wait=watcher --timeout 10m --cleanup-on-fail"),
-            (HelmMajor::V4, false, false, "--timeout 10m --cleanup-on-fail"),
-            (HelmMajor::V4, true, true, "--wait=watcher --timeout 10m --cleanup-on-fail --rollback-on-failure"),
+        let cases: &[(HelmMajor, Wait, bool, &str)] = &[
+            (HelmMajor::V3, Wait::Helm, false, "--wait --timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V3, Wait::None, false, "--timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V3, Wait::Helm, true, "--wait --timeout 10m --cleanup-on-fail --atomic"),
+            (HelmMajor::V3, Wait::None, true, "--timeout 10m --cleanup-on-fail --atomic"),
+            (HelmMajor::V3, Wait::Rollout, false, "--timeout 10m --cleanup-on-fail"),
+            // The deploy rolls back itself: helm's flag would make helm wait.
+            (HelmMajor::V3, Wait::Rollout, true, "--timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V4, Wait::Helm, false, "--wait=watcher --timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V4, Wait::None, false, "--timeout 10m --cleanup-on-fail"),
+            (HelmMajor::V4, Wait::Helm, true, "--wait=watcher --timeout 10m --cleanup-on-fail --rollback-on-failure"),
+            (HelmMajor::V4, Wait::Rollout, true, "--timeout 10m --cleanup-on-fail"),
         ];
         for (helm, wait, atomic, want) in cases {
-            assert_eq!(flags(*helm, *wait, *atomic), *want, "{helm:?} wait={wait} atomic={atomic}");
+            assert_eq!(flags(*helm, *wait, *atomic), *want, "{helm:?} wait={wait:?} atomic={atomic}");
         }
+    }
+
+    #[test]
+    fn wait_and_pending_inputs() {
+        for (text, want) in [
+            ("rollout", Wait::Rollout),
+            ("helm", Wait::Helm),
+            ("true", Wait::Helm),
+            ("True", Wait::Helm),
+            ("none", Wait::None),
+            ("false", Wait::None),
+        ] {
+            assert_eq!(Wait::parse("wait", text).unwrap(), want, "{text}");
+        }
+        assert_eq!(
+            Wait::parse("wait", "yes").unwrap_err().to_string(),
+            "invalid input `wait`: expected `rollout`, `helm` or `none` (`true` is `helm`, `false` is `none`), got `yes`"
+        );
+        assert_eq!(PendingRelease::parse("pending-release", "fail").unwrap(), PendingRelease::Fail);
+        assert!(PendingRelease::parse("pending-release", "ignore").is_err());
+        let env = RunnerEnv::from_vars([("INPUT_WAIT", "true"), ("INPUT_PENDING-RELEASE", "fail")]);
+        let how = DeployRequest::how_from_env(&env).unwrap();
+        assert_eq!((how.options.wait, how.options.pending), (Wait::Helm, PendingRelease::Fail));
+        let how = DeployRequest::how_from_env(&RunnerEnv::from_vars([("INPUT_WAIT", "")])).unwrap();
+        assert_eq!((how.options.wait, how.options.pending), (Wait::Rollout, PendingRelease::Rollback));
     }
 
     #[test]

@@ -374,6 +374,16 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             repo.display()
         );
         text.push_str(&helm_note);
+        if !only_before {
+            text.push_str(&format!(
+                "# before each upgrade: `helm history` finds a release left pending-*; pending-release: {}\n",
+                match options.pending {
+                    super::PendingRelease::Rollback =>
+                        "rollback rolls it back first (uninstalls a lone pending-install)",
+                    super::PendingRelease::Fail => "fail stops the deploy there",
+                }
+            ));
+        }
         if !encrypted.is_empty() {
             text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
         }
@@ -407,6 +417,15 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         for step in &steps {
             text.push_str(&step.command_line());
             text.push('\n');
+            if step.kind == StepKind::Upgrade && options.wait == super::Wait::Rollout {
+                text.push_str(&format!(
+                    "# rollout: watch the Deployments and DaemonSets of {} (kubectl get -o json) until rolled out, \
+                     up to {}; fail at once when one cannot progress{}\n",
+                    step.target.release(),
+                    options.timeout,
+                    if options.atomic { "; atomic: then helm rollback to the previous revision" } else { "" }
+                ));
+            }
             if let (StepKind::Upgrade, Target::Hub(_), Some(check)) = (&step.kind, &step.target, &request.health_check)
             {
                 text.push_str(&format!(
@@ -503,7 +522,17 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             ));
         }
         let started = Instant::now();
+        // The revision a failed upgrade goes back to with `atomic` and `wait: rollout`.
+        let mut good_revision = None;
         if step.kind == StepKind::Upgrade {
+            good_revision = match prepare_release(step.target.release(), &cluster.name, request, &options, style)? {
+                Prepared::Ready(good) => good,
+                Prepared::Stopped(signal) => {
+                    let not_run = remaining(&targets, step, false);
+                    let when = format!("while reading the history of {}", step.target.release());
+                    return Err(interrupted(signal, &cluster.name, private.is_some(), &when, &not_run));
+                }
+            };
             let files = super::values_files(&cluster, &step.target);
             let decrypted = files.iter().filter(|f| crate::sops::is_encrypted(&f.path)).count();
             runner::print(&format!(
@@ -571,6 +600,9 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 millis: None,
             }));
             let mut message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
+            if step.kind == StepKind::Upgrade && options.atomic && options.wait == super::Wait::Rollout {
+                message.push_str(&roll_back(step.target.release(), good_revision, request, style));
+            }
             if let (StepKind::DependencyBuild { chart }, Some(fetch)) =
                 (&step.kind, fetch.filter(|f| !f.remotes.is_empty()))
             {
@@ -589,6 +621,42 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         }
         if step.kind != StepKind::Upgrade {
             continue;
+        }
+        if options.wait == super::Wait::Rollout {
+            let release = step.target.release();
+            let timeout = super::rollout::parse_duration(&options.timeout).unwrap_or(Duration::from_secs(600));
+            if let Err(failure) = super::rollout::watch(release, release, timeout, repo, &request.env) {
+                if let super::rollout::Failure::Stopped(signal) = failure {
+                    let what = format!(
+                        "while watching the rollout of {release}; helm had finished, so the release is not left pending"
+                    );
+                    let not_run = remaining(&targets, step, true);
+                    return Err(interrupted(signal, &cluster.name, private.is_some(), &what, &not_run));
+                }
+                outcome.releases.push(ReleaseResult {
+                    release: release.to_owned(),
+                    result: "rollout failed",
+                    millis: Some(started.elapsed().as_millis()),
+                });
+                let not_run = remaining(&targets, step, true);
+                outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
+                    release: release.clone(),
+                    result: "not run",
+                    millis: None,
+                }));
+                let mut message = format!("`{}` on cluster {}: {}", step.title(), cluster.name, failure.text());
+                if options.atomic {
+                    message.push_str(&roll_back(release, good_revision, request, style));
+                }
+                let (file, line) = release_line.of(&step.target);
+                return Err(Error::ReleaseFailed {
+                    program: "rollout".into(),
+                    message: with_remaining(message, &not_run),
+                    file,
+                    line,
+                    summary: releases_table(&outcome.releases),
+                });
+            }
         }
         if let (Target::Hub(hub), Some(check)) = (&step.target, &request.health_check) {
             if let Err(failure) = health_check(check, repo, &request.env, &cluster.name, hub, style) {
@@ -1121,6 +1189,163 @@ fn fetch_dependencies(
         fetched.push(fetch.key.clone());
     }
     Ok(Some(ran))
+}
+
+/// Whether a release is ready for `helm upgrade`, and its last good revision.
+enum Prepared {
+    Ready(Option<u64>),
+    Stopped(i32),
+}
+
+/// Reads `helm history` of `release` before its upgrade: a latest revision left `pending-*` is
+/// rolled back (or a lone `pending-install` uninstalled) with `pending-release: rollback`, or
+/// refused with `fail`. Returns the last good revision for `atomic` (none for a new release,
+/// or when the history cannot be read: then helm's own answer to the upgrade is what counts).
+fn prepare_release(
+    release: &str,
+    cluster: &str,
+    request: &DeployRequest,
+    options: &super::DeployOptions,
+    style: LogStyle,
+) -> Result<Prepared, Error> {
+    use super::pending::{decide, is_not_found, parse_history, Decision, Recover};
+    use super::rollout::{capture, Captured};
+    let history = || -> Result<Result<Option<Decision>, String>, i32> {
+        let argv = ["helm", "history", release, "--namespace", release, "--max", "20", "--output", "json"];
+        match capture(&argv, &request.repo, &request.env) {
+            Ok(Captured::Stopped(signal)) => Err(signal),
+            Ok(Captured::Done { success: true, stdout, .. }) => Ok(parse_history(&stdout).map(|h| Some(decide(&h)))),
+            Ok(Captured::Done { stderr, .. }) if is_not_found(&stderr) => Ok(Ok(None)),
+            Ok(Captured::Done { stderr, .. }) => {
+                Ok(Err(stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_owned()))
+            }
+            Err(error) => Ok(Err(error.to_string())),
+        }
+    };
+    let decision = match history() {
+        Err(signal) => return Ok(Prepared::Stopped(signal)),
+        Ok(Ok(None)) => return Ok(Prepared::Ready(None)),
+        Ok(Ok(Some(decision))) => decision,
+        Ok(Err(why)) => {
+            runner::print(&format!(
+                "Release {release}: `helm history` could not be read ({why}); upgrading anyway
+"
+            ));
+            return Ok(Prepared::Ready(None));
+        }
+    };
+    let (revision, status, recover) = match decision {
+        Decision::Clear { good } => return Ok(Prepared::Ready(good)),
+        Decision::Pending { revision, status, recover } => (revision, status, recover),
+    };
+    let fix = match recover {
+        Recover::RollbackTo(good) => format!("helm rollback {release} {good} --namespace {release}"),
+        Recover::Uninstall => format!("helm uninstall {release} --namespace {release}"),
+    };
+    if options.pending == super::PendingRelease::Fail {
+        return Err(Error::Command {
+            program: "helm".into(),
+            message: format!(
+                "release {release} on cluster {cluster} is {status} at revision {revision}: an earlier deploy was \
+                 stopped while helm ran, and helm refuses to upgrade it (another operation is in progress). \
+                 Nothing was changed (pending-release: fail). To recover, run `{fix}`, or deploy again with \
+                 pending-release: rollback, which does that first"
+            ),
+        });
+    }
+    runner::print(&format!(
+        "Release {release}: revision {revision} is {status} (a deploy stopped while helm ran); running `{fix}` \
+         first (pending-release: rollback)
+"
+    ));
+    let argv: Vec<String> = fix.split(' ').map(str::to_owned).collect();
+    runner_group(style, &format!("recover {release}"));
+    runner::print_untrusted(&format!(
+        "$ {}
+",
+        command_line(&argv)
+    ))?;
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).current_dir(&request.repo).envs(request.env.iter().map(|(k, v)| (k, v)));
+    let result = stream(command, None, style);
+    runner_end_group(style);
+    let ran = result?;
+    if let Ended::Stopped(signal) = ran.ended {
+        return Ok(Prepared::Stopped(signal));
+    }
+    if !ran.succeeded() {
+        return Err(Error::Command {
+            program: "helm".into(),
+            message: format!(
+                "release {release} on cluster {cluster} is {status} at revision {revision}, and `{fix}` {}{}",
+                ran.ended_text(),
+                ran.tail_text()
+            ),
+        });
+    }
+    match history() {
+        Err(signal) => Ok(Prepared::Stopped(signal)),
+        Ok(Ok(Some(Decision::Clear { good }))) => {
+            runner::print(&format!(
+                "Release {release}: recovered, upgrading
+"
+            ));
+            Ok(Prepared::Ready(good))
+        }
+        Ok(Ok(None)) => {
+            runner::print(&format!(
+                "Release {release}: uninstalled, installing it again
+"
+            ));
+            Ok(Prepared::Ready(None))
+        }
+        Ok(Ok(Some(Decision::Pending { status, .. }))) => Err(Error::Command {
+            program: "helm".into(),
+            message: format!("release {release} on cluster {cluster} is still {status} after `{fix}`"),
+        }),
+        Ok(Err(why)) => {
+            runner::print(&format!(
+                "Release {release}: `helm history` could not be read ({why}); upgrading anyway
+"
+            ));
+            Ok(Prepared::Ready(None))
+        }
+    }
+}
+
+/// `atomic` with `wait: rollout`: a failed upgrade or rollout goes back to `good` (`helm
+/// rollback`), or, for a release that had none, is uninstalled, as helm's own `--atomic` does.
+/// Returns what happened, for the error message.
+fn roll_back(release: &str, good: Option<u64>, request: &DeployRequest, style: LogStyle) -> String {
+    let argv: Vec<String> = match good {
+        Some(revision) => {
+            ["helm", "rollback", release, &revision.to_string(), "--namespace", release].map(str::to_owned).to_vec()
+        }
+        None => ["helm", "uninstall", release, "--namespace", release].map(str::to_owned).to_vec(),
+    };
+    let what = match good {
+        Some(revision) => format!("rolled back to revision {revision}"),
+        None => "uninstalled (it had no earlier good revision)".to_owned(),
+    };
+    runner::print(&format!(
+        "Release {release}: failed with atomic: true, so it is {what}
+"
+    ));
+    runner_group(style, &format!("atomic: {} {release}", argv[1]));
+    let printed = runner::print_untrusted(&format!(
+        "$ {}
+",
+        command_line(&argv)
+    ));
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).current_dir(&request.repo).envs(request.env.iter().map(|(k, v)| (k, v)));
+    let result = printed.and_then(|()| stream(command, None, style));
+    runner_end_group(style);
+    match result {
+        Ok(ran) if ran.succeeded() => format!("; atomic: the release was {what}"),
+        Ok(ran) => format!("; atomic: `{}` {} as well", command_line(&argv), ran.ended_text()),
+        Err(error) => format!("; atomic: `{}` could not run: {error}", command_line(&argv)),
+    }
 }
 
 /// The releases a failure at `step` leaves not upgraded: its own, unless it

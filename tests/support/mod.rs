@@ -9,6 +9,7 @@ pub mod chart_servers;
 pub mod fake_github;
 pub mod runner_log;
 pub mod stubs;
+pub mod workloads;
 pub mod zip_builder;
 
 use std::collections::BTreeMap;

@@ -4,7 +4,8 @@
 //! log) and can be told to fail through the environment:
 //!
 //! - `helm`: `version` prints `STUB_HELM_VERSION` (default `v4.1.4+gstub`)
-//!   and is not recorded. For `upgrade`, also records each `-f` file's path and its content
+//!   and is not recorded; nor are `history` (the release is not found: a first install) and
+//!   `get` (an empty manifest: no rollout to watch). For `upgrade`, also records each `-f` file's path and its content
 //!   at call time. `STUB_HELM_FAIL_ON=upgrade` (or `dependency`) makes that
 //!   subcommand print `STUB_HELM_FAIL_OUTPUT` and exit `STUB_HELM_FAIL_CODE`
 //!   (default 1); `STUB_HELM_FAIL_RELEASE=<release>` fails only that release's
@@ -29,6 +30,13 @@ fn helm_script() -> String {
         r#"#!/bin/sh
 if [ "$1" = version ]; then
     printf '%s' "${{STUB_HELM_VERSION:-v4.1.4+gstub}}"
+    exit 0
+fi
+if [ "$1" = history ]; then
+    echo "Error: release: not found" >&2
+    exit 1
+fi
+if [ "$1" = get ]; then
     exit 0
 fi
 {RECORD}
