@@ -45,7 +45,11 @@ fn write_repo(repo: &Path, servers: &[ApiServer], key: &AgeKey, oci: &str) {
     );
     write(
         &repo.join("manifests/priority.yaml"),
-        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: deployer-test-core\nvalue: 1000\n",
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: deployer-test-core\nvalue: 1000\n\
+         ---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gateways.example.org\n\
+         spec:\n  group: example.org\n  scope: Namespaced\n  names: {plural: gateways, singular: gateway, kind: Gateway}\n\
+         \x20 versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n\
+         \x20         type: object\n          x-kubernetes-preserve-unknown-fields: true\n",
     );
     for chart in ["support", "basehub"] {
         write(
@@ -303,6 +307,8 @@ async fn run_chain(helm: &str, servers: &[ApiServer]) {
             "jsonpath={.metadata.managedFields[0].manager}",
         ]);
         assert_eq!(owner, "kubectl", "{helm}: applied server-side by kubectl");
+        let crd = server.kubectl_ok(&["get", "crd", "gateways.example.org", "-o", "jsonpath={.spec.names.kind}"]);
+        assert_eq!(crd, "Gateway", "{helm}: the CRD of the before step");
     }
 }
 
