@@ -116,7 +116,7 @@ fn every_flag_deploy_passes_exists_in_the_real_helm_3_and_helm_4() {
             }
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 24);
 }
 
 #[test]

@@ -65,8 +65,22 @@ impl std::fmt::Display for Workload {
 /// not parse are skipped (helm applied them; they are not workloads this watch knows).
 pub fn workloads(manifest: &str, release_namespace: &str) -> Vec<Workload> {
     let mut found = BTreeSet::new();
-    for document in yaml_serde::Deserializer::from_str(manifest) {
-        let Ok(value) = <yaml_serde::Value as serde::Deserialize>::deserialize(document) else { continue };
+    // Each document parsed on its own: one that does not parse cannot stop the others (the
+    // multi-document reader does not get past a syntax error), and anchors are refused first.
+    let mut documents: Vec<String> = vec![String::new()];
+    for line in manifest.lines() {
+        if line.trim_end() == "---" {
+            documents.push(String::new());
+        } else if let Some(document) = documents.last_mut() {
+            document.push_str(line);
+            document.push('\n');
+        }
+    }
+    for document in &documents {
+        if crate::config::yaml_guard::check(document).is_err() {
+            continue;
+        }
+        let Ok(value) = yaml_serde::from_str::<yaml_serde::Value>(document) else { continue };
         let text = |key: &str| value.get(key).and_then(yaml_serde::Value::as_str);
         let kind = match text("kind") {
             Some("Deployment") => Kind::Deployment,
