@@ -75,6 +75,8 @@ impl World {
 
     /// `deployer deploy --cluster c1 --hub HUB ARGS` against `server`, not yet started.
     pub fn deploy(&self, server: &ApiServer, hub: &str, args: &[&str]) -> Command {
+        // The cluster's own kubeconfig file is what `deployer deploy` uses (never `KUBECONFIG`).
+        self.write("config/clusters/c1/kubeconfig.yaml", &server.kubeconfig_text());
         let mut command = Command::new(bin("deployer"));
         command
             .env_clear()
