@@ -215,7 +215,7 @@ fn a_deploy_installs_the_hub_from_a_copy_with_the_override() {
         .env("PATH", format!("{}:{}", bin_dir.display(), tools_dir().display()))
         .env("HOME", &repo.home)
         .env("TMPDIR", &tmp)
-        .args(["deploy", "--use-current-context", "--repo", head, "--cluster", "c1", "--hubs", "lis"])
+        .args(["deploy", "--use-current-context", "--wait", "none", "--repo", head, "--cluster", "c1", "--hubs", "lis"])
         .output()
         .expect("run deployer");
     let (stdout, stderr) =

@@ -114,9 +114,11 @@ impl Leg {
     /// `action-deploy` with what the runner carries from `$GITHUB_ENV` into the next step.
     fn deploy(&self) -> ActionResult {
         let exported = parse_github_output(&fs::read_to_string(&self.github_env).expect("GITHUB_ENV"));
+        // The helm wrapper renders instead of installing: there is no cluster to watch a rollout on.
         let mut run = ActionRun::new("action-deploy", &self.repo)
             .input("cluster", "c1")
             .input("hubs", "[\"staging\"]")
+            .input("wait", "none")
             .env("HOME", self.home.display().to_string())
             .env("TMPDIR", self.tmpdir.display().to_string())
             .env("PATH", self.path());

@@ -335,7 +335,7 @@ fn deploy(world: &World, args: &[&str]) -> (bool, String, Vec<String>) {
         .env("PATH", format!("{}:/usr/bin:/bin", wrapper_dir.display()))
         .env("HOME", &world.home)
         .env("SSL_CERT_FILE", &world.oci.ca_file)
-        .args(["deploy", "--use-current-context", "--repo"])
+        .args(["deploy", "--use-current-context", "--wait", "none", "--repo"])
         .arg(&world.head)
         .args(args)
         .output()
