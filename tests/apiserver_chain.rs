@@ -15,13 +15,12 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::age::{sops_encrypt, AgeKey};
 use support::apiserver::{self, ApiServer};
 use support::chart_servers::{package, OciRegistry};
+use support::fake_github::FakeGitHub;
 use support::{tool, ActionResult, ActionRun};
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().expect("parent")).expect("folder");
@@ -176,7 +175,7 @@ fn data(server: &ApiServer, release: &str, key: &str) -> String {
 
 async fn run_chain(helm: &str, servers: &[ApiServer]) {
     let chain = Chain::new(helm, servers);
-    let github = MockServer::start().await;
+    let github = FakeGitHub::start().await;
 
     // 1. Plan: both charts changed, so every release of both clusters.
     let plan = chain
@@ -229,26 +228,12 @@ async fn run_chain(helm: &str, servers: &[ApiServer]) {
     }
 
     // 3. Filter reads the legs' artifacts through the (fake) artifacts API.
-    let mut listing = Vec::new();
-    for (index, (name, zip)) in artifacts.iter().enumerate() {
-        let id = 100 + index;
-        listing.push(json!({"id": id, "name": name, "expired": false, "size_in_bytes": zip.len()}));
-        Mock::given(method("GET"))
-            .and(path_regex(format!(r"/actions/artifacts/{id}/zip$")))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(zip.clone()))
-            .mount(&github)
-            .await;
+    for (name, zip) in artifacts {
+        github.artifact(7, &name, zip);
     }
-    Mock::given(method("GET"))
-        .and(path_regex(r"/repos/octo-org/infra/actions/runs/7/artifacts$"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"total_count": listing.len(), "artifacts": listing})),
-        )
-        .mount(&github)
-        .await;
     let filter = chain
         .action("action-filter")
-        .github(&github.uri())
+        .github(&github.api.uri())
         .env("GITHUB_RUN_ID", "7")
         .env("GITHUB_RUN_ATTEMPT", "1")
         .input("results-from", "artifacts")

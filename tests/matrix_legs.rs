@@ -11,6 +11,7 @@ use std::fs;
 
 use base64::Engine;
 use serde_json::{json, Value};
+use support::fake_github::FakeGitHub;
 use support::stubs::Stubs;
 use support::{copy_tree, example_repo, parse_github_output, ActionRun};
 use wiremock::matchers::{method, path, path_regex};
@@ -270,7 +271,7 @@ fn leg_results(workspace: &std::path::Path, file: &str) -> BTreeMap<String, Stri
 #[tokio::test(flavor = "multi_thread")]
 async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
     let clouds = clouds().await;
-    let github = MockServer::start().await;
+    let github = FakeGitHub::start().await;
     let pipeline = Pipeline::new(&clouds);
     let kubeconfig_log = pipeline.scratch.path().join("kubeconfigs.log");
 
@@ -338,28 +339,15 @@ async fn batched_legs_keep_per_cluster_isolation_through_results_artifacts() {
     }
 
     // 3. The run's artifacts on a fake API: the two legs' results, and an unrelated plan artifact.
-    let mut listing = vec![json!({"id": 900, "name": "deployment-plan", "expired": false, "size_in_bytes": 10})];
-    for (index, (name, zip)) in artifacts.iter().enumerate() {
-        let id = 100 + index;
-        listing.push(json!({"id": id, "name": name, "expired": false, "size_in_bytes": zip.len()}));
-        Mock::given(method("GET"))
-            .and(path_regex(format!(r"/actions/artifacts/{id}/zip$")))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(zip.clone()))
-            .mount(&github)
-            .await;
+    github.artifact(7, "deployment-plan", b"plan".to_vec());
+    for (name, zip) in artifacts {
+        github.artifact(7, &name, zip);
     }
-    Mock::given(method("GET"))
-        .and(path_regex(r"/repos/octo-org/infra/actions/runs/7/artifacts$"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"total_count": listing.len(), "artifacts": listing})),
-        )
-        .mount(&github)
-        .await;
 
     // 4. Filter reads them: exactly cluster3's prod hubs are dropped.
     let filter = pipeline
         .action("action-filter")
-        .github(&github.uri())
+        .github(&github.api.uri())
         .env("GITHUB_RUN_ID", "7")
         .env("GITHUB_RUN_ATTEMPT", "1")
         .input("results-from", "artifacts")
