@@ -977,12 +977,7 @@ fn override_copies(
         let mut dependency_folders = Vec::new();
         let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
         for (folder, tree) in &folders {
-            for (path, bytes) in tree {
-                for part in [folder.as_bytes(), path.as_bytes(), bytes] {
-                    digest.update(&(part.len() as u64).to_le_bytes());
-                    digest.update(part);
-                }
-            }
+            digest_folder(&mut digest, folder, tree);
             let listed = inputs.dependencies_of(&key, folder);
             let fetches = listed.iter().any(|d| {
                 matches!(
@@ -1077,12 +1072,7 @@ fn check_charts(
         let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
         let mut folders = Vec::new();
         for input in inputs.inputs(chart) {
-            for (path, bytes) in trees.get(&input.folder).map_or(&[][..], Vec::as_slice) {
-                for part in [input.folder.as_bytes(), path.as_bytes(), bytes] {
-                    digest.update(&(part.len() as u64).to_le_bytes());
-                    digest.update(part);
-                }
-            }
+            digest_folder(&mut digest, &input.folder, trees.get(&input.folder).map_or(&[][..], Vec::as_slice));
             let listed = inputs.dependencies(&input.folder);
             if listed.iter().any(|d| {
                 matches!(
@@ -1119,6 +1109,17 @@ struct ChartDeps {
     /// Chart folder → the folders to fetch dependencies of first, deepest first.
     folders: HashMap<String, Vec<String>>,
     fetch: HashMap<String, FolderFetch>,
+}
+
+/// Adds a chart folder's files to `digest`, each part length-prefixed (what helm reads of it:
+/// the same digest means the same chart tree, fetched once per job).
+fn digest_folder(digest: &mut ring::digest::Context, folder: &str, files: &[(String, Vec<u8>)]) {
+    for (path, bytes) in files {
+        for part in [folder.as_bytes(), path.as_bytes(), bytes] {
+            digest.update(&(part.len() as u64).to_le_bytes());
+            digest.update(part);
+        }
+    }
 }
 
 /// How one chart folder's dependencies are fetched.
