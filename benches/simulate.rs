@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo bench --bench simulate`. It builds a plan's matrices as
 //! values (every support chart and every hub triggered, as a shared chart
-//! change does), packs them with the library's own `deployer::legs::pack`,
+//! change does), packs them with the library's own `deployer::planning::legs::pack`,
 //! prices each leg with the cost model below, and schedules the legs of each
 //! matrix on a plan's concurrent-job cap (20, 60, 500) by list scheduling: in
 //! matrix order, each leg starts when a runner slot frees. The pipeline's wall
@@ -36,8 +36,8 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, ensure, Context};
 use deployer::config::Provider;
-use deployer::legs::{self, ProdLeg, SupportAndStagingLeg};
-use deployer::plan::{ProdHubJob, SupportAndStagingJob, MAX_MATRIX_JOBS};
+use deployer::planning::legs::{self, ProdLeg, SupportAndStagingLeg};
+use deployer::planning::plan::{ProdHubJob, SupportAndStagingJob, MAX_MATRIX_JOBS};
 
 /// Assumed: a job waits for and starts a hosted runner, per job (`SIM_RUNNER_START_S`).
 const RUNNER_START_S: u64 = 20;

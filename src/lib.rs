@@ -14,38 +14,15 @@
 //! - [`repo_fs`]: the one place that resolves repository paths on disk (inside the root, regular files, size cap).
 //! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
 
-pub mod access;
-pub mod actions;
-pub mod artifact;
-pub mod blocked;
-pub mod changes;
-pub mod chart_deps;
-pub mod cluster_diff;
-pub mod comment;
+pub mod base;
+pub mod cluster;
 pub mod config;
-pub mod deploy;
-pub mod detect;
-pub mod diagnostic;
-pub mod diff;
-pub mod error;
-pub mod event;
-pub mod explain;
-pub mod filter;
-pub mod generate;
 pub mod github;
-pub mod http;
-pub mod jsonnet;
-pub mod legs;
-pub mod manifests;
-pub mod plan;
-pub mod plan_folder;
-pub mod previous;
-pub mod render;
-pub mod repo_fs;
-pub mod repo_path;
-pub mod runner;
-pub mod sops;
-pub mod three_stage;
+pub mod manifest_diff;
+pub mod planning;
+pub mod presentation;
+pub mod stages;
+pub mod tools;
 
-pub use diagnostic::Diagnostic;
-pub use error::Error;
+pub use base::diagnostic::Diagnostic;
+pub use base::error::Error;

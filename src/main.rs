@@ -6,15 +6,17 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use deployer::blocked::RunKind;
-use deployer::changes::{parse_labels, parse_path_list, ChangeSet};
+use deployer::base::runner;
 use deployer::config::load::{load, load_chart_inputs, load_estate, load_settings, LoadOptions};
-use deployer::filter::stage::{inputs as filter_inputs, parse_matrix};
-use deployer::filter::{self, parse_results};
-use deployer::generate::{generate_with, GenerateRequest};
-use deployer::plan::{ProdHubJob, SupportAndStagingJob};
-use deployer::previous::{BaseDir, GitBase, PreviousSource};
-use deployer::{explain, render, runner};
+use deployer::github::previous::{BaseDir, GitBase, PreviousSource};
+use deployer::planning::blocked::RunKind;
+use deployer::planning::changes::{parse_labels, parse_path_list, ChangeSet};
+use deployer::planning::explain;
+use deployer::planning::filter::{self, parse_results};
+use deployer::planning::plan::{ProdHubJob, SupportAndStagingJob};
+use deployer::presentation as render;
+use deployer::stages::filter::{inputs as filter_inputs, parse_matrix};
+use deployer::stages::generate::{generate_with, GenerateRequest};
 
 /// Plan Helm deployments across many Kubernetes clusters from one Git repository.
 #[derive(Debug, Parser)]
@@ -73,7 +75,7 @@ enum Commands {
         matrix_shape: Shape,
         /// Jobs per matrix at most, as the action's `max-jobs` (1 to 256, GitHub's limit): past it, the JSON
         /// matrices hold batched legs (prod hubs grouped by cluster, clusters packed when they outnumber the legs).
-        #[arg(long, value_name = "N", default_value_t = deployer::legs::DEFAULT_MAX_JOBS, value_parser = parse_max_jobs_flag)]
+        #[arg(long, value_name = "N", default_value_t = deployer::planning::legs::DEFAULT_MAX_JOBS, value_parser = parse_max_jobs_flag)]
         max_jobs: usize,
         /// How to print the plan.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -142,7 +144,7 @@ enum Commands {
         #[arg(long, value_name = "LIST")]
         hubs: Option<String>,
         /// `helm upgrade --timeout`.
-        #[arg(long, value_name = "DURATION", default_value = deployer::deploy::DEFAULT_TIMEOUT)]
+        #[arg(long, value_name = "DURATION", default_value = deployer::cluster::deploy::DEFAULT_TIMEOUT)]
         timeout: String,
         /// How to wait for the release to be ready: `rollout` (default: helm without `--wait`, then its Deployments
         /// and DaemonSets watched until rolled out, failing at once when one cannot progress), `helm` (helm's own
@@ -163,14 +165,14 @@ enum Commands {
         #[arg(long, value_name = "COMMAND")]
         health_check: Option<String>,
         /// Health-check attempts after the first.
-        #[arg(long, value_name = "N", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_RETRIES)]
+        #[arg(long, value_name = "N", default_value_t = deployer::cluster::deploy::DEFAULT_HEALTH_CHECK_RETRIES)]
         health_check_retries: u32,
         /// Seconds before a health-check attempt is stopped.
-        #[arg(long, value_name = "SECS", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
+        #[arg(long, value_name = "SECS", default_value_t = deployer::cluster::deploy::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
         health_check_timeout: u64,
         /// Seconds between health-check attempts.
-        #[arg(long, value_name = "SECS", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_DELAY_SECS,
+        #[arg(long, value_name = "SECS", default_value_t = deployer::cluster::deploy::DEFAULT_HEALTH_CHECK_DELAY_SECS,
               value_parser = clap::value_parser!(u64).range(0..=86_400))]
         health_check_delay: u64,
         /// Print the commands instead of running them (nothing is decrypted).
@@ -203,14 +205,14 @@ enum Commands {
         #[arg(long, value_name = "COMMAND")]
         command: String,
         /// Attempts after the first.
-        #[arg(long, value_name = "N", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_RETRIES)]
+        #[arg(long, value_name = "N", default_value_t = deployer::cluster::deploy::DEFAULT_HEALTH_CHECK_RETRIES)]
         retries: u32,
         /// Seconds before an attempt is stopped.
-        #[arg(long, value_name = "SECS", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
+        #[arg(long, value_name = "SECS", default_value_t = deployer::cluster::deploy::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
         timeout: u64,
         /// Seconds between attempts.
-        #[arg(long, value_name = "SECS", default_value_t = deployer::deploy::DEFAULT_HEALTH_CHECK_DELAY_SECS,
+        #[arg(long, value_name = "SECS", default_value_t = deployer::cluster::deploy::DEFAULT_HEALTH_CHECK_DELAY_SECS,
               value_parser = clap::value_parser!(u64).range(0..=86_400))]
         delay: u64,
         /// Print the commands instead of running them.
@@ -370,7 +372,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if base_dir.is_some() && base.is_none() && changed_files.is_none() && files.is_empty() {
                 bail!("--base-dir needs the changed paths: give --changed-files too");
             }
-            let positional = match deployer::changes::parse_positional(&files) {
+            let positional = match deployer::planning::changes::parse_positional(&files) {
                 Ok(positional) => positional,
                 Err(error) => {
                     runner::print_stderr(&format!("error: {error}"));
@@ -446,12 +448,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let plan = &generated.plan;
             for warning in &plan.warnings {
                 let kind = match warning {
-                    deployer::plan::PlanWarning::UnreadKeysOnly { .. } => "notice",
+                    deployer::planning::plan::PlanWarning::UnreadKeysOnly { .. } => "notice",
                     _ => "warning",
                 };
                 runner::print_stderr(&format!("{kind}: {warning}"));
             }
-            let legs = deployer::legs::pack_plan(plan, max_jobs);
+            let legs = deployer::planning::legs::pack_plan(plan, max_jobs);
             if legs.batched() {
                 runner::print_stderr(&legs.describe(max_jobs));
             }
@@ -459,7 +461,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Table => runner::print(&render::log_tables_within(plan, runner::stdout_terminal_width())),
                 Format::Json => {
                     let stages = (matrix_shape == Shape::ThreeStage).then(|| {
-                        deployer::three_stage::three_stage(&plan.support_and_staging, &plan.prod_hubs, max_jobs)
+                        deployer::planning::three_stage::three_stage(
+                            &plan.support_and_staging,
+                            &plan.prod_hubs,
+                            max_jobs,
+                        )
                     });
                     runner::print_json(&render::plan_json_with(plan, &legs, stages.as_ref()));
                 }
@@ -480,18 +486,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
             // Validation is strict: a cluster blocked by its own files is a problem to report.
             if !loaded.blocked.is_empty() {
-                return Err(deployer::Error::Config(deployer::blocked::problems(&loaded.blocked)).into());
+                return Err(deployer::Error::Config(deployer::planning::blocked::problems(&loaded.blocked)).into());
             }
             load_chart_inputs(&repo.repo, &loaded.estate)?;
             runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
             runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
             let estate = loaded.estate;
             if render_charts {
-                use deployer::diff::render::{helm_env, HelmRuns, Progress};
+                use deployer::manifest_diff::helm_template::{helm_env, HelmRuns, Progress};
                 let how = HelmRuns {
                     helm,
-                    workers: workers.map_or_else(deployer::diff::stage::default_workers, usize::from),
-                    timeout: deployer::diff::render::DEFAULT_RENDER_TIMEOUT,
+                    workers: workers.map_or_else(deployer::stages::diff::default_workers, usize::from),
+                    timeout: deployer::manifest_diff::helm_template::DEFAULT_RENDER_TIMEOUT,
                     env: helm_env(|name| std::env::var(name).ok()),
                 };
                 let progress = |event: Progress| match event {
@@ -505,7 +511,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     Progress::Planned { .. } => {}
                 };
-                let problems = deployer::diff::stage::render_problems(
+                let problems = deployer::stages::diff::render_problems(
                     &repo.repo,
                     repo.config.as_deref(),
                     &estate,
@@ -533,11 +539,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => anyhow::bail!("pass --plan FILE, or both --prod-jobs FILE and --support-and-staging-jobs FILE"),
             };
-            let prod_legs: Vec<deployer::legs::ProdLeg> =
+            let prod_legs: Vec<deployer::planning::legs::ProdLeg> =
                 parse_matrix(prod_flag, filter_inputs::PROD_HUBS, Some(&prod_text))?;
-            let canary_legs: Vec<deployer::legs::SupportAndStagingLeg> =
+            let canary_legs: Vec<deployer::planning::legs::SupportAndStagingLeg> =
                 parse_matrix(legs_flag, filter_inputs::SUPPORT_AND_STAGING, Some(&legs_text))?;
-            let (prod, legs) = (deployer::legs::prod_jobs(&prod_legs), deployer::legs::canary_jobs(&canary_legs));
+            let (prod, legs) =
+                (deployer::planning::legs::prod_jobs(&prod_legs), deployer::planning::legs::canary_jobs(&canary_legs));
             let results = parse_results("--results", &results, &legs)?;
             let mut outcome = filter::filter(&prod, &legs, &results);
             outcome.kept_legs = filter::kept_legs(&prod_legs, &outcome);
@@ -573,7 +580,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             use_current_context,
         } => {
-            use deployer::deploy::{self, run::LogStyle};
+            use deployer::cluster::deploy::{self, run::LogStyle};
             let mut names = hub;
             if let Some(list) = hubs {
                 names.extend(deploy::parse_hub_list("--hubs", &list)?);
@@ -620,7 +627,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             drop(access);
         }
         Commands::HealthCheck { repo, cluster, hub, hubs, command, retries, timeout, delay, dry_run } => {
-            use deployer::deploy::{self, run::LogStyle};
+            use deployer::cluster::deploy::{self, run::LogStyle};
             let mut names = hub;
             if let Some(list) = hubs {
                 names.extend(deploy::parse_hub_list("--hubs", &list)?);
@@ -692,7 +699,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let outcome = run_diff(&repo, &base_path, legs, prod, &render_args)?;
             match output {
-                DiffFormat::Text => runner::print(&deployer::diff::stage::text_report(&outcome.full)),
+                DiffFormat::Text => runner::print(&deployer::stages::diff::text_report(&outcome.full)),
                 DiffFormat::Json => {
                     let json = serde_json::json!({
                         "releases": outcome.full.releases,
@@ -704,17 +711,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     runner::print_json(&format!("{}\n", serde_json::to_string_pretty(&json)?));
                 }
                 DiffFormat::Markdown => {
-                    let plan = deployer::plan::Plan {
+                    let plan = deployer::planning::plan::Plan {
                         support_and_staging: outcome.support_and_staging.clone(),
                         prod_hubs: outcome.prod_hubs.clone(),
-                        ..deployer::plan::Plan::default()
+                        ..deployer::planning::plan::Plan::default()
                     };
-                    let mut file = deployer::plan_folder::PlanFile::new(&plan, None);
+                    let mut file = deployer::presentation::plan_folder::PlanFile::new(&plan, None);
                     file.manifest_diff = Some(outcome.bounded.clone());
                     runner::print(&render::comment_within(
                         &(&file).into(),
                         render::COMMENT_MARKER,
-                        deployer::comment::MAX_COMMENT_CHARS,
+                        deployer::stages::comment::MAX_COMMENT_CHARS,
                         None,
                     ));
                 }
@@ -724,7 +731,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let schema = match file {
                 SchemaFile::Cluster => schemars::schema_for!(deployer::config::raw::RawCluster),
                 SchemaFile::Settings => schemars::schema_for!(deployer::config::raw::RawSettings),
-                SchemaFile::Legs => schemars::schema_for!(deployer::legs::Matrices),
+                SchemaFile::Legs => schemars::schema_for!(deployer::planning::legs::Matrices),
             };
             let mut json = serde_json::to_string_pretty(&schema)?;
             json.push('\n');
@@ -780,8 +787,9 @@ fn run_diff(
     legs: Vec<SupportAndStagingJob>,
     prod: Vec<ProdHubJob>,
     args: &RenderArgs,
-) -> anyhow::Result<deployer::diff::stage::DiffOutcome> {
-    use deployer::diff::{render::Progress, stage};
+) -> anyhow::Result<deployer::stages::diff::DiffOutcome> {
+    use deployer::manifest_diff::helm_template::Progress;
+    use deployer::stages::diff as stage;
     let request = stage::DiffRequest {
         head: repo.repo.clone(),
         base: base.to_path_buf(),
@@ -792,7 +800,7 @@ fn run_diff(
         helm: args.helm.clone(),
         workers: args.workers.map_or_else(stage::default_workers, usize::from),
         timeout: std::time::Duration::from_secs(args.render_timeout),
-        helm_env: deployer::diff::render::helm_env(|name| std::env::var(name).ok()),
+        helm_env: deployer::manifest_diff::helm_template::helm_env(|name| std::env::var(name).ok()),
     };
     let progress = |event: Progress| {
         match event {
@@ -815,5 +823,5 @@ fn run_diff(
 
 /// `--max-jobs`: checked as the action's `max-jobs` input is.
 fn parse_max_jobs_flag(text: &str) -> Result<usize, String> {
-    deployer::generate::parse_max_jobs("--max-jobs", text).map_err(|e| e.to_string())
+    deployer::stages::generate::parse_max_jobs("--max-jobs", text).map_err(|e| e.to_string())
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
-use deployer::access::aws::{eks_token, presign_url, AwsKeys, Presign};
-use deployer::access::kubeconfig;
+use deployer::cluster::access::aws::{eks_token, presign_url, AwsKeys, Presign};
+use deployer::cluster::access::kubeconfig;
 use serde_json::json;
 use support::{copy_tree, example_repo, ActionResult, ActionRun};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};

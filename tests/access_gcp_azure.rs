@@ -215,7 +215,7 @@ fn assert_ready(leg: &Leg, result: &ActionResult, cluster: &str, provider: &str)
     }
     assert!(!written.starts_with(leg.workspace.path()), "outside the checkout");
     let text = fs::read_to_string(&written).expect("kubeconfig");
-    deployer::access::kubeconfig::check(&text).expect("a valid kubeconfig");
+    deployer::cluster::access::kubeconfig::check(&text).expect("a valid kubeconfig");
     text
 }
 
@@ -271,7 +271,7 @@ async fn gcp_keyless_exchanges_the_oidc_token_and_impersonates_the_service_accou
         .run_async()
         .await;
     let text = assert_ready(&leg, &result, "cluster1", "gcp");
-    let parsed = deployer::access::kubeconfig::check(&text).expect("kubeconfig");
+    let parsed = deployer::cluster::access::kubeconfig::check(&text).expect("kubeconfig");
     assert_eq!(parsed.clusters[0].cluster.server, "https://34.118.1.2");
     assert!(text.contains(&format!("certificate-authority-data: {}", ca_data())), "{text}");
     assert!(text.contains(&format!("token: {SA_TOKEN}")), "{text}");

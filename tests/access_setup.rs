@@ -52,7 +52,7 @@ fn assert_ready(leg: &Leg, result: &ActionResult, cluster: &str) -> String {
     }
     assert!(!path.starts_with(leg.workspace.path()), "outside the checkout");
     let text = fs::read_to_string(&path).expect("kubeconfig");
-    deployer::access::kubeconfig::check(&text).expect("a valid kubeconfig");
+    deployer::cluster::access::kubeconfig::check(&text).expect("a valid kubeconfig");
     text
 }
 

@@ -22,45 +22,45 @@ const CONTRACTS: &[Contract] = &[
     Contract {
         action: "generate",
         binary: "action-generate",
-        inputs: deployer::generate::inputs::ALL,
-        outputs: deployer::generate::outputs::ALL,
+        inputs: deployer::stages::generate::inputs::ALL,
+        outputs: deployer::stages::generate::outputs::ALL,
         dockerfile: None,
     },
     Contract {
         action: "comment",
         binary: "action-comment",
-        inputs: deployer::comment::stage::inputs::ALL,
-        outputs: deployer::comment::stage::outputs::ALL,
+        inputs: deployer::stages::comment::stage::inputs::ALL,
+        outputs: deployer::stages::comment::stage::outputs::ALL,
         dockerfile: None,
     },
     Contract {
         action: "setup-cluster",
         binary: "action-setup-cluster",
-        inputs: deployer::access::stage::inputs::ALL,
-        outputs: deployer::access::stage::outputs::ALL,
+        inputs: deployer::cluster::access::stage::inputs::ALL,
+        outputs: deployer::cluster::access::stage::outputs::ALL,
         // The deploy image: sops decrypts `enc-` kubeconfigs and `key:` files (issue 11).
         dockerfile: Some("Dockerfile.deploy"),
     },
     Contract {
         action: "filter",
         binary: "action-filter",
-        inputs: deployer::filter::stage::inputs::ALL,
-        outputs: deployer::filter::stage::outputs::ALL,
+        inputs: deployer::stages::filter::inputs::ALL,
+        outputs: deployer::stages::filter::outputs::ALL,
         dockerfile: None,
     },
     Contract {
         action: "deploy",
         binary: "action-deploy",
-        inputs: deployer::deploy::inputs::ALL,
-        outputs: deployer::deploy::outputs::ALL,
+        inputs: deployer::cluster::deploy::inputs::ALL,
+        outputs: deployer::cluster::deploy::outputs::ALL,
         // The image with helm, kubectl and sops; the others stay minimal.
         dockerfile: Some("Dockerfile.deploy"),
     },
     Contract {
         action: "diff",
         binary: "action-diff",
-        inputs: deployer::diff::stage::inputs::ALL,
-        outputs: deployer::diff::stage::outputs::ALL,
+        inputs: deployer::stages::diff::inputs::ALL,
+        outputs: deployer::stages::diff::outputs::ALL,
         // helm renders here.
         dockerfile: Some("Dockerfile.deploy"),
     },
@@ -124,7 +124,7 @@ fn metadata_matches_the_code() {
             .any(|l| l.split_whitespace().any(|word| word.trim_end_matches(';') == contract.binary));
         assert!(copied || linked, "{name}: {dockerfile_path} puts {} at {entrypoint}", contract.binary);
         assert!(
-            deployer::actions::entrypoint(&entrypoint).is_some(),
+            deployer::stages::entrypoints::entrypoint(&entrypoint).is_some(),
             "{name}: the multi-call binary knows {entrypoint}"
         );
         assert!(support::bin(contract.binary).exists(), "{name}: the binary builds");

@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::fs;
 
-use deployer::plan::{ProdHubJob, SupportAndStagingJob};
+use deployer::planning::plan::{ProdHubJob, SupportAndStagingJob};
 use serde_json::Value;
 use support::{deployer, fixture, ActionRun};
 

@@ -353,7 +353,7 @@ fn generate_then_diff_in_containers() {
     assert_eq!(diff.outputs["changed-releases"], "1", "{}", diff.stdout);
     assert!(diff.stdout.contains("+  greeting: hello from a container"), "{}", diff.stdout);
     let plan = fs::read_to_string(workspace.join("deployment-plan/plan.json")).expect("plan.json");
-    deployer::comment::parse_untrusted_plan(plan.as_bytes()).expect("a plan.json the comment action accepts");
+    deployer::stages::comment::parse_untrusted_plan(plan.as_bytes()).expect("a plan.json the comment action accepts");
     assert!(plan.contains("\"manifest_diff\""), "{plan}");
 }
 

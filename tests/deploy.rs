@@ -115,7 +115,7 @@ fn group<'a>(stdout: &'a str, title: &str) -> &'a str {
 /// line outside those fences starts with it (where the runner would read it
 /// as a command).
 fn assert_fenced(stdout: &str, foreign: &str) {
-    let neutralised = deployer::runner::log_text(foreign);
+    let neutralised = deployer::base::runner::log_text(foreign);
     assert_ne!(neutralised, foreign);
     let mut fence: Option<String> = None;
     let mut seen = false;

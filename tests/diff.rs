@@ -183,7 +183,10 @@ fn a_shared_chart_change_shows_which_hubs_change_and_random_secrets_count_as_cha
     // The Secret's diff says which value changed, and shows neither value.
     let hub_b = release(&json, "alpha", "hub-b");
     let diff = hub_b["objects"][0]["diff"].as_str().expect("present");
-    assert!(diff.ends_with(&format!("+{} data.proxy-token\n", deployer::manifests::SECRET_VALUES_CHANGED)), "{diff}");
+    assert!(
+        diff.ends_with(&format!("+{} data.proxy-token\n", deployer::manifest_diff::normalise::SECRET_VALUES_CHANGED)),
+        "{diff}"
+    );
     assert_eq!((hub_b["lines_added"].as_u64(), hub_b["lines_removed"].as_u64()), (Some(1), Some(0)), "{diff}");
     assert!(!log.contains("a-fixed-token-for-beta") && !log.contains("YS1maXhlZC10b2tlbi1mb3ItYmV0YQ"), "{log}");
 }
@@ -293,7 +296,7 @@ fn skip_unchanged_drops_exactly_the_unchanged_releases_and_keeps_a_failed_render
     let full = fs::read_to_string(dir.join("manifests.diff")).expect("manifests.diff");
     assert!(full.contains("+  extra: '##[error]from a rendered value'"), "{full}");
     // The comment action accepts what diff wrote.
-    deployer::comment::parse_untrusted_plan(&fs::read(dir.join("plan.json")).expect("present"))
+    deployer::stages::comment::parse_untrusted_plan(&fs::read(dir.join("plan.json")).expect("present"))
         .expect("a valid plan.json");
 
     // Rendered content and helm's message reach the log, but never as workflow commands.
@@ -319,7 +322,7 @@ fn without_skip_unchanged_the_matrices_are_generates() {
     assert_eq!(run.output("support-and-staging-matrix-jobs"), generate.output("support-and-staging-matrix-jobs"));
     assert_eq!(run.output("skipped-releases"), "0");
     assert_eq!(run.output("changed-releases"), "5");
-    assert!(run.summary.contains(deployer::render::diff::MANIFEST_DIFF_HEADING), "{}", run.summary);
+    assert!(run.summary.contains(deployer::presentation::manifest_change::MANIFEST_DIFF_HEADING), "{}", run.summary);
 }
 
 #[test]

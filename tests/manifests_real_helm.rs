@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use deployer::manifests::{compare, normalise, NormaliseRules};
+use deployer::manifest_diff::normalise::{compare, normalise, NormaliseRules};
 use support::tool;
 
 fn write(path: &Path, text: &str) {

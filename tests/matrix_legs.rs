@@ -124,7 +124,7 @@ impl Pipeline {
         let exported = parse_github_output(&fs::read_to_string(&github_env).expect("GITHUB_ENV"));
         let kubeconfig = exported["KUBECONFIG"].clone();
         let text = fs::read_to_string(&kubeconfig).expect("kubeconfig written");
-        deployer::access::kubeconfig::check(&text).expect("valid kubeconfig");
+        deployer::cluster::access::kubeconfig::check(&text).expect("valid kubeconfig");
         kubeconfig
     }
 

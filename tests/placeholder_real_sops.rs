@@ -8,7 +8,7 @@ mod support;
 use std::fs;
 use std::process::Command;
 
-use deployer::diff::placeholder::{placeholder_tree, PLACEHOLDER};
+use deployer::manifest_diff::placeholder::{placeholder_tree, PLACEHOLDER};
 use support::age::{sops_encrypt, AgeKey};
 use support::tool;
 

@@ -23,8 +23,10 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use deployer::cluster::deploy::{
+    chart_path, has_file_dependencies, resolve_targets, values_files, DeployOptions, Target,
+};
 use deployer::config::load::{load_estate, load_settings};
-use deployer::deploy::{chart_path, has_file_dependencies, resolve_targets, values_files, DeployOptions, Target};
 use support::{fixture, tool};
 
 /// Helm processes at once (the machine has two cores).
@@ -259,14 +261,14 @@ fn prepare(helm: &Helm, repo: &Path, name: &str, key: &AgeKey, work: &Path) -> P
             // The values list holds the chart's `values.jsonnet`; jsonnet rendered as deploy renders it.
             let hub = cluster.hubs.iter().find(|hub| hub.name == release);
             let hub = hub.filter(|_| matches!(target, Target::Hub(_)));
-            let ext_vars = settings.jsonnet_ext_vars.values(&deployer::jsonnet::Placeholders::of(cluster, hub));
-            let root = deployer::repo_fs::RepoRoot::new(&copy).expect("checkout root");
+            let ext_vars = settings.jsonnet_ext_vars.values(&deployer::config::jsonnet::Placeholders::of(cluster, hub));
+            let root = deployer::base::repo_fs::RepoRoot::new(&copy).expect("checkout root");
             for file in values_files(cluster, target) {
                 args.push("-f".into());
                 shown.push(file.path.clone());
-                if deployer::jsonnet::is_jsonnet(&file.path) {
+                if deployer::config::jsonnet::is_jsonnet(&file.path) {
                     args.push(rendered_jsonnet(&root, &file.path, &ext_vars, &decrypted_dir, &mut prepared).into());
-                } else if deployer::sops::is_encrypted(&file.path) {
+                } else if deployer::tools::sops::is_encrypted(&file.path) {
                     let marker = format!("decrypted-{}-{release}-{}", cluster.name, file.basename());
                     let index = prepared.decrypted;
                     match round_trip(
@@ -313,7 +315,7 @@ fn prepare(helm: &Helm, repo: &Path, name: &str, key: &AgeKey, work: &Path) -> P
 /// Renders a `.jsonnet` values file with the deployer's renderer into a JSON file for helm; a render
 /// failure is a failure of the fixture.
 fn rendered_jsonnet(
-    root: &deployer::repo_fs::RepoRoot,
+    root: &deployer::base::repo_fs::RepoRoot,
     file: &str,
     ext_vars: &[(String, String)],
     folder: &Path,
@@ -321,7 +323,7 @@ fn rendered_jsonnet(
 ) -> PathBuf {
     let to = folder.join(format!("jsonnet-{}-{}.json", prepared.jsonnet_rendered, file.replace('/', "_")));
     prepared.jsonnet_rendered += 1;
-    match deployer::jsonnet::render(root, file, ext_vars) {
+    match deployer::config::jsonnet::render(root, file, ext_vars) {
         Ok(rendered) => fs::write(&to, rendered.json).expect("write rendered jsonnet"),
         Err(error) => prepared.failures.push(format!("jsonnet {file}: {error}")),
     }

@@ -223,8 +223,8 @@ async fn a_pr_at_the_same_head_from_another_repository_is_refused() {
 fn the_action_metadata_documents_the_render_default() {
     let text = std::fs::read_to_string(project_root().join("actions/comment/action.yml")).expect("action.yml");
     let metadata: yaml_serde::Value = yaml_serde::from_str(&text).expect("YAML");
-    let render = &metadata["inputs"][deployer::comment::stage::inputs::RENDER];
-    assert_eq!(render["default"].as_str(), Some(deployer::comment::RenderMode::DEFAULT));
+    let render = &metadata["inputs"][deployer::stages::comment::stage::inputs::RENDER];
+    assert_eq!(render["default"].as_str(), Some(deployer::stages::comment::RenderMode::DEFAULT));
     let description = render["description"].as_str().unwrap_or_default();
     assert!(description.contains("untrusted"), "{description}");
 }

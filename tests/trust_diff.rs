@@ -180,7 +180,7 @@ async fn comment_body(repos: &Checkouts) -> String {
 
 /// The note comes before the first table of `text`.
 fn note_above_tables(text: &str) -> bool {
-    let note = text.find(deployer::diff::RENDER_IGNORE_NOTE);
+    let note = text.find(deployer::manifest_diff::RENDER_IGNORE_NOTE);
     let table = text.find("### Support and Staging deployments");
     matches!((note, table), (Some(note), Some(table)) if note < table)
 }
@@ -216,7 +216,7 @@ async fn a_head_render_ignore_cannot_hide_a_backdoor_image_and_the_comment_says_
     }
     let full = repos.plan_file("manifests.diff");
     assert!(full.starts_with("# Note: This change edits `render.ignore`"), "{full}");
-    assert!(run.stdout.contains(&format!("Note: {}", deployer::diff::RENDER_IGNORE_NOTE)), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("Note: {}", deployer::manifest_diff::RENDER_IGNORE_NOTE)), "{}", run.stdout);
     assert!(injected(&run).is_empty(), "{:?}", injected(&run));
     // The comment action re-renders plan.json, untrusted, and keeps the note and the change.
     let body = comment_body(&repos).await;
@@ -232,8 +232,8 @@ async fn a_head_render_ignore_cannot_hide_a_backdoor_image_and_the_comment_says_
     assert_eq!(plan["manifest_diff"].get("head_render_ignore_differs"), None, "{plan:#}");
     assert_eq!(release(&plan, "beta", "hub-c")["status"], "unchanged", "{plan:#}");
     let comment = repos.plan_file("comment.md");
-    assert!(!comment.contains(deployer::diff::RENDER_IGNORE_NOTE) && !comment.contains(BACKDOOR), "{comment}");
-    assert!(!run.summary.contains(deployer::diff::RENDER_IGNORE_NOTE), "{}", run.summary);
+    assert!(!comment.contains(deployer::manifest_diff::RENDER_IGNORE_NOTE) && !comment.contains(BACKDOOR), "{comment}");
+    assert!(!run.summary.contains(deployer::manifest_diff::RENDER_IGNORE_NOTE), "{}", run.summary);
 }
 
 /// A template of hub-c: a `v1 List` holding a Secret and a ConfigMap, and a
@@ -293,7 +293,7 @@ fn secrets_in_a_list_and_in_last_applied_annotations_reach_no_output_and_their_r
     // The List is flattened into its items, as helm applies them; only the Secrets change.
     assert_eq!(objects(hub_c), ["changed v1 Secret applied", "changed v1 Secret listed"], "{plan:#}");
     let text = diff_text(hub_c);
-    let note = deployer::manifests::SECRET_VALUES_CHANGED;
+    let note = deployer::manifest_diff::normalise::SECRET_VALUES_CHANGED;
     assert!(
         text.contains(&format!(
             "+{note} metadata.annotations.kubectl.kubernetes.io/last-applied-configuration, stringData.password\n"
@@ -382,7 +382,8 @@ fn a_chart_change_that_only_rotates_a_secret_value_is_not_skipped_on_push() {
     let plan = repos.plan();
     let hub_c = release(&plan, "beta", "hub-c");
     assert_eq!(objects(hub_c), ["changed v1 Secret hub-c-hub-secret"], "{plan:#}");
-    assert!(diff_text(hub_c).contains(&format!("+{} data.api-key\n", deployer::manifests::SECRET_VALUES_CHANGED)));
+    assert!(diff_text(hub_c)
+        .contains(&format!("+{} data.api-key\n", deployer::manifest_diff::normalise::SECRET_VALUES_CHANGED)));
     for (name, text) in [
         ("stdout", &run.stdout),
         ("plan.json", &repos.plan_file("plan.json")),

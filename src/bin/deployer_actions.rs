@@ -7,15 +7,15 @@
 
 use std::process::ExitCode;
 
-use deployer::actions::{entrypoint, ENTRYPOINTS};
+use deployer::stages::entrypoints::{entrypoint, ENTRYPOINTS};
 
 fn main() -> ExitCode {
     let program = std::env::args().next().unwrap_or_default();
     match entrypoint(&program) {
-        Some(action) => deployer::runner::run_action(action),
+        Some(action) => deployer::base::runner::run_action(action),
         None => {
             let names: Vec<&str> = ENTRYPOINTS.iter().map(|(name, _)| *name).collect();
-            deployer::runner::print_stderr(&format!(
+            deployer::base::runner::print_stderr(&format!(
                 "deployer-actions: started as `{program}`; link it as one of: {}",
                 names.join(", ")
             ));

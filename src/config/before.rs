@@ -1,7 +1,7 @@
 //! The `charts.<chart>.before` steps of `deployer.yaml`: what runs on a
 //! cluster before the first release of a chart (CRDs, operators, a pinned
 //! chart such as cert-manager). Pure: checked and typed here; resolved
-//! against a cluster, its `Chart.yaml` and its values by [`crate::deploy`].
+//! against a cluster, its `Chart.yaml` and its values by [`crate::cluster::deploy`].
 //!
 //! A template (`manifests`, `chart.version`) may hold `{version:<name>}`:
 //! the `version` of the dependency `<name>` in the chart's `Chart.yaml`.

@@ -23,8 +23,8 @@ use std::io::Read;
 use super::chart_files::{check_schema, shown, SCHEMA_FILE};
 use super::charts::{parse_manifest, DependencySource, DEPENDENCY_FILES, FILE_SCHEME};
 use super::tar::{self, Kind};
-use crate::diagnostic::Diagnostic;
-use crate::repo_path;
+use crate::base::diagnostic::Diagnostic;
+use crate::base::repo_path;
 
 /// The bounds of the archives of one chart folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +250,7 @@ fn entry_name(raw: &[u8], dir: bool) -> Result<String, String> {
     if name.is_empty() {
         return Err("an empty name".into());
     }
-    if name.chars().any(|c| c.is_control() || crate::runner::is_invisible(c)) {
+    if name.chars().any(|c| c.is_control() || crate::base::runner::is_invisible(c)) {
         return Err("a name with control or invisible characters".into());
     }
     if name.contains('\\') {

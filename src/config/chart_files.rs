@@ -17,7 +17,7 @@
 use super::chart_archives::{check_archive, is_archive, Budget, ARCHIVE_LIMITS};
 use super::locate::display_path;
 use super::locate::Segment;
-use crate::diagnostic::Diagnostic;
+use crate::base::diagnostic::Diagnostic;
 
 /// A chart's values schema file name.
 pub const SCHEMA_FILE: &str = "values.schema.json";
@@ -392,7 +392,7 @@ fn refused(key: &str, value: &str) -> Option<String> {
 pub fn shown(text: &str, max: usize) -> String {
     let mut out = String::new();
     for c in text.chars().take(max) {
-        if c.is_control() || crate::runner::is_invisible(c) {
+        if c.is_control() || crate::base::runner::is_invisible(c) {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);

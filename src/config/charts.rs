@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::locate::{display_path, locate, Segment};
 use super::{yaml, Estate, CHARTS_DIR};
-use crate::diagnostic::Diagnostic;
-use crate::error::Error;
-use crate::repo_path;
+use crate::base::diagnostic::Diagnostic;
+use crate::base::error::Error;
+use crate::base::repo_path;
 
 /// The chart folder of the support chart, under [`CHARTS_DIR`].
 pub const SUPPORT_CHART: &str = "support";
@@ -180,7 +180,7 @@ pub struct ChartInputs {
     /// read as the chart is, with the override's text in place of the `Chart.yaml` it replaces.
     overrides: BTreeMap<String, ChartInputs>,
     /// Every `.jsonnet` values file rendered → the files its render may read
-    /// ([`crate::jsonnet::input_files`]).
+    /// ([`crate::config::jsonnet::input_files`]).
     jsonnet: BTreeMap<String, Vec<String>>,
 }
 

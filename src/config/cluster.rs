@@ -16,9 +16,9 @@ use super::unread::{self, UnreadKey};
 use super::{
     override_target, yaml, AccessBlocks, ChartOverride, Cluster, Estate, Hub, Support, ValuesFile, CHARTS_DIR,
 };
-use crate::diagnostic::{quote_value, Diagnostic};
-use crate::repo_fs::{self, PathProblem};
-use crate::repo_path;
+use crate::base::diagnostic::{quote_value, Diagnostic};
+use crate::base::repo_fs::{self, PathProblem};
+use crate::base::repo_path;
 
 /// Longest Helm release name.
 pub const MAX_HUB_NAME_LEN: usize = 53;

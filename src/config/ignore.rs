@@ -1,7 +1,7 @@
 //! `render.ignore` of `deployer.yaml`: parts of rendered objects the manifest
 //! diff leaves out, per Kubernetes kind, as JSON pointers (RFC 6901, with `*`
 //! as a segment matching any key or list index). Validated here; applied by
-//! [`crate::manifests`].
+//! [`crate::manifest_diff::normalise`].
 
 use std::collections::BTreeMap;
 

@@ -14,10 +14,10 @@ use super::charts::{chart_inputs, chart_inputs_overridden, used_charts, ChartInp
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
 use super::{Estate, ValuesFile, CHARTS_DIR};
-use crate::blocked::{self, BlockedCluster};
-use crate::diagnostic::Diagnostic;
-use crate::error::Error;
-use crate::repo_fs::{PathProblem, RepoRoot};
+use crate::base::diagnostic::Diagnostic;
+use crate::base::error::Error;
+use crate::base::repo_fs::{PathProblem, RepoRoot};
+use crate::planning::blocked::{self, BlockedCluster};
 
 /// Loads `deployer.yaml`: the file `config` names (relative to `repo`), or
 /// `deployer.yaml` at the root when present, or the defaults.
@@ -28,7 +28,7 @@ pub fn load_settings(repo: &Path, config: Option<&Path>) -> Result<Settings, Err
         None => (DEFAULT_SETTINGS_FILE.to_owned(), false),
     };
     match root.read_config_file(&relative) {
-        Ok(text) => Settings::parse(&crate::repo_path::normalize(&relative), &text).map_err(Error::Config),
+        Ok(text) => Settings::parse(&crate::base::repo_path::normalize(&relative), &text).map_err(Error::Config),
         Err(refused) if refused.problem == PathProblem::NotFound && !required => Ok(Settings::default()),
         Err(refused) if refused.problem == PathProblem::NotFound => {
             Err(Error::Config(vec![Diagnostic::new(refused.path, "settings file not found")
@@ -175,7 +175,7 @@ fn add_chart_values(root: &RepoRoot, settings: &Settings, estate: &mut Estate) -
                 }
             }
         }
-        let own = crate::jsonnet::chart_values_file(&super::charts::chart_folder(chart));
+        let own = crate::config::jsonnet::chart_values_file(&super::charts::chart_folder(chart));
         match root.file(&own) {
             Ok(_) => files.push(ValuesFile { path: own }),
             Err(refused) if refused.problem == PathProblem::NotFound => {}
@@ -337,8 +337,8 @@ pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Er
     for cluster in &estate.clusters {
         let support = cluster.support.iter().flat_map(|s| s.values_files.iter());
         for file in support.chain(cluster.hubs.iter().flat_map(|h| h.values_files.iter())) {
-            if crate::jsonnet::is_jsonnet(&file.path) && inputs.jsonnet_inputs(&file.path).is_empty() {
-                inputs.add_jsonnet(&file.path, crate::jsonnet::input_files(&root, &file.path));
+            if crate::config::jsonnet::is_jsonnet(&file.path) && inputs.jsonnet_inputs(&file.path).is_empty() {
+                inputs.add_jsonnet(&file.path, crate::config::jsonnet::input_files(&root, &file.path));
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod charts;
 pub mod cluster;
 pub mod health_checks;
 pub mod ignore;
+pub mod jsonnet;
 pub mod keys;
 pub mod load;
 pub mod locate;
@@ -27,7 +28,7 @@ pub mod yaml_guard;
 pub use raw::Provider;
 pub use settings::Settings;
 
-use crate::repo_path;
+use crate::base::repo_path;
 
 /// Every cluster of the repository, sorted by name; names are unique.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub struct Cluster {
     pub support: Option<Support>,
     /// Hubs in `cluster.yaml` order.
     pub hubs: Vec<Hub>,
-    /// The provider blocks as written; [`crate::access`] checks the one it needs.
+    /// The provider blocks as written; [`crate::cluster::access`] checks the one it needs.
     pub access: AccessBlocks,
     /// What `{provider}` stands for in health-check rules ([`health_checks::infrastructure_provider`]).
     pub infrastructure_provider: &'static str,

@@ -11,7 +11,7 @@ use super::locate::{display_path, locate, Segment};
 use super::path_pattern::{self, never_matches};
 use super::raw::{Impact, RawSettings};
 use super::yaml;
-use crate::diagnostic::Diagnostic;
+use crate::base::diagnostic::Diagnostic;
 
 /// The default settings file, at the repository root.
 pub const DEFAULT_SETTINGS_FILE: &str = "deployer.yaml";
@@ -194,7 +194,7 @@ pub struct Settings {
     /// What runs on a cluster before a chart's releases (`charts.<chart>.before`); nothing by default.
     pub before: BeforeSteps,
     /// The ext-strs of `.jsonnet` renders (`jsonnet.ext_vars`); none by default.
-    pub jsonnet_ext_vars: crate::jsonnet::ExtVarTemplates,
+    pub jsonnet_ext_vars: crate::config::jsonnet::ExtVarTemplates,
     /// Per chart, the values files every release of it gets first (`charts.<chart>.values_files`),
     /// repository-relative and normalised; none by default.
     pub chart_values_files: BTreeMap<String, Vec<String>>,
@@ -331,7 +331,7 @@ impl Settings {
             (at, problem.message)
         })?;
         let ext_vars = raw.jsonnet.and_then(|jsonnet| jsonnet.ext_vars).unwrap_or_default();
-        let jsonnet_ext_vars = crate::jsonnet::ExtVarTemplates::parse(
+        let jsonnet_ext_vars = crate::config::jsonnet::ExtVarTemplates::parse(
             ext_vars.iter().map(|(name, template)| (name.as_str(), template.as_str())),
         )
         .map_err(|problem| {
@@ -518,7 +518,7 @@ fn chart_values_files(
         }
         let mut files: Vec<String> = Vec::with_capacity(list.len());
         for (index, entry) in list.iter().enumerate() {
-            let joined = crate::repo_fs::join_inside("", entry).map_err(|problem| {
+            let joined = crate::base::repo_fs::join_inside("", entry).map_err(|problem| {
                 (
                     at(Some(index)),
                     format!(
@@ -529,7 +529,7 @@ fn chart_values_files(
             if files.contains(&joined) {
                 return Err((at(Some(index)), "the file is listed twice".to_owned()));
             }
-            if joined == crate::jsonnet::chart_values_file(&super::charts::chart_folder(chart)) {
+            if joined == crate::config::jsonnet::chart_values_file(&super::charts::chart_folder(chart)) {
                 return Err((
                     at(Some(index)),
                     "the chart's own `values.jsonnet` is always given, after these files; remove it from the list"

@@ -2,7 +2,7 @@
 //! chart folder a checkout left empty (submodules not fetched) is reported as
 //! such rather than as a missing chart. Pure: the file's text in, paths out.
 
-use crate::repo_path;
+use crate::base::repo_path;
 
 /// The `.gitmodules` file at the repository root.
 pub const GITMODULES: &str = ".gitmodules";

@@ -10,7 +10,7 @@
 use serde::de::DeserializeOwned;
 
 use super::yaml_guard::{self, Refusal};
-use crate::diagnostic::Diagnostic;
+use crate::base::diagnostic::Diagnostic;
 
 /// Parses `source` (the text of `file`) as `T`. A failure is one diagnostic,
 /// in a list so that callers can merge it with others.

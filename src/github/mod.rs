@@ -4,7 +4,10 @@
 //! rate-limit waits with a bounded total, errors naming the endpoint and
 //! status, and a count of requests made.
 
+pub mod artifact;
+pub mod detect;
 pub mod link;
+pub mod previous;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,9 +16,9 @@ use http::{HeaderMap, Method, StatusCode};
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
-use crate::http::BodyError;
-use crate::runner::{self, RunnerEnv};
+use crate::base::error::Error;
+use crate::base::runner::{self, RunnerEnv};
+use crate::tools::http::BodyError;
 
 /// Where the API is when `GITHUB_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -67,7 +70,7 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// `GITHUB_API_URL` (GitHub Enterprise Server, the test server; `https://`
-    /// only, see [`crate::http::endpoint_from_env`]) and the
+    /// only, see [`crate::tools::http::endpoint_from_env`]) and the
     /// action's `github-token` input. `DEPLOYER_HTTP_TIMEOUT_SECS` changes the
     /// per-request timeout (default 30). The token is registered with the
     /// runner as a secret (`::add-mask::`) before anything else can print it.
@@ -76,8 +79,9 @@ impl ClientConfig {
             runner::add_mask(token);
         }
         // The runner's own variable: https only, like every endpoint, and no warning.
-        let api_url = crate::http::endpoint_from_env(env, "GITHUB_API_URL", crate::http::EndpointSource::Runner)?
-            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let api_url =
+            crate::tools::http::endpoint_from_env(env, "GITHUB_API_URL", crate::tools::http::EndpointSource::Runner)?
+                .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let timeout = match env.var("DEPLOYER_HTTP_TIMEOUT_SECS") {
             None | Some("") => Duration::from_secs(30),
             Some(text) => {
@@ -352,7 +356,7 @@ impl GitHub {
 
     pub async fn download(&self, url: &str, cap: u64) -> Result<Vec<u8>, Error> {
         let failure =
-            |message: String| Error::Http { method: "GET".into(), endpoint: crate::http::redact(url), message };
+            |message: String| Error::Http { method: "GET".into(), endpoint: crate::tools::http::redact(url), message };
         let client = Octocrab::builder()
             .set_connect_timeout(Some(self.config.timeout))
             .set_read_timeout(Some(self.config.timeout))
@@ -367,14 +371,14 @@ impl GitHub {
             let result = match client._get(url).await {
                 Ok(response) => {
                     let status = response.status();
-                    match crate::http::read_capped(response.into_body(), cap).await {
+                    match crate::tools::http::read_capped(response.into_body(), cap).await {
                         Ok(body) => Ok((status, body)),
                         // Too large stays too large: not worth fetching again.
                         Err(too_large @ BodyError::TooLarge(_)) => return Err(failure(too_large.to_string())),
                         Err(error) => Err(error.to_string()),
                     }
                 }
-                Err(error) => Err(crate::http::error_chain(&error)),
+                Err(error) => Err(crate::tools::http::error_chain(&error)),
             };
             match result {
                 Ok((status, body)) if status.is_success() => return Ok(body),
@@ -382,7 +386,7 @@ impl GitHub {
                 Ok((status, body)) => {
                     return Err(Error::Api {
                         method: "GET".into(),
-                        endpoint: crate::http::redact(url),
+                        endpoint: crate::tools::http::redact(url),
                         status: status.as_u16(),
                         message: api_message(&String::from_utf8_lossy(&body)),
                     })
@@ -484,11 +488,12 @@ impl GitHub {
             Method::DELETE => self.octocrab._delete(uri, body).await,
             ref other => return Err(format!("unsupported method {other}")),
         };
-        let response = result.map_err(|e| crate::http::error_chain(&e))?;
+        let response = result.map_err(|e| crate::tools::http::error_chain(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body =
-            crate::http::read_capped(response.into_body(), MAX_RESPONSE_BYTES).await.map_err(|e| e.to_string())?;
+        let body = crate::tools::http::read_capped(response.into_body(), MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Response { status, headers, body })
     }
 }

@@ -1,0 +1,13 @@
+//! The pure decision core: values in, values out. What changed, what a
+//! `cluster.yaml` edit touched, which clusters are blocked, the plan's rules,
+//! packing into legs, the three-stage shape, `explain`, and the filter that
+//! drops the prod jobs of failed canaries.
+
+pub mod blocked;
+pub mod changes;
+pub mod cluster_edits;
+pub mod explain;
+pub mod filter;
+pub mod legs;
+pub mod plan;
+pub mod three_stage;
