@@ -486,7 +486,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
             // Validation is strict: a cluster blocked by its own files is a problem to report.
             if !loaded.blocked.is_empty() {
-                return Err(deployer::Error::Config(deployer::planning::blocked::problems(&loaded.blocked)).into());
+                return Err(deployer::Error::Config(deployer::config::blocked::problems(&loaded.blocked)).into());
             }
             load_chart_inputs(&repo.repo, &loaded.estate)?;
             runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);

@@ -76,7 +76,7 @@ pub enum Error {
     Git { args: String, message: String },
 
     /// A signal (SIGTERM, SIGINT) stopped the stage; the message says what was cleaned up.
-    #[error("stopped by {}: {message}", crate::base::stop::signal_name(*.signal))]
+    #[error("stopped by {}: {message}", signal_name(*.signal))]
     Interrupted { signal: i32, message: String },
 }
 
@@ -111,4 +111,17 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
         text.push_str(&diagnostic.to_string());
     }
     text
+}
+
+/// `SIGTERM`, `SIGINT`, or `signal N`.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        #[cfg(unix)]
+        libc::SIGTERM => "SIGTERM".into(),
+        #[cfg(unix)]
+        libc::SIGINT => "SIGINT".into(),
+        #[cfg(unix)]
+        libc::SIGKILL => "SIGKILL".into(),
+        other => format!("signal {other}"),
+    }
 }

@@ -6,6 +6,7 @@
 pub mod diagnostic;
 pub mod error;
 pub mod event;
+pub mod private_dir;
 pub mod repo_fs;
 pub mod repo_path;
 pub mod runner;

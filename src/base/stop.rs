@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::base::error::Error;
+use crate::base::error::{signal_name, Error};
 
 /// How long helm gets to stop after SIGTERM before it is killed. The runner
 /// allows a cancelled step about 10 s between its first signal and SIGKILL.
@@ -60,19 +60,6 @@ pub fn received() -> Option<i32> {
 /// How many signals have been received.
 pub fn count() -> usize {
     COUNT.load(Ordering::SeqCst)
-}
-
-/// `SIGTERM`, `SIGINT`, or `signal N`.
-pub fn signal_name(signal: i32) -> String {
-    match signal {
-        #[cfg(unix)]
-        libc::SIGTERM => "SIGTERM".into(),
-        #[cfg(unix)]
-        libc::SIGINT => "SIGINT".into(),
-        #[cfg(unix)]
-        libc::SIGKILL => "SIGKILL".into(),
-        other => format!("signal {other}"),
-    }
 }
 
 /// Sends `signal` to the process group `group` (a child started as the

@@ -8,7 +8,7 @@
 //! when an entry is not a file or a folder (links, devices, fifos), when a
 //! name is absolute, has an empty, `.` or `..` part, a `\`, a drive name, or
 //! is not plain UTF-8 text, or when a cap is exceeded. Every schema inside is
-//! checked as [`super::chart_files::check_schema`] checks one in a folder,
+//! checked as [`super::chart_schema::check_schema`] checks one in a folder,
 //! and every dependency file inside must parse, with no `file://` entry
 //! outside the archive.
 //!
@@ -20,7 +20,7 @@
 
 use std::io::Read;
 
-use super::chart_files::{check_schema, shown, SCHEMA_FILE};
+use super::chart_schema::{check_schema, shown, SCHEMA_FILE};
 use super::charts::{parse_manifest, DependencySource, DEPENDENCY_FILES, FILE_SCHEME};
 use super::tar::{self, Kind};
 use crate::base::diagnostic::Diagnostic;

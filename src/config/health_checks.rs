@@ -25,8 +25,8 @@ use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 
+use super::globs::{compile_glob, leading_exclude, split_negation, Patterns};
 use super::raw::{Provider, RawHealthChecks};
-use super::settings::{split_negation, Patterns};
 use super::suggest::nearest;
 
 /// The placeholder for a cluster's name.
@@ -65,9 +65,9 @@ impl PathTemplate {
             .source
             .replace(PROVIDER_PLACEHOLDER, &escape(provider))
             .replace(CLUSTER_PLACEHOLDER, &MARKER.to_string());
-        let regex = super::settings::compile_glob(&pattern).ok()?.regex().to_owned();
+        let regex = compile_glob(&pattern).ok()?.regex().to_owned();
         // How globset writes the marker: its UTF-8 bytes, escaped, between `(?-u)^` and `$`.
-        let alone = super::settings::compile_glob(&MARKER.to_string()).ok()?.regex().to_owned();
+        let alone = compile_glob(&MARKER.to_string()).ok()?.regex().to_owned();
         let marker = alone.strip_prefix("(?-u)^")?.strip_suffix('$')?;
         let (before, after) = regex.split_once(marker)?;
         let flags = "(?-u)";
@@ -82,7 +82,7 @@ impl PathTemplate {
     fn with_names(&self, cluster: &str, provider: &str) -> Option<Glob> {
         let pattern =
             self.source.replace(CLUSTER_PLACEHOLDER, &escape(cluster)).replace(PROVIDER_PLACEHOLDER, &escape(provider));
-        super::settings::compile_glob(&pattern).ok()
+        compile_glob(&pattern).ok()
     }
 
     /// True when `path` could match for some cluster or provider.
@@ -492,14 +492,14 @@ fn named_list(
                 ),
             ));
         }
-        if let Err(e) = super::settings::compile_glob(glob) {
+        if let Err(e) = compile_glob(glob) {
             return Err(problem(Some(index), format!("invalid glob `{source}`: {e}")));
         }
         if let Some(message) = super::path_pattern::never_matches(glob, false) {
             return Err(problem(Some(index), message));
         }
         if negated && index == 0 {
-            return Err(problem(Some(index), super::settings::leading_exclude(source)));
+            return Err(problem(Some(index), leading_exclude(source)));
         }
     }
     Patterns::new(&patterns).map_err(|(index, e)| problem(Some(index), format!("invalid glob: {e}")))
@@ -532,14 +532,13 @@ fn list(
             let source = source.to_owned();
             check_placeholders(&source, per_cluster, negated).map_err(problem)?;
             let any = source.replace(CLUSTER_PLACEHOLDER, "*").replace(PROVIDER_PLACEHOLDER, "*");
-            let glob =
-                super::settings::compile_glob(&any).map_err(|e| problem(format!("invalid glob `{written}`: {e}")))?;
+            let glob = compile_glob(&any).map_err(|e| problem(format!("invalid glob `{written}`: {e}")))?;
             // A placeholder reads as a name here (`{cluster}` is a one-branch group of one).
             if let Some(message) = super::path_pattern::never_matches(&source, false) {
                 return Err(problem(message));
             }
             if negated && index == 0 {
-                return Err(problem(super::settings::leading_exclude(&written)));
+                return Err(problem(leading_exclude(&written)));
             }
             Ok(PathTemplate { source, negated, any: glob.compile_matcher() })
         })

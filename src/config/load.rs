@@ -17,7 +17,7 @@ use super::{Estate, ValuesFile, CHARTS_DIR};
 use crate::base::diagnostic::Diagnostic;
 use crate::base::error::Error;
 use crate::base::repo_fs::{PathProblem, RepoRoot};
-use crate::planning::blocked::{self, BlockedCluster};
+use crate::config::blocked::{self, BlockedCluster};
 
 /// Loads `deployer.yaml`: the file `config` names (relative to `repo`), or
 /// `deployer.yaml` at the root when present, or the defaults.

@@ -5,10 +5,13 @@
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
 pub mod before;
+pub mod blocked;
 pub mod chart_archives;
 pub mod chart_files;
+pub mod chart_schema;
 pub mod charts;
 pub mod cluster;
+pub mod globs;
 pub mod health_checks;
 pub mod ignore;
 pub mod jsonnet;
@@ -142,6 +145,9 @@ impl ValuesFile {
         repo_path::basename(&self.path)
     }
 }
+
+/// The release, namespace and chart name of a cluster's support chart.
+pub const SUPPORT_RELEASE: &str = "support";
 
 /// Where the charts are, relative to the repository root: a hub's
 /// `helm_chart` names a folder here that has a `Chart.yaml`.

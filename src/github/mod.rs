@@ -27,16 +27,6 @@ pub const PER_PAGE: usize = 100;
 /// Pages fetched at most from one listing (a guard against a server that never ends).
 const MAX_PAGES: usize = 1000;
 
-/// Runs a future on a fresh single-threaded runtime: the actions are short
-/// command-line programs with a handful of sequential requests.
-pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runner(format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(future))
-}
-
 /// How the client retries and waits.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {

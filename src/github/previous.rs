@@ -20,7 +20,7 @@ use crate::base::event::{is_null_sha, is_sha, RepoRef, Trigger};
 use crate::base::repo_fs::{PathProblem, RepoRoot};
 use crate::base::runner::RunnerEnv;
 use crate::config::Estate;
-use crate::github::{self, ClientConfig, GitHub};
+use crate::github::{ClientConfig, GitHub};
 use crate::planning::changes::ChangeSet;
 use crate::planning::cluster_edits::{self, ClusterEdit, PreviousVersion};
 use crate::planning::plan::ClusterEdits;
@@ -304,7 +304,7 @@ impl<'a> ContentsApi<'a> {
             return Err(format!("no `{}` to read it with", self.token_input));
         }
         let repo = self.env.repository().map_err(|e| e.to_string())?;
-        let outcome = github::block_on(async {
+        let outcome = crate::tools::http::block_on(async {
             let gh = GitHub::new(config)?;
             let mut found = PreviousVersions::new();
             for file in files {

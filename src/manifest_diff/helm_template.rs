@@ -33,14 +33,14 @@ use ring::digest::{Context as Digest, SHA256};
 use super::unified::compare_objects;
 use super::{placeholder, DiffStatus, ReleaseDiff};
 use crate::base::error::Error;
+use crate::base::private_dir::PrivateDir;
 use crate::base::repo_fs::{RepoRoot, CHART_TREE_LIMITS};
-use crate::cluster::deploy::run::PrivateDir;
-use crate::cluster::deploy::SUPPORT_RELEASE;
 use crate::config::chart_files::check_chart_files;
 use crate::config::charts::{chart_folder, DependencySource, CHART_FILE};
 use crate::config::load::MAX_CHART_FILE_BYTES;
 use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
 use crate::config::ChartOverride;
+use crate::config::SUPPORT_RELEASE;
 use crate::config::{Estate, Settings, ValuesFile};
 use crate::manifest_diff::normalise::{normalise, Manifests, NormaliseRules};
 use crate::tools::chart_deps;
@@ -430,7 +430,7 @@ impl Side {
                         self.name.as_str(),
                         dependency.file,
                         dependency.index,
-                        crate::config::chart_files::shown(repository, 200)
+                        crate::config::chart_schema::shown(repository, 200)
                     ));
                 }
             }

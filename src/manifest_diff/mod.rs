@@ -98,7 +98,7 @@ pub struct ReleaseDiff {
 impl ReleaseDiff {
     /// The release's name: the hub, or `support`.
     pub fn release(&self) -> &str {
-        self.hub_name.as_deref().unwrap_or(crate::cluster::deploy::SUPPORT_RELEASE)
+        self.hub_name.as_deref().unwrap_or(crate::config::SUPPORT_RELEASE)
     }
 
     /// `cluster/hub` or `cluster/support`, for people.

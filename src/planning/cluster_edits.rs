@@ -15,7 +15,8 @@
 
 use yaml_serde::{Mapping, Value};
 
-use crate::planning::plan::CLUSTER_FILE_REASON;
+/// Reason for everything on a cluster whose `cluster.yaml` changed.
+pub const CLUSTER_FILE_REASON: &str = "cluster.yaml file was modified";
 
 /// Reason for a support chart upgraded because its `support` block changed.
 pub const SUPPORT_BLOCK_REASON: &str = "cluster.yaml: support block was modified";

@@ -1,7 +1,7 @@
 //! `deployer explain`: for each path, what it would upgrade on its own and why.
 
 use crate::config::charts::ChartInputs;
-use crate::config::settings::Decision;
+use crate::config::globs::Decision;
 use crate::config::{Estate, Settings};
 use crate::planning::changes::ChangeSet;
 use crate::planning::plan::{plan, Plan};
@@ -78,7 +78,7 @@ pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths
         .map(|path| {
             let alone = ChangeSet::new([path.as_str()], Vec::<String>::new());
             let left_to_chart_inputs = settings.leaves_path_to_chart_inputs(&path);
-            let matching = |patterns: &crate::config::settings::Patterns| -> Vec<String> {
+            let matching = |patterns: &crate::config::globs::Patterns| -> Vec<String> {
                 if left_to_chart_inputs {
                     Vec::new()
                 } else {

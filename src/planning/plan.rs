@@ -9,7 +9,7 @@ use crate::config::charts::{ChartInputs, SUPPORT_CHART};
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::planning::changes::ChangeSet;
-use crate::planning::cluster_edits::{ClusterEdit, Part};
+use crate::planning::cluster_edits::{ClusterEdit, Part, CLUSTER_FILE_REASON};
 
 /// GitHub Actions' limit on jobs per matrix.
 pub const MAX_MATRIX_JOBS: usize = 256;
@@ -186,8 +186,6 @@ pub const CHART_OVERRIDE_REASON: &str = "Chart override";
 pub const DOMAIN_OVERRIDE_REASON: &str = "Domain override file";
 /// Reason prefix for staging hubs upgraded because prod hubs of their cluster are.
 pub const PROD_HUBS_REASON: &str = "Following prod hubs require redeploy: ";
-/// Reason for everything on a cluster whose `cluster.yaml` changed.
-pub const CLUSTER_FILE_REASON: &str = "cluster.yaml file was modified";
 /// Reason for hubs when a "redeploy all hubs" pattern matched.
 pub const CORE_REASON: &str = "Core infrastructure has been modified";
 /// Reason for support charts when a "redeploy all support" pattern matched.

@@ -80,9 +80,9 @@ pub fn release_status(release: Option<&ReleaseDiff>) -> String {
 /// upgrades) and each staging hub's, `support: 2 changed (+5 −1); staging: no change`.
 pub fn support_and_staging_cell(diff: &ManifestDiff, job: &SupportAndStagingJob) -> String {
     let cluster = job.cluster_name.as_str();
-    let support = job.upgrade_support.then(|| {
-        format!("{}: {}", crate::cluster::deploy::SUPPORT_RELEASE, release_status(diff.release(cluster, None)))
-    });
+    let support = job
+        .upgrade_support
+        .then(|| format!("{}: {}", crate::config::SUPPORT_RELEASE, release_status(diff.release(cluster, None))));
     let staging = job
         .staging_hubs
         .iter()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::base::error::Error;
 use crate::base::runner::RunnerEnv;
-use crate::cluster::deploy::SUPPORT_RELEASE;
+use crate::config::SUPPORT_RELEASE;
 use crate::manifest_diff::helm_template::{render_and_compare, Progress, RenderRequest, Rendered};
 use crate::manifest_diff::normalise::{NormaliseRules, SecretDigestKey};
 use crate::manifest_diff::skip::{releases_of, skip_unchanged};

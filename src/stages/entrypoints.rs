@@ -6,6 +6,7 @@
 
 use crate::base::runner::{self, Level, RunnerEnv};
 use crate::cluster::{access, deploy};
+use crate::config::blocked as config_blocked;
 use crate::github::previous;
 use crate::planning::{blocked, legs, plan, three_stage};
 use crate::presentation::{self as render, plan_folder};
@@ -70,11 +71,11 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     let plan = &generated.plan;
     let legs = legs::pack_plan(plan, inputs.max_jobs);
     if verdict == blocked::Verdict::PlanWithWarnings {
-        for problem in blocked::problems(&generated.blocked) {
+        for problem in config_blocked::problems(&generated.blocked) {
             runner::annotate(Level::Warning, &problem);
         }
     }
-    let blocked_labels = blocked::labels(&generated.blocked);
+    let blocked_labels = config_blocked::labels(&generated.blocked);
     if !blocked_labels.is_empty() {
         runner::print(&format!(
             "Blocked clusters, not planned (problems in their own files): {}\n",
@@ -100,7 +101,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     runner::print(&format!("{}\n", legs.describe(inputs.max_jobs)));
 
     plan_folder::write(&plan_dir, plan, env.pull_request()?)?;
-    let summary = format!("{}{}", render::step_summary(plan), blocked::summary_markdown(&generated.blocked));
+    let summary = format!("{}{}", render::step_summary(plan), render::blocked::summary_markdown(&generated.blocked));
     runner::append_summary(env, &summary)?;
     let stages = (inputs.matrix_shape == generate::MatrixShape::ThreeStage)
         .then(|| three_stage::three_stage(&plan.support_and_staging, &plan.prod_hubs, inputs.max_jobs));

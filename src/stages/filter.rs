@@ -7,7 +7,7 @@ use crate::base::error::Error;
 use crate::base::runner::{Outputs, RunnerEnv};
 use crate::cluster::deploy::leg::{ClusterResult, LegResults, RESULTS_FILE, RESULTS_VERSION};
 use crate::github::artifact::{read_files, ArtifactLimits};
-use crate::github::{self, ClientConfig, GitHub, RunArtifact};
+use crate::github::{ClientConfig, GitHub, RunArtifact};
 use crate::planning::filter::{
     check_job_name, filter_canaries, kept_check_legs, kept_legs, parse_results, results_from_jobs, FilterOutcome,
     LegResult, RunJob, DEFAULT_HEALTH_CHECK_JOB_NAME, DEFAULT_JOB_NAME, HEALTH_CHECK_CANARY, UPGRADE_CANARY,
@@ -288,7 +288,7 @@ fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usiz
     if inputs.results_from == ResultsFrom::Artifacts {
         let run_attempt = run_attempt(env)?;
         let listing = format!("{}/actions/runs/{run_id}/artifacts", repo.api_path());
-        let (results, requests) = github::block_on(async {
+        let (results, requests) = crate::tools::http::block_on(async {
             let gh = GitHub::new(config)?;
             let results = results_from_artifacts(&gh, &repo.api_path(), &listing, inputs, run_attempt).await;
             Ok::<_, Error>((results, gh.request_count()))
@@ -299,7 +299,7 @@ fn decide(env: &RunnerEnv, inputs: &FilterInputs) -> Result<(FilterOutcome, usiz
         return Ok((outcome, requests));
     }
     let endpoint = format!("{}/actions/runs/{run_id}/jobs?filter=latest", repo.api_path());
-    let (jobs, requests) = github::block_on(async {
+    let (jobs, requests) = crate::tools::http::block_on(async {
         let gh = GitHub::new(config)?;
         let jobs = gh.get_all::<RunJob>(&endpoint, Some("jobs"), None).await;
         Ok::<_, Error>((jobs, gh.request_count()))

@@ -7,13 +7,14 @@ use crate::base::diagnostic::Diagnostic;
 use crate::base::error::Error;
 use crate::base::event::Trigger;
 use crate::base::runner::{Outputs, RunnerEnv};
+use crate::config::blocked::{self as config_blocked, BlockedCluster};
 use crate::config::charts::ChartInputs;
 use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
 use crate::config::{Estate, Settings};
 use crate::github::detect::{detect, DEPLOY_ALL_REASON};
 use crate::github::previous::{self, PreviousSource};
-use crate::github::{self, ClientConfig, GitHub};
-use crate::planning::blocked::{self, BlockedCluster, RunKind, Verdict};
+use crate::github::{ClientConfig, GitHub};
+use crate::planning::blocked::{self, RunKind, Verdict};
 use crate::planning::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::planning::legs::{self, Legs};
 use crate::planning::plan::{
@@ -51,7 +52,7 @@ impl Generated {
     /// error to report, with every blocked cluster's problems.
     pub fn verdict(&self, changes: &ChangeSet, kind: RunKind) -> Result<Verdict, Error> {
         match blocked::decide(&self.blocked, self.estate.clusters.len(), changes, kind) {
-            Verdict::Stop => Err(Error::Config(blocked::problems(&self.blocked))),
+            Verdict::Stop => Err(Error::Config(config_blocked::problems(&self.blocked))),
             verdict => Ok(verdict),
         }
     }
@@ -59,8 +60,8 @@ impl Generated {
     /// The error that ends a run whose other clusters were planned, if any cluster is blocked.
     pub fn blocked_error(&self) -> Option<Error> {
         (!self.blocked.is_empty()).then(|| Error::Blocked {
-            clusters: blocked::labels(&self.blocked),
-            problems: blocked::problems(&self.blocked),
+            clusters: config_blocked::labels(&self.blocked),
+            problems: config_blocked::problems(&self.blocked),
         })
     }
 }
@@ -271,7 +272,7 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
     })?;
     let repo = env.repository()?;
     let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
-    let (detected, api_requests) = github::block_on(async {
+    let (detected, api_requests) = crate::tools::http::block_on(async {
         let gh = GitHub::new(config.clone())?;
         let detected = detect(&gh, &repo, &trigger, inputs.deploy_all).await;
         Ok::<_, Error>((detected, gh.request_count()))
@@ -289,7 +290,7 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
 }
 
 /// The step outputs for a plan packed into `legs`; `blocked` are the labels of the clusters left out
-/// ([`blocked::labels`]). `three_stage`, when given, adds the three-stage outputs.
+/// ([`config_blocked::labels`]). `three_stage`, when given, adds the three-stage outputs.
 pub fn action_outputs(
     plan: &Plan,
     legs: &Legs,

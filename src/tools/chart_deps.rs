@@ -22,7 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::base::error::Error;
-use crate::cluster::deploy::run::PrivateDir;
+use crate::base::private_dir::PrivateDir;
 use crate::config::charts::{DependencySource, FoundDependency};
 
 /// A remote dependency of a chart, as its dependency file lists it.
@@ -100,7 +100,7 @@ pub fn failure_message(chart: &str, remotes: &[Remote], helm_says: &str) -> Stri
     if named.is_empty() {
         named = remotes.iter().collect();
     }
-    let shown = |text: &str| crate::config::chart_files::shown(text, 200);
+    let shown = |text: &str| crate::config::chart_schema::shown(text, 200);
     let listed: Vec<String> = named
         .iter()
         .map(|r| {

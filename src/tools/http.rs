@@ -270,6 +270,16 @@ pub fn redact_credentials(url: &str) -> String {
     }
 }
 
+/// Runs a future on a fresh single-threaded runtime: the actions are short
+/// command-line programs with a handful of sequential requests.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runner(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(future))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

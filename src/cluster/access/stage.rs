@@ -250,7 +250,7 @@ pub fn run_recording(env: &RunnerEnv, inputs: &SetupInputs, files: &mut Vec<Path
             // Only the remote providers talk to endpoints: only they check and announce overrides.
             let endpoints = Endpoints::from_env(env, cluster.provider)?;
             let oidc = OidcSource::from_env(env)?;
-            crate::github::block_on(async {
+            crate::tools::http::block_on(async {
                 let http = Http::new(Duration::from_secs(30));
                 let result = match remote {
                     ClusterLocation::Gcp { project, cluster, zone } => {
@@ -482,7 +482,7 @@ fn sops_identities(
     let endpoints = Endpoints::from_env_for(env, &providers)?;
     let oidc = OidcSource::from_env(env)?;
     let mut secrets = Vec::new();
-    let result = crate::github::block_on(async {
+    let result = crate::tools::http::block_on(async {
         let http = Http::new(Duration::from_secs(30));
         let mut found = Vec::new();
         for key_type in &obtain {

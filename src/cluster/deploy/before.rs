@@ -22,7 +22,7 @@ use crate::config::{Cluster, ValuesFile};
 /// The chart folder name of a target (`support`, or the hub's `helm_chart`).
 pub fn chart_name<'a>(cluster: &'a Cluster, target: &'a Target) -> &'a str {
     match target {
-        Target::Support => super::SUPPORT_RELEASE,
+        Target::Support => crate::config::SUPPORT_RELEASE,
         Target::Hub(name) => cluster.hubs.iter().find(|h| &h.name == name).map_or("", |h| h.helm_chart.as_str()),
     }
 }

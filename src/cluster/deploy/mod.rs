@@ -99,8 +99,7 @@ pub mod outputs {
     pub const ALL: &[&str] = &[DEPLOYED, RESULTS_FILE, FAILED_CLUSTERS];
 }
 
-/// The release, namespace and chart name of a cluster's support chart.
-pub const SUPPORT_RELEASE: &str = "support";
+use crate::config::SUPPORT_RELEASE;
 /// `helm upgrade --timeout` when none is given.
 pub const DEFAULT_TIMEOUT: &str = "10m";
 /// Where the charts are, relative to the repository root.

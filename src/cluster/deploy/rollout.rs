@@ -259,7 +259,9 @@ impl Failure {
             Failure::Stuck(why) => format!("its rollout cannot progress: {why}"),
             Failure::TimedOut(what) => format!("its rollout did not finish in time: {what}"),
             Failure::Manifest(why) => format!("its manifest could not be read for the rollout watch: {why}"),
-            Failure::Stopped(signal) => format!("its rollout watch was stopped on {}", stop::signal_name(*signal)),
+            Failure::Stopped(signal) => {
+                format!("its rollout watch was stopped on {}", crate::base::error::signal_name(*signal))
+            }
         }
     }
 }
@@ -410,7 +412,7 @@ pub fn watch(
             let (ok, stdout, stderr) = match run(&argv) {
                 Ok(got) => got,
                 Err(Failure::Stopped(signal)) => {
-                    end(&format!("watch stopped on {}", stop::signal_name(signal)));
+                    end(&format!("watch stopped on {}", crate::base::error::signal_name(signal)));
                     return Err(Failure::Stopped(signal));
                 }
                 Err(other) => return Err(other),
@@ -458,7 +460,7 @@ pub fn watch(
         let until = (Instant::now() + POLL).min(started + timeout);
         while Instant::now() < until {
             if let Some(signal) = stop::received() {
-                end(&format!("watch stopped on {}", stop::signal_name(signal)));
+                end(&format!("watch stopped on {}", crate::base::error::signal_name(signal)));
                 return Err(Failure::Stopped(signal));
             }
             std::thread::sleep(Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())));

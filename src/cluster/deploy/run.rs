@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -26,6 +26,7 @@ use super::{
 };
 use crate::base::diagnostic::Diagnostic;
 use crate::base::error::Error;
+use crate::base::private_dir::PrivateDir;
 use crate::base::repo_fs::{PathError, PathProblem, RepoRoot, CHART_TREE_LIMITS};
 use crate::base::runner::{self, Outputs};
 use crate::base::stop;
@@ -1478,7 +1479,7 @@ impl Ran {
                 None => format!("failed ({status})"),
             },
             Ended::TimedOut(limit) => format!("timed out after {} s and was stopped", limit.as_secs()),
-            Ended::Stopped(signal) => format!("was stopped on {}", stop::signal_name(*signal)),
+            Ended::Stopped(signal) => format!("was stopped on {}", crate::base::error::signal_name(*signal)),
         }
     }
 
@@ -1594,7 +1595,7 @@ fn stream(mut command: Command, timeout: Option<Duration>, style: LogStyle) -> R
                 (None, Some(signal)) => {
                     runner::print(&format!(
                         "Received {}: stopping {program} (SIGTERM, then SIGKILL after {} s)\n",
-                        stop::signal_name(signal),
+                        crate::base::error::signal_name(signal),
                         stop::STOP_GRACE.as_secs()
                     ));
                     signal_child(&child, StopWith::Term);
@@ -1674,84 +1675,9 @@ fn signal_child(child: &std::process::Child, how: StopWith) {
     let _ = (child, how);
 }
 
-/// A private temporary folder (mode 0700, files 0600) under the system's
-/// temporary folder, removed with everything in it when dropped.
-#[derive(Debug)]
-pub(crate) struct PrivateDir {
-    path: PathBuf,
-}
-
-impl PrivateDir {
-    fn create() -> Result<Self, Error> {
-        Self::create_named("deployer-secrets")
-    }
-
-    /// A new private folder named `<prefix>-<random>`.
-    pub(crate) fn create_named(prefix: &str) -> Result<Self, Error> {
-        let mut bytes = [0u8; 12];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| Error::Runner(format!("no randomness for a temporary folder name: {e}")))?;
-        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let path = std::env::temp_dir().join(format!("{prefix}-{name}"));
-        let mut builder = fs::DirBuilder::new();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        // `create`, not `create_all`: a folder that is already there is refused.
-        builder.create(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(PrivateDir { path })
-    }
-
-    /// The folder.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes a new file readable by this user only.
-    fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
-        let path = self.path.join(name);
-        let mut options = fs::OpenOptions::new();
-        // `create_new` (O_EXCL) refuses anything already there, a symbolic link included.
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-        }
-        let mut file = options.open(&path).map_err(|e| Error::io(&path, e))?;
-        file.write_all(bytes).map_err(|e| Error::io(&path, e))?;
-        Ok(path)
-    }
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn private_dir_is_private_and_removed() {
-        let dir = PrivateDir::create().unwrap();
-        let path = dir.path.clone();
-        let file = dir.write("0-enc-x.yaml", b"secret: 1\n").unwrap();
-        assert_eq!(fs::read_to_string(&file).unwrap(), "secret: 1\n");
-        assert!(dir.write("0-enc-x.yaml", b"again").is_err(), "never overwrites");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
-            assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-        }
-        drop(dir);
-        assert!(!path.exists());
-    }
 
     #[test]
     fn streams_merge_output_and_time_out() {

@@ -22,9 +22,9 @@
 
 use serde::Deserialize;
 
-use super::run::PrivateDir;
 use super::DeployRequest;
 use crate::base::error::Error;
+use crate::base::private_dir::PrivateDir;
 use crate::base::repo_fs::RepoRoot;
 use crate::base::runner;
 use crate::base::stop;

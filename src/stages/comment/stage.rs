@@ -11,7 +11,7 @@ use crate::base::error::Error;
 use crate::base::event::{RepoRef, Trigger};
 use crate::base::runner::{Outputs, RunnerEnv};
 use crate::github::artifact::{is_safe_entry_name, read_files, ArtifactLimits};
-use crate::github::{self, ClientConfig, GitHub, RunArtifact};
+use crate::github::{ClientConfig, GitHub, RunArtifact};
 use crate::presentation::plan_folder::PLAN_FILE;
 use crate::presentation::COMMENT_MARKER;
 
@@ -205,7 +205,7 @@ pub fn run(env: &RunnerEnv, inputs: &CommentInputs) -> Result<CommentOutcome, Er
     let config = ClientConfig::from_env(env, inputs::GITHUB_TOKEN)?;
     let graphql_url =
         crate::tools::http::endpoint_from_env(env, "GITHUB_GRAPHQL_URL", crate::tools::http::EndpointSource::Runner)?;
-    github::block_on(async {
+    crate::tools::http::block_on(async {
         let gh = GitHub::new(config.clone())?;
         let call = Call { gh: &gh, repo: &repo, inputs, facts: &facts, run_id, run_url: &run_url };
         let outcome = call.comment(config, graphql_url).await;
