@@ -85,9 +85,7 @@ fn spans_outside_parentheses(cell: &str) -> Vec<String> {
 
 /// The names in a first cell: backticked, separated by commas.
 fn names(cell: &str) -> Vec<String> {
-    cell.split(',')
-        .filter_map(|n| n.trim().strip_prefix('`')?.strip_suffix('`').map(str::to_owned))
-        .collect()
+    cell.split(',').filter_map(|n| n.trim().strip_prefix('`')?.strip_suffix('`').map(str::to_owned)).collect()
 }
 
 /// What a page documents for an action.
@@ -134,7 +132,9 @@ fn documented(page: &str) -> Documented {
             match first {
                 "input" => {
                     let values: Vec<Option<Option<String>>> = match default_column.and_then(|c| row.get(c)) {
-                        Some(cell) => defaults(*line, &row_names, cell, &mut doc.problems).into_iter().map(Some).collect(),
+                        Some(cell) => {
+                            defaults(*line, &row_names, cell, &mut doc.problems).into_iter().map(Some).collect()
+                        }
                         None => vec![None; row_names.len()],
                     };
                     for (name, value) in row_names.into_iter().zip(values) {
@@ -201,8 +201,7 @@ fn compare(action: &str, page: &str, metadata: &yaml_serde::Value) -> Vec<String
         problems.push(format!("{action}.md: no table whose first header is `input`"));
     }
     let outputs = metadata["outputs"].as_mapping().cloned().unwrap_or_default();
-    let declared_outputs: BTreeSet<String> =
-        outputs.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+    let declared_outputs: BTreeSet<String> = outputs.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect();
     for name in &declared_outputs {
         if !doc.outputs.contains_key(name) {
             problems.push(format!("{action}.md: output `{name}` of action.yml is missing from the output table"));

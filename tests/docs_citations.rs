@@ -89,11 +89,7 @@ fn no_doc_cites_an_issue() {
             }
         }
     }
-    assert!(
-        found.is_empty(),
-        "the docs cite issues; say what the thing is instead:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "the docs cite issues; say what the thing is instead:\n{}", found.join("\n"));
 }
 
 #[test]

@@ -205,7 +205,10 @@ fn the_check_finds_what_it_is_for() {
         ]
     );
     assert_eq!(slug("Batched legs (past `max-jobs`)"), "batched-legs-past-max-jobs");
-    assert_eq!(slug("A `cluster.yaml` edit upgrades only what it touched"), "a-clusteryaml-edit-upgrades-only-what-it-touched");
+    assert_eq!(
+        slug("A `cluster.yaml` edit upgrades only what it touched"),
+        "a-clusteryaml-edit-upgrades-only-what-it-touched"
+    );
     assert_eq!(slug("`actions/setup-cluster`"), "actionssetup-cluster");
     let page = "# Title\n\n```yaml\n# not a heading\n```\n## Same\n### Same\n#hashtag\n";
     let found: Vec<String> = anchors(page).into_iter().collect();
