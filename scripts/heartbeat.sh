@@ -74,6 +74,7 @@ fi
 ticker &
 ticker_pid=$!
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     kill "$ticker_pid" 2>/dev/null || true
     # A daemon the command left running may still hold the FIFOs open:
