@@ -3,7 +3,9 @@
 //! `scripts/…`, `actions/…`, `Dockerfile.deploy`, …), any backticked
 //! Dockerfile, and every relative Markdown link. Paths in a user's
 //! repository (`config/clusters/…`, `helm-charts/…`) are not ours, and
-//! placeholders (`<cluster>`, `*`, `{a,b}`) are not paths.
+//! placeholders (`<cluster>`, `*`, `{a,b}`) are not paths. A link's
+//! `#anchor`, on a link to a Markdown page (or to the page itself), must
+//! name a heading of that page, slugged as GitHub and mdBook do.
 
 mod support;
 
@@ -11,10 +13,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The docs checked: the root README and ARCHITECTURE, and every Markdown file under `examples/` and `actions/`.
+/// The docs checked: the root README and ARCHITECTURE, and every Markdown
+/// file under `docs/` (the book), `examples/` and `actions/`.
 fn docs(root: &Path) -> Vec<PathBuf> {
     let mut docs = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
-    let mut dirs = vec![root.join("examples"), root.join("actions")];
+    let mut dirs = vec![root.join("docs"), root.join("examples"), root.join("actions")];
     while let Some(dir) = dirs.pop() {
         for entry in fs::read_dir(&dir).expect("docs folder").flatten() {
             let path = entry.path();
@@ -45,19 +48,64 @@ fn backticked(text: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// Targets of relative Markdown links `[text](target)`.
-fn links(text: &str) -> Vec<(usize, String)> {
+/// Targets of relative Markdown links `[text](target)`: the path (empty for
+/// a link within the page) and the `#anchor`, if any.
+fn links(text: &str) -> Vec<(usize, String, Option<String>)> {
     let mut found = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let mut rest = line;
         while let Some(at) = rest.find("](") {
             rest = &rest[at + 2..];
             let Some(end) = rest.find(')') else { break };
-            let target = rest[..end].split('#').next().unwrap_or_default();
-            if !target.is_empty() && !target.contains("://") && !target.starts_with("mailto:") {
-                found.push((number + 1, target.to_owned()));
+            let (target, anchor) = match rest[..end].split_once('#') {
+                Some((target, anchor)) => (target, Some(anchor.to_owned())),
+                None => (&rest[..end], None),
+            };
+            let relative = !target.contains("://") && !target.starts_with("mailto:");
+            if relative && (!target.is_empty() || anchor.is_some()) {
+                found.push((number + 1, target.to_owned(), anchor));
             }
             rest = &rest[end..];
+        }
+    }
+    found
+}
+
+/// A heading's anchor as GitHub and mdBook make it: lowercase, spaces to
+/// `-`, every other character but letters, digits, `-` and `_` dropped.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The anchors of a Markdown page: one per ATX heading outside code fences;
+/// a repeated slug also gets `-1`, `-2`, … as GitHub gives it.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+            continue;
+        }
+        let hashes = line.len() - line.trim_start_matches('#').len();
+        if fence || !(1..=6).contains(&hashes) || !line[hashes..].starts_with(' ') {
+            continue;
+        }
+        let base = slug(&line[hashes..]);
+        let mut anchor = base.clone();
+        let mut n = 0;
+        while !found.insert(anchor.clone()) {
+            n += 1;
+            anchor = format!("{base}-{n}");
         }
     }
     found
@@ -118,10 +166,19 @@ fn every_repository_path_the_docs_name_exists() {
             }
         }
         let dir = doc.parent().expect("folder");
-        for (line, target) in links(&text) {
+        for (line, target, anchor) in links(&text) {
             checked += 1;
-            if !dir.join(&target).exists() {
+            let linked = if target.is_empty() { doc.clone() } else { dir.join(&target) };
+            if !linked.exists() {
                 missing.push(format!("{relative}:{line}: link ({target})"));
+                continue;
+            }
+            let Some(anchor) = anchor else { continue };
+            if linked.extension().is_some_and(|e| e == "md") {
+                let page = fs::read_to_string(&linked).expect("linked page");
+                if !anchors(&page).contains(&anchor) {
+                    missing.push(format!("{relative}:{line}: link ({target}#{anchor}): no such heading in {target}"));
+                }
             }
         }
     }
@@ -139,7 +196,23 @@ fn the_check_finds_what_it_is_for() {
     for placeholder in ["<cluster>", "config/clusters/*/cluster.yaml", "a b", "$HOME/x", "../x", "/github/home"] {
         assert_eq!(plain_path(placeholder), None, "{placeholder}");
     }
-    assert_eq!(links("a [b](c.md#x) [d](https://e)"), [(1, "c.md".to_owned())]);
+    assert_eq!(
+        links("a [b](c.md#x) [d](https://e#f) [g](h.md) [i](#j)"),
+        [
+            (1, "c.md".to_owned(), Some("x".to_owned())),
+            (1, "h.md".to_owned(), None),
+            (1, String::new(), Some("j".to_owned()))
+        ]
+    );
+    assert_eq!(slug("Batched legs (past `max-jobs`)"), "batched-legs-past-max-jobs");
+    assert_eq!(
+        slug("A `cluster.yaml` edit upgrades only what it touched"),
+        "a-clusteryaml-edit-upgrades-only-what-it-touched"
+    );
+    assert_eq!(slug("`actions/setup-cluster`"), "actionssetup-cluster");
+    let page = "# Title\n\n```yaml\n# not a heading\n```\n## Same\n### Same\n#hashtag\n";
+    let found: Vec<String> = anchors(page).into_iter().collect();
+    assert_eq!(found, ["same", "same-1", "title"]);
     let own: BTreeSet<String> = ["src", "scripts", "Makefile"].map(str::to_owned).into();
     for ours in ["docker/deploy.Dockerfile", "Dockerfile", "src/main.rs", "scripts/x.sh"] {
         assert!(names_ours(&own, ours), "{ours}");
