@@ -490,3 +490,29 @@ fn an_upward_import_and_a_circle_are_caught() {
         files.iter().map(|file| house.imports[*file].iter().map(|target| index_of[target]).collect()).collect();
     assert!(strongly_connected(&edges).iter().any(|component| component.len() == 2));
 }
+
+#[test]
+fn architecture_names_every_module_in_its_layer() {
+    let root = root();
+    let architecture = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let modules = architecture.split("\n## Modules").nth(1).expect("a `## Modules` section");
+    let house = house(&root);
+    let mut unnamed = BTreeSet::new();
+    for file in house.imports.keys() {
+        let parts: Vec<String> = file.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let [layer, first, ..] = parts.as_slice() else { continue };
+        if first == "mod.rs" {
+            continue;
+        }
+        let module = first.trim_end_matches(".rs");
+        // The layer's bullet: `- `layer/`` or `- **`layer/`**`, up to the next bullet.
+        let bullet = modules
+            .split("\n- ")
+            .find(|bullet| bullet.trim_start_matches("**").starts_with(&format!("`{layer}/`")))
+            .unwrap_or_default();
+        if !bullet.contains(&format!("`{module}`")) {
+            unnamed.insert(format!("src/{layer}/: `{module}`"));
+        }
+    }
+    assert!(unnamed.is_empty(), "modules ARCHITECTURE.md does not name in their layer's line: {unnamed:?}");
+}
