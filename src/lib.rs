@@ -1,18 +1,22 @@
 //! `deployer`: plan and run Helm deployments across many Kubernetes clusters
 //! from one Git repository.
 //!
-//! The crate is split into a pure core and I/O edges (see `ARCHITECTURE.md`):
+//! The modules are grouped by layer, bottom up; a layer imports only the
+//! layers below it that `ARCHITECTURE.md`'s table allows:
 //!
-//! - [`config`]: the repository's `cluster.yaml` files and `deployer.yaml`,
+//! - [`base`]: the runner contract (the only module that writes to stdout), the
+//!   one log sanitiser, errors, diagnostics, repository paths and the one place
+//!   that resolves them on disk.
+//! - [`config`]: `deployer.yaml`, `cluster.yaml`, charts and jsonnet values,
 //!   deserialised into raw types and validated into typed values.
-//! - [`changes`]: the changed paths and PR labels a plan is made from.
-//! - [`plan`]: the decision rules; values in, values out.
-//! - [`render`]: the plan as log tables, Markdown and JSON.
-//! - [`plan_folder`]: the `plan.json` + `comment.md` hand-off to the comment workflow.
-//! - [`generate`]: the `generate` stage, shared by the action and the CLI.
-//! - [`deploy`]: the `helm upgrade` commands of a cluster's support chart and hubs, and running them.
-//! - [`repo_fs`]: the one place that resolves repository paths on disk (inside the root, regular files, size cap).
-//! - [`runner`]: the GitHub Actions runner contract; the only module that writes to stdout.
+//! - [`planning`]: the pure decision core: changes, cluster edits, the rules,
+//!   legs, explain, the filter.
+//! - [`tools`]: HTTPS, `sops`, a chart's remote dependencies.
+//! - [`manifest_diff`]: what a change does to each planned release's objects.
+//! - [`github`]: the API client and what is read through it.
+//! - [`cluster`]: credentials, kubeconfigs and `helm` against a cluster.
+//! - [`presentation`]: log tables, step summary, PR comment, plan folder.
+//! - [`stages`]: generate, diff, filter and comment, and the actions' entrypoints.
 
 pub mod base;
 pub mod cluster;

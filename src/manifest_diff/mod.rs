@@ -5,8 +5,9 @@
 //!
 //! - [`placeholder`]: `enc-*` values files as the same tree with every
 //!   encrypted scalar replaced by a fixed placeholder (pure).
-//! - [`text`]: unified diffs of normalised objects, counted and bounded (pure).
-//! - [`render`]: base and head renders with `helm template`, in parallel,
+//! - [`normalise`]: rendered manifests normalised, Secrets redacted (pure).
+//! - [`unified`]: unified diffs of normalised objects, counted and bounded (pure).
+//! - [`helm_template`]: base and head renders with `helm template`, in parallel,
 //!   through a content-addressed cache (processes, files).
 //! - [`skip`]: which planned releases `skip-unchanged` drops (pure).
 

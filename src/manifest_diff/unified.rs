@@ -1,5 +1,5 @@
 //! Unified diffs of normalised objects, counted, and bounded for `plan.json`.
-//! Pure: manifests in, [`ReleaseDiff`] parts out.
+//! Pure: manifests in, [`ReleaseDiff`](super::ReleaseDiff) parts out.
 
 use similar::{ChangeTag, TextDiff};
 

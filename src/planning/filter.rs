@@ -1,7 +1,7 @@
-//! The filter stage: drop the prod hub jobs of every cluster whose
+//! The filter: drop the prod hub jobs of every cluster whose
 //! support-and-staging leg (its canary) did not succeed. The rules here are
 //! pure: the leg results come in as values, from the `results` input or the
-//! jobs API ([`stage`] fetches them).
+//! jobs API ([`crate::stages::filter`] fetches them).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,6 @@
 //! The diff stage, shared by `deployer diff` and `actions/diff`: the plan's
 //! releases rendered at base and head ([`render`](crate::manifest_diff::helm_template)), compared,
-//! optionally thinned by `skip-unchanged` ([`skip`](super::skip)), and bounded
+//! optionally thinned by `skip-unchanged` ([`skip`](crate::manifest_diff::skip)), and bounded
 //! for `plan.json` (the full diff goes to `manifests.diff`).
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 //!
 //! Every value of a decrypted file is masked (`::add-mask::`) before any
 //! command runs. SIGTERM or SIGINT stops the run the same way as a failure,
-//! after stopping the running command ([`super::stop`]).
+//! after stopping the running command ([`crate::base::stop`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
