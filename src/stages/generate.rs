@@ -332,6 +332,18 @@ pub fn action_outputs(
 mod tests {
     use super::*;
 
+    /// The matrix outputs written are the ones listed, in order: generate's and diff's `ALL` take
+    /// them from [`outputs::MATRICES`], so a matrix output is added there and in `set_matrix_outputs`.
+    #[test]
+    fn matrix_outputs_are_the_listed_ones() {
+        let plan = Plan::default();
+        let mut out = Outputs::default();
+        set_matrix_outputs(&mut out, &plan, &legs::pack_plan(&plan, legs::DEFAULT_MAX_JOBS)).unwrap();
+        assert_eq!(out.names().collect::<Vec<_>>(), outputs::MATRICES);
+        assert!(outputs::ALL.starts_with(outputs::MATRICES));
+        assert!(crate::stages::diff::outputs::ALL.starts_with(outputs::MATRICES));
+    }
+
     #[test]
     fn inputs_from_env() {
         let env = RunnerEnv::from_vars([
