@@ -14,6 +14,8 @@ struct Contract {
     binary: &'static str,
     inputs: &'static [&'static str],
     outputs: &'static [&'static str],
+    /// The defaults the code gives its inputs: the one source `action.yml`'s `default:`s are checked against.
+    defaults: fn() -> Vec<(&'static str, String)>,
     /// The Dockerfile that must copy the binary; `None` is the root `Dockerfile`.
     dockerfile: Option<&'static str>,
 }
@@ -24,6 +26,7 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-generate",
         inputs: deployer::stages::generate::inputs::ALL,
         outputs: deployer::stages::generate::outputs::ALL,
+        defaults: deployer::stages::generate::inputs::defaults,
         dockerfile: None,
     },
     Contract {
@@ -31,6 +34,7 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-comment",
         inputs: deployer::stages::comment::stage::inputs::ALL,
         outputs: deployer::stages::comment::stage::outputs::ALL,
+        defaults: deployer::stages::comment::stage::inputs::defaults,
         dockerfile: None,
     },
     Contract {
@@ -38,6 +42,7 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-setup-cluster",
         inputs: deployer::cluster::access::stage::inputs::ALL,
         outputs: deployer::cluster::access::stage::outputs::ALL,
+        defaults: deployer::cluster::access::stage::inputs::defaults,
         // The deploy image: sops decrypts `enc-` kubeconfigs and `key:` files (issue 11).
         dockerfile: Some("Dockerfile.deploy"),
     },
@@ -46,6 +51,7 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-filter",
         inputs: deployer::stages::filter::inputs::ALL,
         outputs: deployer::stages::filter::outputs::ALL,
+        defaults: deployer::stages::filter::inputs::defaults,
         dockerfile: None,
     },
     Contract {
@@ -53,6 +59,7 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-deploy",
         inputs: deployer::cluster::deploy::inputs::ALL,
         outputs: deployer::cluster::deploy::outputs::ALL,
+        defaults: deployer::cluster::deploy::inputs::defaults,
         // The image with helm, kubectl and sops; the others stay minimal.
         dockerfile: Some("Dockerfile.deploy"),
     },
@@ -61,6 +68,7 @@ const CONTRACTS: &[Contract] = &[
         binary: "action-diff",
         inputs: deployer::stages::diff::inputs::ALL,
         outputs: deployer::stages::diff::outputs::ALL,
+        defaults: deployer::stages::diff::inputs::defaults,
         // helm renders here.
         dockerfile: Some("Dockerfile.deploy"),
     },
@@ -84,6 +92,8 @@ fn every_action_is_covered() {
 
 #[test]
 fn metadata_matches_the_code() {
+    // Name and default mismatches of every action, reported together.
+    let mut problems = Vec::new();
     for contract in CONTRACTS {
         let dockerfile_path = contract.dockerfile.unwrap_or("Dockerfile");
         let dockerfile = fs::read_to_string(project_root().join(dockerfile_path)).expect("Dockerfile");
@@ -95,14 +105,19 @@ fn metadata_matches_the_code() {
 
         let declared_inputs = keys(&metadata["inputs"]);
         let code_inputs: BTreeSet<String> = contract.inputs.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(declared_inputs, code_inputs, "{name}: inputs");
+        if declared_inputs != code_inputs {
+            problems.push(format!("{name}: inputs of action.yml {declared_inputs:?}, of the code {code_inputs:?}"));
+        }
         let declared_outputs = keys(&metadata["outputs"]);
         let code_outputs: BTreeSet<String> = contract.outputs.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(declared_outputs, code_outputs, "{name}: outputs");
+        if declared_outputs != code_outputs {
+            problems.push(format!("{name}: outputs of action.yml {declared_outputs:?}, of the code {code_outputs:?}"));
+        }
 
         for (input, spec) in metadata["inputs"].as_mapping().expect("inputs") {
             assert!(spec["description"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {input:?} has a description");
         }
+        problems.extend(check_defaults(name, &metadata["inputs"], contract));
         if declared_inputs.contains("github-token") {
             assert_eq!(metadata["inputs"]["github-token"]["default"].as_str(), Some("${{ github.token }}"), "{name}");
         }
@@ -129,4 +144,45 @@ fn metadata_matches_the_code() {
         );
         assert!(support::bin(contract.binary).exists(), "{name}: the binary builds");
     }
+    assert!(problems.is_empty(), "action.yml against the code:\n{}", problems.join("\n"));
+}
+
+/// A `default:` as the runner passes it: the YAML scalar as text.
+fn default_text(value: &yaml_serde::Value) -> Option<String> {
+    match value {
+        yaml_serde::Value::String(text) => Some(text.clone()),
+        yaml_serde::Value::Bool(flag) => Some(flag.to_string()),
+        yaml_serde::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// Each input default of the code is the `default:` of `action.yml`, and an input the code gives
+/// no default to has none there either (empty, or the job's token for `github-token`).
+fn check_defaults(name: &str, declared: &yaml_serde::Value, contract: &Contract) -> Vec<String> {
+    let code: Vec<(&str, String)> = (contract.defaults)();
+    let mut problems = Vec::new();
+    for (input, default) in &code {
+        if !contract.inputs.contains(input) {
+            problems.push(format!("{name}: the code's default for `{input}`, an input it does not list"));
+        }
+        let declared_default = default_text(&declared[*input]["default"]);
+        if declared_default.as_deref() != Some(default.as_str()) {
+            problems.push(format!(
+                "{name}: input `{input}` defaults to {default:?} in the code, to {declared_default:?} in action.yml"
+            ));
+        }
+    }
+    for (input, spec) in declared.as_mapping().expect("inputs") {
+        let input = input.as_str().expect("input name");
+        let Some(declared_default) = default_text(&spec["default"]) else { continue };
+        let no_default =
+            declared_default.is_empty() || (input == "github-token" && declared_default == "${{ github.token }}");
+        if !no_default && !code.iter().any(|(known, _)| *known == input) {
+            problems.push(format!(
+                "{name}: input `{input}` defaults to {declared_default:?} in action.yml and to nothing in the code"
+            ));
+        }
+    }
+    problems
 }

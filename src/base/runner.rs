@@ -109,6 +109,24 @@ pub fn input_variable(name: &str) -> String {
     format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase())
 }
 
+/// `first` then `second` as one list: an action's `ALL` inputs or outputs built from
+/// lists it shares with another action, so that a shared name is written once.
+/// `N` must be the two lengths' sum (checked when the constant is evaluated).
+pub const fn concat_names<const N: usize>(first: &[&'static str], second: &[&'static str]) -> [&'static str; N] {
+    assert!(first.len() + second.len() == N, "N is the sum of the two lengths");
+    let mut all = [""; N];
+    let mut index = 0;
+    while index < first.len() {
+        all[index] = first[index];
+        index += 1;
+    }
+    while index < N {
+        all[index] = second[index - first.len()];
+        index += 1;
+    }
+    all
+}
+
 /// Step outputs, written all at once when the step has succeeded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
@@ -119,6 +137,11 @@ impl Outputs {
     /// Adds an output.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.entries.push((name.to_owned(), value.into()));
+    }
+
+    /// The names of the outputs added, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(name, _)| name.as_str())
     }
 
     /// Adds an output holding `value` as compact JSON.

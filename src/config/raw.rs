@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::settings::{LABELS, LABEL_COUNT, LABEL_KEYS};
+
 /// How a job gets credentials for a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -341,20 +343,86 @@ pub struct RawClusterDiscovery {
     pub exclude: Option<Vec<String>>,
 }
 
-/// The `labels` block of `deployer.yaml`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// The `labels` block of `deployer.yaml`: per row of [`LABELS`], the name given
+/// under its key, if any. Its keys and schema are read from [`LABELS`], so that a
+/// label is added in one place; it reads as a struct derived with
+/// `deny_unknown_fields` and `Option` fields would.
+#[derive(Debug, Default)]
 pub struct RawLabels {
-    /// Plan nothing at all.
-    #[serde(default)]
-    pub skip_deploy: Option<String>,
-    /// Plan no hub upgrades (support charts still upgrade).
-    #[serde(default)]
-    pub skip_deploy_hubs: Option<String>,
-    /// Upgrade every hub.
-    #[serde(default)]
-    pub deploy_hubs: Option<String>,
-    /// Upgrade every support chart.
-    #[serde(default)]
-    pub deploy_support: Option<String>,
+    pub names: [Option<String>; LABEL_COUNT],
+}
+
+const RAW_LABELS_DESCRIPTION: &str = "The `labels` block of `deployer.yaml`.";
+
+/// A key of the `labels` block, read as serde reads a derived struct's field name.
+struct LabelKey(usize);
+
+impl<'de> Deserialize<'de> for LabelKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = LabelKey;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("field identifier")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<LabelKey, E> {
+                LABEL_KEYS
+                    .iter()
+                    .position(|known| *known == key)
+                    .map(LabelKey)
+                    .ok_or_else(|| E::unknown_field(key, &LABEL_KEYS))
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawLabels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LabelsVisitor;
+        impl<'de> serde::de::Visitor<'de> for LabelsVisitor {
+            type Value = RawLabels;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("struct RawLabels")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawLabels, A::Error> {
+                let mut raw = RawLabels::default();
+                let mut seen = [false; LABEL_COUNT];
+                while let Some(LabelKey(index)) = map.next_key()? {
+                    if std::mem::replace(&mut seen[index], true) {
+                        return Err(serde::de::Error::duplicate_field(LABEL_KEYS[index]));
+                    }
+                    raw.names[index] = map.next_value()?;
+                }
+                Ok(raw)
+            }
+        }
+        deserializer.deserialize_struct("RawLabels", &LABEL_KEYS, LabelsVisitor)
+    }
+}
+
+impl JsonSchema for RawLabels {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawLabels".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let properties: serde_json::Map<String, serde_json::Value> = LABELS
+            .iter()
+            .map(|rule| {
+                let property = serde_json::json!({
+                    "description": rule.effect,
+                    "type": ["string", "null"],
+                    "default": null,
+                });
+                (rule.key.to_owned(), property)
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": RAW_LABELS_DESCRIPTION,
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": false,
+        })
+    }
 }

@@ -43,23 +43,101 @@ pub const DEFAULT_REDEPLOY_ALL_SUPPORT: &[&str] = &["helm-charts/support/**"];
 /// Default staging-hub pattern: any name containing `staging`.
 pub const DEFAULT_STAGING_HUB_PATTERN: &str = "*staging*";
 
-/// The label names the planner reacts to.
+/// What one label of [`LABELS`] is: its key under `labels:` in `deployer.yaml`,
+/// the label name used when the key is absent, and what the label does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelRule {
+    pub label: Label,
+    pub key: &'static str,
+    pub default_name: &'static str,
+    pub effect: &'static str,
+}
+
+/// Declares [`Label`] and [`LABELS`] from one list, so that a label is added in one place.
+macro_rules! label_table {
+    ($($variant:ident { key: $key:literal, default: $default:literal, effect: $effect:literal $(,)? },)*) => {
+        /// A label the planner reacts to; its row in [`LABELS`] says what it does.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Label {
+            $($variant,)*
+        }
+
+        /// The one table of the labels the planner reacts to, in [`Label`] order.
+        /// [`Labels`]' defaults, the keys (and their schema) of the `labels` block of
+        /// `deployer.yaml`, and the labels the planner knows (an unknown `deployer:`
+        /// label is warned about) all come from it.
+        pub const LABELS: &[LabelRule] =
+            &[$(LabelRule { label: Label::$variant, key: $key, default_name: $default, effect: $effect },)*];
+    };
+}
+
+label_table! {
+    SkipDeploy { key: "skip_deploy", default: "deployer:skip-deploy", effect: "Plan nothing at all." },
+    SkipDeployHubs {
+        key: "skip_deploy_hubs",
+        default: "deployer:skip-deploy-hubs",
+        effect: "Plan no hub upgrades (support charts still upgrade).",
+    },
+    DeployHubs { key: "deploy_hubs", default: "deployer:deploy-hubs", effect: "Upgrade every hub." },
+    DeploySupport { key: "deploy_support", default: "deployer:deploy-support", effect: "Upgrade every support chart." },
+}
+
+/// How many labels [`LABELS`] has.
+pub const LABEL_COUNT: usize = LABELS.len();
+
+/// The keys of the `labels` block, in [`LABELS`] order (what an unknown key's error lists).
+pub const LABEL_KEYS: [&str; LABEL_COUNT] = {
+    let mut keys = [""; LABEL_COUNT];
+    let mut index = 0;
+    while index < LABEL_COUNT {
+        // Row `index` is the label whose discriminant is `index`: `Labels` indexes its names so.
+        assert!(LABELS[index].label as usize == index, "LABELS is in Label order");
+        keys[index] = LABELS[index].key;
+        index += 1;
+    }
+    keys
+};
+
+impl Label {
+    /// This label's row of [`LABELS`].
+    pub fn rule(self) -> &'static LabelRule {
+        &LABELS[self as usize]
+    }
+}
+
+/// The label names the planner reacts to: one per row of [`LABELS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labels {
-    pub skip_deploy: String,
-    pub skip_deploy_hubs: String,
-    pub deploy_hubs: String,
-    pub deploy_support: String,
+    names: [String; LABEL_COUNT],
+}
+
+impl Labels {
+    /// The names `deployer.yaml` gives (by [`Label`] order), the default name where it gives none.
+    pub fn with_names(names: [Option<String>; LABEL_COUNT]) -> Self {
+        let mut index = 0;
+        Labels {
+            names: names.map(|name| {
+                let name = name.unwrap_or_else(|| LABELS[index].default_name.to_owned());
+                index += 1;
+                name
+            }),
+        }
+    }
+
+    /// The name of `label`.
+    pub fn name(&self, label: Label) -> &str {
+        &self.names[label as usize]
+    }
+
+    /// Every label with its name, in [`LABELS`] order.
+    pub fn all(&self) -> impl Iterator<Item = (&'static LabelRule, &str)> {
+        LABELS.iter().zip(self.names.iter().map(String::as_str))
+    }
 }
 
 impl Default for Labels {
     fn default() -> Self {
-        Labels {
-            skip_deploy: "deployer:skip-deploy".into(),
-            skip_deploy_hubs: "deployer:skip-deploy-hubs".into(),
-            deploy_hubs: "deployer:deploy-hubs".into(),
-            deploy_support: "deployer:deploy-support".into(),
-        }
+        Labels::with_names(Default::default())
     }
 }
 
@@ -243,14 +321,7 @@ impl Settings {
             at.push(OwnedSegment::Key(problem.name));
             (at, problem.message)
         })?;
-        let defaults = Labels::default();
-        let raw_labels = raw.labels.unwrap_or_default();
-        let labels = Labels {
-            skip_deploy: raw_labels.skip_deploy.unwrap_or(defaults.skip_deploy),
-            skip_deploy_hubs: raw_labels.skip_deploy_hubs.unwrap_or(defaults.skip_deploy_hubs),
-            deploy_hubs: raw_labels.deploy_hubs.unwrap_or(defaults.deploy_hubs),
-            deploy_support: raw_labels.deploy_support.unwrap_or(defaults.deploy_support),
-        };
+        let labels = Labels::with_names(raw.labels.unwrap_or_default().names);
         Ok(Settings {
             cluster_glob,
             cluster_matcher,
@@ -566,8 +637,58 @@ mod tests {
         let settings = Settings::parse("deployer.yaml", text).unwrap();
         assert!(settings.redeploy_all_hubs.is_match("charts/hub/x"));
         assert!(!settings.redeploy_all_hubs.is_match("helm-charts/basehub/x"));
-        assert_eq!(settings.labels.deploy_hubs, "ci:all-hubs");
-        assert_eq!(settings.labels.skip_deploy, "deployer:skip-deploy");
+        assert_eq!(settings.labels.name(Label::DeployHubs), "ci:all-hubs");
+        assert_eq!(settings.labels.name(Label::SkipDeploy), "deployer:skip-deploy");
+    }
+
+    /// Every row of [`LABELS`] is a key of the `labels` block that renames its label, and
+    /// defaults to its name; nothing else is a key.
+    #[test]
+    fn labels_come_from_the_table() {
+        let defaults = Labels::default();
+        assert_eq!(defaults.all().count(), LABELS.len());
+        let mut text = String::from("labels:\n");
+        for rule in LABELS {
+            assert_eq!(rule.label.rule(), rule);
+            assert_eq!(defaults.name(rule.label), rule.default_name, "{}", rule.key);
+            text.push_str(&format!("  {}: 'ci:{}'\n", rule.key, rule.key));
+        }
+        let renamed = Settings::parse("deployer.yaml", &text).unwrap().labels;
+        for (rule, name) in renamed.all() {
+            assert_eq!(name, format!("ci:{}", rule.key));
+            assert_eq!(renamed.name(rule.label), name);
+        }
+        let keys = LABELS.iter().map(|rule| format!("`{}`", rule.key)).collect::<Vec<_>>().join(", ");
+        let problems = Settings::parse("deployer.yaml", "labels:\n  nope: x\n").unwrap_err();
+        assert_eq!(
+            problems[0].to_string().lines().next().unwrap(),
+            format!("deployer.yaml:2:3: labels: unknown field `nope`, expected one of {keys}")
+        );
+        let twice = Settings::parse("deployer.yaml", "labels:\n  deploy_hubs: a\n  deploy_hubs: b\n").unwrap_err();
+        assert!(twice[0].to_string().contains("deploy_hubs"), "{}", twice[0]);
+        let null = Settings::parse("deployer.yaml", "labels:\n  deploy_hubs: null\n").unwrap().labels;
+        assert_eq!(null, Labels::default());
+    }
+
+    /// The README's `deployer.yaml` defaults list every label of [`LABELS`] with its default name, and no other.
+    #[test]
+    fn readme_lists_the_label_table() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let block = readme
+            .split("`deployer.yaml` (all optional; these are the defaults):\n\n```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .expect("the README's deployer.yaml defaults block");
+        let defaults: yaml_serde::Value = yaml_serde::from_str(block).unwrap();
+        let listed: Vec<(String, String)> = defaults["labels"]
+            .as_mapping()
+            .expect("a labels mapping")
+            .iter()
+            .map(|(key, name)| (key.as_str().unwrap().to_owned(), name.as_str().unwrap().to_owned()))
+            .collect();
+        let table: Vec<(String, String)> =
+            LABELS.iter().map(|rule| (rule.key.to_owned(), rule.default_name.to_owned())).collect();
+        assert_eq!(listed, table, "README.md `labels:` defaults against config::settings::LABELS");
     }
 
     #[test]

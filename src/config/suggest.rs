@@ -170,8 +170,7 @@ mod tests {
 
     #[test]
     fn nearest_always_names_one() {
-        let labels =
-            ["deployer:skip-deploy", "deployer:skip-deploy-hubs", "deployer:deploy-hubs", "deployer:deploy-support"];
+        let labels = crate::config::settings::LABELS.iter().map(|rule| rule.default_name);
         let cases = [
             ("deployer:deploy-hub", Some("deployer:deploy-hubs")),
             ("deployer:Deploy-Support", Some("deployer:deploy-support")),
@@ -179,7 +178,7 @@ mod tests {
             ("deployer:everything", Some("deployer:deploy-hubs")),
         ];
         for (word, expected) in cases {
-            assert_eq!(nearest(word, labels), expected, "{word:?}");
+            assert_eq!(nearest(word, labels.clone()), expected, "{word:?}");
         }
         assert_eq!(nearest("x", []), None);
     }

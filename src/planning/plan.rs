@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
+use crate::config::settings::Label;
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::planning::changes::ChangeSet;
@@ -129,16 +130,16 @@ fn capped(text: &str, max: usize) -> String {
 /// The labels that start with [`LABEL_PREFIX`] but are none of the
 /// deployer's: each once, with the nearest label the deployer knows.
 fn unknown_labels(changes: &ChangeSet, labels: &crate::config::settings::Labels) -> Vec<PlanWarning> {
-    let known = [&labels.skip_deploy, &labels.skip_deploy_hubs, &labels.deploy_hubs, &labels.deploy_support];
+    let known: Vec<&str> = labels.all().map(|(_, name)| name).collect();
     let mut warned: HashSet<&str> = HashSet::new();
     let mut warnings = Vec::new();
     for label in &changes.labels {
         let looks_like_ours =
             label.get(..LABEL_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(LABEL_PREFIX));
-        if !looks_like_ours || known.contains(&label) || !warned.insert(label) {
+        if !looks_like_ours || known.contains(&label.as_str()) || !warned.insert(label) {
             continue;
         }
-        if let Some(nearest) = nearest(label, known.iter().map(|known| known.as_str())) {
+        if let Some(nearest) = nearest(label, known.iter().copied()) {
             warnings.push(PlanWarning::UnknownLabel { label: label.clone(), nearest: nearest.to_owned() });
         }
     }
@@ -223,24 +224,24 @@ pub fn plan_with_edits(
     let removed_hubs = removed_hubs(estate, changes, edits);
     let labels = &settings.labels;
     let label_warnings = unknown_labels(changes, labels);
-    if changes.has_label(&labels.skip_deploy) {
+    if changes.has_label(labels.name(Label::SkipDeploy)) {
         return Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
     }
     // Under `impact: chart-dependencies`, chart folders are left to the chart-input rule.
     let pattern_paths = || changes.paths.iter().filter(|p| !settings.leaves_path_to_chart_inputs(p));
     let all_hubs = global_reason(
         changes,
-        &labels.deploy_hubs,
+        labels.name(Label::DeployHubs),
         pattern_paths().any(|p| settings.redeploy_all_hubs.is_match(p)),
         CORE_REASON,
     );
     let all_support = global_reason(
         changes,
-        &labels.deploy_support,
+        labels.name(Label::DeploySupport),
         pattern_paths().any(|p| settings.redeploy_all_support.is_match(p)),
         SUPPORT_CHART_REASON,
     );
-    let skip_hubs = changes.has_label(&labels.skip_deploy_hubs);
+    let skip_hubs = changes.has_label(labels.name(Label::SkipDeployHubs));
     let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
     let modified_charts = charts.modified_charts(&changes.paths);
 
@@ -1101,6 +1102,27 @@ mod tests {
             result.prod_hubs[0].reason_for_redeploy,
             "Following helm chart values files were modified: a.yaml, b.yaml"
         );
+    }
+
+    /// Every label of the table is known, under its default name or a renamed one: none is
+    /// warned about as unknown, and each still does what it does (a label the planner reacts
+    /// to but does not know, or knows but does not have in the table, fails here).
+    #[test]
+    fn every_label_of_the_table_is_known() {
+        use crate::config::settings::LABELS;
+        let mut renamed_text = String::from("labels:\n");
+        for rule in LABELS {
+            renamed_text.push_str(&format!("  {}: 'deployer:renamed-{}'\n", rule.key, rule.key));
+        }
+        let renamed = Settings::parse("deployer.yaml", &renamed_text).unwrap();
+        for settings in [Settings::default(), renamed] {
+            let names: Vec<String> = settings.labels.all().map(|(_, name)| name.to_owned()).collect();
+            assert_eq!(names.len(), LABELS.len());
+            let changes = ChangeSet::new(Vec::<String>::new(), names.iter().map(String::as_str));
+            assert_eq!(unknown_labels(&changes, &settings.labels), [], "{names:?}");
+            let unknown = ChangeSet::new(Vec::<String>::new(), ["deployer:not-a-label"]);
+            assert_eq!(unknown_labels(&unknown, &settings.labels).len(), 1);
+        }
     }
 
     #[test]

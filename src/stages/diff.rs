@@ -27,30 +27,31 @@ pub mod inputs {
     pub const MAX_JOBS: &str = crate::stages::generate::inputs::MAX_JOBS;
     /// Every input the action reads.
     pub const ALL: &[&str] = &[PLAN_DIR, BASE_DIR, SKIP_UNCHANGED, CONFIG, WORKERS, TIMEOUT, MAX_JOBS];
+    /// The default of each input the code gives one (when the input is absent or empty), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        vec![
+            (PLAN_DIR, crate::stages::generate::DEFAULT_PLAN_DIR.to_owned()),
+            (SKIP_UNCHANGED, false.to_string()),
+            (TIMEOUT, crate::manifest_diff::helm_template::DEFAULT_RENDER_TIMEOUT.as_secs().to_string()),
+            (MAX_JOBS, crate::planning::legs::DEFAULT_MAX_JOBS.to_string()),
+        ]
+    }
 }
 
 /// Output names of `actions/diff`.
 pub mod outputs {
-    pub const SUPPORT_AND_STAGING: &str = crate::planning::plan::SUPPORT_AND_STAGING_KEY;
-    pub const PROD_HUBS: &str = crate::planning::plan::PROD_HUBS_KEY;
-    /// The health checks, passed on from the plan (nothing of them is rendered).
-    pub const HEALTH_CHECKS: &str = crate::planning::plan::HEALTH_CHECKS_KEY;
-    pub const HEALTH_CHECK_STAGING: &str = crate::planning::plan::HEALTH_CHECK_STAGING_KEY;
-    pub const HEALTH_CHECK_PROD: &str = crate::planning::plan::HEALTH_CHECK_PROD_KEY;
-    pub const HAS_JOBS: &str = "has-jobs";
+    /// generate's matrices and `has-jobs`, rewritten for the thinned plan (the health checks are
+    /// passed on from the plan: nothing of them is rendered).
+    pub use crate::stages::generate::outputs::{
+        HAS_JOBS, HEALTH_CHECKS, HEALTH_CHECK_PROD, HEALTH_CHECK_STAGING, MATRICES, PROD_HUBS, SUPPORT_AND_STAGING,
+    };
     pub const CHANGED_RELEASES: &str = "changed-releases";
     pub const SKIPPED_RELEASES: &str = "skipped-releases";
+    /// The outputs only this action writes.
+    pub const OWN: &[&str] = &[CHANGED_RELEASES, SKIPPED_RELEASES];
     /// Every output the action writes.
-    pub const ALL: &[&str] = &[
-        SUPPORT_AND_STAGING,
-        PROD_HUBS,
-        HEALTH_CHECKS,
-        HEALTH_CHECK_STAGING,
-        HEALTH_CHECK_PROD,
-        HAS_JOBS,
-        CHANGED_RELEASES,
-        SKIPPED_RELEASES,
-    ];
+    pub const ALL: &[&str] = &crate::base::runner::concat_names::<{ MATRICES.len() + OWN.len() }>(MATRICES, OWN);
 }
 
 /// Bytes of object diffs `plan.json` carries at most, in all and per release;

@@ -358,13 +358,7 @@ pub fn diff(env: &RunnerEnv) -> Result<(), Error> {
     let legs = crate::planning::legs::pack_plan(&after, parsed.max_jobs);
     runner::print(&format!("{}\n", legs.describe(parsed.max_jobs)));
     let mut out = runner::Outputs::default();
-    out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
-    out.set_json(outputs::PROD_HUBS, &legs.prod)?;
-    out.set_json(outputs::HEALTH_CHECKS, &after.health_checks())?;
-    out.set_json(outputs::HEALTH_CHECK_STAGING, &legs.health_check_staging)?;
-    out.set_json(outputs::HEALTH_CHECK_PROD, &legs.health_check_prod)?;
-    let empty = after.is_empty();
-    out.set(outputs::HAS_JOBS, if empty { "false" } else { "true" });
+    generate::set_matrix_outputs(&mut out, &after, &legs)?;
     out.set(outputs::CHANGED_RELEASES, outcome.changed_releases().to_string());
     out.set(outputs::SKIPPED_RELEASES, outcome.full.skipped.len().to_string());
     out.write(env)

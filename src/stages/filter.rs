@@ -29,6 +29,15 @@ pub mod inputs {
     /// Every input the action reads.
     pub const ALL: &[&str] =
         &[PROD_HUBS, SUPPORT_AND_STAGING, RESULTS, JOB_NAME, GITHUB_TOKEN, RESULTS_FROM, RESULTS_ARTIFACTS];
+    /// The default of each input the code gives one (when the input is absent or empty; the upgrade matrices' ones), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        vec![
+            (JOB_NAME, crate::planning::filter::DEFAULT_JOB_NAME.to_owned()),
+            (RESULTS_FROM, super::DEFAULT_RESULTS_FROM.to_owned()),
+            (RESULTS_ARTIFACTS, super::DEFAULT_RESULTS_ARTIFACTS.to_owned()),
+        ]
+    }
 }
 
 /// Output names of `actions/filter`.
@@ -42,6 +51,8 @@ pub mod outputs {
 
 /// The artifact-name prefix of the legs' results when `results-artifacts` is not given.
 pub const DEFAULT_RESULTS_ARTIFACTS: &str = "deploy-results-";
+/// Where the results come from when `results-from` is absent: the jobs' conclusions.
+pub const DEFAULT_RESULTS_FROM: &str = "jobs";
 /// The same for the staging health-check legs.
 pub const DEFAULT_HEALTH_CHECK_RESULTS_ARTIFACTS: &str = "health-check-results-";
 
@@ -181,7 +192,7 @@ impl FilterInputs {
         let job_name = env.input(inputs::JOB_NAME).unwrap_or(default_job_name).to_owned();
         check_job_name(inputs::JOB_NAME, &job_name)?;
         let results_from = match env.input(inputs::RESULTS_FROM).map(str::trim) {
-            None | Some("jobs") => ResultsFrom::Jobs,
+            None | Some(DEFAULT_RESULTS_FROM) => ResultsFrom::Jobs,
             Some("artifacts") => ResultsFrom::Artifacts,
             Some(other) => {
                 return Err(Error::input(

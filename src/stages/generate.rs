@@ -101,6 +101,16 @@ pub mod inputs {
     /// Every input the action reads.
     pub const ALL: &[&str] =
         &[CHANGED_FILES, LABELS, DEPLOY_ALL, GITHUB_TOKEN, CONFIG, PLAN_DIR, MAX_JOBS, MATRIX_SHAPE];
+    /// The default of each input the code gives one (when the input is absent or empty), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        vec![
+            (DEPLOY_ALL, false.to_string()),
+            (PLAN_DIR, super::DEFAULT_PLAN_DIR.to_owned()),
+            (MAX_JOBS, crate::planning::legs::DEFAULT_MAX_JOBS.to_string()),
+            (MATRIX_SHAPE, super::DEFAULT_MATRIX_SHAPE.to_owned()),
+        ]
+    }
 }
 
 /// Output names of `actions/generate`.
@@ -113,24 +123,18 @@ pub mod outputs {
     pub const HAS_JOBS: &str = "has-jobs";
     pub const PLAN_DIR: &str = "plan-dir";
     pub const BLOCKED_CLUSTERS: &str = "blocked-clusters";
+    /// The matrices and `has-jobs`: written by [`super::set_matrix_outputs`], here and in
+    /// `actions/diff` (which rewrites them after thinning the plan), so listed once for both.
+    pub const MATRICES: &[&str] =
+        &[SUPPORT_AND_STAGING, PROD_HUBS, HEALTH_CHECKS, HEALTH_CHECK_STAGING, HEALTH_CHECK_PROD, HAS_JOBS];
+    /// The outputs only this action writes.
+    pub const OWN: &[&str] = &[PLAN_DIR, BLOCKED_CLUSTERS, SUPPORT_JOBS, STAGING_JOBS, PROD_JOBS];
     /// With `matrix-shape: three-stage`: the Python deployer's `plan-upgrade` outputs.
     pub const SUPPORT_JOBS: &str = crate::planning::three_stage::SUPPORT_KEY;
     pub const STAGING_JOBS: &str = crate::planning::three_stage::STAGING_KEY;
     pub const PROD_JOBS: &str = crate::planning::three_stage::PROD_KEY;
     /// Every output the action writes.
-    pub const ALL: &[&str] = &[
-        SUPPORT_AND_STAGING,
-        PROD_HUBS,
-        HEALTH_CHECKS,
-        HEALTH_CHECK_STAGING,
-        HEALTH_CHECK_PROD,
-        HAS_JOBS,
-        PLAN_DIR,
-        BLOCKED_CLUSTERS,
-        SUPPORT_JOBS,
-        STAGING_JOBS,
-        PROD_JOBS,
-    ];
+    pub const ALL: &[&str] = &crate::base::runner::concat_names::<{ MATRICES.len() + OWN.len() }>(MATRICES, OWN);
 }
 
 /// Which matrix outputs generate writes (`matrix-shape`, `--matrix-shape`).
@@ -143,10 +147,13 @@ pub enum MatrixShape {
     ThreeStage,
 }
 
+/// The `matrix-shape` of the default matrices.
+pub const DEFAULT_MATRIX_SHAPE: &str = "default";
+
 /// Parses a `matrix-shape` value: `default` or `three-stage` (empty is `default`).
 pub fn parse_matrix_shape(input: &str, text: &str) -> Result<MatrixShape, Error> {
     match text.trim() {
-        "" | "default" => Ok(MatrixShape::Default),
+        "" | DEFAULT_MATRIX_SHAPE => Ok(MatrixShape::Default),
         crate::planning::three_stage::SHAPE_NAME => Ok(MatrixShape::ThreeStage),
         other => Err(Error::input(
             input,
@@ -289,6 +296,18 @@ pub fn resolve_change(env: &RunnerEnv, inputs: &GenerateInputs) -> Result<Resolv
     })
 }
 
+/// Adds the [`outputs::MATRICES`] of `plan` packed into `legs`: generate's outputs, and diff's
+/// after it has thinned the plan.
+pub fn set_matrix_outputs(out: &mut Outputs, plan: &Plan, legs: &Legs) -> Result<(), Error> {
+    out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
+    out.set_json(outputs::PROD_HUBS, &legs.prod)?;
+    out.set_json(outputs::HEALTH_CHECKS, &plan.health_checks())?;
+    out.set_json(outputs::HEALTH_CHECK_STAGING, &legs.health_check_staging)?;
+    out.set_json(outputs::HEALTH_CHECK_PROD, &legs.health_check_prod)?;
+    out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
+    Ok(())
+}
+
 /// The step outputs for a plan packed into `legs`; `blocked` are the labels of the clusters left out
 /// ([`config_blocked::labels`]). `three_stage`, when given, adds the three-stage outputs.
 pub fn action_outputs(
@@ -299,12 +318,7 @@ pub fn action_outputs(
     blocked: &[String],
 ) -> Result<Outputs, Error> {
     let mut out = Outputs::default();
-    out.set_json(outputs::SUPPORT_AND_STAGING, &legs.support_and_staging)?;
-    out.set_json(outputs::PROD_HUBS, &legs.prod)?;
-    out.set_json(outputs::HEALTH_CHECKS, &plan.health_checks())?;
-    out.set_json(outputs::HEALTH_CHECK_STAGING, &legs.health_check_staging)?;
-    out.set_json(outputs::HEALTH_CHECK_PROD, &legs.health_check_prod)?;
-    out.set(outputs::HAS_JOBS, if plan.is_empty() { "false" } else { "true" });
+    set_matrix_outputs(&mut out, plan, legs)?;
     out.set(outputs::PLAN_DIR, plan_dir);
     out.set_json(outputs::BLOCKED_CLUSTERS, blocked)?;
     if let Some(stages) = three_stage {
@@ -318,6 +332,18 @@ pub fn action_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The matrix outputs written are the ones listed, in order: generate's and diff's `ALL` take
+    /// them from [`outputs::MATRICES`], so a matrix output is added there and in `set_matrix_outputs`.
+    #[test]
+    fn matrix_outputs_are_the_listed_ones() {
+        let plan = Plan::default();
+        let mut out = Outputs::default();
+        set_matrix_outputs(&mut out, &plan, &legs::pack_plan(&plan, legs::DEFAULT_MAX_JOBS)).unwrap();
+        assert_eq!(out.names().collect::<Vec<_>>(), outputs::MATRICES);
+        assert!(outputs::ALL.starts_with(outputs::MATRICES));
+        assert!(crate::stages::diff::outputs::ALL.starts_with(outputs::MATRICES));
+    }
 
     #[test]
     fn inputs_from_env() {

@@ -62,11 +62,14 @@ pub enum SopsMode {
     None,
 }
 
+/// The `sops-credentials` value when the input is absent.
+pub const DEFAULT_SOPS_CREDENTIALS: &str = "auto";
+
 impl SopsMode {
     /// From the input; empty means `auto`.
     pub fn parse(input: Option<&str>) -> Result<SopsMode, Error> {
-        match input.map(str::trim).unwrap_or("auto") {
-            "" | "auto" => Ok(SopsMode::Auto),
+        match input.map(str::trim).unwrap_or(DEFAULT_SOPS_CREDENTIALS) {
+            "" | DEFAULT_SOPS_CREDENTIALS => Ok(SopsMode::Auto),
             "none" => Ok(SopsMode::None),
             other => Err(Error::input(
                 "sops-credentials",

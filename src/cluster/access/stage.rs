@@ -54,10 +54,9 @@ pub mod inputs {
         SOPS_AGE_KEY,
         SOPS_GCP_CREDENTIALS_JSON,
     ];
-    /// Every input the action reads.
-    pub const ALL: &[&str] = &[
-        CLUSTER,
-        CONFIG,
+    /// The credential inputs: how the action reaches a cluster and its secrets. `actions/deploy`
+    /// takes them too (it sets up each cluster itself).
+    pub const CREDENTIALS: &[&str] = &[
         WORKLOAD_IDENTITY_PROVIDER,
         SERVICE_ACCOUNT,
         CREDENTIALS_JSON,
@@ -77,6 +76,14 @@ pub mod inputs {
         SOPS_GCP_CREDENTIALS_JSON,
         SOPS_AWS_ROLE_ARN,
     ];
+    /// Every input the action reads.
+    pub const ALL: &[&str] =
+        &crate::base::runner::concat_names::<{ 2 + CREDENTIALS.len() }>(&[CLUSTER, CONFIG], CREDENTIALS);
+    /// The default of each input the code gives one (when the input is absent or empty), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        vec![(SOPS_CREDENTIALS, crate::cluster::access::sops_env::DEFAULT_SOPS_CREDENTIALS.to_owned())]
+    }
 }
 
 /// Output names of `actions/setup-cluster`.

@@ -38,6 +38,8 @@ pub mod inputs {
     pub const LEG: &str = "leg";
     pub const MAX_PARALLEL_RELEASES: &str = "max-parallel-releases";
     pub const RESULTS_DIR: &str = "results-dir";
+    /// The inputs only a leg reads.
+    pub const ALL: &[&str] = &[LEG, MAX_PARALLEL_RELEASES, RESULTS_DIR];
 }
 
 /// The results folder when `results-dir` is not given, relative to the workspace.
@@ -48,6 +50,8 @@ pub const RESULTS_FILE: &str = "results.json";
 pub const RESULTS_VERSION: u32 = 1;
 /// Releases of one cluster run at the same time at most.
 pub const MAX_PARALLEL_RELEASES: usize = 32;
+/// The `max-parallel-releases` when the input is absent: one release at a time.
+pub const DEFAULT_PARALLEL_RELEASES: usize = 1;
 
 /// The temporary name the results file is written under before it is renamed into place.
 fn partial_name() -> String {
@@ -199,7 +203,7 @@ impl LegRequest {
             _ => {}
         }
         let max_parallel = match env.input(inputs::MAX_PARALLEL_RELEASES) {
-            None => 1,
+            None => DEFAULT_PARALLEL_RELEASES,
             Some(text) => {
                 text.trim().parse::<usize>().ok().filter(|n| (1..=MAX_PARALLEL_RELEASES).contains(n)).ok_or_else(
                     || {

@@ -47,8 +47,8 @@ pub mod inputs {
     pub const ATOMIC: &str = "atomic";
     pub const MODE: &str = "mode";
     pub const PENDING_RELEASE: &str = "pending-release";
-    /// Every input the action reads.
-    pub const ALL: &[&str] = &[
+    /// The inputs of one cluster's deployment.
+    pub const OWN: &[&str] = &[
         MODE,
         CLUSTER,
         SUPPORT,
@@ -63,28 +63,33 @@ pub mod inputs {
         HEALTH_CHECK_DELAY,
         DRY_RUN,
         CONFIG,
-        super::leg::inputs::LEG,
-        super::leg::inputs::MAX_PARALLEL_RELEASES,
-        super::leg::inputs::RESULTS_DIR,
-        setup::WORKLOAD_IDENTITY_PROVIDER,
-        setup::SERVICE_ACCOUNT,
-        setup::CREDENTIALS_JSON,
-        setup::ROLE_TO_ASSUME,
-        setup::AWS_ACCESS_KEY_ID,
-        setup::AWS_SECRET_ACCESS_KEY,
-        setup::AWS_SESSION_TOKEN,
-        setup::CLIENT_ID,
-        setup::TENANT_ID,
-        setup::SUBSCRIPTION_ID,
-        setup::CLIENT_SECRET,
-        setup::KUBECONFIG,
-        setup::SOPS_CREDENTIALS,
-        setup::SOPS_AGE_KEY,
-        setup::SOPS_GCP_WORKLOAD_IDENTITY_PROVIDER,
-        setup::SOPS_GCP_SERVICE_ACCOUNT,
-        setup::SOPS_GCP_CREDENTIALS_JSON,
-        setup::SOPS_AWS_ROLE_ARN,
     ];
+    const WITH_LEG: [&str; OWN.len() + leg::ALL.len()] = concat_names(OWN, leg::ALL);
+    /// Every input the action reads: its own, a leg's, and `actions/setup-cluster`'s credentials.
+    pub const ALL: &[&str] =
+        &concat_names::<{ WITH_LEG.len() + setup::CREDENTIALS.len() }>(&WITH_LEG, setup::CREDENTIALS);
+    /// The default of each input the code gives one (when the input is absent or empty), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        use super::{PendingRelease, Wait};
+        let mut defaults = vec![
+            (SUPPORT, false.to_string()),
+            (TIMEOUT, super::DEFAULT_TIMEOUT.to_owned()),
+            (WAIT, Wait::default().as_str().to_owned()),
+            (ATOMIC, false.to_string()),
+            (PENDING_RELEASE, PendingRelease::default().as_str().to_owned()),
+            (HEALTH_CHECK_RETRIES, super::DEFAULT_HEALTH_CHECK_RETRIES.to_string()),
+            (HEALTH_CHECK_TIMEOUT, super::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS.to_string()),
+            (HEALTH_CHECK_DELAY, super::DEFAULT_HEALTH_CHECK_DELAY_SECS.to_string()),
+            (DRY_RUN, false.to_string()),
+            (leg::MAX_PARALLEL_RELEASES, super::leg::DEFAULT_PARALLEL_RELEASES.to_string()),
+            (leg::RESULTS_DIR, super::leg::DEFAULT_RESULTS_DIR.to_owned()),
+        ];
+        defaults.extend(setup::defaults());
+        defaults
+    }
+    use super::leg::inputs as leg;
+    use crate::base::runner::concat_names;
     use crate::cluster::access::stage::inputs as setup;
 }
 

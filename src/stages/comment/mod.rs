@@ -71,6 +71,9 @@ pub enum IfNoArtifact {
 }
 
 impl IfNoArtifact {
+    /// The `if-no-artifact` value when the input is absent.
+    pub const DEFAULT: &'static str = "ignore";
+
     /// Parses the `if-no-artifact` input.
     pub fn parse(input: &str, text: &str) -> Result<Self, Error> {
         match text {

@@ -40,6 +40,20 @@ pub mod inputs {
         HIDE_PREVIOUS,
         COMMENT_AUTHOR,
     ];
+    /// The default of each input the code gives one (when the input is absent or empty), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    pub fn defaults() -> Vec<(&'static str, String)> {
+        use crate::stages::comment::{IfNoArtifact, RenderMode, DEFAULT_ARTIFACT, DEFAULT_AUTHOR, DEFAULT_BODY_FILE};
+        vec![
+            (ARTIFACT_NAME, DEFAULT_ARTIFACT.to_owned()),
+            (MARKER, crate::presentation::COMMENT_MARKER.to_owned()),
+            (BODY_FILE, DEFAULT_BODY_FILE.to_owned()),
+            (RENDER, RenderMode::DEFAULT.to_owned()),
+            (IF_NO_ARTIFACT, IfNoArtifact::DEFAULT.to_owned()),
+            (HIDE_PREVIOUS, false.to_string()),
+            (COMMENT_AUTHOR, DEFAULT_AUTHOR.to_owned()),
+        ]
+    }
 }
 
 /// Output names of `actions/comment`.
@@ -98,7 +112,7 @@ impl CommentInputs {
             pr_number: number(inputs::PR_NUMBER)?,
             if_no_artifact: IfNoArtifact::parse(
                 inputs::IF_NO_ARTIFACT,
-                env.input(inputs::IF_NO_ARTIFACT).unwrap_or("ignore"),
+                env.input(inputs::IF_NO_ARTIFACT).unwrap_or(IfNoArtifact::DEFAULT),
             )?,
             hide_previous: env.bool_input(inputs::HIDE_PREVIOUS, false)?,
             author: env.input(inputs::COMMENT_AUTHOR).unwrap_or(DEFAULT_AUTHOR).to_owned(),
