@@ -16,6 +16,7 @@ pub mod health_checks;
 pub mod ignore;
 pub mod jsonnet;
 pub mod keys;
+pub mod labels;
 pub mod load;
 pub mod locate;
 pub mod path_pattern;

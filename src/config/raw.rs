@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::settings::{LABELS, LABEL_COUNT, LABEL_KEYS};
+use super::labels::{LABELS, LABEL_COUNT, LABEL_KEYS};
 
 /// How a job gets credentials for a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, JsonSchema)]

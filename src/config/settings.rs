@@ -8,6 +8,7 @@ use super::before::{self, BeforeSteps};
 use super::globs::{compile_glob, is_leading_exclude, leading_exclude, split_negation, Patterns};
 use super::health_checks::{self, HealthCheckRules};
 use super::ignore::{IgnoreProblem, RenderIgnore};
+use super::labels::Labels;
 use super::locate::{display_path, locate, Segment};
 use super::path_pattern::{self, never_matches};
 use super::raw::{Impact, RawSettings};
@@ -42,104 +43,6 @@ pub const DEFAULT_REDEPLOY_ALL_HUBS: &[&str] = &[
 pub const DEFAULT_REDEPLOY_ALL_SUPPORT: &[&str] = &["helm-charts/support/**"];
 /// Default staging-hub pattern: any name containing `staging`.
 pub const DEFAULT_STAGING_HUB_PATTERN: &str = "*staging*";
-
-/// What one label of [`LABELS`] is: its key under `labels:` in `deployer.yaml`,
-/// the label name used when the key is absent, and what the label does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LabelRule {
-    pub label: Label,
-    pub key: &'static str,
-    pub default_name: &'static str,
-    pub effect: &'static str,
-}
-
-/// Declares [`Label`] and [`LABELS`] from one list, so that a label is added in one place.
-macro_rules! label_table {
-    ($($variant:ident { key: $key:literal, default: $default:literal, effect: $effect:literal $(,)? },)*) => {
-        /// A label the planner reacts to; its row in [`LABELS`] says what it does.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Label {
-            $($variant,)*
-        }
-
-        /// The one table of the labels the planner reacts to, in [`Label`] order.
-        /// [`Labels`]' defaults, the keys (and their schema) of the `labels` block of
-        /// `deployer.yaml`, and the labels the planner knows (an unknown `deployer:`
-        /// label is warned about) all come from it.
-        pub const LABELS: &[LabelRule] =
-            &[$(LabelRule { label: Label::$variant, key: $key, default_name: $default, effect: $effect },)*];
-    };
-}
-
-label_table! {
-    SkipDeploy { key: "skip_deploy", default: "deployer:skip-deploy", effect: "Plan nothing at all." },
-    SkipDeployHubs {
-        key: "skip_deploy_hubs",
-        default: "deployer:skip-deploy-hubs",
-        effect: "Plan no hub upgrades (support charts still upgrade).",
-    },
-    DeployHubs { key: "deploy_hubs", default: "deployer:deploy-hubs", effect: "Upgrade every hub." },
-    DeploySupport { key: "deploy_support", default: "deployer:deploy-support", effect: "Upgrade every support chart." },
-}
-
-/// How many labels [`LABELS`] has.
-pub const LABEL_COUNT: usize = LABELS.len();
-
-/// The keys of the `labels` block, in [`LABELS`] order (what an unknown key's error lists).
-pub const LABEL_KEYS: [&str; LABEL_COUNT] = {
-    let mut keys = [""; LABEL_COUNT];
-    let mut index = 0;
-    while index < LABEL_COUNT {
-        // Row `index` is the label whose discriminant is `index`: `Labels` indexes its names so.
-        assert!(LABELS[index].label as usize == index, "LABELS is in Label order");
-        keys[index] = LABELS[index].key;
-        index += 1;
-    }
-    keys
-};
-
-impl Label {
-    /// This label's row of [`LABELS`].
-    pub fn rule(self) -> &'static LabelRule {
-        &LABELS[self as usize]
-    }
-}
-
-/// The label names the planner reacts to: one per row of [`LABELS`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Labels {
-    names: [String; LABEL_COUNT],
-}
-
-impl Labels {
-    /// The names `deployer.yaml` gives (by [`Label`] order), the default name where it gives none.
-    pub fn with_names(names: [Option<String>; LABEL_COUNT]) -> Self {
-        let mut index = 0;
-        Labels {
-            names: names.map(|name| {
-                let name = name.unwrap_or_else(|| LABELS[index].default_name.to_owned());
-                index += 1;
-                name
-            }),
-        }
-    }
-
-    /// The name of `label`.
-    pub fn name(&self, label: Label) -> &str {
-        &self.names[label as usize]
-    }
-
-    /// Every label with its name, in [`LABELS`] order.
-    pub fn all(&self) -> impl Iterator<Item = (&'static LabelRule, &str)> {
-        LABELS.iter().zip(self.names.iter().map(String::as_str))
-    }
-}
-
-impl Default for Labels {
-    fn default() -> Self {
-        Labels::with_names(Default::default())
-    }
-}
 
 /// The most patterns one list may hold, and the longest pattern: compiling
 /// globs costs memory in proportion to their wildcards, and these caps keep
@@ -507,6 +410,7 @@ fn chart_values_files(
 mod tests {
     use super::*;
     use crate::config::globs::Decision;
+    use crate::config::labels::{Label, LABELS};
 
     #[test]
     fn default_patterns_follow_the_rules() {
@@ -672,13 +576,13 @@ mod tests {
 
     /// The README's `deployer.yaml` defaults list every label of [`LABELS`] with its default name, and no other.
     #[test]
-    fn readme_lists_the_label_table() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-        let block = readme
-            .split("`deployer.yaml` (all optional; these are the defaults):\n\n```yaml\n")
+    fn the_book_lists_the_label_table() {
+        let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/configuration.md")).unwrap();
+        let block = page
+            .split("All optional; these are the defaults:\n\n```yaml\n")
             .nth(1)
             .and_then(|rest| rest.split("\n```").next())
-            .expect("the README's deployer.yaml defaults block");
+            .expect("the configuration page's deployer.yaml defaults block");
         let defaults: yaml_serde::Value = yaml_serde::from_str(block).unwrap();
         let listed: Vec<(String, String)> = defaults["labels"]
             .as_mapping()
@@ -688,7 +592,7 @@ mod tests {
             .collect();
         let table: Vec<(String, String)> =
             LABELS.iter().map(|rule| (rule.key.to_owned(), rule.default_name.to_owned())).collect();
-        assert_eq!(listed, table, "README.md `labels:` defaults against config::settings::LABELS");
+        assert_eq!(listed, table, "docs/src/configuration.md `labels:` defaults against config::labels::LABELS");
     }
 
     #[test]

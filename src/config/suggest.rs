@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn nearest_always_names_one() {
-        let labels = crate::config::settings::LABELS.iter().map(|rule| rule.default_name);
+        let labels = crate::config::labels::LABELS.iter().map(|rule| rule.default_name);
         let cases = [
             ("deployer:deploy-hub", Some("deployer:deploy-hubs")),
             ("deployer:Deploy-Support", Some("deployer:deploy-support")),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
-use crate::config::settings::Label;
+use crate::config::labels::Label;
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
 use crate::planning::changes::ChangeSet;
@@ -129,7 +129,7 @@ fn capped(text: &str, max: usize) -> String {
 
 /// The labels that start with [`LABEL_PREFIX`] but are none of the
 /// deployer's: each once, with the nearest label the deployer knows.
-fn unknown_labels(changes: &ChangeSet, labels: &crate::config::settings::Labels) -> Vec<PlanWarning> {
+fn unknown_labels(changes: &ChangeSet, labels: &crate::config::labels::Labels) -> Vec<PlanWarning> {
     let known: Vec<&str> = labels.all().map(|(_, name)| name).collect();
     let mut warned: HashSet<&str> = HashSet::new();
     let mut warnings = Vec::new();
@@ -1109,7 +1109,7 @@ mod tests {
     /// to but does not know, or knows but does not have in the table, fails here).
     #[test]
     fn every_label_of_the_table_is_known() {
-        use crate::config::settings::LABELS;
+        use crate::config::labels::LABELS;
         let mut renamed_text = String::from("labels:\n");
         for rule in LABELS {
             renamed_text.push_str(&format!("  {}: 'deployer:renamed-{}'\n", rule.key, rule.key));

@@ -184,7 +184,7 @@ pub fn setup_cluster(env: &RunnerEnv) -> Result<(), Error> {
 /// `actions/deploy`: `helm upgrade --install` the support chart and/or hubs, in
 /// order; with `mode: health-check`, only the hubs' health checks.
 pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
-    if let Some(leg) = env.input(deploy::leg::inputs::LEG) {
+    if let Some(leg) = env.input(deploy::inputs::LEG) {
         return deploy_leg(env, leg);
     }
     let mode = deploy::Mode::from_env(env)?;

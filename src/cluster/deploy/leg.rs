@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::run::{self, LogStyle, ReleaseResult};
-use super::{BeforeMode, DeployRequest, Mode};
+use super::{inputs, BeforeMode, DeployRequest, Mode, DEFAULT_PARALLEL_RELEASES, DEFAULT_RESULTS_DIR};
 use crate::base::error::Error;
 use crate::base::runner::{self, Level, RunnerEnv};
 use crate::base::stop;
@@ -34,24 +34,12 @@ use crate::cluster::access::stage::{self as access, SetupInputs};
 use crate::planning::legs::{HealthCheckLeg, ProdLeg, SupportAndStagingLeg};
 
 /// Input names `actions/deploy` reads for a leg, besides setup-cluster's credential inputs.
-pub mod inputs {
-    pub const LEG: &str = "leg";
-    pub const MAX_PARALLEL_RELEASES: &str = "max-parallel-releases";
-    pub const RESULTS_DIR: &str = "results-dir";
-    /// The inputs only a leg reads.
-    pub const ALL: &[&str] = &[LEG, MAX_PARALLEL_RELEASES, RESULTS_DIR];
-}
-
-/// The results folder when `results-dir` is not given, relative to the workspace.
-pub const DEFAULT_RESULTS_DIR: &str = "deploy-results";
 /// The results file's name inside the results folder (and the leg's artifact).
 pub const RESULTS_FILE: &str = "results.json";
 /// The results file's format version.
 pub const RESULTS_VERSION: u32 = 1;
 /// Releases of one cluster run at the same time at most.
 pub const MAX_PARALLEL_RELEASES: usize = 32;
-/// The `max-parallel-releases` when the input is absent: one release at a time.
-pub const DEFAULT_PARALLEL_RELEASES: usize = 1;
 
 /// The temporary name the results file is written under before it is renamed into place.
 fn partial_name() -> String {

@@ -47,6 +47,9 @@ pub mod inputs {
     pub const ATOMIC: &str = "atomic";
     pub const MODE: &str = "mode";
     pub const PENDING_RELEASE: &str = "pending-release";
+    pub const LEG: &str = "leg";
+    pub const MAX_PARALLEL_RELEASES: &str = "max-parallel-releases";
+    pub const RESULTS_DIR: &str = "results-dir";
     /// The inputs of one cluster's deployment.
     pub const OWN: &[&str] = &[
         MODE,
@@ -64,7 +67,9 @@ pub mod inputs {
         DRY_RUN,
         CONFIG,
     ];
-    const WITH_LEG: [&str; OWN.len() + leg::ALL.len()] = concat_names(OWN, leg::ALL);
+    /// The inputs only a leg reads.
+    pub const LEG_ONLY: &[&str] = &[LEG, MAX_PARALLEL_RELEASES, RESULTS_DIR];
+    const WITH_LEG: [&str; OWN.len() + LEG_ONLY.len()] = concat_names(OWN, LEG_ONLY);
     /// Every input the action reads: its own, a leg's, and `actions/setup-cluster`'s credentials.
     pub const ALL: &[&str] =
         &concat_names::<{ WITH_LEG.len() + setup::CREDENTIALS.len() }>(&WITH_LEG, setup::CREDENTIALS);
@@ -82,13 +87,12 @@ pub mod inputs {
             (HEALTH_CHECK_TIMEOUT, super::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS.to_string()),
             (HEALTH_CHECK_DELAY, super::DEFAULT_HEALTH_CHECK_DELAY_SECS.to_string()),
             (DRY_RUN, false.to_string()),
-            (leg::MAX_PARALLEL_RELEASES, super::leg::DEFAULT_PARALLEL_RELEASES.to_string()),
-            (leg::RESULTS_DIR, super::leg::DEFAULT_RESULTS_DIR.to_owned()),
+            (MAX_PARALLEL_RELEASES, super::DEFAULT_PARALLEL_RELEASES.to_string()),
+            (RESULTS_DIR, super::DEFAULT_RESULTS_DIR.to_owned()),
         ];
         defaults.extend(setup::defaults());
         defaults
     }
-    use super::leg::inputs as leg;
     use crate::base::runner::concat_names;
     use crate::cluster::access::stage::inputs as setup;
 }
@@ -105,6 +109,10 @@ pub mod outputs {
 }
 
 use crate::config::SUPPORT_RELEASE;
+/// A leg's results folder when `results-dir` is not given, relative to the workspace.
+pub const DEFAULT_RESULTS_DIR: &str = "deploy-results";
+/// A leg's `max-parallel-releases` when the input is absent: one release at a time.
+pub const DEFAULT_PARALLEL_RELEASES: usize = 1;
 /// `helm upgrade --timeout` when none is given.
 pub const DEFAULT_TIMEOUT: &str = "10m";
 /// Where the charts are, relative to the repository root.
