@@ -66,7 +66,7 @@ enum Commands {
     /// `git diff` against --base), or the matrices of --plan. Encrypted values files are rendered as
     /// placeholders: no key is needed and no secret is shown.
     Diff(diff::DiffArgs),
-    /// Print the JSON Schema of a configuration file.
+    /// Print the JSON Schema of a configuration file, or of a JSON output.
     Schema(schema::SchemaArgs),
 }
 

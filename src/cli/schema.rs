@@ -1,4 +1,5 @@
-//! `deployer schema`: the JSON Schemas of the configuration files and of generate's matrices.
+//! `deployer schema`: the JSON Schemas of the configuration files, of generate's matrices and of
+//! `deployer generate --output json`.
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ enum SchemaFile {
     Settings,
     /// generate's two matrix outputs (and `deployer generate --output json`): one item per job, or batched legs
     Legs,
+    /// `deployer generate --output json`: every key, always present
+    GenerateOutput,
 }
 
 pub(super) fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
@@ -27,6 +30,7 @@ pub(super) fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
         SchemaFile::Cluster => schemars::schema_for!(deployer::config::raw::RawCluster),
         SchemaFile::Settings => schemars::schema_for!(deployer::config::raw::RawSettings),
         SchemaFile::Legs => schemars::schema_for!(deployer::planning::legs::Matrices),
+        SchemaFile::GenerateOutput => schemars::schema_for!(deployer::presentation::GenerateJson<'static>),
     };
     let mut json = serde_json::to_string_pretty(&schema)?;
     json.push('\n');
