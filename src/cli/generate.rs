@@ -138,27 +138,7 @@ pub(super) fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     // The CLI is treated like a push: the other clusters are planned and printed, then it fails.
     generated.verdict(&request.changes, RunKind::Push)?;
     if render_args.skip_unchanged {
-        // The base side: the folder given, or the merge base checked out for the run.
-        let git_base = base.as_deref().map(|base| GitBase::new(&request.repo, base));
-        let worktree = match &git_base {
-            Some(git_base) => Some(git_base.checkout().map_err(|why| anyhow::anyhow!("--base: {why}"))?),
-            None => None,
-        };
-        let base_path = match (&worktree, skip_base) {
-            (Some(worktree), _) => worktree.path().to_path_buf(),
-            (None, Some(dir)) => dir,
-            (None, None) => bail!("--skip-unchanged needs --base or --base-dir"),
-        };
-        let repo_args = RepoArgs { repo: request.repo.clone(), config: request.config.clone() };
-        let plan = &mut generated.plan;
-        let outcome =
-            run_diff(&repo_args, &base_path, plan.support_and_staging.clone(), plan.prod_hubs.clone(), &render_args)?;
-        for skipped in &outcome.full.skipped {
-            let hub = skipped.hub_name.as_deref().unwrap_or("support");
-            runner::print_stderr(&format!("skipped: {}/{hub}: {}", skipped.cluster_name, skipped.reason));
-        }
-        plan.support_and_staging = outcome.support_and_staging;
-        plan.prod_hubs = outcome.prod_hubs;
+        drop_unchanged_releases(&mut generated.plan, &request, base.as_deref(), skip_base, &render_args)?;
     }
     let plan = &generated.plan;
     for warning in &plan.warnings {
@@ -186,6 +166,38 @@ pub(super) fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         return Err(error.into());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--skip-unchanged`: drops from `plan` the releases whose rendered manifests, values files and pinned chart
+/// dependencies are the same at the base (`--base` checked out, or `--base-dir`) as in the repository.
+fn drop_unchanged_releases(
+    plan: &mut deployer::planning::plan::Plan,
+    request: &GenerateRequest,
+    base: Option<&str>,
+    skip_base: Option<PathBuf>,
+    render_args: &RenderArgs,
+) -> anyhow::Result<()> {
+    // The base side: the folder given, or the merge base checked out for the run.
+    let git_base = base.map(|base| GitBase::new(&request.repo, base));
+    let worktree = match &git_base {
+        Some(git_base) => Some(git_base.checkout().map_err(|why| anyhow::anyhow!("--base: {why}"))?),
+        None => None,
+    };
+    let base_path = match (&worktree, skip_base) {
+        (Some(worktree), _) => worktree.path().to_path_buf(),
+        (None, Some(dir)) => dir,
+        (None, None) => bail!("--skip-unchanged needs --base or --base-dir"),
+    };
+    let repo_args = RepoArgs { repo: request.repo.clone(), config: request.config.clone() };
+    let outcome =
+        run_diff(&repo_args, &base_path, plan.support_and_staging.clone(), plan.prod_hubs.clone(), render_args)?;
+    for skipped in &outcome.full.skipped {
+        let hub = skipped.hub_name.as_deref().unwrap_or("support");
+        runner::print_stderr(&format!("skipped: {}/{hub}: {}", skipped.cluster_name, skipped.reason));
+    }
+    plan.support_and_staging = outcome.support_and_staging;
+    plan.prod_hubs = outcome.prod_hubs;
+    Ok(())
 }
 
 /// `--max-jobs`: checked as the action's `max-jobs` input is.
