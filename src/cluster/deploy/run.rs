@@ -439,6 +439,9 @@ fn place_chart_copies(
     Ok((copy_dirs, copy_paths))
 }
 
+/// A jsonnet values file rendered for a release: (release, repository path of the file, JSON).
+type RenderedJsonnet = (String, String, String);
+
 /// The targets' jsonnet values files rendered ([`render_jsonnet`]), and what a dry run notes about `{domain}`:
 /// a hub's `domain_override_file` is decrypted for `{domain}` on a real run only.
 fn render_jsonnet_values(
@@ -447,7 +450,7 @@ fn render_jsonnet_values(
     targets: &[Target],
     settings: &Settings,
     request: &DeployRequest,
-) -> Result<(Vec<(String, String, String)>, Vec<String>), Error> {
+) -> Result<(Vec<RenderedJsonnet>, Vec<String>), Error> {
     let mut domain_notes: Vec<String> = Vec::new();
     let uses_domain = settings.jsonnet_ext_vars.uses("domain");
     let mut domain_of = |hub: &crate::config::Hub| -> Result<Option<String>, Error> {
@@ -482,7 +485,7 @@ struct DryRun<'a> {
     /// Where the real run would decrypt an encrypted file to.
     placeholder: &'a dyn Fn(&ValuesFile) -> PathBuf,
     copies: &'a [OverrideCopy],
-    jsonnet: &'a [(String, String, String)],
+    jsonnet: &'a [RenderedJsonnet],
     domain_notes: &'a [String],
     steps: &'a [Step],
     health_check: Option<&'a HealthCheck>,
@@ -587,7 +590,7 @@ fn write_chart_copies(copies: &[OverrideCopy], copy_dirs: &[PrivateDir]) -> Resu
 /// Writes the rendered jsonnet values into the private folder: (release, file, path written).
 fn write_rendered_jsonnet(
     private: &PrivateDir,
-    jsonnet: &[(String, String, String)],
+    jsonnet: &[RenderedJsonnet],
 ) -> Result<Vec<(String, String, PathBuf)>, Error> {
     let mut rendered_paths = Vec::new();
     for (index, (release, file, json)) in jsonnet.iter().enumerate() {
