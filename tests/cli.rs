@@ -203,12 +203,138 @@ fn published_schemas_match_the_types() {
         ("cluster", "schemas/cluster.schema.json"),
         ("settings", "schemas/deployer.schema.json"),
         ("legs", "schemas/legs.schema.json"),
+        ("generate-output", "schemas/generate-output.schema.json"),
     ] {
         let output = deployer(&["schema", kind]);
         assert!(output.status.success());
         let committed = fs::read_to_string(project_root().join(file)).expect("committed schema");
         assert_eq!(stdout(&output), committed, "{file} is stale: run `deployer schema {kind} > {file}`");
     }
+}
+
+/// The errors of `value` against `schema` (`root` resolves `$ref`), for the keywords the deployer's generated
+/// schemas use: `$ref`, `anyOf`/`oneOf`/`allOf`, `type`, `enum`, `const`, `properties`, `required`,
+/// `additionalProperties: false` and `items`. Anything else is not checked.
+fn schema_errors(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    let mut errors = Vec::new();
+    if let Some(reference) = schema["$ref"].as_str() {
+        let path = reference.strip_prefix("#/").expect("local $ref");
+        let target = path.split('/').fold(root, |node, part| &node[part]);
+        assert!(!target.is_null(), "{reference} resolves");
+        errors.extend(schema_errors(value, target, root, at));
+    }
+    for (keyword, need) in [("anyOf", 1..=usize::MAX), ("oneOf", 1..=1)] {
+        if let Some(choices) = schema[keyword].as_array() {
+            let fits = choices.iter().filter(|choice| schema_errors(value, choice, root, at).is_empty()).count();
+            if !need.contains(&fits) {
+                errors.push(format!("{at}: {fits} of the {keyword} choices fit {value}"));
+            }
+        }
+    }
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        errors.extend(schema_errors(value, part, root, at));
+    }
+    let type_fits = |name: &str| match name {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_u64() || value.is_i64(),
+        "number" => value.is_number(),
+        "null" => value.is_null(),
+        other => panic!("type {other}"),
+    };
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(name) => vec![name.as_str()],
+        Value::Array(names) => names.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() && !types.iter().any(|name| type_fits(name)) {
+        errors.push(format!("{at}: {value} is not of type {types:?}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if !schema["const"].is_null() && schema["const"] != *value {
+        errors.push(format!("{at}: {value} is not {}", schema["const"]));
+    }
+    if let Some(object) = value.as_object() {
+        for key in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(key) {
+                errors.push(format!("{at}: `{key}` is missing"));
+            }
+        }
+        for (key, item) in object {
+            match schema["properties"].get(key) {
+                Some(property) => errors.extend(schema_errors(item, property, root, &format!("{at}.{key}"))),
+                None if schema["additionalProperties"] == Value::Bool(false) => {
+                    errors.push(format!("{at}: `{key}` is not in the schema"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(schema_items)) = (value.as_array(), schema.get("items")) {
+        for (index, item) in items.iter().enumerate() {
+            errors.extend(schema_errors(item, schema_items, root, &format!("{at}[{index}]")));
+        }
+    }
+    errors
+}
+
+#[test]
+fn generate_json_has_every_key_whatever_the_plan_and_fits_its_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&deployer(&["schema", "generate-output"]).stdout).expect("schema JSON");
+    let required: Vec<&str> =
+        schema["required"].as_array().expect("required").iter().filter_map(|key| key.as_str()).collect();
+    let repo = project_root().join("tests/fixtures/health-checks/repo");
+    let repo = repo.to_str().expect("utf-8");
+    let generate = |changed: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["generate", "--repo", repo, "--changed-files", changed, "--output", "json"];
+        args.extend(extra);
+        let output = deployer(&args);
+        assert!(output.status.success(), "{changed}: {}", stderr(&output));
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    let keys =
+        |plan: &serde_json::Value| -> Vec<String> { plan.as_object().expect("an object").keys().cloned().collect() };
+    // Health checks and no upgrade; upgrades and no health check; nothing at all.
+    let checks = generate("terraform/gcp/projects/gcp1.tfvars", &[]);
+    let upgrades = generate("config/clusters/gcp1/prod.values.yaml", &[]);
+    let nothing = generate("README.md", &[]);
+    assert!(!checks["health-check-matrix-jobs"].as_array().expect("checks").is_empty(), "{checks}");
+    assert!(!upgrades["prod-hub-matrix-jobs"].as_array().expect("prod").is_empty(), "{upgrades}");
+    assert_eq!(upgrades["health-check-matrix-jobs"], serde_json::json!([]), "{upgrades}");
+    assert_eq!(keys(&checks), keys(&upgrades));
+    assert_eq!(keys(&checks), keys(&nothing));
+    let mut sorted_required: Vec<String> = required.iter().map(|key| (*key).to_owned()).collect();
+    sorted_required.sort();
+    assert_eq!(keys(&checks), sorted_required, "every key is a required key of the schema");
+    let three_stage = generate("config/clusters/gcp1/prod.values.yaml", &["--matrix-shape", "three-stage"]);
+    for key in ["support-jobs", "staging-jobs", "prod-jobs"] {
+        assert!(three_stage[key].is_array(), "{key}: {three_stage}");
+    }
+    for (name, plan) in
+        [("checks", &checks), ("upgrades", &upgrades), ("nothing", &nothing), ("three-stage", &three_stage)]
+    {
+        assert_eq!(schema_errors(plan, &schema, &schema, "$"), Vec::<String>::new(), "{name}: {plan}");
+    }
+    // The validator can fail: a plan without a required key, or with an item of the wrong shape.
+    let mut without = checks.clone();
+    without.as_object_mut().expect("object").remove("health-check-prod-matrix-jobs");
+    assert!(!schema_errors(&without, &schema, &schema, "$").is_empty());
+    let mut wrong = upgrades.clone();
+    wrong["prod-hub-matrix-jobs"][0]["hub_name"] = serde_json::json!(7);
+    assert!(!schema_errors(&wrong, &schema, &schema, "$").is_empty());
 }
 
 #[test]

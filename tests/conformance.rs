@@ -88,6 +88,16 @@ fn every_case_through_the_cli() {
         ]);
         assert!(output.status.success(), "{}: {}", case.name, String::from_utf8_lossy(&output.stderr));
         let plan: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
-        assert_eq!(plan, case.expected, "{}", case.name);
+        // The shared cases name the two matrices; the CLI always prints its other keys too, empty here.
+        let mut expected = case.expected.clone();
+        for key in [
+            "removed_hubs",
+            "health-check-matrix-jobs",
+            "health-check-staging-matrix-jobs",
+            "health-check-prod-matrix-jobs",
+        ] {
+            expected.as_object_mut().expect("expected object").entry(key).or_insert_with(|| Value::Array(Vec::new()));
+        }
+        assert_eq!(plan, expected, "{}", case.name);
     }
 }

@@ -60,7 +60,7 @@ pub struct HealthCheckJob {
 }
 
 /// A hub that a `cluster.yaml` edit removed. Nothing uninstalls it: the plan only notes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemovedHub {
     pub cluster_name: String,

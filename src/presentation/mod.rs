@@ -427,8 +427,35 @@ pub fn comment_within(view: &PlanMarkdown<'_>, marker: &str, limit: usize, run_u
     markdown_within(view, &format!("{marker}\n{COMMENT_INTRO}\n\n"), limit, run_url)
 }
 
-/// The matrices, packed into `legs`, as one JSON object with the two output keys (and `removed_hubs`
-/// when `cluster.yaml` edits removed hubs), pretty-printed.
+/// `deployer generate --output json`: every key is always there (an empty array when the plan has
+/// nothing for it); the three-stage matrices only with `--matrix-shape three-stage`. Its JSON Schema is
+/// `deployer schema generate-output` (`schemas/generate-output.schema.json`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "deployer generate --output json")]
+pub struct GenerateJson<'a> {
+    /// One item per cluster, or batched legs past `max-jobs`.
+    #[serde(rename = "support-and-staging-matrix-jobs")]
+    pub support_and_staging: &'a [crate::planning::legs::SupportAndStagingLeg],
+    /// One item per prod hub, or batched legs past `max-jobs`.
+    #[serde(rename = "prod-hub-matrix-jobs")]
+    pub prod_hubs: &'a [crate::planning::legs::ProdLeg],
+    /// Hubs that `cluster.yaml` edits removed (nothing uninstalls them: the plan notes them).
+    pub removed_hubs: &'a [RemovedHub],
+    /// Every planned health check, one item per hub: staging hubs first, then prod hubs (not packed).
+    #[serde(rename = "health-check-matrix-jobs")]
+    pub health_checks: Vec<HealthCheckJob>,
+    /// The staging health checks: one item per cluster, or batched legs past `max-jobs`.
+    #[serde(rename = "health-check-staging-matrix-jobs")]
+    pub health_check_staging: &'a [crate::planning::legs::HealthCheckLeg],
+    /// The prod health checks: one item per hub, or batched legs past `max-jobs`.
+    #[serde(rename = "health-check-prod-matrix-jobs")]
+    pub health_check_prod: &'a [crate::planning::legs::HealthCheckLeg],
+    /// `support-jobs`, `staging-jobs` and `prod-jobs`: only with `--matrix-shape three-stage`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub three_stage: Option<&'a crate::planning::three_stage::ThreeStage>,
+}
+
+/// The matrices, packed into `legs`, as one JSON object ([`GenerateJson`]), pretty-printed.
 pub fn plan_json(plan: &Plan, legs: &crate::planning::legs::Legs) -> String {
     plan_json_with(plan, legs, None)
 }
@@ -440,26 +467,7 @@ pub fn plan_json_with(
     legs: &crate::planning::legs::Legs,
     three_stage: Option<&crate::planning::three_stage::ThreeStage>,
 ) -> String {
-    #[derive(serde::Serialize)]
-    struct Matrices<'a> {
-        #[serde(rename = "support-and-staging-matrix-jobs")]
-        support_and_staging: &'a [crate::planning::legs::SupportAndStagingLeg],
-        #[serde(rename = "prod-hub-matrix-jobs")]
-        prod_hubs: &'a [crate::planning::legs::ProdLeg],
-        /// Only when there are some: the matrices' JSON is otherwise unchanged.
-        #[serde(skip_serializing_if = "<[RemovedHub]>::is_empty")]
-        removed_hubs: &'a [RemovedHub],
-        /// The health-check outputs, only when health checks are planned.
-        #[serde(rename = "health-check-matrix-jobs", skip_serializing_if = "Vec::is_empty")]
-        health_checks: Vec<HealthCheckJob>,
-        #[serde(rename = "health-check-staging-matrix-jobs", skip_serializing_if = "<[_]>::is_empty")]
-        health_check_staging: &'a [crate::planning::legs::HealthCheckLeg],
-        #[serde(rename = "health-check-prod-matrix-jobs", skip_serializing_if = "<[_]>::is_empty")]
-        health_check_prod: &'a [crate::planning::legs::HealthCheckLeg],
-        #[serde(flatten, skip_serializing_if = "Option::is_none")]
-        three_stage: Option<&'a crate::planning::three_stage::ThreeStage>,
-    }
-    let matrices = Matrices {
+    let matrices = GenerateJson {
         support_and_staging: &legs.support_and_staging,
         prod_hubs: &legs.prod,
         removed_hubs: &plan.removed_hubs,
@@ -543,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn removed_hubs_are_noted_only_when_there_are_some() {
+    fn removed_hubs_are_noted_only_when_there_are_some_and_the_json_key_is_always_there() {
         let mut with = plan(1);
         with.removed_hubs = vec![RemovedHub { cluster_name: "c".into(), hub_name: "gone".into() }];
         let tables = log_tables(&with);
@@ -554,12 +562,12 @@ mod tests {
         assert!(summary.contains("| c | gone |"), "{summary}");
         let legs = |plan: &Plan| crate::planning::legs::pack(&plan.support_and_staging, &plan.prod_hubs, 256);
         assert!(plan_json(&with, &legs(&with)).contains("\"removed_hubs\": [\n    {\n      \"cluster_name\": \"c\""));
-        // Without removed hubs, every view is as it always was.
-        for text in
-            [log_tables(&plan(1)), step_summary(&plan(1)), comment(&plan(1)), plan_json(&plan(1), &legs(&plan(1)))]
-        {
+        // Without removed hubs, every view is as it always was; the JSON has the key, empty.
+        for text in [log_tables(&plan(1)), step_summary(&plan(1)), comment(&plan(1))] {
             assert!(!text.contains("removed") && !text.contains("Removed"), "{text}");
         }
+        let json = plan_json(&plan(1), &legs(&plan(1)));
+        assert!(json.contains("\"removed_hubs\": [],\n"), "{json}");
     }
 
     #[test]

@@ -234,7 +234,9 @@ fn render_jsonnet(
     Ok(rendered)
 }
 
-/// Upgrades the request's targets, in order, stopping at the first failure.
+/// Upgrades the request's targets, in order, stopping at the first failure: the chart override copies
+/// and jsonnet values prepared, the commands planned, then either printed ([`dry_run_text`]) or run
+/// (copies written, values rendered and decrypted into a private folder, then each step).
 pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
     let repo = &request.repo;
     let (cluster, settings) = find_cluster_and_settings(repo, request.config.as_deref(), &request.cluster)?;
@@ -256,73 +258,17 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let root = RepoRoot::new(repo)?;
     let mut chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
     let copies = override_copies(&root, &cluster, &targets, &request.options)?;
-    let copy_label = |index: usize| format!("<chart-override-copy-{}>", index + 1);
     // Each chart override's copy goes to a private folder, removed when this function returns.
-    let copy_dirs: Vec<PrivateDir> = if request.dry_run {
-        Vec::new()
-    } else {
-        copies.iter().map(|_| PrivateDir::create_named("deployer-chart")).collect::<Result<_, _>>()?
-    };
-    let copy_paths: Vec<String> = copies
-        .iter()
-        .enumerate()
-        .map(|(index, copy)| match copy_dirs.get(index) {
-            Some(dir) => dir.path().join(&copy.chart).to_string_lossy().into_owned(),
-            None => format!("{}/{}", copy_label(index), copy.chart),
-        })
-        .collect();
+    let (copy_dirs, copy_paths) = place_chart_copies(&copies, request.dry_run, &mut chart_deps)?;
     let copy_of = |target: &Target| copies.iter().position(|c| &c.target == target).map(|i| copy_paths[i].clone());
-    // A chart override's copy fetches its dependencies in place (the copy holds the folders it
-    // needs), with a private helm home as the repository's charts do.
-    let copy_root = |index: usize| match copy_dirs.get(index) {
-        Some(dir) => dir.path().to_string_lossy().into_owned(),
-        None => copy_label(index),
-    };
-    for (index, copy) in copies.iter().enumerate() {
-        let root_path = copy_root(index);
-        let mut listed = Vec::new();
-        for (folder, remotes, has_lock) in &copy.dependency_folders {
-            let path = format!("{root_path}/{folder}");
-            chart_deps.fetch.entry(path.clone()).or_insert(FolderFetch {
-                remotes: remotes.clone(),
-                has_lock: *has_lock,
-                key: (PathBuf::from(&path), copy.digest.clone()),
-            });
-            listed.push(path);
-        }
-        chart_deps.folders.insert(copy_paths[index].clone(), listed);
-    }
     let dependency_folders = |chart: &str| chart_deps.folders.get(chart).cloned().unwrap_or_default();
     let only_before = request.before == BeforeMode::Only;
     let encrypted = if only_before { Vec::new() } else { encrypted_files(&cluster, &targets) };
-    // Rendered before anything runs: a jsonnet error stops the deploy at its file and line. A hub's
-    // `domain_override_file` is decrypted for `{domain}` on a real run only.
-    let mut domain_notes: Vec<String> = Vec::new();
-    let jsonnet = if only_before {
-        Vec::new()
+    // Rendered before anything runs: a jsonnet error stops the deploy at its file and line.
+    let (jsonnet, domain_notes) = if only_before {
+        (Vec::new(), Vec::new())
     } else {
-        let uses_domain = settings.jsonnet_ext_vars.uses("domain");
-        let mut domain_of = |hub: &crate::config::Hub| -> Result<Option<String>, Error> {
-            match &hub.domain_override_file {
-                Some(file) if uses_domain => {
-                    if request.dry_run {
-                        domain_notes.push(format!(
-                            "# {}: {{domain}} would be read from {file} (domain_override_file), not decrypted in a dry run; \
-                             shown with the domain of cluster.yaml\n",
-                            hub.name
-                        ));
-                        Ok(hub.domain.clone())
-                    } else {
-                        override_domain(&root, file, &request.env).map(Some)
-                    }
-                }
-                _ => Ok(hub.domain.clone()),
-            }
-        };
-        render_jsonnet(&root, &cluster, &targets, &settings, &mut domain_of)?
-    };
-    let jsonnet_name = |index: usize, file: &str| {
-        format!("jsonnet-{index}-{}.json", file.rsplit('/').next().unwrap_or(file).trim_end_matches(".jsonnet"))
+        render_jsonnet_values(&root, &cluster, &targets, &settings, request)?
     };
 
     let mut options = request.options.clone();
@@ -372,81 +318,256 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             super::given_path(file, || placeholder(file), || rendered_placeholder(target, &file.path))
         };
         let steps = commands(&options, &given);
-        let mut text = format!(
-            "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
-            cluster.name,
-            repo.display()
-        );
-        text.push_str(&helm_note);
-        if !only_before {
-            text.push_str(&format!(
-                "# before each upgrade: `helm history` finds a release left pending-*; pending-release: {}\n",
-                match options.pending {
-                    super::PendingRelease::Rollback =>
-                        "rollback rolls it back first (uninstalls a lone pending-install)",
-                    super::PendingRelease::Fail => "fail stops the deploy there",
-                }
-            ));
-        }
-        if !encrypted.is_empty() {
-            text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
-        }
-        for (index, copy) in copies.iter().enumerate() {
-            text.push_str(&format!(
-                "# {}: a private copy of {} with {}/Chart.yaml replaced by {} (chart_override of {})\n",
-                copy_label(index),
-                copy.folders.iter().map(|(folder, _)| folder.as_str()).collect::<Vec<_>>().join(", "),
-                chart_folder(&copy.replaces),
-                copy.file,
-                copy.target.release()
-            ));
-        }
-        if !jsonnet.is_empty() {
-            text.push_str("# <rendered>: JSON rendered from jsonnet in-process, in the same private folder\n");
-        }
-        for (release, file, json) in &jsonnet {
-            text.push_str(&format!("# {release}: {file} rendered (jsonnet) to {} bytes of JSON\n", json.len()));
-        }
-        for note in &domain_notes {
-            text.push_str(note);
-        }
-        for file in &encrypted {
-            let to = placeholder(file);
-            text.push_str(&format!(
-                "sops --decrypt {} > {}\n",
-                shell_quote(&file.path),
-                shell_quote(&to.to_string_lossy())
-            ));
-        }
-        for step in &steps {
-            text.push_str(&step.command_line());
-            text.push('\n');
-            if step.kind == StepKind::Upgrade && options.wait == super::Wait::Rollout {
-                text.push_str(&format!(
-                    "# rollout: watch the Deployments and DaemonSets of {} (kubectl get -o json) until rolled out, \
-                     up to {}; fail at once when one cannot progress{}\n",
-                    step.target.release(),
-                    options.timeout,
-                    if options.atomic { "; atomic: then helm rollback to the previous revision" } else { "" }
-                ));
-            }
-            if let (StepKind::Upgrade, Target::Hub(_), Some(check)) = (&step.kind, &step.target, &request.health_check)
-            {
-                text.push_str(&format!(
-                    "sh -c {}  # health check: up to {} attempts, {} s each, {} s apart\n",
-                    shell_quote(&check.command),
-                    u64::from(check.retries) + 1,
-                    check.timeout.as_secs(),
-                    check.delay.as_secs()
-                ));
-            }
-        }
+        let text = dry_run_text(&DryRun {
+            cluster: &cluster.name,
+            repo,
+            helm_note,
+            only_before,
+            options: &options,
+            encrypted: &encrypted,
+            placeholder: &placeholder,
+            copies: &copies,
+            jsonnet: &jsonnet,
+            domain_notes: &domain_notes,
+            steps: &steps,
+            health_check: request.health_check.as_ref(),
+        });
         runner::print_untrusted(&text)?;
         return Ok(outcome);
     }
 
     options.helm = helm_found?;
-    for (copy, dir) in copies.iter().zip(&copy_dirs) {
+    write_chart_copies(&copies, &copy_dirs)?;
+    // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
+    // removes the decrypted values and returns `Error::Interrupted`.
+    stop::install()?;
+    if only_before {
+        runner::print(&format!("Before steps on cluster {}: {}\n", cluster.name, before.len()));
+    } else {
+        runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
+    }
+    // Removed when this function returns, on success and on every error path.
+    let private = if encrypted.is_empty() && jsonnet.is_empty() { None } else { Some(PrivateDir::create()?) };
+    let rendered_paths = match &private {
+        Some(private) => write_rendered_jsonnet(private, &jsonnet)?,
+        None => Vec::new(),
+    };
+    let rendered_path = |target: &Target, file: &str| {
+        rendered_paths
+            .iter()
+            .find(|(release, path, _)| release == target.release() && path == file)
+            .map(|(_, _, path)| path.clone())
+    };
+    let decrypted = match &private {
+        Some(private) => decrypt_values(private, &encrypted, &root, request, &cluster.name, &outcome.targets)?,
+        None => HashMap::new(),
+    };
+    // Every encrypted file of the targets was decrypted above; never fall
+    // back to handing helm the encrypted file.
+    let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
+    let given = |target: &Target, file: &ValuesFile| {
+        super::given_path(file, || decrypted_path(file), || rendered_path(target, &file.path))
+    };
+    let steps = commands(&options, &given);
+    let release_line = ReleaseLines::new(&root, &cluster);
+    let run = StepRun {
+        request,
+        root: &root,
+        cluster: &cluster,
+        targets: &targets,
+        options: &options,
+        style,
+        decrypted: private.is_some(),
+        only_before,
+        release_line: &release_line,
+    };
+
+    run.upgrade_in_order(&steps, &chart_deps, &mut outcome)?;
+    drop(private);
+    runner::print(&format!("Upgraded on cluster {}: {}\n", cluster.name, outcome.deployed.join(", ")));
+    Ok(outcome)
+}
+
+/// How a dry run names the private copy of the `index`th chart override.
+fn copy_label(index: usize) -> String {
+    format!("<chart-override-copy-{}>", index + 1)
+}
+
+/// The file a rendered jsonnet values file is written to in the private folder.
+fn jsonnet_name(index: usize, file: &str) -> String {
+    format!("jsonnet-{index}-{}.json", file.rsplit('/').next().unwrap_or(file).trim_end_matches(".jsonnet"))
+}
+
+/// The private folder of each chart override's copy (none on a dry run) and the copy's chart path (its label on
+/// a dry run). A copy fetches its dependencies in place (the copy holds the folders it needs), with a private
+/// helm home as the repository's charts do: its dependency folders are added to `chart_deps`.
+fn place_chart_copies(
+    copies: &[OverrideCopy],
+    dry_run: bool,
+    chart_deps: &mut ChartDeps,
+) -> Result<(Vec<PrivateDir>, Vec<String>), Error> {
+    let copy_dirs: Vec<PrivateDir> = if dry_run {
+        Vec::new()
+    } else {
+        copies.iter().map(|_| PrivateDir::create_named("deployer-chart")).collect::<Result<_, _>>()?
+    };
+    let copy_paths: Vec<String> = copies
+        .iter()
+        .enumerate()
+        .map(|(index, copy)| match copy_dirs.get(index) {
+            Some(dir) => dir.path().join(&copy.chart).to_string_lossy().into_owned(),
+            None => format!("{}/{}", copy_label(index), copy.chart),
+        })
+        .collect();
+    let copy_root = |index: usize| match copy_dirs.get(index) {
+        Some(dir) => dir.path().to_string_lossy().into_owned(),
+        None => copy_label(index),
+    };
+    for (index, copy) in copies.iter().enumerate() {
+        let root_path = copy_root(index);
+        let mut listed = Vec::new();
+        for (folder, remotes, has_lock) in &copy.dependency_folders {
+            let path = format!("{root_path}/{folder}");
+            chart_deps.fetch.entry(path.clone()).or_insert(FolderFetch {
+                remotes: remotes.clone(),
+                has_lock: *has_lock,
+                key: (PathBuf::from(&path), copy.digest.clone()),
+            });
+            listed.push(path);
+        }
+        chart_deps.folders.insert(copy_paths[index].clone(), listed);
+    }
+    Ok((copy_dirs, copy_paths))
+}
+
+/// A jsonnet values file rendered for a release: (release, repository path of the file, JSON).
+type RenderedJsonnet = (String, String, String);
+
+/// The targets' jsonnet values files rendered ([`render_jsonnet`]), and what a dry run notes about `{domain}`:
+/// a hub's `domain_override_file` is decrypted for `{domain}` on a real run only.
+fn render_jsonnet_values(
+    root: &RepoRoot,
+    cluster: &Cluster,
+    targets: &[Target],
+    settings: &Settings,
+    request: &DeployRequest,
+) -> Result<(Vec<RenderedJsonnet>, Vec<String>), Error> {
+    let mut domain_notes: Vec<String> = Vec::new();
+    let uses_domain = settings.jsonnet_ext_vars.uses("domain");
+    let mut domain_of = |hub: &crate::config::Hub| -> Result<Option<String>, Error> {
+        match &hub.domain_override_file {
+            Some(file) if uses_domain => {
+                if request.dry_run {
+                    domain_notes.push(format!(
+                        "# {}: {{domain}} would be read from {file} (domain_override_file), not decrypted in a dry run; \
+                         shown with the domain of cluster.yaml\n",
+                        hub.name
+                    ));
+                    Ok(hub.domain.clone())
+                } else {
+                    override_domain(root, file, &request.env).map(Some)
+                }
+            }
+            _ => Ok(hub.domain.clone()),
+        }
+    };
+    let jsonnet = render_jsonnet(root, cluster, targets, settings, &mut domain_of)?;
+    Ok((jsonnet, domain_notes))
+}
+
+/// What a dry run prints besides its commands, and the commands.
+struct DryRun<'a> {
+    cluster: &'a str,
+    repo: &'a Path,
+    helm_note: String,
+    only_before: bool,
+    options: &'a super::DeployOptions,
+    encrypted: &'a [&'a ValuesFile],
+    /// Where the real run would decrypt an encrypted file to.
+    placeholder: &'a dyn Fn(&ValuesFile) -> PathBuf,
+    copies: &'a [OverrideCopy],
+    jsonnet: &'a [RenderedJsonnet],
+    domain_notes: &'a [String],
+    steps: &'a [Step],
+    health_check: Option<&'a HealthCheck>,
+}
+
+/// The dry run's text: what would be prepared (copies, rendered and decrypted files), then every command.
+fn dry_run_text(dry: &DryRun<'_>) -> String {
+    let options = dry.options;
+    let mut text = format!(
+        "Dry run on cluster {}: these commands would run in {} (nothing is decrypted, nothing is run).\n",
+        dry.cluster,
+        dry.repo.display()
+    );
+    text.push_str(&dry.helm_note);
+    if !dry.only_before {
+        text.push_str(&format!(
+            "# before each upgrade: `helm history` finds a release left pending-*; pending-release: {}\n",
+            match options.pending {
+                super::PendingRelease::Rollback => "rollback rolls it back first (uninstalls a lone pending-install)",
+                super::PendingRelease::Fail => "fail stops the deploy there",
+            }
+        ));
+    }
+    if !dry.encrypted.is_empty() {
+        text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
+    }
+    for (index, copy) in dry.copies.iter().enumerate() {
+        text.push_str(&format!(
+            "# {}: a private copy of {} with {}/Chart.yaml replaced by {} (chart_override of {})\n",
+            copy_label(index),
+            copy.folders.iter().map(|(folder, _)| folder.as_str()).collect::<Vec<_>>().join(", "),
+            chart_folder(&copy.replaces),
+            copy.file,
+            copy.target.release()
+        ));
+    }
+    if !dry.jsonnet.is_empty() {
+        text.push_str("# <rendered>: JSON rendered from jsonnet in-process, in the same private folder\n");
+    }
+    for (release, file, json) in dry.jsonnet {
+        text.push_str(&format!("# {release}: {file} rendered (jsonnet) to {} bytes of JSON\n", json.len()));
+    }
+    for note in dry.domain_notes {
+        text.push_str(note);
+    }
+    for file in dry.encrypted {
+        let to = (dry.placeholder)(file);
+        text.push_str(&format!(
+            "sops --decrypt {} > {}\n",
+            shell_quote(&file.path),
+            shell_quote(&to.to_string_lossy())
+        ));
+    }
+    for step in dry.steps {
+        text.push_str(&step.command_line());
+        text.push('\n');
+        if step.kind == StepKind::Upgrade && options.wait == super::Wait::Rollout {
+            text.push_str(&format!(
+                "# rollout: watch the Deployments and DaemonSets of {} (kubectl get -o json) until rolled out, \
+                 up to {}; fail at once when one cannot progress{}\n",
+                step.target.release(),
+                options.timeout,
+                if options.atomic { "; atomic: then helm rollback to the previous revision" } else { "" }
+            ));
+        }
+        if let (StepKind::Upgrade, Target::Hub(_), Some(check)) = (&step.kind, &step.target, dry.health_check) {
+            text.push_str(&format!(
+                "sh -c {}  # health check: up to {} attempts, {} s each, {} s apart\n",
+                shell_quote(&check.command),
+                u64::from(check.retries) + 1,
+                check.timeout.as_secs(),
+                check.delay.as_secs()
+            ));
+        }
+    }
+    text
+}
+
+/// Writes each chart override's copy into its private folder, and says so.
+fn write_chart_copies(copies: &[OverrideCopy], copy_dirs: &[PrivateDir]) -> Result<(), Error> {
+    for (copy, dir) in copies.iter().zip(copy_dirs) {
         for (folder, files) in &copy.folders {
             for (path, bytes) in files {
                 let to = dir.path().join(folder).join(path);
@@ -464,228 +585,281 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             copy.file
         ));
     }
-    // From here on, SIGTERM and SIGINT are recorded: the run stops helm,
-    // removes the decrypted values and returns `Error::Interrupted`.
-    stop::install()?;
-    if only_before {
-        runner::print(&format!("Before steps on cluster {}: {}\n", cluster.name, before.len()));
-    } else {
-        runner::print(&format!("Deploying to cluster {}: {}\n", cluster.name, outcome.targets.join(", ")));
-    }
-    // Removed when this function returns, on success and on every error path.
-    let private = if encrypted.is_empty() && jsonnet.is_empty() { None } else { Some(PrivateDir::create()?) };
-    let mut rendered_paths: Vec<(String, String, PathBuf)> = Vec::new();
-    if let Some(private) = &private {
-        for (index, (release, file, json)) in jsonnet.iter().enumerate() {
-            let path = private.write(&jsonnet_name(index, file), json.as_bytes())?;
-            runner::print(&format!("Rendered {file} (jsonnet) for {release}\n"));
-            rendered_paths.push((release.clone(), file.clone(), path));
-        }
-    }
-    let rendered_path = |target: &Target, file: &str| {
-        rendered_paths
-            .iter()
-            .find(|(release, path, _)| release == target.release() && path == file)
-            .map(|(_, _, path)| path.clone())
-    };
-    let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
-    if let Some(private) = &private {
-        for (index, file) in encrypted.iter().enumerate() {
-            let path = root.file(&file.path).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
-            let plaintext = crate::tools::sops::decrypt_with(&path, &request.env)?;
-            // Masked before any program sees the file or prints anything from it.
-            for secret in crate::tools::sops::values_to_mask(&plaintext) {
-                runner::add_mask(&secret);
-            }
-            let path = private.write(&format!("{index}-{}", file.basename()), &plaintext)?;
-            runner::print(&format!("Decrypted {} with sops into a private temporary folder\n", file.path));
-            decrypted.insert(file.path.as_str(), path);
-            if let Some(signal) = stop::received() {
-                return Err(interrupted(signal, &cluster.name, true, "before helm ran", &outcome.targets));
-            }
-        }
-    }
-    // Every encrypted file of the targets was decrypted above; never fall
-    // back to handing helm the encrypted file.
-    let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let given = |target: &Target, file: &ValuesFile| {
-        super::given_path(file, || decrypted_path(file), || rendered_path(target, &file.path))
-    };
-    let steps = commands(&options, &given);
-    let release_line = ReleaseLines::new(&root, &cluster);
+    Ok(())
+}
 
-    for step in &steps {
-        if let Some(signal) = stop::received() {
-            let not_run = remaining(&targets, step, false);
-            return Err(interrupted(
-                signal,
-                &cluster.name,
-                private.is_some(),
-                &format!("before `{}`", step.title()),
-                &not_run,
-            ));
+/// Writes the rendered jsonnet values into the private folder: (release, file, path written).
+fn write_rendered_jsonnet(
+    private: &PrivateDir,
+    jsonnet: &[RenderedJsonnet],
+) -> Result<Vec<(String, String, PathBuf)>, Error> {
+    let mut rendered_paths = Vec::new();
+    for (index, (release, file, json)) in jsonnet.iter().enumerate() {
+        let path = private.write(&jsonnet_name(index, file), json.as_bytes())?;
+        runner::print(&format!("Rendered {file} (jsonnet) for {release}\n"));
+        rendered_paths.push((release.clone(), file.clone(), path));
+    }
+    Ok(rendered_paths)
+}
+
+/// Decrypts each encrypted values file with sops into the private folder, its values masked before anything
+/// else sees them: the file's repository path → the decrypted file. A stop signal ends it before helm ran.
+fn decrypt_values<'f>(
+    private: &PrivateDir,
+    encrypted: &[&'f ValuesFile],
+    root: &RepoRoot,
+    request: &DeployRequest,
+    cluster: &str,
+    targets: &[String],
+) -> Result<HashMap<&'f str, PathBuf>, Error> {
+    let mut decrypted: HashMap<&str, PathBuf> = HashMap::new();
+    for (index, file) in encrypted.iter().copied().enumerate() {
+        let path = root.file(&file.path).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+        let plaintext = crate::tools::sops::decrypt_with(&path, &request.env)?;
+        // Masked before any program sees the file or prints anything from it.
+        for secret in crate::tools::sops::values_to_mask(&plaintext) {
+            runner::add_mask(&secret);
         }
-        let started = Instant::now();
-        // The revision a failed upgrade goes back to with `atomic` and `wait: rollout`.
-        let mut good_revision = None;
-        if step.kind == StepKind::Upgrade {
-            good_revision = match prepare_release(step.target.release(), &cluster.name, request, &options, style)? {
+        let path = private.write(&format!("{index}-{}", file.basename()), &plaintext)?;
+        runner::print(&format!("Decrypted {} with sops into a private temporary folder\n", file.path));
+        decrypted.insert(file.path.as_str(), path);
+        if let Some(signal) = stop::received() {
+            return Err(interrupted(signal, cluster, true, "before helm ran", targets));
+        }
+    }
+    Ok(decrypted)
+}
+
+/// What every step of a real run needs to run, and to say how it ended.
+struct StepRun<'a> {
+    request: &'a DeployRequest,
+    root: &'a RepoRoot,
+    cluster: &'a Cluster,
+    targets: &'a [Target],
+    options: &'a super::DeployOptions,
+    style: LogStyle,
+    /// Values were decrypted (or rendered) into the private folder.
+    decrypted: bool,
+    only_before: bool,
+    release_line: &'a ReleaseLines,
+}
+
+impl StepRun<'_> {
+    /// Runs `steps` in order (dependency builds, `before` steps, upgrades with their rollout watch and health
+    /// check), noting each release in `outcome`; the first failure or stop signal ends the run.
+    fn upgrade_in_order(
+        &self,
+        steps: &[Step],
+        chart_deps: &ChartDeps,
+        outcome: &mut DeployOutcome,
+    ) -> Result<(), Error> {
+        for step in steps {
+            if let Some(signal) = stop::received() {
+                return Err(self.interrupted(signal, &format!("before `{}`", step.title()), step, false));
+            }
+            let started = Instant::now();
+            // The revision a failed upgrade goes back to with `atomic` and `wait: rollout`.
+            let mut good_revision = None;
+            if step.kind == StepKind::Upgrade {
+                good_revision = self.prepare_upgrade(step)?;
+            }
+            let fetch = match &step.kind {
+                StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
+                _ => None,
+            };
+            let ran = match fetch {
+                Some(fetch) => match fetch_dependencies(step, fetch, self.request, self.style)? {
+                    Some(ran) => ran,
+                    None => continue,
+                },
+                None => self.run_command(step)?,
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            if step.kind == StepKind::Upgrade {
+                let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
+                runner::print(&format!("helm upgrade {}: {how}, after {seconds:.1} s\n", step.target.release()));
+            }
+            if let Ended::Stopped(signal) = ran.ended {
+                return Err(self.interrupted(signal, &format!("`{}` was stopped", step.title()), step, false));
+            }
+            if !ran.succeeded() {
+                return Err(self.failed(step, &ran, fetch, good_revision, started, outcome));
+            }
+            if step.kind != StepKind::Upgrade {
+                continue;
+            }
+            if self.options.wait == super::Wait::Rollout {
+                self.watch_rollout(step, good_revision, started, outcome)?;
+            }
+            self.check_health(step)?;
+            outcome.deployed.push(step.target.release().to_owned());
+            outcome.releases.push(ReleaseResult {
+                release: step.target.release().to_owned(),
+                result: "upgraded",
+                millis: Some(started.elapsed().as_millis()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The run stopped by `signal` at `step` (`when`), with the releases not run.
+    fn interrupted(&self, signal: i32, when: &str, step: &Step, upgraded: bool) -> Error {
+        let not_run = remaining(self.targets, step, upgraded);
+        interrupted(signal, &self.cluster.name, self.decrypted, when, &not_run)
+    }
+
+    /// Before an upgrade: the release's history read ([`prepare_release`]) and the upgrade announced.
+    /// Returns the revision a failed upgrade goes back to.
+    fn prepare_upgrade(&self, step: &Step) -> Result<Option<u64>, Error> {
+        let good_revision =
+            match prepare_release(step.target.release(), &self.cluster.name, self.request, self.options, self.style)? {
                 Prepared::Ready(good) => good,
                 Prepared::Stopped(signal) => {
-                    let not_run = remaining(&targets, step, false);
                     let when = format!("while reading the history of {}", step.target.release());
-                    return Err(interrupted(signal, &cluster.name, private.is_some(), &when, &not_run));
+                    return Err(self.interrupted(signal, &when, step, false));
                 }
             };
-            let files = super::values_files(&cluster, &step.target);
-            let decrypted = files.iter().filter(|f| crate::tools::sops::is_encrypted(&f.path)).count();
-            runner::print(&format!(
-                "helm upgrade {} {} ({} values file{}, {decrypted} decrypted)\n",
-                step.target.release(),
-                super::chart_path(&cluster, &step.target, &options),
-                files.len(),
-                if files.len() == 1 { "" } else { "s" },
-            ));
-        }
+        let files = super::values_files(self.cluster, &step.target);
+        let decrypted = files.iter().filter(|f| crate::tools::sops::is_encrypted(&f.path)).count();
+        runner::print(&format!(
+            "helm upgrade {} {} ({} values file{}, {decrypted} decrypted)\n",
+            step.target.release(),
+            super::chart_path(self.cluster, &step.target, self.options),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+        ));
+        Ok(good_revision)
+    }
+
+    /// Runs a step's command in the repository, its output streamed into the log.
+    fn run_command(&self, step: &Step) -> Result<Ran, Error> {
         let mut argv = step.argv.clone();
         if let StepKind::Before { local_file: Some(file), .. } = &step.kind {
             // A repository file goes to kubectl only once `repo_fs` has resolved it inside the checkout.
-            let path = root.file(file).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
+            let path = self.root.file(file).map_err(|refused| Error::Config(vec![refused.file_diagnostic()]))?;
             if let Some(last) = argv.last_mut() {
                 *last = path.to_string_lossy().into_owned();
             }
         }
-        let fetch = match &step.kind {
-            StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
-            _ => None,
-        };
-        let ran = match fetch {
-            Some(fetch) => match fetch_dependencies(step, fetch, request, style)? {
-                Some(ran) => ran,
-                None => continue,
-            },
-            None => {
-                runner_group(style, &step.title());
-                runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
-                let mut command = Command::new(&argv[0]);
-                command.args(&argv[1..]).current_dir(repo).envs(request.env.iter().map(|(k, v)| (k, v)));
-                let result = stream(command, None, style);
-                runner_end_group(style);
-                result?
-            }
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        if step.kind == StepKind::Upgrade {
-            let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
-            runner::print(&format!("helm upgrade {}: {how}, after {seconds:.1} s\n", step.target.release()));
-        }
-        if let Ended::Stopped(signal) = ran.ended {
-            let not_run = remaining(&targets, step, false);
-            return Err(interrupted(
-                signal,
-                &cluster.name,
-                private.is_some(),
-                &format!("`{}` was stopped", step.title()),
-                &not_run,
-            ));
-        }
-        if !ran.succeeded() {
-            // A failed `before` step upgraded nothing: its release is among those not run.
-            let before_step = matches!(step.kind, StepKind::Before { .. });
-            outcome.releases.extend((!before_step).then(|| ReleaseResult {
-                release: step.target.release().to_owned(),
-                result: "failed",
-                millis: Some(started.elapsed().as_millis()),
-            }));
-            let not_run = if only_before { Vec::new() } else { remaining(&targets, step, true) };
-            outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
-                release: release.clone(),
-                result: "not run",
-                millis: None,
-            }));
-            let mut message = format!("`{}` on cluster {} {}", step.title(), cluster.name, ran.ended_text());
-            if step.kind == StepKind::Upgrade && options.atomic && options.wait == super::Wait::Rollout {
-                message.push_str(&roll_back(step.target.release(), good_revision, request, style));
-            }
-            if let (StepKind::DependencyBuild { chart }, Some(fetch)) =
-                (&step.kind, fetch.filter(|f| !f.remotes.is_empty()))
-            {
-                let named = crate::tools::chart_deps::failure_message(chart, &fetch.remotes, &ran.tail.join("\n"));
-                let why = named.split(" failed: ").next().unwrap_or_default().to_owned();
-                message = format!("{why} failed: {message}");
-            }
-            let (file, line) = release_line.of(&step.target);
-            return Err(Error::ReleaseFailed {
-                program: step.argv.first().cloned().unwrap_or_default(),
-                message: with_remaining(message, &not_run) + &ran.tail_text(),
-                file,
-                line,
-                summary: releases_table(&outcome.releases),
-            });
-        }
-        if step.kind != StepKind::Upgrade {
-            continue;
-        }
-        if options.wait == super::Wait::Rollout {
-            let release = step.target.release();
-            let timeout = super::rollout::parse_duration(&options.timeout).unwrap_or(Duration::from_secs(600));
-            if let Err(failure) = super::rollout::watch(release, release, timeout, repo, &request.env) {
-                if let super::rollout::Failure::Stopped(signal) = failure {
-                    let what = format!(
-                        "while watching the rollout of {release}; helm had finished, so the release is not left pending"
-                    );
-                    let not_run = remaining(&targets, step, true);
-                    return Err(interrupted(signal, &cluster.name, private.is_some(), &what, &not_run));
-                }
-                outcome.releases.push(ReleaseResult {
-                    release: release.to_owned(),
-                    result: "rollout failed",
-                    millis: Some(started.elapsed().as_millis()),
-                });
-                let not_run = remaining(&targets, step, true);
-                outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
-                    release: release.clone(),
-                    result: "not run",
-                    millis: None,
-                }));
-                let mut message = format!("`{}` on cluster {}: {}", step.title(), cluster.name, failure.text());
-                if options.atomic {
-                    message.push_str(&roll_back(release, good_revision, request, style));
-                }
-                let (file, line) = release_line.of(&step.target);
-                return Err(Error::ReleaseFailed {
-                    program: "rollout".into(),
-                    message: with_remaining(message, &not_run),
-                    file,
-                    line,
-                    summary: releases_table(&outcome.releases),
-                });
-            }
-        }
-        if let (Target::Hub(hub), Some(check)) = (&step.target, &request.health_check) {
-            if let Err(failure) = health_check(check, repo, &request.env, &cluster.name, hub, style) {
-                if let Some(signal) = stop::received() {
-                    let not_run = remaining(&targets, step, true);
-                    let what = format!("the health check of {hub} was stopped");
-                    return Err(interrupted(signal, &cluster.name, private.is_some(), &what, &not_run));
-                }
-                let message = format!("`{}` for hub {hub} on cluster {} {}", check.command, cluster.name, failure.0);
-                return Err(Error::Command {
-                    program: "health check".into(),
-                    message: with_remaining(message, &remaining(&targets, step, true)) + &failure.1,
-                });
-            }
-        }
-        outcome.deployed.push(step.target.release().to_owned());
-        outcome.releases.push(ReleaseResult {
+        runner_group(self.style, &step.title());
+        runner::print_untrusted(&format!("$ {}\n", step.command_line()))?;
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]).current_dir(&self.request.repo).envs(self.request.env.iter().map(|(k, v)| (k, v)));
+        let result = stream(command, None, self.style);
+        runner_end_group(self.style);
+        result
+    }
+
+    /// The error of a step that failed, its release and the later ones noted in `outcome` (rolled back first
+    /// with `atomic` and `wait: rollout`).
+    fn failed(
+        &self,
+        step: &Step,
+        ran: &Ran,
+        fetch: Option<&FolderFetch>,
+        good_revision: Option<u64>,
+        started: Instant,
+        outcome: &mut DeployOutcome,
+    ) -> Error {
+        // A failed `before` step upgraded nothing: its release is among those not run.
+        let before_step = matches!(step.kind, StepKind::Before { .. });
+        outcome.releases.extend((!before_step).then(|| ReleaseResult {
             release: step.target.release().to_owned(),
-            result: "upgraded",
+            result: "failed",
+            millis: Some(started.elapsed().as_millis()),
+        }));
+        let not_run = if self.only_before { Vec::new() } else { remaining(self.targets, step, true) };
+        outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
+            release: release.clone(),
+            result: "not run",
+            millis: None,
+        }));
+        let mut message = format!("`{}` on cluster {} {}", step.title(), self.cluster.name, ran.ended_text());
+        if step.kind == StepKind::Upgrade && self.options.atomic && self.options.wait == super::Wait::Rollout {
+            message.push_str(&roll_back(step.target.release(), good_revision, self.request, self.style));
+        }
+        if let (StepKind::DependencyBuild { chart }, Some(fetch)) =
+            (&step.kind, fetch.filter(|f| !f.remotes.is_empty()))
+        {
+            let named = crate::tools::chart_deps::failure_message(chart, &fetch.remotes, &ran.tail.join("\n"));
+            let why = named.split(" failed: ").next().unwrap_or_default().to_owned();
+            message = format!("{why} failed: {message}");
+        }
+        let (file, line) = self.release_line.of(&step.target);
+        Error::ReleaseFailed {
+            program: step.argv.first().cloned().unwrap_or_default(),
+            message: with_remaining(message, &not_run) + &ran.tail_text(),
+            file,
+            line,
+            summary: releases_table(&outcome.releases),
+        }
+    }
+
+    /// With `wait: rollout`, after an upgrade: its Deployments and DaemonSets watched until rolled out; a failed
+    /// rollout is noted in `outcome` with the releases not run (and rolled back with `atomic`).
+    fn watch_rollout(
+        &self,
+        step: &Step,
+        good_revision: Option<u64>,
+        started: Instant,
+        outcome: &mut DeployOutcome,
+    ) -> Result<(), Error> {
+        let release = step.target.release();
+        let timeout = super::rollout::parse_duration(&self.options.timeout).unwrap_or(Duration::from_secs(600));
+        let Err(failure) = super::rollout::watch(release, release, timeout, &self.request.repo, &self.request.env)
+        else {
+            return Ok(());
+        };
+        if let super::rollout::Failure::Stopped(signal) = failure {
+            let what = format!(
+                "while watching the rollout of {release}; helm had finished, so the release is not left pending"
+            );
+            return Err(self.interrupted(signal, &what, step, true));
+        }
+        outcome.releases.push(ReleaseResult {
+            release: release.to_owned(),
+            result: "rollout failed",
             millis: Some(started.elapsed().as_millis()),
         });
+        let not_run = remaining(self.targets, step, true);
+        outcome.releases.extend(not_run.iter().map(|release| ReleaseResult {
+            release: release.clone(),
+            result: "not run",
+            millis: None,
+        }));
+        let mut message = format!("`{}` on cluster {}: {}", step.title(), self.cluster.name, failure.text());
+        if self.options.atomic {
+            message.push_str(&roll_back(release, good_revision, self.request, self.style));
+        }
+        let (file, line) = self.release_line.of(&step.target);
+        Err(Error::ReleaseFailed {
+            program: "rollout".into(),
+            message: with_remaining(message, &not_run),
+            file,
+            line,
+            summary: releases_table(&outcome.releases),
+        })
     }
-    drop(private);
-    runner::print(&format!("Upgraded on cluster {}: {}\n", cluster.name, outcome.deployed.join(", ")));
-    Ok(outcome)
+
+    /// After a hub's upgrade, with a health check: the check run ([`health_check`]).
+    fn check_health(&self, step: &Step) -> Result<(), Error> {
+        let (Target::Hub(hub), Some(check)) = (&step.target, &self.request.health_check) else {
+            return Ok(());
+        };
+        let repo = &self.request.repo;
+        if let Err(failure) = health_check(check, repo, &self.request.env, &self.cluster.name, hub, self.style) {
+            if let Some(signal) = stop::received() {
+                let what = format!("the health check of {hub} was stopped");
+                return Err(self.interrupted(signal, &what, step, true));
+            }
+            let message = format!("`{}` for hub {hub} on cluster {} {}", check.command, self.cluster.name, failure.0);
+            return Err(Error::Command {
+                program: "health check".into(),
+                message: with_remaining(message, &remaining(self.targets, step, true)) + &failure.1,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What a health-check run ([`check_hubs`]) did.
