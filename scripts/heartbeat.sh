@@ -49,11 +49,15 @@ relay() { # FIFO: copy its lines through, stamping each
     done <"$1"
 }
 
+# Milliseconds: whole seconds would count a line printed at 10.9 s as a
+# second old at 11.0 s.
+export LC_NUMERIC=C
 ticker() {
-    local last
+    local last now
     while sleep 1; do
-        last=$(stat -c %Y "$stamp" 2>/dev/null) || exit 0
-        if ((EPOCHSECONDS - last >= interval)); then
+        last=$(stat -c %.3Y "$stamp" 2>/dev/null) || exit 0
+        now=${EPOCHREALTIME/./}
+        if ((${now:0:-3} - ${last/./} >= interval * 1000)); then
             printf '… still running %s (%ds)\n' "$what" "$((SECONDS - start))"
             : >"$stamp"
         fi
