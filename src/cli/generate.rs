@@ -143,7 +143,8 @@ pub(super) fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let plan = &generated.plan;
     for warning in &plan.warnings {
         let kind = match warning {
-            deployer::planning::plan::PlanWarning::UnreadKeysOnly { .. } => "notice",
+            deployer::planning::plan::PlanWarning::UnreadKeysOnly { .. }
+            | deployer::planning::plan::PlanWarning::RolloutPinned { .. } => "notice",
             _ => "warning",
         };
         runner::print_stderr(&format!("{kind}: {warning}"));

@@ -39,6 +39,11 @@ label_table! {
     },
     DeployHubs { key: "deploy_hubs", default: "deployer:deploy-hubs", effect: "Upgrade every hub." },
     DeploySupport { key: "deploy_support", default: "deployer:deploy-support", effect: "Upgrade every support chart." },
+    RolloutAll {
+        key: "rollout_all",
+        default: "deployer:rollout-all",
+        effect: "With `rollout`: a change of a rolled chart upgrades the hubs of every wave, not only the first.",
+    },
 }
 
 /// How many labels [`LABELS`] has.

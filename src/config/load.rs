@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::charts::{chart_inputs, chart_inputs_overridden, used_charts, ChartInputs};
 use super::cluster::{assemble_estate, parse_cluster, ClusterSource, RepoFacts};
+use super::rollout::{Pins, Rollout};
 use super::settings::{Settings, DEFAULT_SETTINGS_FILE};
 use super::{Estate, ValuesFile, CHARTS_DIR};
 use crate::base::diagnostic::Diagnostic;
@@ -49,6 +50,8 @@ pub struct Loaded {
     /// Clusters left out because of problems confined to their own files (its
     /// `cluster.yaml`, a values file it lists, a cluster name another file also uses); sorted by file.
     pub blocked: Vec<BlockedCluster>,
+    /// With `rollout` configured, the pins of its state file.
+    pub rollout_pins: Option<Pins>,
 }
 
 /// What to report besides errors.
@@ -144,7 +147,11 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
     let mut estate = assemble_estate(parsed).map_err(Error::Config)?;
     add_chart_values(&root, settings, &mut estate)?;
     warnings.extend(unknown_health_check_clusters(settings, &estate, &blocked));
-    Ok(Loaded { estate, warnings, notices, blocked })
+    let rollout_pins = match &settings.rollout {
+        Some(rollout) => Some(load_rollout(&root, settings, rollout, &estate, !blocked.is_empty())?),
+        None => None,
+    };
+    Ok(Loaded { estate, warnings, notices, blocked, rollout_pins })
 }
 
 /// Puts in front of each release's values files what its chart gives every release: the chart's
@@ -202,6 +209,35 @@ fn add_chart_values(root: &RepoRoot, settings: &Settings, estate: &mut Estate) -
         }
     }
     Ok(())
+}
+
+/// Checks the waves against the clusters and reads the state file (`rollout.state_file`) into its pins.
+fn load_rollout(
+    root: &RepoRoot,
+    settings: &Settings,
+    rollout: &Rollout,
+    estate: &Estate,
+    some_blocked: bool,
+) -> Result<Pins, Error> {
+    let mut problems = rollout.check_estate(estate, &|hub| settings.is_staging_hub(hub), some_blocked);
+    let state_file = crate::base::repo_path::normalize(&rollout.state_file);
+    let pins = match root.read_config_file(&state_file) {
+        Ok(text) => super::rollout::parse_state(&state_file, &text, rollout),
+        Err(refused) if refused.problem == PathProblem::NotFound => {
+            let mut diagnostic = rollout.state_file_key.clone().hint(super::rollout::PROMOTE_HINT);
+            diagnostic.message = format!("the rollout state file {state_file} is missing");
+            Err(vec![diagnostic])
+        }
+        Err(refused) => Err(vec![refused.file_diagnostic()]),
+    };
+    match pins {
+        Ok(pins) if problems.is_empty() => Ok(pins),
+        Ok(_) => Err(Error::Config(problems)),
+        Err(mut more) => {
+            problems.append(&mut more);
+            Err(Error::Config(problems))
+        }
+    }
 }
 
 /// A name under `health_checks.clusters` that no cluster has (nor a blocked one): its

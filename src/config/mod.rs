@@ -21,6 +21,7 @@ pub mod load;
 pub mod locate;
 pub mod path_pattern;
 pub mod raw;
+pub mod rollout;
 pub mod settings;
 pub mod submodules;
 pub mod suggest;

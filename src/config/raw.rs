@@ -201,6 +201,69 @@ pub struct RawSettings {
     /// How `.jsonnet` values files are rendered.
     #[serde(default)]
     pub jsonnet: Option<RawJsonnet>,
+    /// Progressive rollouts: changes of these charts reach the hubs in waves, the first wave running
+    /// the head and each later wave the commit pinned for it in the state file.
+    #[serde(default)]
+    pub rollout: Option<RawRollout>,
+}
+
+/// The `rollout` block of `deployer.yaml`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    /// Chart folders under `helm-charts/` that roll out in waves (others deploy everywhere at once);
+    /// each must be the chart of some hub.
+    #[serde(default)]
+    pub charts: Option<Vec<String>>,
+    /// The committed pins of the later waves, repository-relative; `config/rollout.yaml` when absent.
+    #[serde(default)]
+    pub state_file: Option<String>,
+    /// The waves, in order. Every hub is in exactly one: the first wave whose selector selects it, or
+    /// the last wave, which has no selector and catches every other hub.
+    #[serde(default)]
+    pub waves: Option<Vec<RawWave>>,
+}
+
+/// One wave of `rollout.waves`. A wave before the last selects hubs by every criterion it gives
+/// (a hub must meet them all); the last wave gives none.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWave {
+    /// The wave's name: lowercase letters, digits and `-`, unique.
+    pub name: String,
+    /// `<cluster>/<hub>` globs (`*/staging`, `2i2c/*`); a glob starting with `!` excludes what the globs
+    /// before it match.
+    #[serde(default)]
+    pub hubs: Option<Vec<String>>,
+    /// Cluster-name globs (`!` excludes as in `hubs`).
+    #[serde(default)]
+    pub clusters: Option<Vec<String>>,
+    /// Cluster providers.
+    #[serde(default)]
+    pub providers: Option<Vec<Provider>>,
+    /// `true`: only staging hubs (`staging_hub_pattern`); `false`: only the others.
+    #[serde(default)]
+    pub staging: Option<bool>,
+    /// How long the wave runs a change before the next wave may get it: a number and a unit,
+    /// `m` (minutes), `h`, `d` or `w` (`30m`, `12h`, `2d`, `1w`).
+    #[serde(default)]
+    pub soak: Option<String>,
+}
+
+/// The rollout state file (`rollout.state_file`): per rolled chart, per later wave, its pin.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRolloutState {
+    #[serde(default)]
+    pub pins: Option<BTreeMap<String, Option<BTreeMap<String, RawPin>>>>,
+}
+
+/// One pin: the commit a wave runs a chart at, and since when.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPin {
+    pub commit: String,
+    pub since: String,
 }
 
 /// One chart's entry under `charts` in `deployer.yaml`.

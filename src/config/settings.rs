@@ -12,6 +12,7 @@ use super::labels::Labels;
 use super::locate::{display_path, locate, Segment};
 use super::path_pattern::{self, never_matches};
 use super::raw::{Impact, RawSettings};
+use super::rollout::Rollout;
 use super::yaml;
 use crate::base::diagnostic::Diagnostic;
 
@@ -86,6 +87,8 @@ pub struct Settings {
     /// Where each entry of `chart_values_files` is written, by chart and index, so that a file that
     /// does not exist is reported there once the checkout is read.
     pub chart_values_file_keys: Vec<((String, usize), Diagnostic)>,
+    /// Progressive rollouts (`rollout`): the rolled charts and the waves; none by default.
+    pub rollout: Option<Rollout>,
 }
 
 impl Default for Settings {
@@ -101,7 +104,8 @@ impl Default for Settings {
 impl Settings {
     /// Parses and validates the text of a settings file.
     pub fn parse(file: &str, text: &str) -> Result<Settings, Vec<Diagnostic>> {
-        let raw: RawSettings = yaml::parse(file, text)?;
+        let mut raw: RawSettings = yaml::parse(file, text)?;
+        let raw_rollout = raw.rollout.take();
         let cluster_keys: Vec<String> = raw
             .health_checks
             .as_ref()
@@ -141,7 +145,7 @@ impl Settings {
             };
             vec![Diagnostic::new(file, message).at(locate(text, &segments)).field(display_path(&segments)).hint(hint)]
         });
-        settings.map(|mut settings| {
+        let settings = settings.map(|mut settings| {
             settings.health_check_cluster_keys = cluster_keys
                 .into_iter()
                 .map(|name| {
@@ -168,7 +172,12 @@ impl Settings {
                 })
                 .collect();
             settings
-        })
+        });
+        let mut settings = settings?;
+        if let Some(raw_rollout) = raw_rollout {
+            settings.rollout = Some(Rollout::from_raw(raw_rollout, file, text)?);
+        }
+        Ok(settings)
     }
 
     fn from_raw(raw: RawSettings) -> Result<Settings, (Vec<OwnedSegment>, String)> {
@@ -242,6 +251,7 @@ impl Settings {
             jsonnet_ext_vars,
             chart_values_files,
             chart_values_file_keys: Vec::new(),
+            rollout: None,
         })
     }
 
@@ -642,7 +652,7 @@ mod tests {
     fn bad_settings_point_at_the_line() {
         let cases: Vec<(String, &str)> = vec![
             ("redeploy_all_hubs:\n  - ok/**\n  - 'bad/[x'\n".into(), "deployer.yaml:3:5: redeploy_all_hubs[1]: invalid glob `bad/[x`: unclosed character class; missing ']'"),
-            ("labels:\n  deploy_hub: x\n".into(), "deployer.yaml:2:3: labels: unknown field `deploy_hub`, expected one of `skip_deploy`, `skip_deploy_hubs`, `deploy_hubs`, `deploy_support`"),
+            ("labels:\n  deploy_hub: x\n".into(), "deployer.yaml:2:3: labels: unknown field `deploy_hub`, expected one of `skip_deploy`, `skip_deploy_hubs`, `deploy_hubs`, `deploy_support`, `rollout_all`"),
             ("staging_hub_pattern: '[a'\n".into(), "deployer.yaml:1:22: staging_hub_pattern: invalid glob `[a`: unclosed character class; missing ']'"),
             ("clusters:\n  glob: /outside/*\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern is an absolute path; cluster files are found inside the repository only"),
             ("clusters:\n  glob: '../../x/*'\n".into(), "deployer.yaml:2:9: clusters.glob: the pattern has a `..` segment; cluster files are found inside the repository only"),
@@ -661,7 +671,7 @@ mod tests {
             ("clusters:\n  exclude: ['config//templates/**']\n".into(), "deployer.yaml:2:13: clusters.exclude[0]: the pattern has an empty segment (`//`); cluster files are found by their normalised paths, so it can never match"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{a,/b}/{cluster}.tf'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: with the alternative `/b` of `{a,/b}`, the pattern has an empty segment (`//`); changed paths are normalised and relative to the repository root, so it can never match"),
             ("health_checks:\n  provider_paths: ['./terraform/{provider}/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has a `.` segment (such as `./`); changed paths are normalised and relative to the repository root, so it can never match"),
-            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`, `jsonnet`"),
+            ("hubs: \"SECRET-abc123\"\n".into(), "deployer.yaml:1:1: unknown field `hubs`, expected one of `clusters`, `redeploy_all_hubs`, `redeploy_all_support`, `staging_hub_pattern`, `labels`, `impact`, `render`, `health_checks`, `charts`, `jsonnet`, `rollout`"),
             ("health_checks:\n  cluster_paths:\n    - 'terraform/{provider}/projects/{clustr}.tfvars'\n".into(), "deployer.yaml:3:7: health_checks.cluster_paths[0]: unknown placeholder `{clustr}`; did you mean `{cluster}`?"),
             ("health_checks:\n  provider_paths: ['terraform/modules/**']\n".into(), "deployer.yaml:2:20: health_checks.provider_paths[0]: the pattern has no `{provider}`, so it names no provider"),
             ("health_checks:\n  cluster_path: []\n".into(), "deployer.yaml:2:3: health_checks: unknown field `cluster_path`, expected one of `cluster_paths`, `provider_paths`, `providers`, `clusters`"),

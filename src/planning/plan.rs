@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
 use crate::config::labels::Label;
+use crate::config::rollout::{Pins, Rollout};
 use crate::config::suggest::nearest;
-use crate::config::{Cluster, Estate, Provider, Settings, ValuesFile};
+use crate::config::{Cluster, Estate, Hub, Provider, Settings, ValuesFile};
 use crate::planning::changes::ChangeSet;
 use crate::planning::cluster_edits::{ClusterEdit, Part, CLUSTER_FILE_REASON};
 
@@ -91,6 +92,11 @@ pub enum PlanWarning {
     UnknownLabel { label: String, nearest: String },
     /// A changed `cluster.yaml` whose edit changed only keys no release reads: it plans nothing (a notice).
     UnreadKeysOnly { cluster_name: String, cluster_file: String, keys: Vec<String> },
+    /// With `rollout`: a rolled chart's change goes to the first wave only; the later waves keep their pins
+    /// (a notice). Each later wave with the short sha of its pin, when the pins are known.
+    RolloutPinned { chart: String, first_wave: String, kept: Vec<(String, Option<String>)> },
+    /// With `rollout`: the `rollout-all` label sends rolled charts' changes to every wave at once.
+    RolloutAll { label: String, charts: Vec<String>, skipped_waves: Vec<String> },
 }
 
 impl std::fmt::Display for PlanWarning {
@@ -108,6 +114,27 @@ impl std::fmt::Display for PlanWarning {
                 f,
                 "the cluster.yaml of {cluster_name} changed only keys no release reads ({}), so its edit plans nothing",
                 keys.join(", ")
+            ),
+            PlanWarning::RolloutPinned { chart, first_wave, kept } => {
+                let kept: Vec<String> = kept
+                    .iter()
+                    .map(|(wave, short)| match short {
+                        Some(short) => format!("{wave} keeps {short}"),
+                        None => format!("{wave} keeps its pin"),
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "rollout: the change of the chart {chart} goes to the wave {first_wave} only; {}",
+                    kept.join(", ")
+                )
+            }
+            PlanWarning::RolloutAll { label, charts, skipped_waves } => write!(
+                f,
+                "ROLLOUT SKIPPED: the label {label} sends the change of {} to EVERY wave at once, past the pins of \
+                 the waves {}",
+                charts.join(", "),
+                skipped_waves.join(", ")
             ),
         }
     }
@@ -221,14 +248,33 @@ pub fn plan_with_edits(
     changes: &ChangeSet,
     edits: &ClusterEdits,
 ) -> Plan {
+    plan_with_pins(estate, charts, settings, changes, edits, None)
+}
+
+/// [`plan_with_edits`], with the rollout state file's pins (named in the plan's notes) when `rollout` is
+/// configured. Without `rollout`, the same plan as [`plan_with_edits`].
+pub fn plan_with_pins(
+    estate: &Estate,
+    charts: &ChartInputs,
+    settings: &Settings,
+    changes: &ChangeSet,
+    edits: &ClusterEdits,
+    pins: Option<&Pins>,
+) -> Plan {
     let removed_hubs = removed_hubs(estate, changes, edits);
     let labels = &settings.labels;
     let label_warnings = unknown_labels(changes, labels);
     if changes.has_label(labels.name(Label::SkipDeploy)) {
         return Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
     }
-    // Under `impact: chart-dependencies`, chart folders are left to the chart-input rule.
-    let pattern_paths = || changes.paths.iter().filter(|p| !settings.leaves_path_to_chart_inputs(p));
+    // Under `impact: chart-dependencies`, chart folders are left to the chart-input rule; with `rollout`,
+    // so are the inputs of rolled charts (their waves decide).
+    let pattern_paths = || {
+        changes
+            .paths
+            .iter()
+            .filter(|p| !settings.leaves_path_to_chart_inputs(p) && !rolled_chart_input(settings, charts, p))
+    };
     let all_hubs = global_reason(
         changes,
         labels.name(Label::DeployHubs),
@@ -244,8 +290,14 @@ pub fn plan_with_edits(
     let skip_hubs = changes.has_label(labels.name(Label::SkipDeployHubs));
     let changed: HashSet<&str> = changes.paths.iter().map(String::as_str).collect();
     let modified_charts = charts.modified_charts(&changes.paths);
+    let rollout_all = changes.has_label(labels.name(Label::RolloutAll));
 
     let mut plan = Plan { removed_hubs, warnings: label_warnings, ..Plan::default() };
+    if let Some(rollout) = &settings.rollout {
+        if !skip_hubs {
+            plan.warnings.extend(rollout_notes(rollout, &modified_charts, rollout_all, labels, pins));
+        }
+    }
     for cluster in estate.clusters.iter().filter(|cluster| changed.contains(cluster.file.as_str())) {
         if let Some(keys) = edits.get(&cluster.file).and_then(ClusterEdit::only_unread_keys) {
             plan.warnings.push(PlanWarning::UnreadKeysOnly {
@@ -263,6 +315,7 @@ pub fn plan_with_edits(
             modified_charts: &modified_charts,
             charts,
             edit: edits.get(&cluster.file),
+            rollout: settings.rollout.as_ref().filter(|_| !rollout_all),
         };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
@@ -327,6 +380,8 @@ struct ClusterDecision<'a> {
     charts: &'a ChartInputs,
     /// What the edit of the cluster's file touched, when it was compared with its previous version.
     edit: Option<&'a ClusterEdit>,
+    /// The waves, when a rolled chart's change goes to the first wave only (`rollout`, no `rollout-all` label).
+    rollout: Option<&'a Rollout>,
 }
 
 impl ClusterDecision<'_> {
@@ -337,7 +392,7 @@ impl ClusterDecision<'_> {
         part: Part<'_>,
         values_files: &[ValuesFile],
         own_files: &[(&str, &str)],
-        chart: &str,
+        chart: Option<&str>,
     ) -> Option<String> {
         if let Some(global) = global {
             return Some(global.to_owned());
@@ -383,8 +438,67 @@ impl ClusterDecision<'_> {
         if let Some((what, path)) = own_files.iter().find(|(_, path)| self.changed.contains(path)) {
             return Some(format!("{what} was modified: {}", crate::base::repo_path::basename(path)));
         }
-        self.modified_charts.get(chart).cloned()
+        chart.and_then(|chart| self.modified_charts.get(chart).cloned())
     }
+
+    /// True when a change of the hub's chart does not reach it: its chart rolls out in waves and the
+    /// hub is not in the first.
+    fn holds_chart_change(&self, hub: &Hub, staging: bool) -> bool {
+        self.rollout
+            .is_some_and(|rollout| rollout.rolls(&hub.helm_chart) && rollout.wave_of(self.cluster, hub, staging) > 0)
+    }
+}
+
+/// True when `path` is an input of a chart that rolls out in waves (`rollout.charts`).
+fn rolled_chart_input(settings: &Settings, charts: &ChartInputs, path: &str) -> bool {
+    settings.rollout.as_ref().is_some_and(|rollout| {
+        charts.dependents(path).iter().any(|(chart, _)| rollout.rolls(chart.split(' ').next().unwrap_or(chart)))
+    })
+}
+
+/// The notes of a plan with `rollout`: per rolled chart whose inputs changed, the waves that keep their pin;
+/// or, with the `rollout-all` label, one loud warning naming every wave it skips past.
+fn rollout_notes(
+    rollout: &Rollout,
+    modified_charts: &BTreeMap<&str, String>,
+    rollout_all: bool,
+    labels: &crate::config::labels::Labels,
+    pins: Option<&Pins>,
+) -> Vec<PlanWarning> {
+    let changed: Vec<&String> = rollout
+        .charts
+        .iter()
+        .filter(|chart| {
+            modified_charts.keys().any(|key| key.split(' ').next().is_some_and(|name| name == chart.as_str()))
+        })
+        .collect();
+    let (Some(first), later) = (rollout.waves.first(), rollout.waves.get(1..).unwrap_or_default()) else {
+        return Vec::new();
+    };
+    if changed.is_empty() || later.is_empty() {
+        return Vec::new();
+    }
+    if rollout_all {
+        return vec![PlanWarning::RolloutAll {
+            label: labels.name(Label::RolloutAll).to_owned(),
+            charts: changed.iter().map(|chart| (*chart).clone()).collect(),
+            skipped_waves: later.iter().map(|wave| wave.name.clone()).collect(),
+        }];
+    }
+    changed
+        .into_iter()
+        .map(|chart| PlanWarning::RolloutPinned {
+            chart: chart.clone(),
+            first_wave: first.name.clone(),
+            kept: later
+                .iter()
+                .map(|wave| {
+                    let short = pins.and_then(|pins| pins.get(chart, &wave.name)).map(|pin| pin.short().to_owned());
+                    (wave.name.clone(), short)
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn plan_cluster(
@@ -399,7 +513,7 @@ fn plan_cluster(
     let support_reason = cluster
         .support
         .as_ref()
-        .and_then(|support| decide.reason(all_support, Part::Support, &support.values_files, &[], SUPPORT_CHART));
+        .and_then(|support| decide.reason(all_support, Part::Support, &support.values_files, &[], Some(SUPPORT_CHART)));
 
     let mut staging: Vec<(&str, Option<String>)> = Vec::new();
     let mut prod: Vec<(&str, String)> = Vec::new();
@@ -412,8 +526,11 @@ fn plan_cluster(
             if let Some(file) = &hub.domain_override_file {
                 own_files.push((DOMAIN_OVERRIDE_REASON, file));
             }
-            let reason = decide.reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &own_files, &hub.chart_key());
-            if settings.is_staging_hub(&hub.name) {
+            let is_staging = settings.is_staging_hub(&hub.name);
+            let chart_key = hub.chart_key();
+            let chart = (!decide.holds_chart_change(hub, is_staging)).then_some(chart_key.as_str());
+            let reason = decide.reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &own_files, chart);
+            if is_staging {
                 staging.push((&hub.name, reason));
             } else if let Some(reason) = reason {
                 prod.push((&hub.name, reason));

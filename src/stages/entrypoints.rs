@@ -89,7 +89,10 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
             plan::PlanWarning::NoCanary { cluster_file, .. } => {
                 runner::annotate(Level::Warning, &Diagnostic::new(cluster_file, warning.to_string()));
             }
-            plan::PlanWarning::UnknownLabel { .. } => runner::annotate_message(Level::Warning, &warning.to_string()),
+            plan::PlanWarning::UnknownLabel { .. } | plan::PlanWarning::RolloutAll { .. } => {
+                runner::annotate_message(Level::Warning, &warning.to_string())
+            }
+            plan::PlanWarning::RolloutPinned { .. } => runner::annotate_message(Level::Notice, &warning.to_string()),
             plan::PlanWarning::UnreadKeysOnly { cluster_file, .. } => {
                 runner::annotate(Level::Notice, &Diagnostic::new(cluster_file, warning.to_string()));
             }

@@ -18,7 +18,7 @@ use crate::planning::blocked::{self, RunKind, Verdict};
 use crate::planning::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::planning::legs::{self, Legs};
 use crate::planning::plan::{
-    plan_with_edits, ClusterEdits, Plan, HEALTH_CHECKS_KEY, HEALTH_CHECK_PROD_KEY, HEALTH_CHECK_STAGING_KEY,
+    plan_with_pins, ClusterEdits, Plan, HEALTH_CHECKS_KEY, HEALTH_CHECK_PROD_KEY, HEALTH_CHECK_STAGING_KEY,
     PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY,
 };
 use crate::planning::three_stage::ThreeStage;
@@ -84,7 +84,7 @@ pub fn generate_with(request: &GenerateRequest, previous: Option<&dyn PreviousSo
         Some(source) => previous::cluster_edits(&request.repo, &estate, &request.changes, source),
         None => ClusterEdits::new(),
     };
-    let plan = plan_with_edits(&estate, &charts, &settings, &request.changes, &edits);
+    let plan = plan_with_pins(&estate, &charts, &settings, &request.changes, &edits, loaded.rollout_pins.as_ref());
     Ok(Generated { settings, estate, charts, plan, config_warnings: loaded.warnings, blocked: loaded.blocked })
 }
 
