@@ -38,11 +38,19 @@ fn planned_hubs(plan: &Value) -> Vec<String> {
     let mut hubs = Vec::new();
     for job in plan["support-and-staging-matrix-jobs"].as_array().expect("support-and-staging") {
         for hub in job["staging_hubs"].as_array().expect("staging_hubs") {
-            hubs.push(format!("{}/{}", job["cluster_name"].as_str().unwrap(), hub.as_str().unwrap()));
+            hubs.push(format!(
+                "{}/{}",
+                job["cluster_name"].as_str().expect("as the fixture has it"),
+                hub.as_str().expect("as the fixture has it")
+            ));
         }
     }
     for job in plan["prod-hub-matrix-jobs"].as_array().expect("prod") {
-        hubs.push(format!("{}/{}", job["cluster_name"].as_str().unwrap(), job["hub_name"].as_str().unwrap()));
+        hubs.push(format!(
+            "{}/{}",
+            job["cluster_name"].as_str().expect("as the fixture has it"),
+            job["hub_name"].as_str().expect("as the fixture has it")
+        ));
     }
     hubs.sort();
     hubs
@@ -65,7 +73,7 @@ fn a_chart_change_plans_the_first_wave_only_with_the_staging_canaries() {
     // No support chart: the default `redeploy_all_hubs` (which lists helm-charts/basehub/**) does not take over.
     assert!(plan["support-and-staging-matrix-jobs"]
         .as_array()
-        .unwrap()
+        .expect("as the fixture has it")
         .iter()
         .all(|job| job["upgrade_support"] == false));
 }
@@ -108,7 +116,7 @@ fn a_chart_that_does_not_roll_deploys_everywhere() {
     assert_eq!(planned_hubs(&plan).len(), 8, "{plan}");
     assert!(!stderr.contains("rollout"), "{stderr}");
     // Without that pattern, the chart-input rule: its one hub (and the cluster's canary).
-    let text = fs::read_to_string(repo().join("deployer.yaml")).unwrap();
+    let text = fs::read_to_string(repo().join("deployer.yaml")).expect("as the fixture has it");
     let repo = with_config(&format!("redeploy_all_hubs: [deployer/**]\n{text}"), None);
     let (plan, _) = generate(repo.path(), "helm-charts/daskhub/values.yaml", None);
     assert_eq!(planned_hubs(&plan), ["gamma/dask1", "gamma/staging"], "{plan}");
@@ -116,12 +124,20 @@ fn a_chart_that_does_not_roll_deploys_everywhere() {
 
 #[test]
 fn explain_shows_the_first_wave_only() {
-    let output = deployer(&["explain", "--repo", repo().to_str().unwrap(), "helm-charts/basehub/values.yaml"]);
+    let output = deployer(&[
+        "explain",
+        "--repo",
+        repo().to_str().expect("as the fixture has it"),
+        "helm-charts/basehub/values.yaml",
+    ]);
     let (stdout, stderr) = texts(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("prod1"), "{stdout}");
     assert!(stdout.contains("alpha"), "{stdout}");
     assert!(!stdout.contains("prod2"), "beta/prod2 is in the wave early: {stdout}");
+    assert!(!stdout.contains("every hub is upgraded"), "{stdout}");
+    assert!(stdout.contains("rollout: an input of a rolled chart"), "{stdout}");
+    assert!(stdout.contains("goes to the wave canary only"), "{stdout}");
 }
 
 /// A copy of the fixture with `deployer.yaml` (and the state file, when given) replaced.
@@ -135,9 +151,17 @@ fn with_config(deployer_yaml: &str, state: Option<&str>) -> tempfile::TempDir {
     dir
 }
 
-/// The first line of each problem `deployer validate` reports.
+/// What `deployer generate` prints on stderr when the configuration is refused (it must fail).
 fn problems(repo: &Path) -> String {
-    let output = deployer(&["generate", "--repo", repo.to_str().unwrap(), "--changed-files", "x", "--output", "json"]);
+    let output = deployer(&[
+        "generate",
+        "--repo",
+        repo.to_str().expect("as the fixture has it"),
+        "--changed-files",
+        "x",
+        "--output",
+        "json",
+    ]);
     let (stdout, stderr) = texts(&output);
     assert!(!output.status.success(), "{stdout}\n{stderr}");
     stderr
@@ -217,8 +241,8 @@ fn config_problems_are_reported_at_their_line() {
 
 #[test]
 fn a_missing_state_file_is_an_error_with_the_promote_hint() {
-    let repo = with_config(&fs::read_to_string(repo().join("deployer.yaml")).unwrap(), None);
-    fs::remove_file(repo.path().join("config/rollout.yaml")).unwrap();
+    let repo = with_config(&fs::read_to_string(repo().join("deployer.yaml")).expect("as the fixture has it"), None);
+    fs::remove_file(repo.path().join("config/rollout.yaml")).expect("as the fixture has it");
     let stderr = problems(repo.path());
     assert!(stderr.contains("the rollout state file config/rollout.yaml is missing"), "{stderr}");
     assert!(stderr.contains("deployer rollout promote"), "{stderr}");
@@ -228,6 +252,6 @@ fn a_missing_state_file_is_an_error_with_the_promote_hint() {
 fn without_rollout_a_chart_change_plans_every_hub_as_before() {
     let repo = with_config("staging_hub_pattern: '*staging*'\n", None);
     let (plan, stderr) = generate(repo.path(), "helm-charts/basehub/values.yaml", None);
-    assert_eq!(plan["prod-hub-matrix-jobs"].as_array().unwrap().len(), 5, "{plan}");
+    assert_eq!(plan["prod-hub-matrix-jobs"].as_array().expect("as the fixture has it").len(), 5, "{plan}");
     assert!(!stderr.contains("rollout"), "{stderr}");
 }

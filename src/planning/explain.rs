@@ -4,7 +4,7 @@ use crate::config::charts::ChartInputs;
 use crate::config::globs::Decision;
 use crate::config::{Estate, Settings};
 use crate::planning::changes::ChangeSet;
-use crate::planning::plan::{plan, Plan};
+use crate::planning::plan::{plan, rolled_chart_input, Plan};
 
 /// What one changed path does.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct Explanation {
     pub excluded: Vec<(&'static str, String, String)>,
     /// True under `impact: chart-dependencies` for a path in the charts folder: the patterns are not matched.
     pub left_to_chart_inputs: bool,
+    /// True with `rollout` for an input of a rolled chart: the patterns are not matched, the waves decide.
+    pub left_to_waves: bool,
     /// The charts whose inputs hold the path, by name, with the chain from the chart to the folder holding it.
     pub chart_chains: Vec<(String, String)>,
     /// The plan for this path alone.
@@ -78,15 +80,16 @@ pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths
         .map(|path| {
             let alone = ChangeSet::new([path.as_str()], Vec::<String>::new());
             let left_to_chart_inputs = settings.leaves_path_to_chart_inputs(&path);
+            let left_to_waves = !left_to_chart_inputs && rolled_chart_input(settings, charts, &path);
             let matching = |patterns: &crate::config::globs::Patterns| -> Vec<String> {
-                if left_to_chart_inputs {
+                if left_to_chart_inputs || left_to_waves {
                     Vec::new()
                 } else {
                     patterns.matching(&path).into_iter().map(str::to_owned).collect()
                 }
             };
             let mut excluded = Vec::new();
-            if !left_to_chart_inputs {
+            if !left_to_chart_inputs && !left_to_waves {
                 for (list, patterns) in [
                     ("redeploy_all_hubs", &settings.redeploy_all_hubs),
                     ("redeploy_all_support", &settings.redeploy_all_support),
@@ -101,6 +104,7 @@ pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths
                 all_hubs_patterns: matching(&settings.redeploy_all_hubs),
                 all_support_patterns: matching(&settings.redeploy_all_support),
                 left_to_chart_inputs,
+                left_to_waves,
                 chart_chains: charts
                     .dependents(&path)
                     .into_iter()
@@ -142,6 +146,12 @@ pub fn render(explanations: &[Explanation]) -> String {
         if explanation.left_to_chart_inputs {
             out.push_str("  impact: chart-dependencies: redeploy_all_hubs and redeploy_all_support do not apply in helm-charts/; \
              only the charts whose inputs hold this path are upgraded\n");
+        }
+        if explanation.left_to_waves {
+            out.push_str(
+                "  rollout: an input of a rolled chart: redeploy_all_hubs and redeploy_all_support do not apply; \
+                 the first wave's hubs of the chart are upgraded, the later waves keep their pins\n",
+            );
         }
         for (chart, chain) in &explanation.chart_chains {
             if chain == chart {

@@ -449,8 +449,9 @@ impl ClusterDecision<'_> {
     }
 }
 
-/// True when `path` is an input of a chart that rolls out in waves (`rollout.charts`).
-fn rolled_chart_input(settings: &Settings, charts: &ChartInputs, path: &str) -> bool {
+/// True when `path` is an input of a chart that rolls out in waves (`rollout.charts`): the "all hubs" and
+/// "all support" patterns are not matched against it, its chart's waves decide.
+pub fn rolled_chart_input(settings: &Settings, charts: &ChartInputs, path: &str) -> bool {
     settings.rollout.as_ref().is_some_and(|rollout| {
         charts.dependents(path).iter().any(|(chart, _)| rollout.rolls(chart.split(' ').next().unwrap_or(chart)))
     })
