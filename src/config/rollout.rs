@@ -542,6 +542,86 @@ pub fn is_rfc3339(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn rollout(text: &str) -> Result<Rollout, Vec<Diagnostic>> {
+        let raw: crate::config::raw::RawSettings = crate::config::yaml::parse("deployer.yaml", text)?;
+        Rollout::from_raw(raw.rollout.unwrap_or_default(), "deployer.yaml", text)
+    }
+
+    fn first_problem(text: &str) -> String {
+        let problems = rollout(text).expect_err("a problem");
+        problems[0].to_string().lines().next().unwrap_or_default().to_owned()
+    }
+
+    fn cluster(name: &str, provider: Provider, hubs: &[&str]) -> Cluster {
+        Cluster {
+            name: name.into(),
+            provider,
+            file: format!("c/{name}/cluster.yaml"),
+            dir: format!("c/{name}"),
+            support: None,
+            hubs: hubs
+                .iter()
+                .map(|hub| Hub {
+                    name: (*hub).into(),
+                    helm_chart: "basehub".into(),
+                    values_files: Vec::new(),
+                    chart_override: None,
+                    domain_override_file: None,
+                    domain: None,
+                })
+                .collect(),
+            access: Default::default(),
+            infrastructure_provider: provider.as_str(),
+        }
+    }
+
+    /// A wave takes a hub meeting every criterion it gives; the first wave that takes a hub is its wave, the
+    /// last wave takes the rest.
+    #[test]
+    fn waves_take_hubs_by_every_criterion() {
+        let text = "rollout:\n  charts: [basehub]\n  waves:\n    - name: canary\n      hubs: ['*/staging', 'a/*', '!a/big']\n    - name: early\n      providers: [aws]\n      staging: false\n      clusters: ['b*']\n    - name: rest\n";
+        let rollout = rollout(text).expect("valid");
+        let estate = Estate {
+            clusters: vec![
+                cluster("a", Provider::Gcp, &["staging", "one", "big"]),
+                cluster("b1", Provider::Aws, &["staging", "one"]),
+                cluster("c", Provider::Aws, &["one"]),
+            ],
+        };
+        let staging = |name: &str| name == "staging";
+        let waves: Vec<String> = estate
+            .clusters
+            .iter()
+            .flat_map(|c| c.hubs.iter().map(move |h| (c, h)))
+            .map(|(c, h)| {
+                format!("{}/{}={}", c.name, h.name, rollout.waves[rollout.wave_of(c, h, staging(&h.name))].name)
+            })
+            .collect();
+        assert_eq!(
+            waves,
+            ["a/staging=canary", "a/one=canary", "a/big=rest", "b1/staging=canary", "b1/one=early", "c/one=rest"]
+        );
+        assert!(rollout.check_estate(&estate, &staging, false).is_empty());
+        assert_eq!(rollout.waves[1].soak_minutes, None);
+    }
+
+    #[test]
+    fn rollout_blocks_are_checked_at_their_line() {
+        let cases = [
+            ("rollout:\n  charts: [basehub]\n  waves:\n    - name: canary\n      hubs: [staging]\n    - name: rest\n", "deployer.yaml:5:14: rollout.waves[0].hubs[0]: `staging` has no `/`"),
+            ("rollout:\n  charts: [basehub]\n  waves:\n    - name: canary\n    - name: rest\n", "deployer.yaml:4:7: rollout.waves[0]: the wave `canary` has no selector"),
+            ("rollout:\n  charts: [basehub]\n  waves:\n    - name: Canary\n      staging: true\n    - name: rest\n", "deployer.yaml:4:13: rollout.waves[0].name: a wave name is lowercase letters"),
+            ("rollout:\n  charts: [basehub]\n  waves:\n    - name: a\n      staging: true\n    - name: a\n", "deployer.yaml:6:13: rollout.waves[1].name: the wave name `a` is used twice"),
+            ("rollout:\n  charts: []\n  waves:\n    - name: rest\n", "deployer.yaml:2:3: rollout.charts: `rollout.charts` lists no chart"),
+            ("rollout:\n  charts: [basehub]\n  waves:\n    - name: c\n      clusters: ['!x']\n    - name: rest\n", "deployer.yaml:5:18: rollout.waves[0].clusters[0]: `!x` excludes only"),
+            ("rollout:\n  charts: [basehub]\n  waves:\n    - name: c\n      providers: [gpc]\n    - name: rest\n", "deployer.yaml:5:19: rollout.waves[0].providers[0]: unknown variant"),
+        ];
+        for (text, expected) in cases {
+            let problem = first_problem(text);
+            assert!(problem.starts_with(expected), "{problem}\nexpected {expected}");
+        }
+    }
+
     #[test]
     fn soak_durations() {
         for (text, minutes) in [("30m", Some(30)), ("12h", Some(720)), ("2d", Some(2880)), ("1w", Some(10080))] {
