@@ -239,6 +239,8 @@ async fn filter_reads_the_staging_check_jobs_by_their_default_name() {
         .mount(&server)
         .await;
     let workspace = tempfile::tempdir().expect("temp");
+    // The runner passes action.yml's defaults (`support::action_defaults`): `job-name` is empty there,
+    // so the health-check default applies.
     let result =
         filter_checks(&generated, workspace.path()).github(&server.uri()).env("GITHUB_RUN_ID", "99").run_async().await;
     assert!(result.success(), "{}\n{}", result.stdout, result.stderr);

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::ValueEnum;
 use deployer::base::runner;
 use deployer::github::previous::{BaseDir, GitBase};
-use deployer::planning::blocked::RunKind;
+use deployer::planning::blocked_verdict::RunKind;
 use deployer::planning::changes::{parse_labels, parse_path_list, ChangeSet};
 use deployer::planning::plan::{ProdHubJob, SupportAndStagingJob};
 use deployer::presentation as render;

@@ -32,7 +32,7 @@ pub(super) fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(&repo.repo, &settings, LoadOptions { notices: strict })?;
     // Validation is strict: a cluster blocked by its own files is a problem to report.
     if !loaded.blocked.is_empty() {
-        return Err(deployer::Error::Config(deployer::config::blocked::problems(&loaded.blocked)).into());
+        return Err(deployer::Error::Config(deployer::config::blocked_clusters::problems(&loaded.blocked)).into());
     }
     load_chart_inputs(&repo.repo, &loaded.estate)?;
     runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);

@@ -18,7 +18,7 @@ use super::{Estate, ValuesFile, CHARTS_DIR};
 use crate::base::diagnostic::Diagnostic;
 use crate::base::error::Error;
 use crate::base::repo_fs::{PathProblem, RepoRoot};
-use crate::config::blocked::{self, BlockedCluster};
+use crate::config::blocked_clusters::{self, BlockedCluster};
 
 /// Loads `deployer.yaml`: the file `config` names (relative to `repo`), or
 /// `deployer.yaml` at the root when present, or the defaults.
@@ -66,7 +66,7 @@ pub struct LoadOptions {
 pub fn load_estate(repo: &Path, settings: &Settings) -> Result<Estate, Error> {
     let loaded = load(repo, settings, LoadOptions::default())?;
     if !loaded.blocked.is_empty() {
-        return Err(Error::Config(blocked::problems(&loaded.blocked)));
+        return Err(Error::Config(blocked_clusters::problems(&loaded.blocked)));
     }
     Ok(loaded.estate)
 }
@@ -141,7 +141,7 @@ pub fn load(repo: &Path, settings: &Settings, options: LoadOptions) -> Result<Lo
             Err(found) => blocked.push(BlockedCluster::from_source(&source.file, Some(&source.text), found)),
         }
     }
-    let (parsed, mut duplicates) = blocked::split_duplicate_names(parsed);
+    let (parsed, mut duplicates) = blocked_clusters::split_duplicate_names(parsed);
     blocked.append(&mut duplicates);
     blocked.sort_by(|a, b| a.file.cmp(&b.file));
     let mut estate = assemble_estate(parsed).map_err(Error::Config)?;

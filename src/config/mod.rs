@@ -5,7 +5,7 @@
 //! Every problem becomes a [`crate::Diagnostic`] at its file, line and field.
 
 pub mod before;
-pub mod blocked;
+pub mod blocked_clusters;
 pub mod chart_archives;
 pub mod chart_files;
 pub mod chart_schema;

@@ -3,7 +3,7 @@
 //! packing into legs, the three-stage shape, `explain`, and the filter that
 //! drops the prod jobs of failed canaries.
 
-pub mod blocked;
+pub mod blocked_verdict;
 pub mod changes;
 pub mod cluster_edits;
 pub mod explain;

@@ -1,7 +1,7 @@
 //! The plan as people read it: log tables, the step summary and the PR comment.
 //! Column choices live here once and every format uses them.
 
-pub mod blocked;
+pub mod blocked_summary;
 pub mod manifest_change;
 pub mod markdown;
 pub mod plan_folder;

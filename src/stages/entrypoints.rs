@@ -6,9 +6,9 @@
 
 use crate::base::runner::{self, Level, RunnerEnv};
 use crate::cluster::{access, deploy};
-use crate::config::blocked as config_blocked;
+use crate::config::blocked_clusters as config_blocked;
 use crate::github::previous;
-use crate::planning::{blocked, legs, plan, three_stage};
+use crate::planning::{blocked_verdict, legs, plan, three_stage};
 use crate::presentation::{self as render, plan_folder};
 use crate::stages::{comment, filter, generate};
 use crate::{Diagnostic, Error};
@@ -70,7 +70,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     }
     let plan = &generated.plan;
     let legs = legs::pack_plan(plan, inputs.max_jobs);
-    if verdict == blocked::Verdict::PlanWithWarnings {
+    if verdict == blocked_verdict::Verdict::PlanWithWarnings {
         for problem in config_blocked::problems(&generated.blocked) {
             runner::annotate(Level::Warning, &problem);
         }
@@ -104,7 +104,8 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
     runner::print(&format!("{}\n", legs.describe(inputs.max_jobs)));
 
     plan_folder::write(&plan_dir, plan, env.pull_request()?)?;
-    let summary = format!("{}{}", render::step_summary(plan), render::blocked::summary_markdown(&generated.blocked));
+    let summary =
+        format!("{}{}", render::step_summary(plan), render::blocked_summary::summary_markdown(&generated.blocked));
     runner::append_summary(env, &summary)?;
     let stages = (inputs.matrix_shape == generate::MatrixShape::ThreeStage)
         .then(|| three_stage::three_stage(&plan.support_and_staging, &plan.prod_hubs, inputs.max_jobs));
@@ -118,7 +119,7 @@ pub fn generate(env: &RunnerEnv) -> Result<(), Error> {
         .write(env)?;
     // On a push, the other clusters' jobs are written; the run still fails, so that the blocked ones are seen.
     match (verdict, generated.blocked_error()) {
-        (blocked::Verdict::PlanThenFail, Some(error)) => Err(error),
+        (blocked_verdict::Verdict::PlanThenFail, Some(error)) => Err(error),
         _ => Ok(()),
     }
 }

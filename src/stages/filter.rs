@@ -29,14 +29,12 @@ pub mod inputs {
     /// Every input the action reads.
     pub const ALL: &[&str] =
         &[PROD_HUBS, SUPPORT_AND_STAGING, RESULTS, JOB_NAME, GITHUB_TOKEN, RESULTS_FROM, RESULTS_ARTIFACTS];
-    /// The default of each input the code gives one (when the input is absent or empty; the upgrade matrices' ones), as
-    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it).
+    /// The default of each input the code gives one (when the input is absent or empty), as
+    /// `action.yml` must declare it (`tests/action_metadata.rs` checks it). `job-name` and
+    /// `results-artifacts` have none there: their defaults depend on the matrices' kind, and a
+    /// default in `action.yml` would be passed by the runner and always win.
     pub fn defaults() -> Vec<(&'static str, String)> {
-        vec![
-            (JOB_NAME, crate::planning::filter::DEFAULT_JOB_NAME.to_owned()),
-            (RESULTS_FROM, super::DEFAULT_RESULTS_FROM.to_owned()),
-            (RESULTS_ARTIFACTS, super::DEFAULT_RESULTS_ARTIFACTS.to_owned()),
-        ]
+        vec![(RESULTS_FROM, super::DEFAULT_RESULTS_FROM.to_owned())]
     }
 }
 

@@ -7,14 +7,14 @@ use crate::base::diagnostic::Diagnostic;
 use crate::base::error::Error;
 use crate::base::event::Trigger;
 use crate::base::runner::{Outputs, RunnerEnv};
-use crate::config::blocked::{self as config_blocked, BlockedCluster};
+use crate::config::blocked_clusters::{self as config_blocked, BlockedCluster};
 use crate::config::charts::ChartInputs;
 use crate::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
 use crate::config::{Estate, Settings};
 use crate::github::detect::{detect, DEPLOY_ALL_REASON};
 use crate::github::previous::{self, PreviousSource};
 use crate::github::{ClientConfig, GitHub};
-use crate::planning::blocked::{self, RunKind, Verdict};
+use crate::planning::blocked_verdict::{self, RunKind, Verdict};
 use crate::planning::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::planning::legs::{self, Legs};
 use crate::planning::plan::{
@@ -48,10 +48,10 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// What the run does about its blocked clusters ([`blocked::decide`]); [`Verdict::Stop`] is the
+    /// What the run does about its blocked clusters ([`blocked_verdict::decide`]); [`Verdict::Stop`] is the
     /// error to report, with every blocked cluster's problems.
     pub fn verdict(&self, changes: &ChangeSet, kind: RunKind) -> Result<Verdict, Error> {
-        match blocked::decide(&self.blocked, self.estate.clusters.len(), changes, kind) {
+        match blocked_verdict::decide(&self.blocked, self.estate.clusters.len(), changes, kind) {
             Verdict::Stop => Err(Error::Config(config_blocked::problems(&self.blocked))),
             verdict => Ok(verdict),
         }

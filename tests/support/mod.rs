@@ -179,6 +179,12 @@ impl ActionRun {
             fs::write(&event_file, event).expect("event file");
             command.env("GITHUB_EVENT_PATH", &event_file);
         }
+        // As the runner does: every input of the action's metadata that has a `default:` and that
+        // the step leaves out is passed with its default (expressions such as `${{ github.token }}`
+        // aside: the runner evaluates those).
+        for (name, value) in action_defaults(&self.binary) {
+            command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
+        }
         for (name, value) in &self.inputs {
             command.env(format!("INPUT_{}", name.to_ascii_uppercase()), value);
         }
@@ -285,6 +291,28 @@ pub fn copy_tree(from: &Path, to: &Path) {
             fs::copy(entry.path(), &target).expect("copy file");
         }
     }
+}
+
+/// The `default:` of every input of `actions/<name>/action.yml` for the binary `action-<name>`
+/// (none for other binaries), expressions left out.
+pub fn action_defaults(binary: &str) -> Vec<(String, String)> {
+    let Some(action) = binary.strip_prefix("action-") else { return Vec::new() };
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("actions").join(action).join("action.yml");
+    let Ok(text) = fs::read_to_string(&file) else { return Vec::new() };
+    let metadata: yaml_serde::Value = yaml_serde::from_str(&text).expect("action.yml parses");
+    let Some(inputs) = metadata.get("inputs").and_then(yaml_serde::Value::as_mapping) else { return Vec::new() };
+    inputs
+        .iter()
+        .filter_map(|(name, input)| {
+            let default = match input.get("default")? {
+                yaml_serde::Value::String(text) => text.clone(),
+                yaml_serde::Value::Bool(flag) => flag.to_string(),
+                yaml_serde::Value::Number(number) => number.to_string(),
+                _ => return None,
+            };
+            (!default.contains("${{")).then(|| (name.as_str().unwrap_or_default().to_owned(), default))
+        })
+        .collect()
 }
 
 impl ActionRun {

@@ -8,7 +8,7 @@
 //! (`deployer.yaml`, a chart's `Chart.yaml`) never reach this module: they
 //! stop everything. Pure.
 
-use crate::config::blocked::BlockedCluster;
+use crate::config::blocked_clusters::BlockedCluster;
 use crate::planning::changes::ChangeSet;
 
 /// What kind of run plans: only pull requests are treated differently.

@@ -1,7 +1,7 @@
 //! The step summary's section on blocked clusters.
 
 use crate::base::diagnostic::Diagnostic;
-use crate::config::blocked::BlockedCluster;
+use crate::config::blocked_clusters::BlockedCluster;
 use crate::presentation::markdown::escape_cell;
 
 /// A Markdown section for the step summary naming the blocked clusters and their first problem.

@@ -2,7 +2,7 @@
 //! cluster's files (its `cluster.yaml`, or a file it lists) makes that cluster
 //! a [`BlockedCluster`] instead of failing the whole load; two clusters of one
 //! name block each other. What a run then does about them is
-//! [`crate::planning::blocked`]'s. Pure.
+//! [`crate::planning::blocked_verdict`]'s. Pure.
 
 use std::collections::BTreeMap;
 
