@@ -19,10 +19,12 @@ use crate::base::error::Error;
 use crate::base::event::{is_null_sha, is_sha, RepoRef, Trigger};
 use crate::base::repo_fs::{PathProblem, RepoRoot};
 use crate::base::runner::RunnerEnv;
+use crate::config::rollout::{self, Pins, Rollout};
 use crate::config::Estate;
 use crate::github::{ClientConfig, GitHub};
 use crate::planning::changes::ChangeSet;
 use crate::planning::cluster_edits::{self, ClusterEdit, PreviousVersion};
+use crate::planning::pin_edits::{self, PinEdits};
 use crate::planning::plan::ClusterEdits;
 
 /// The largest cluster file read, either version.
@@ -71,6 +73,36 @@ pub fn cluster_edits(repo: &Path, estate: &Estate, changes: &ChangeSet, source: 
             (file, edit)
         })
         .collect()
+}
+
+/// What the change did to the rollout state file (`rollout.state_file`): unchanged when it is not among the
+/// changed paths; else its previous version from `source`, parsed against the current waves, compared with
+/// the current `pins`. A previous version that cannot be had or read is [`PinEdits::Unknown`] with why
+/// (every later wave is then upgraded), never a failed plan.
+pub fn pin_edits(
+    rollout: &Rollout,
+    pins: Option<&Pins>,
+    changes: &ChangeSet,
+    source: Option<&dyn PreviousSource>,
+) -> PinEdits {
+    let file = crate::base::repo_path::normalize(&rollout.state_file);
+    let Some(pins) = pins.filter(|_| changes.paths.iter().any(|path| *path == file)) else {
+        return PinEdits::Unchanged;
+    };
+    let Some(source) = source else {
+        return PinEdits::Unknown("no base commit to read the previous version at".into());
+    };
+    match source.previous_versions(std::slice::from_ref(&file)).remove(&file) {
+        Some(PreviousVersion::Text(text)) => match rollout::parse_state(&file, &text, rollout) {
+            Ok(previous) => PinEdits::Moved(pin_edits::moved_pins(&previous, pins)),
+            Err(problems) => PinEdits::Unknown(format!(
+                "the previous version does not fit the current waves: {}",
+                problems.first().map_or_else(|| "it does not parse".to_owned(), |problem| problem.message.clone())
+            )),
+        },
+        Some(PreviousVersion::Unavailable(why)) => PinEdits::Unknown(why),
+        None => PinEdits::Unknown("it could not be looked up".into()),
+    }
 }
 
 fn too_large() -> String {

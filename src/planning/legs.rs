@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Provider;
-use crate::planning::plan::{HealthCheckJob, Plan, ProdHubJob, SupportAndStagingJob};
+use crate::planning::plan::{HealthCheckJob, JobRollout, Plan, ProdHubJob, SupportAndStagingJob};
 
 /// GitHub Actions' limit on jobs per matrix, and the default `max-jobs`.
 pub const DEFAULT_MAX_JOBS: usize = crate::planning::plan::MAX_MATRIX_JOBS;
@@ -80,6 +80,9 @@ pub struct ProdCluster {
 pub struct ProdHub {
     pub hub_name: String,
     pub reason_for_redeploy: String,
+    /// With `rollout`, when the hub's chart rolls out in waves: its wave and chart commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<JobRollout>,
 }
 
 impl SupportAndStagingLeg {
@@ -106,6 +109,7 @@ impl ProdLeg {
                         provider: cluster.provider,
                         hub_name: hub.hub_name.clone(),
                         reason_for_redeploy: hub.reason_for_redeploy.clone(),
+                        rollout: hub.rollout.clone(),
                     })
                 })
                 .collect(),
@@ -444,7 +448,11 @@ fn prod_cluster(group: &ClusterHubs<'_>, hubs: &[&ProdHubJob]) -> ProdCluster {
         provider: group.provider,
         hubs: hubs
             .iter()
-            .map(|job| ProdHub { hub_name: job.hub_name.clone(), reason_for_redeploy: job.reason_for_redeploy.clone() })
+            .map(|job| ProdHub {
+                hub_name: job.hub_name.clone(),
+                reason_for_redeploy: job.reason_for_redeploy.clone(),
+                rollout: job.rollout.clone(),
+            })
             .collect(),
     }
 }

@@ -1,5 +1,6 @@
 //! The pure decision core: values in, values out. What changed, what a
 //! `cluster.yaml` edit touched, which clusters are blocked, the plan's rules,
+//! which rollout pins a state file edit moved,
 //! packing into legs, the three-stage shape, `explain`, and the filter that
 //! drops the prod jobs of failed canaries.
 
@@ -9,5 +10,6 @@ pub mod cluster_edits;
 pub mod explain;
 pub mod filter;
 pub mod legs;
+pub mod pin_edits;
 pub mod plan;
 pub mod three_stage;

@@ -12,6 +12,7 @@ use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Hub, Provider, Settings, ValuesFile};
 use crate::planning::changes::ChangeSet;
 use crate::planning::cluster_edits::{ClusterEdit, Part, CLUSTER_FILE_REASON};
+use crate::planning::pin_edits::PinEdits;
 
 /// GitHub Actions' limit on jobs per matrix.
 pub const MAX_MATRIX_JOBS: usize = 256;
@@ -38,6 +39,9 @@ pub struct SupportAndStagingJob {
     pub upgrade_staging: bool,
     pub reason_for_staging_redeploy: String,
     pub staging_hubs: Vec<String>,
+    /// With `rollout`: the wave and chart commit of each staging hub whose chart rolls out in waves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub staging_rollout: BTreeMap<String, JobRollout>,
 }
 
 /// One leg of the prod-hub matrix: one hub.
@@ -48,6 +52,30 @@ pub struct ProdHubJob {
     pub provider: Provider,
     pub hub_name: String,
     pub reason_for_redeploy: String,
+    /// With `rollout`, when the hub's chart rolls out in waves: its wave and chart commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<JobRollout>,
+}
+
+/// The wave of a hub whose chart rolls out in waves, and the commit its chart is rendered at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRollout {
+    pub wave: String,
+    /// The wave's pin (40 lowercase hex digits); empty for the head (the first wave, or the
+    /// `rollout-all` label).
+    #[schemars(regex(pattern = r"^([0-9a-f]{40})?$"))]
+    pub chart_commit: String,
+}
+
+impl JobRollout {
+    /// `wave early, chart at 1234567` (or `at the head`), for the plan tables.
+    pub fn describe(&self) -> String {
+        match self.chart_commit.get(..7) {
+            Some(short) => format!("wave {}, chart at {short}", self.wave),
+            None => format!("wave {}, chart at the head", self.wave),
+        }
+    }
 }
 
 /// One hub to health-check without an upgrade, because infrastructure it runs on changed.
@@ -248,11 +276,13 @@ pub fn plan_with_edits(
     changes: &ChangeSet,
     edits: &ClusterEdits,
 ) -> Plan {
-    plan_with_pins(estate, charts, settings, changes, edits, None)
+    plan_with_pins(estate, charts, settings, changes, edits, None, &PinEdits::Unchanged)
 }
 
 /// [`plan_with_edits`], with the rollout state file's pins (named in the plan's notes) when `rollout` is
-/// configured. Without `rollout`, the same plan as [`plan_with_edits`].
+/// configured, and what an edit of the state file moved (`pin_edits`: the hubs of those waves are upgraded).
+/// Jobs of hubs whose chart rolls out carry their wave and chart commit. Without `rollout`, the same plan as
+/// [`plan_with_edits`].
 pub fn plan_with_pins(
     estate: &Estate,
     charts: &ChartInputs,
@@ -260,6 +290,7 @@ pub fn plan_with_pins(
     changes: &ChangeSet,
     edits: &ClusterEdits,
     pins: Option<&Pins>,
+    pin_edits: &PinEdits,
 ) -> Plan {
     let removed_hubs = removed_hubs(estate, changes, edits);
     let labels = &settings.labels;
@@ -316,6 +347,7 @@ pub fn plan_with_pins(
             charts,
             edit: edits.get(&cluster.file),
             rollout: settings.rollout.as_ref().filter(|_| !rollout_all),
+            waves: settings.rollout.as_ref().map(|rollout| Waves { rollout, pins, pin_edits, rollout_all }),
         };
         plan_cluster(&decide, settings, all_hubs.as_deref(), all_support.as_deref(), skip_hubs, &mut plan);
     }
@@ -382,6 +414,46 @@ struct ClusterDecision<'a> {
     edit: Option<&'a ClusterEdit>,
     /// The waves, when a rolled chart's change goes to the first wave only (`rollout`, no `rollout-all` label).
     rollout: Option<&'a Rollout>,
+    /// With `rollout` (whatever the labels): the waves, their pins and what the state file's edit moved.
+    waves: Option<Waves<'a>>,
+}
+
+/// With `rollout`: the waves, the state file's pins, what its edit moved, and the `rollout-all` label.
+#[derive(Clone, Copy)]
+struct Waves<'a> {
+    rollout: &'a Rollout,
+    pins: Option<&'a Pins>,
+    pin_edits: &'a PinEdits,
+    rollout_all: bool,
+}
+
+impl Waves<'_> {
+    /// The wave of `hub` and the chart commit it runs (empty: the head), when its chart rolls out.
+    fn job_rollout(&self, cluster: &Cluster, hub: &Hub, staging: bool) -> Option<JobRollout> {
+        if !self.rollout.rolls(&hub.helm_chart) {
+            return None;
+        }
+        let index = self.rollout.wave_of(cluster, hub, staging);
+        let wave = self.rollout.waves.get(index)?;
+        let pinned = index > 0 && !self.rollout_all;
+        let chart_commit = pinned
+            .then(|| self.pins.and_then(|pins| pins.get(&hub.helm_chart, &wave.name)))
+            .flatten()
+            .map(|pin| pin.commit.clone())
+            .unwrap_or_default();
+        Some(JobRollout { wave: wave.name.clone(), chart_commit })
+    }
+
+    /// The reason to upgrade `hub` because the state file's edit moved its wave's pin.
+    fn pin_reason(&self, cluster: &Cluster, hub: &Hub, staging: bool) -> Option<String> {
+        if !self.rollout.rolls(&hub.helm_chart) {
+            return None;
+        }
+        let index = self.rollout.wave_of(cluster, hub, staging);
+        let wave = self.rollout.waves.get(index).filter(|_| index > 0)?;
+        let pin = self.pins.and_then(|pins| pins.get(&hub.helm_chart, &wave.name));
+        self.pin_edits.reason(&hub.helm_chart, &wave.name, pin)
+    }
 }
 
 impl ClusterDecision<'_> {
@@ -530,7 +602,9 @@ fn plan_cluster(
             let is_staging = settings.is_staging_hub(&hub.name);
             let chart_key = hub.chart_key();
             let chart = (!decide.holds_chart_change(hub, is_staging)).then_some(chart_key.as_str());
-            let reason = decide.reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &own_files, chart);
+            let reason = decide
+                .reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &own_files, chart)
+                .or_else(|| decide.waves.and_then(|waves| waves.pin_reason(cluster, hub, is_staging)));
             if is_staging {
                 staging.push((&hub.name, reason));
             } else if let Some(reason) = reason {
@@ -556,6 +630,10 @@ fn plan_cluster(
     let staging: Vec<(&str, String)> =
         staging.into_iter().filter_map(|(name, reason)| reason.map(|reason| (name, reason))).collect();
 
+    let job_rollout = |name: &str| {
+        let hub = cluster.hubs.iter().find(|hub| hub.name == name)?;
+        decide.waves?.job_rollout(cluster, hub, settings.is_staging_hub(name))
+    };
     if support_reason.is_some() || !staging.is_empty() {
         plan.support_and_staging.push(SupportAndStagingJob {
             cluster_name: cluster.name.clone(),
@@ -565,6 +643,10 @@ fn plan_cluster(
             upgrade_staging: !staging.is_empty(),
             reason_for_staging_redeploy: staging_reason(&staging),
             staging_hubs: staging.iter().map(|(name, _)| (*name).to_owned()).collect(),
+            staging_rollout: staging
+                .iter()
+                .filter_map(|(name, _)| job_rollout(name).map(|r| ((*name).to_owned(), r)))
+                .collect(),
         });
     }
     plan.prod_hubs.extend(prod.into_iter().map(|(name, reason)| ProdHubJob {
@@ -572,6 +654,7 @@ fn plan_cluster(
         provider: cluster.provider,
         hub_name: name.to_owned(),
         reason_for_redeploy: reason,
+        rollout: job_rollout(name),
     }));
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Provider;
 use crate::planning::legs::chunk_groups;
-use crate::planning::plan::{ProdHubJob, SupportAndStagingJob};
+use crate::planning::plan::{JobRollout, ProdHubJob, SupportAndStagingJob};
 
 /// The value of `matrix-shape` (and `--matrix-shape`) that adds these outputs.
 pub const SHAPE_NAME: &str = "three-stage";
@@ -35,6 +35,9 @@ pub struct StageJob {
     /// Absent from `support-jobs` items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_name: Option<String>,
+    /// With `rollout`, on hub items whose chart rolls out in waves: the wave and chart commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<JobRollout>,
 }
 
 /// Past `max-jobs`: several jobs in one leg.
@@ -90,6 +93,7 @@ pub fn three_stage(support_and_staging: &[SupportAndStagingJob], prod: &[ProdHub
             provider: job.provider,
             choice_reason: job.reason_for_support_redeploy.clone(),
             hub_name: None,
+            rollout: None,
         })
         .collect();
     let staging: Vec<StageJob> = support_and_staging
@@ -101,6 +105,7 @@ pub fn three_stage(support_and_staging: &[SupportAndStagingJob], prod: &[ProdHub
                 provider: job.provider,
                 choice_reason: job.reason_for_staging_redeploy.clone(),
                 hub_name: Some(hub.clone()),
+                rollout: job.staging_rollout.get(hub).cloned(),
             })
         })
         .collect();
@@ -111,6 +116,7 @@ pub fn three_stage(support_and_staging: &[SupportAndStagingJob], prod: &[ProdHub
             provider: job.provider,
             choice_reason: job.reason_for_redeploy.clone(),
             hub_name: Some(job.hub_name.clone()),
+            rollout: job.rollout.clone(),
         })
         .collect();
     ThreeStage { support: pack(support, max_jobs), staging: pack(staging, max_jobs), prod: pack(prod, max_jobs) }

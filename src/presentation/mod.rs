@@ -68,12 +68,22 @@ fn support_and_staging_rows(jobs: &[SupportAndStagingJob], diff: Option<&Manifes
                 job.reason_for_support_redeploy.clone(),
                 yes_no(job.upgrade_staging),
                 job.staging_hubs.join(", "),
-                job.reason_for_staging_redeploy.clone(),
+                staging_reason_cell(job),
             ];
             row.extend(diff.map(|diff| manifest_change::support_and_staging_cell(diff, job)));
             row
         })
         .collect()
+}
+
+/// The staging reason, with each staging hub's wave and chart commit when its chart rolls out in waves.
+fn staging_reason_cell(job: &SupportAndStagingJob) -> String {
+    if job.staging_rollout.is_empty() {
+        return job.reason_for_staging_redeploy.clone();
+    }
+    let waves: Vec<String> =
+        job.staging_rollout.iter().map(|(hub, rollout)| format!("{hub}: {}", rollout.describe())).collect();
+    format!("{} ({})", job.reason_for_staging_redeploy, waves.join("; "))
 }
 
 fn prod_hub_rows(jobs: &[ProdHubJob], diff: Option<&ManifestDiff>) -> Vec<Vec<String>> {
@@ -83,7 +93,10 @@ fn prod_hub_rows(jobs: &[ProdHubJob], diff: Option<&ManifestDiff>) -> Vec<Vec<St
                 job.provider.as_str().to_owned(),
                 job.cluster_name.clone(),
                 job.hub_name.clone(),
-                job.reason_for_redeploy.clone(),
+                match &job.rollout {
+                    Some(rollout) => format!("{} ({})", job.reason_for_redeploy, rollout.describe()),
+                    None => job.reason_for_redeploy.clone(),
+                },
             ];
             row.extend(diff.map(|diff| manifest_change::prod_hub_cell(diff, job)));
             row

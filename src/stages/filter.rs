@@ -100,6 +100,7 @@ fn as_canary(leg: &HealthCheckLeg) -> SupportAndStagingLeg {
         upgrade_staging: true,
         reason_for_staging_redeploy: String::new(),
         staging_hubs,
+        staging_rollout: Default::default(),
     };
     let of_cluster = |cluster: &crate::planning::legs::HealthCheckCluster| {
         job(&cluster.cluster_name, cluster.provider, cluster.hubs.iter().map(|h| h.hub_name.clone()).collect())
@@ -124,6 +125,7 @@ fn as_prod_job(job: crate::planning::plan::HealthCheckJob) -> ProdHubJob {
         provider: job.provider,
         hub_name: job.hub_name,
         reason_for_redeploy: job.reason_for_health_check,
+        rollout: None,
     }
 }
 

@@ -17,6 +17,7 @@ use crate::github::{ClientConfig, GitHub};
 use crate::planning::blocked_verdict::{self, RunKind, Verdict};
 use crate::planning::changes::{parse_labels, parse_path_list, ChangeSet};
 use crate::planning::legs::{self, Legs};
+use crate::planning::pin_edits::PinEdits;
 use crate::planning::plan::{
     plan_with_pins, ClusterEdits, Plan, HEALTH_CHECKS_KEY, HEALTH_CHECK_PROD_KEY, HEALTH_CHECK_STAGING_KEY,
     PROD_HUBS_KEY, SUPPORT_AND_STAGING_KEY,
@@ -84,7 +85,12 @@ pub fn generate_with(request: &GenerateRequest, previous: Option<&dyn PreviousSo
         Some(source) => previous::cluster_edits(&request.repo, &estate, &request.changes, source),
         None => ClusterEdits::new(),
     };
-    let plan = plan_with_pins(&estate, &charts, &settings, &request.changes, &edits, loaded.rollout_pins.as_ref());
+    let pins = loaded.rollout_pins.as_ref();
+    let pin_edits = match &settings.rollout {
+        Some(rollout) => previous::pin_edits(rollout, pins, &request.changes, previous),
+        None => PinEdits::Unchanged,
+    };
+    let plan = plan_with_pins(&estate, &charts, &settings, &request.changes, &edits, pins, &pin_edits);
     Ok(Generated { settings, estate, charts, plan, config_warnings: loaded.warnings, blocked: loaded.blocked })
 }
 
