@@ -169,12 +169,14 @@ fn fleet_jobs(fleet: &[(usize, usize, usize)]) -> (Vec<SupportAndStagingJob>, Ve
                 upgrade_staging: staging > 0,
                 reason_for_staging_redeploy: "shared chart changed".into(),
                 staging_hubs: (0..staging).map(|s| format!("staging{s}")).collect(),
+                staging_rollout: Default::default(),
             });
             prod.extend((0..prods).map(|h| ProdHubJob {
                 cluster_name: cluster_name.clone(),
                 provider: Provider::Gcp,
                 hub_name: format!("prod{h:03}"),
                 reason_for_redeploy: "shared chart changed".into(),
+                rollout: None,
             }));
         }
     }

@@ -286,7 +286,7 @@ fn wave_problem(wave: &Wave, message: String) -> Diagnostic {
 }
 
 /// `[a-z0-9-]`, 1 to 40 characters.
-fn is_wave_name(name: &str) -> bool {
+pub fn is_wave_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -487,7 +487,7 @@ pub fn parse_state(file: &str, text: &str, rollout: &Rollout) -> Result<Pins, Ve
 }
 
 /// 40 lowercase hex digits.
-fn is_commit(text: &str) -> bool {
+pub fn is_commit(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 

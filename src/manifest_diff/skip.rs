@@ -113,6 +113,7 @@ mod tests {
             upgrade_staging: !staging.is_empty(),
             reason_for_staging_redeploy: if staging.is_empty() { String::new() } else { "r".into() },
             staging_hubs: staging.iter().map(|h| (*h).to_owned()).collect(),
+            staging_rollout: Default::default(),
         }
     }
 
@@ -122,6 +123,7 @@ mod tests {
             provider: Provider::Gcp,
             hub_name: hub.into(),
             reason_for_redeploy: "r".into(),
+            rollout: None,
         }
     }
 

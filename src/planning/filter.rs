@@ -265,6 +265,7 @@ mod tests {
             provider: Provider::Gcp,
             hub_name: hub.into(),
             reason_for_redeploy: "r".into(),
+            rollout: None,
         }
     }
 
@@ -277,6 +278,7 @@ mod tests {
             upgrade_staging: false,
             reason_for_staging_redeploy: String::new(),
             staging_hubs: vec![],
+            staging_rollout: Default::default(),
         }
     }
 

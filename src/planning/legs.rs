@@ -547,6 +547,7 @@ mod tests {
                     provider: Provider::Gcp,
                     hub_name: format!("h{h:03}"),
                     reason_for_redeploy: "r".into(),
+                    rollout: None,
                 })
             })
             .collect()
@@ -561,6 +562,7 @@ mod tests {
             upgrade_staging: staging > 0,
             reason_for_staging_redeploy: "r".into(),
             staging_hubs: (0..staging).map(|s| format!("staging{s}")).collect(),
+            staging_rollout: Default::default(),
         }
     }
 

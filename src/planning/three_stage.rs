@@ -163,6 +163,7 @@ mod tests {
             upgrade_staging: !staging.is_empty(),
             reason_for_staging_redeploy: if staging.is_empty() { String::new() } else { "staging why".to_owned() },
             staging_hubs: staging.iter().map(|s| (*s).to_owned()).collect(),
+            staging_rollout: Default::default(),
         }
     }
 
@@ -172,6 +173,7 @@ mod tests {
             provider: Provider::Gcp,
             hub_name: hub.to_owned(),
             reason_for_redeploy: format!("{hub} why"),
+            rollout: None,
         }
     }
 

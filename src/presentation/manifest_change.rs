@@ -416,6 +416,7 @@ mod tests {
             provider: Provider::Gcp,
             hub_name: hub.into(),
             reason_for_redeploy: "values changed".into(),
+            rollout: None,
         };
         PlanFile {
             version: 1,
@@ -429,6 +430,7 @@ mod tests {
                 upgrade_staging: true,
                 reason_for_staging_redeploy: "staging values changed".into(),
                 staging_hubs: vec!["staging".into()],
+                staging_rollout: Default::default(),
             }],
             prod_hubs: ["prod", "newhub", "gone", "broken", "secret", "absent"].into_iter().map(prod).collect(),
             warnings: vec![],

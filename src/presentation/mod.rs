@@ -557,6 +557,7 @@ mod tests {
                     provider: Provider::Aws,
                     hub_name: format!("hub{i}"),
                     reason_for_redeploy: "r".into(),
+                    rollout: None,
                 })
                 .collect(),
             ..Plan::default()

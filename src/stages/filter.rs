@@ -556,6 +556,7 @@ mod matrix_tests {
             upgrade_staging: false,
             reason_for_staging_redeploy: String::new(),
             staging_hubs: Vec::new(),
+            staging_rollout: Default::default(),
         }
     }
 

@@ -590,6 +590,7 @@ mod tests {
             upgrade_staging: !staging.is_empty(),
             reason_for_staging_redeploy: String::new(),
             staging_hubs: staging.iter().map(|s| s.to_string()).collect(),
+            staging_rollout: Default::default(),
         }
     }
 
@@ -599,6 +600,7 @@ mod tests {
             provider: Provider::Aws,
             hub_name: hub.into(),
             reason_for_redeploy: "r".into(),
+            rollout: None,
         }
     }
 

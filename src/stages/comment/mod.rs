@@ -10,6 +10,8 @@ mod untrusted_diff;
 use crate::base::error::Error;
 use crate::base::event::is_sha;
 use crate::config::cluster::{is_valid_cluster_name, is_valid_hub_name};
+use crate::config::rollout::{is_commit, is_wave_name};
+use crate::planning::plan::JobRollout;
 use crate::presentation::plan_folder::{PlanFile, PLAN_FILE_VERSION};
 use crate::presentation::{self, truncate_at_line};
 
@@ -142,16 +144,36 @@ pub fn parse_untrusted_plan(bytes: &[u8]) -> Result<PlanFile, Error> {
             Err(untrusted(FILE, format!("a reason is longer than {MAX_REASON_CHARS} characters")))
         }
     };
+    // A wave name as `rollout.waves` allows, and a chart commit that is empty (the head) or a full sha.
+    let rollout = |rollout: &JobRollout| {
+        if !is_wave_name(&rollout.wave) {
+            return Err(untrusted(FILE, format!("{:?} is not a wave name", rollout.wave)));
+        }
+        if !(rollout.chart_commit.is_empty() || is_commit(&rollout.chart_commit)) {
+            return Err(untrusted(FILE, format!("{:?} is not a 40-digit chart commit", rollout.chart_commit)));
+        }
+        Ok(())
+    };
     for job in &plan.support_and_staging {
         cluster(&job.cluster_name)?;
         job.staging_hubs.iter().try_for_each(|h| hub(h))?;
         reason(&job.reason_for_support_redeploy)?;
         reason(&job.reason_for_staging_redeploy)?;
+        for (staging_hub, staging_rollout) in &job.staging_rollout {
+            if !job.staging_hubs.contains(staging_hub) {
+                return Err(untrusted(
+                    FILE,
+                    format!("{staging_hub:?} has a rollout but is not a staging hub of its job"),
+                ));
+            }
+            rollout(staging_rollout)?;
+        }
     }
     for job in &plan.prod_hubs {
         cluster(&job.cluster_name)?;
         hub(&job.hub_name)?;
         reason(&job.reason_for_redeploy)?;
+        job.rollout.as_ref().map_or(Ok(()), rollout)?;
     }
     for job in plan.staging_checks.iter().chain(&plan.prod_checks) {
         cluster(&job.cluster_name)?;
@@ -433,6 +455,60 @@ mod tests {
         for plan in bad {
             let error = parse_untrusted_plan(plan.to_string().as_bytes()).unwrap_err().to_string();
             assert!(error.starts_with("refusing the artifact: plan.json: "), "{plan}: {error}");
+        }
+    }
+
+    #[test]
+    fn rollouts_in_untrusted_plans_are_checked() {
+        let pin = "0123456789abcdef0123456789abcdef01234567";
+        let plan = |prod_rollout: serde_json::Value, staging_rollout: serde_json::Value| {
+            serde_json::json!({"version": 1, "pr_number": 1, "head_sha": null,
+                "support-and-staging-matrix-jobs": [{"cluster_name": "c1", "provider": "gcp", "upgrade_support": false,
+                    "reason_for_support_redeploy": "", "upgrade_staging": true, "reason_for_staging_redeploy": "r",
+                    "staging_hubs": ["staging"], "staging_rollout": staging_rollout}],
+                "prod-hub-matrix-jobs": [{"cluster_name": "c1", "provider": "gcp", "hub_name": "prod",
+                    "reason_for_redeploy": "r", "rollout": prod_rollout}]})
+            .to_string()
+        };
+        let head = serde_json::json!({"staging": {"wave": "canary", "chart_commit": ""}});
+        let good = plan(serde_json::json!({"wave": "early", "chart_commit": pin}), head.clone());
+        let parsed = parse_untrusted_plan(good.as_bytes()).unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(parsed.prod_hubs[0].rollout.as_ref().map(|r| r.chart_commit.as_str()), Some(pin));
+        assert_eq!(parsed.support_and_staging[0].staging_rollout["staging"].wave, "canary");
+        let bad = [
+            (plan(serde_json::json!({"wave": "early", "chart_commit": "0123456"}), head.clone()), "is not a 40-digit"),
+            (
+                plan(serde_json::json!({"wave": "early", "chart_commit": pin.to_uppercase()}), head.clone()),
+                "is not a 40-digit",
+            ),
+            (
+                plan(serde_json::json!({"wave": "early", "chart_commit": "--upload-pack=x"}), head.clone()),
+                "is not a 40-digit",
+            ),
+            (plan(serde_json::json!({"wave": "Early<b>", "chart_commit": pin}), head.clone()), "is not a wave name"),
+            (plan(serde_json::json!({"wave": "early"}), head.clone()), "missing field `chart_commit`"),
+            (plan(serde_json::json!({"wave": "early", "chart_commit": pin, "x": 1}), head.clone()), "unknown field"),
+            (
+                plan(
+                    serde_json::json!({"wave": "early", "chart_commit": pin}),
+                    serde_json::json!({"prod": {"wave": "canary", "chart_commit": ""}}),
+                ),
+                "is not a staging hub of its job",
+            ),
+            (
+                plan(
+                    serde_json::json!({"wave": "early", "chart_commit": pin}),
+                    serde_json::json!({"staging": {"wave": "canary", "chart_commit": "x"}}),
+                ),
+                "is not a 40-digit",
+            ),
+        ];
+        for (plan, expected) in bad {
+            let error = parse_untrusted_plan(plan.as_bytes()).unwrap_err().to_string();
+            assert!(
+                error.starts_with("refusing the artifact: plan.json: ") && error.contains(expected),
+                "{plan}: {error}"
+            );
         }
     }
 
