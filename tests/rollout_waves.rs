@@ -255,3 +255,180 @@ fn without_rollout_a_chart_change_plans_every_hub_as_before() {
     assert_eq!(plan["prod-hub-matrix-jobs"].as_array().expect("as the fixture has it").len(), 5, "{plan}");
     assert!(!stderr.contains("rollout"), "{stderr}");
 }
+
+/// `deployer generate` with extra arguments, the plan as JSON and stderr (it must succeed).
+fn generate_with_args(repo: &Path, changed: &str, extra: &[&str]) -> (Value, String) {
+    let repo_arg = repo.to_str().expect("utf-8 path");
+    let mut args = vec!["generate", "--repo", repo_arg, "--changed-files", changed, "--output", "json"];
+    args.extend(extra);
+    let output = deployer(&args);
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    (serde_json::from_str(&stdout).expect("JSON plan"), stderr)
+}
+
+/// A copy of the fixture as the base commit, its state file replaced by `state` (removed when `None`).
+fn base_with_state(state: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp");
+    copy_tree(&repo(), dir.path());
+    let file = dir.path().join("config/rollout.yaml");
+    match state {
+        Some(state) => fs::write(file, state).expect("write state"),
+        None => fs::remove_file(file).expect("as the fixture has it"),
+    }
+    dir
+}
+
+/// The prod job of `cluster/hub`.
+fn prod_job<'a>(plan: &'a Value, cluster: &str, hub: &str) -> &'a Value {
+    plan["prod-hub-matrix-jobs"]
+        .as_array()
+        .expect("prod")
+        .iter()
+        .find(|job| job["cluster_name"] == cluster && job["hub_name"] == hub)
+        .unwrap_or_else(|| panic!("no prod job {cluster}/{hub}: {plan}"))
+}
+
+/// The support-and-staging job of `cluster`.
+fn staging_job<'a>(plan: &'a Value, cluster: &str) -> &'a Value {
+    plan["support-and-staging-matrix-jobs"]
+        .as_array()
+        .expect("support-and-staging")
+        .iter()
+        .find(|job| job["cluster_name"] == cluster)
+        .unwrap_or_else(|| panic!("no support-and-staging job {cluster}: {plan}"))
+}
+
+const PIN_EARLY: &str = "1111111111111111111111111111111111111111";
+const PIN_REST: &str = "2222222222222222222222222222222222222222";
+
+#[test]
+fn an_edited_pin_plans_exactly_the_hubs_of_its_wave() {
+    let state = "config/rollout.yaml";
+    // The base had another pin for early: beta's prod hubs (aws), with their canary.
+    let base = base_with_state(Some(&PINS.replace(PIN_EARLY, &"3".repeat(40))));
+    let base_dir = base.path().to_str().expect("utf-8 path");
+    let (plan, _) = generate_with_args(&repo(), state, &["--base-dir", base_dir]);
+    assert_eq!(planned_hubs(&plan), ["beta/prod1", "beta/prod2", "beta/staging"], "{plan}");
+    for hub in ["prod1", "prod2"] {
+        let job = prod_job(&plan, "beta", hub);
+        assert_eq!(job["reason_for_redeploy"], "Rollout pin of basehub for wave early moved to 1111111", "{job}");
+        assert_eq!(job["rollout"], serde_json::json!({"wave": "early", "chart_commit": PIN_EARLY}), "{job}");
+    }
+    // Another pin for rest: gamma's basehub hub only (dask1 runs daskhub, which does not roll).
+    let base = base_with_state(Some(&PINS.replace(PIN_REST, &"4".repeat(40))));
+    let base_dir = base.path().to_str().expect("utf-8 path");
+    let (plan, _) = generate_with_args(&repo(), state, &["--base-dir", base_dir]);
+    assert_eq!(planned_hubs(&plan), ["gamma/prod1", "gamma/staging"], "{plan}");
+    assert_eq!(
+        prod_job(&plan, "gamma", "prod1")["reason_for_redeploy"],
+        "Rollout pin of basehub for wave rest moved to 2222222"
+    );
+    // Only `since` changed: no pin moved, nothing to upgrade.
+    let base = base_with_state(Some(&PINS.replace("2026-12-01T10:00:00Z", "2026-11-30T10:00:00Z")));
+    let base_dir = base.path().to_str().expect("utf-8 path");
+    let (plan, _) = generate_with_args(&repo(), state, &["--base-dir", base_dir]);
+    assert!(planned_hubs(&plan).is_empty(), "{plan}");
+}
+
+#[test]
+fn a_state_file_edit_without_its_previous_version_plans_every_later_wave() {
+    let every_later_wave = ["beta/prod1", "beta/prod2", "beta/staging", "gamma/prod1", "gamma/staging"];
+    // No base to compare with.
+    let (plan, _) = generate(&repo(), "config/rollout.yaml", None);
+    assert_eq!(planned_hubs(&plan), every_later_wave, "{plan}");
+    let reason = prod_job(&plan, "gamma", "prod1")["reason_for_redeploy"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.starts_with("Rollout pin of basehub for wave rest is 2222222;"), "{reason}");
+    assert!(reason.contains("no base commit to read the previous version at"), "{reason}");
+    // The base has no state file.
+    let base = base_with_state(None);
+    let base_dir = base.path().to_str().expect("utf-8 path");
+    let (plan, _) = generate_with_args(&repo(), "config/rollout.yaml", &["--base-dir", base_dir]);
+    assert_eq!(planned_hubs(&plan), every_later_wave, "{plan}");
+    let reason = prod_job(&plan, "beta", "prod2")["reason_for_redeploy"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("early is 1111111") && reason.contains("not in the base commit"), "{reason}");
+    // The base's state file does not fit the current waves (a wave since renamed).
+    let base = base_with_state(Some(&PINS.replace("rest:", "last:")));
+    let base_dir = base.path().to_str().expect("utf-8 path");
+    let (plan, _) = generate_with_args(&repo(), "config/rollout.yaml", &["--base-dir", base_dir]);
+    assert_eq!(planned_hubs(&plan), every_later_wave, "{plan}");
+    let reason = prod_job(&plan, "beta", "prod1")["reason_for_redeploy"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("does not fit the current waves"), "{reason}");
+}
+
+#[test]
+fn jobs_carry_their_wave_and_chart_commit() {
+    let head = |wave: &str| serde_json::json!({"wave": wave, "chart_commit": ""});
+    // A chart change: the first wave runs the head.
+    let (plan, _) = generate(&repo(), "helm-charts/basehub/values.yaml", None);
+    assert_eq!(prod_job(&plan, "alpha", "prod1")["rollout"], head("canary"), "{plan}");
+    assert_eq!(staging_job(&plan, "beta")["staging_rollout"], serde_json::json!({"staging": head("canary")}), "{plan}");
+    // A last-wave hub planned for its values runs its pin; a hub whose chart does not roll carries nothing.
+    let (plan, _) =
+        generate(&repo(), "config/clusters/gamma/prod1.values.yaml,config/clusters/gamma/dask1.values.yaml", None);
+    assert_eq!(
+        prod_job(&plan, "gamma", "prod1")["rollout"],
+        serde_json::json!({"wave": "rest", "chart_commit": PIN_REST}),
+        "{plan}"
+    );
+    assert!(prod_job(&plan, "gamma", "dask1").get("rollout").is_none(), "{plan}");
+    // With the rollout-all label every wave runs the head.
+    let (plan, _) = generate(&repo(), "helm-charts/basehub/values.yaml", Some(r#"["deployer:rollout-all"]"#));
+    assert_eq!(prod_job(&plan, "beta", "prod2")["rollout"], head("early"), "{plan}");
+    assert_eq!(prod_job(&plan, "gamma", "prod1")["rollout"], head("rest"), "{plan}");
+}
+
+#[test]
+fn wave_and_pin_survive_batched_legs_and_the_three_stage_shape() {
+    let changed = "config/clusters/gamma/prod1.values.yaml,config/clusters/beta/prod1.values.yaml";
+    let (plan, _) = generate_with_args(&repo(), changed, &["--max-jobs", "1", "--matrix-shape", "three-stage"]);
+    let pinned = |wave: &str, commit: &str| serde_json::json!({"wave": wave, "chart_commit": commit});
+    // Batched prod leg: hubs grouped by cluster.
+    let hubs: Vec<&Value> = plan["prod-hub-matrix-jobs"][0]["clusters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a batched leg: {plan}"))
+        .iter()
+        .flat_map(|cluster| cluster["hubs"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(hubs.len(), 2, "{plan}");
+    assert!(hubs.iter().all(|hub| hub["rollout"].is_object()), "{plan}");
+    let text = plan["prod-hub-matrix-jobs"].to_string();
+    assert!(text.contains(&pinned("early", PIN_EARLY).to_string()), "{text}");
+    assert!(text.contains(&pinned("rest", PIN_REST).to_string()), "{text}");
+    // Batched support-and-staging leg: each cluster keeps its staging hubs' waves.
+    let text = plan["support-and-staging-matrix-jobs"].to_string();
+    assert!(text.contains(r#""staging_rollout":{"staging":{"chart_commit":"","wave":"canary"}}"#), "{text}");
+    // Three-stage: the prod and staging items carry theirs.
+    let text = plan["prod-jobs"].to_string();
+    assert!(text.contains(&pinned("early", PIN_EARLY).to_string()), "{text}");
+    assert!(text.contains(&pinned("rest", PIN_REST).to_string()), "{text}");
+    assert!(plan["staging-jobs"].to_string().contains(&head_json("canary")), "{plan}");
+}
+
+fn head_json(wave: &str) -> String {
+    serde_json::json!({"wave": wave, "chart_commit": ""}).to_string()
+}
+
+#[test]
+fn the_plan_tables_show_wave_and_pin() {
+    let repo_arg = repo();
+    let output = deployer(&[
+        "generate",
+        "--repo",
+        repo_arg.to_str().expect("utf-8 path"),
+        "--changed-files",
+        "config/clusters/gamma/prod1.values.yaml",
+    ]);
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("(wave rest, chart at 2222222)"), "{stdout}");
+    assert!(stdout.contains("(staging: wave canary, chart at the head)"), "{stdout}");
+}
+
+#[test]
+fn without_rollout_jobs_have_no_rollout_fields() {
+    let repo = with_config("staging_hub_pattern: '*staging*'\n", None);
+    let (plan, _) =
+        generate_with_args(repo.path(), "helm-charts/basehub/values.yaml", &["--matrix-shape", "three-stage"]);
+    assert!(!plan.to_string().contains("rollout"), "{plan}");
+}
