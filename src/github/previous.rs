@@ -86,7 +86,7 @@ pub fn pin_edits(
     source: Option<&dyn PreviousSource>,
 ) -> PinEdits {
     let file = crate::base::repo_path::normalize(&rollout.state_file);
-    let Some(pins) = pins.filter(|_| changes.paths.iter().any(|path| *path == file)) else {
+    let Some(pins) = pins.filter(|_| changes.paths.contains(&file)) else {
         return PinEdits::Unchanged;
     };
     let Some(source) = source else {
