@@ -421,8 +421,8 @@ fn the_plan_tables_show_wave_and_pin() {
     ]);
     let (stdout, stderr) = texts(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("(wave rest, chart at 2222222)"), "{stdout}");
-    assert!(stdout.contains("(staging: wave canary, chart at the head)"), "{stdout}");
+    assert!(stdout.contains("(chart at 2222222 for the wave rest)"), "{stdout}");
+    assert!(stdout.contains("(staging: chart at the head for the wave canary)"), "{stdout}");
 }
 
 #[test]
@@ -431,4 +431,49 @@ fn without_rollout_jobs_have_no_rollout_fields() {
     let (plan, _) =
         generate_with_args(repo.path(), "helm-charts/basehub/values.yaml", &["--matrix-shape", "three-stage"]);
     assert!(!plan.to_string().contains("rollout"), "{plan}");
+}
+
+/// The comment action on a `plan.json` whose prod job carries `rollout` (the run's result and logs).
+async fn comment_on_plan(rollout: Value) -> (support::ActionResult, support::fake_github::FakeGitHub) {
+    use support::fake_github::{FakeGitHub, HEAD_REPO, OWNER_REPO};
+    use support::zip_builder::{build, Entry};
+    let plan = serde_json::json!({"version": 1, "pr_number": 12, "head_sha": support::sha('a'),
+        "support-and-staging-matrix-jobs": [],
+        "prod-hub-matrix-jobs": [{"cluster_name": "beta", "provider": "aws", "hub_name": "prod1",
+            "reason_for_redeploy": "Rollout pin of basehub for wave early moved to 1111111", "rollout": rollout}]});
+    let fake = FakeGitHub::start().await;
+    fake.pull(12, &support::sha('a'));
+    fake.artifact(777, "deployment-plan", build(&[Entry::file("plan.json", plan.to_string().into_bytes())]));
+    let run = serde_json::json!({"workflow_run": {"id": 777, "head_sha": support::sha('a'), "event": "pull_request",
+        "pull_requests": [], "head_repository": {"full_name": HEAD_REPO}}});
+    let result = support::ActionRun::new("action-comment", std::env::temp_dir())
+        .env("GITHUB_API_URL", fake.api.uri())
+        .env("DEPLOYER_ALLOW_INSECURE_ENDPOINTS", "1")
+        .env("GITHUB_REPOSITORY", OWNER_REPO)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_EVENT_NAME", "workflow_run")
+        .input("github-token", "test-token")
+        .event(run.to_string())
+        .run_async()
+        .await;
+    (result, fake)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_comment_stage_shows_the_pin_and_refuses_a_malformed_one() {
+    let (result, fake) = comment_on_plan(serde_json::json!({"wave": "early", "chart_commit": PIN_EARLY})).await;
+    assert_eq!(result.output("result"), "created", "{}\n{}", result.stdout, result.stderr);
+    let body = fake.state().comments.get(&12).and_then(|c| c.first()).map(|c| c.body.clone()).unwrap_or_default();
+    assert!(body.contains("(chart at `1111111` for the wave early)"), "{body}");
+
+    let (result, _) =
+        comment_on_plan(serde_json::json!({"wave": "early", "chart_commit": "--upload-pack=touch"})).await;
+    assert_eq!(result.output.status.code(), Some(1), "{}", result.stdout);
+    assert!(
+        result.stdout.contains(
+            "::error::refusing the artifact: plan.json: \"--upload-pack=touch\" is not a 40-digit chart commit"
+        ),
+        "{}",
+        result.stdout
+    );
 }

@@ -69,11 +69,12 @@ pub struct JobRollout {
 }
 
 impl JobRollout {
-    /// `wave early, chart at 1234567` (or `at the head`), for the plan tables.
+    /// `chart at 1234567 for the wave early` (or `at the head`), for the plan tables. The sha is not
+    /// last, so that punctuation after it stays out of the comment's code span.
     pub fn describe(&self) -> String {
         match self.chart_commit.get(..7) {
-            Some(short) => format!("wave {}, chart at {short}", self.wave),
-            None => format!("wave {}, chart at the head", self.wave),
+            Some(short) => format!("chart at {short} for the wave {}", self.wave),
+            None => format!("chart at the head for the wave {}", self.wave),
         }
     }
 }
