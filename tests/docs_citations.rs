@@ -4,6 +4,8 @@
 //! Not citations: anchors (`#L12`, `page.md#12` in a link), URLs, hex
 //! colours (`color: #333`, `#1a2b3c`), a `#` followed by a space (a comment).
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -16,20 +18,7 @@ fn root() -> PathBuf {
 /// The docs checked: the README, every Markdown file of the book, and the
 /// example workflows' README.
 fn docs(root: &Path) -> Vec<PathBuf> {
-    let mut docs = vec![root.join("README.md"), root.join("examples/workflows/README.md")];
-    let mut dirs = vec![root.join("docs")];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).expect("docs folder").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                docs.push(path);
-            }
-        }
-    }
-    docs.sort();
-    docs
+    support::markdown_files(&[root.join("README.md"), root.join("examples/workflows/README.md"), root.join("docs")])
 }
 
 struct Citations {

@@ -16,20 +16,13 @@ use std::path::{Path, PathBuf};
 /// The docs checked: the root README and ARCHITECTURE, and every Markdown
 /// file under `docs/` (the book), `examples/` and `actions/`.
 fn docs(root: &Path) -> Vec<PathBuf> {
-    let mut docs = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
-    let mut dirs = vec![root.join("docs"), root.join("examples"), root.join("actions")];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).expect("docs folder").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                docs.push(path);
-            }
-        }
-    }
-    docs.sort();
-    docs
+    support::markdown_files(&[
+        root.join("README.md"),
+        root.join("ARCHITECTURE.md"),
+        root.join("docs"),
+        root.join("examples"),
+        root.join("actions"),
+    ])
 }
 
 /// Text between backticks, one token per span (spans over lines are skipped).

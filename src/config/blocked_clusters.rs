@@ -141,17 +141,27 @@ pub fn problems(blocked: &[BlockedCluster]) -> Vec<Diagnostic> {
     blocked.iter().flat_map(|b| b.problems.iter().cloned()).collect()
 }
 
+/// A blocked cluster for the unit tests of this module and of the ones that decide and show
+/// what a run does about it.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::BlockedCluster;
+    use crate::base::diagnostic::Diagnostic;
+
+    pub(crate) const A: &str = "config/clusters/a/cluster.yaml";
+
+    pub(crate) fn blocked_a() -> BlockedCluster {
+        let text = "name: a\nprovider: gcp\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [../common.values.yaml, missing.values.yaml, ../../../../out.yaml]\n";
+        BlockedCluster::from_source(A, Some(text), vec![Diagnostic::new(A, "values file missing").at(Some((7, 5)))])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::cluster::{parse_cluster, RepoFacts};
 
-    const A: &str = "config/clusters/a/cluster.yaml";
-
-    fn blocked_a() -> BlockedCluster {
-        let text = "name: a\nprovider: gcp\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [../common.values.yaml, missing.values.yaml, ../../../../out.yaml]\n";
-        BlockedCluster::from_source(A, Some(text), vec![Diagnostic::new(A, "values file missing").at(Some((7, 5)))])
-    }
+    use super::fixture::{blocked_a, A};
 
     #[test]
     fn reads_name_and_listed_files_leniently() {

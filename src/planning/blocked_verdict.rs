@@ -59,14 +59,8 @@ pub fn touched<'b>(blocked: &'b [BlockedCluster], changes: &ChangeSet) -> Vec<&'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::diagnostic::Diagnostic;
 
-    const A: &str = "config/clusters/a/cluster.yaml";
-
-    fn blocked_a() -> BlockedCluster {
-        let text = "name: a\nprovider: gcp\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [../common.values.yaml, missing.values.yaml, ../../../../out.yaml]\n";
-        BlockedCluster::from_source(A, Some(text), vec![Diagnostic::new(A, "values file missing").at(Some((7, 5)))])
-    }
+    use crate::config::blocked_clusters::fixture::blocked_a;
 
     fn changes(paths: &[&str]) -> ChangeSet {
         ChangeSet::new(paths, Vec::<String>::new())

@@ -31,12 +31,7 @@ pub fn summary_markdown(blocked: &[BlockedCluster]) -> String {
 mod tests {
     use super::*;
 
-    const A: &str = "config/clusters/a/cluster.yaml";
-
-    fn blocked_a() -> BlockedCluster {
-        let text = "name: a\nprovider: gcp\nsupport:\n  helm_chart_values_files: [support.values.yaml]\nhubs:\n  - name: staging\n    helm_chart_values_files: [../common.values.yaml, missing.values.yaml, ../../../../out.yaml]\n";
-        BlockedCluster::from_source(A, Some(text), vec![Diagnostic::new(A, "values file missing").at(Some((7, 5)))])
-    }
+    use crate::config::blocked_clusters::fixture::{blocked_a, A};
 
     #[test]
     fn summary_escapes_what_it_quotes() {

@@ -92,6 +92,32 @@ fn newest_source(root: &Path) -> SystemTime {
     newest
 }
 
+/// The Markdown files the docs checks read: each of `places` that is a file, and every `.md` file
+/// under each that is a folder, sorted.
+pub fn markdown_files(places: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for place in places {
+        if place.is_dir() {
+            dirs.push(place.clone());
+        } else {
+            files.push(place.clone());
+        }
+    }
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).expect("docs folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// One run of an action binary the way the runner starts a container step.
 pub struct ActionRun {
     pub binary: String,
