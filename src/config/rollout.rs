@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::globs::{leading_exclude, split_negation, Patterns};
 use super::locate::{display_path, locate, Index, Segment, Shape};
 use super::raw::{Provider, RawRollout, RawRolloutState, RawWave};
@@ -204,6 +206,32 @@ impl Rollout {
             .unwrap_or(self.waves.len().saturating_sub(1))
     }
 
+    /// The wave of `hub` and the commit its chart is rendered at, when its chart rolls out in waves: the
+    /// first wave (and every wave with `rollout_all`) runs the head (an empty commit); a later wave its pin.
+    /// A later wave without a pin in `pins` runs the head only when `pins` is `None` (no state file read);
+    /// the state file's parser refuses a missing pin.
+    pub fn release_rollout(
+        &self,
+        pins: Option<&Pins>,
+        cluster: &Cluster,
+        hub: &Hub,
+        staging: bool,
+        rollout_all: bool,
+    ) -> Option<JobRollout> {
+        if !self.rolls(&hub.helm_chart) {
+            return None;
+        }
+        let index = self.wave_of(cluster, hub, staging);
+        let wave = self.waves.get(index)?;
+        let pinned = index > 0 && !rollout_all;
+        let chart_commit = pinned
+            .then(|| pins.and_then(|pins| pins.get(&hub.helm_chart, &wave.name)))
+            .flatten()
+            .map(|pin| pin.commit.clone())
+            .unwrap_or_default();
+        Some(JobRollout { wave: wave.name.clone(), chart_commit })
+    }
+
     /// The problems of the waves against the clusters: a hub two waves select (at the second wave, naming
     /// the first), a wave before the last that selects no hub, a rolled chart no hub uses.
     /// `is_staging` says whether a hub name is a staging hub's. With `some_blocked` (clusters left out of
@@ -361,6 +389,28 @@ fn selector(raw: &RawWave, index: usize) -> Result<Selector, (Vec<At>, String)> 
         ));
     }
     Ok(Selector { hubs, clusters, providers: raw.providers.clone(), staging: raw.staging })
+}
+
+/// The wave of a hub whose chart rolls out in waves, and the commit its chart is rendered at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRollout {
+    pub wave: String,
+    /// The wave's pin (40 lowercase hex digits); empty for the head (the first wave, or the
+    /// `rollout-all` label).
+    #[schemars(regex(pattern = r"^([0-9a-f]{40})?$"))]
+    pub chart_commit: String,
+}
+
+impl JobRollout {
+    /// `chart at 1234567 for the wave early` (or `at the head`), for the plan tables. The sha is not
+    /// last, so that punctuation after it stays out of the comment's code span.
+    pub fn describe(&self) -> String {
+        match self.chart_commit.get(..7) {
+            Some(short) => format!("chart at {short} for the wave {}", self.wave),
+            None => format!("chart at the head for the wave {}", self.wave),
+        }
+    }
 }
 
 /// The pin of one wave for one chart.

@@ -17,8 +17,9 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::config::rollout::JobRollout;
 use crate::config::Provider;
-use crate::planning::plan::{HealthCheckJob, JobRollout, Plan, ProdHubJob, SupportAndStagingJob};
+use crate::planning::plan::{HealthCheckJob, Plan, ProdHubJob, SupportAndStagingJob};
 
 /// GitHub Actions' limit on jobs per matrix, and the default `max-jobs`.
 pub const DEFAULT_MAX_JOBS: usize = crate::planning::plan::MAX_MATRIX_JOBS;

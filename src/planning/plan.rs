@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::charts::{ChartInputs, SUPPORT_CHART};
 use crate::config::labels::Label;
-use crate::config::rollout::{Pins, Rollout};
+use crate::config::rollout::{JobRollout, Pins, Rollout};
 use crate::config::suggest::nearest;
 use crate::config::{Cluster, Estate, Hub, Provider, Settings, ValuesFile};
 use crate::planning::changes::ChangeSet;
@@ -55,28 +55,6 @@ pub struct ProdHubJob {
     /// With `rollout`, when the hub's chart rolls out in waves: its wave and chart commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<JobRollout>,
-}
-
-/// The wave of a hub whose chart rolls out in waves, and the commit its chart is rendered at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobRollout {
-    pub wave: String,
-    /// The wave's pin (40 lowercase hex digits); empty for the head (the first wave, or the
-    /// `rollout-all` label).
-    #[schemars(regex(pattern = r"^([0-9a-f]{40})?$"))]
-    pub chart_commit: String,
-}
-
-impl JobRollout {
-    /// `chart at 1234567 for the wave early` (or `at the head`), for the plan tables. The sha is not
-    /// last, so that punctuation after it stays out of the comment's code span.
-    pub fn describe(&self) -> String {
-        match self.chart_commit.get(..7) {
-            Some(short) => format!("chart at {short} for the wave {}", self.wave),
-            None => format!("chart at the head for the wave {}", self.wave),
-        }
-    }
 }
 
 /// One hub to health-check without an upgrade, because infrastructure it runs on changed.
@@ -431,18 +409,7 @@ struct Waves<'a> {
 impl Waves<'_> {
     /// The wave of `hub` and the chart commit it runs (empty: the head), when its chart rolls out.
     fn job_rollout(&self, cluster: &Cluster, hub: &Hub, staging: bool) -> Option<JobRollout> {
-        if !self.rollout.rolls(&hub.helm_chart) {
-            return None;
-        }
-        let index = self.rollout.wave_of(cluster, hub, staging);
-        let wave = self.rollout.waves.get(index)?;
-        let pinned = index > 0 && !self.rollout_all;
-        let chart_commit = pinned
-            .then(|| self.pins.and_then(|pins| pins.get(&hub.helm_chart, &wave.name)))
-            .flatten()
-            .map(|pin| pin.commit.clone())
-            .unwrap_or_default();
-        Some(JobRollout { wave: wave.name.clone(), chart_commit })
+        self.rollout.release_rollout(self.pins, cluster, hub, staging, self.rollout_all)
     }
 
     /// The reason to upgrade `hub` because the state file's edit moved its wave's pin.

@@ -12,9 +12,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::config::rollout::JobRollout;
 use crate::config::Provider;
 use crate::planning::legs::chunk_groups;
-use crate::planning::plan::{JobRollout, ProdHubJob, SupportAndStagingJob};
+use crate::planning::plan::{ProdHubJob, SupportAndStagingJob};
 
 /// The value of `matrix-shape` (and `--matrix-shape`) that adds these outputs.
 pub const SHAPE_NAME: &str = "three-stage";

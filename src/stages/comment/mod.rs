@@ -10,8 +10,8 @@ mod untrusted_diff;
 use crate::base::error::Error;
 use crate::base::event::is_sha;
 use crate::config::cluster::{is_valid_cluster_name, is_valid_hub_name};
+use crate::config::rollout::JobRollout;
 use crate::config::rollout::{is_commit, is_wave_name};
-use crate::planning::plan::JobRollout;
 use crate::presentation::plan_folder::{PlanFile, PLAN_FILE_VERSION};
 use crate::presentation::{self, truncate_at_line};
 
