@@ -140,6 +140,36 @@ fn explain_shows_the_first_wave_only() {
     assert!(stdout.contains("goes to the wave canary only"), "{stdout}");
 }
 
+/// `explain` of the state file names each later wave's pin and the hubs moving it upgrades; a later-wave
+/// hub's line names the pin its chart is rendered at.
+#[test]
+fn explain_names_each_pin_and_what_moving_it_upgrades() {
+    let output = deployer(&[
+        "explain",
+        "--repo",
+        repo().to_str().expect("as the fixture has it"),
+        "config/rollout.yaml",
+        "config/clusters/gamma/prod1.values.yaml",
+    ]);
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("upgrades nothing"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "pin of basehub for the wave early (1111111): moving it upgrades beta/staging, beta/prod1, beta/prod2\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pin of basehub for the wave rest (2222222): moving it upgrades gamma/staging, gamma/prod1\n"),
+        "gamma/dask1 runs daskhub, which does not roll: {stdout}"
+    );
+    assert!(
+        stdout.contains("prod hub gamma/prod1: Following helm chart values files were modified: prod1.values.yaml (chart at 2222222 for the wave rest)"),
+        "{stdout}"
+    );
+}
+
 /// A copy of the fixture with `deployer.yaml` (and the state file, when given) replaced.
 fn with_config(deployer_yaml: &str, state: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp");

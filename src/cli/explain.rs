@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use deployer::base::runner;
-use deployer::config::load::{load_chart_inputs, load_estate, load_settings};
+use deployer::config::blocked_clusters;
+use deployer::config::load::{load, load_chart_inputs, load_settings, LoadOptions};
 use deployer::planning::explain;
 
 use super::RepoArgs;
@@ -20,8 +21,12 @@ pub(super) struct ExplainArgs {
 pub(super) fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let ExplainArgs { repo, paths } = args;
     let settings = load_settings(&repo.repo, repo.config.as_deref())?;
-    let estate = load_estate(&repo.repo, &settings)?;
-    let charts = load_chart_inputs(&repo.repo, &estate)?;
-    runner::print(&explain::render(&explain::explain(&estate, &charts, &settings, &paths)));
+    let loaded = load(&repo.repo, &settings, LoadOptions::default())?;
+    if !loaded.blocked.is_empty() {
+        return Err(deployer::base::error::Error::Config(blocked_clusters::problems(&loaded.blocked)).into());
+    }
+    let charts = load_chart_inputs(&repo.repo, &loaded.estate)?;
+    let pins = loaded.rollout_pins.as_ref();
+    runner::print(&explain::render(&explain::explain(&loaded.estate, &charts, &settings, pins, &paths)));
     Ok(ExitCode::SUCCESS)
 }

@@ -2,9 +2,12 @@
 
 use crate::config::charts::ChartInputs;
 use crate::config::globs::Decision;
+use crate::config::rollout::Pins;
 use crate::config::{Estate, Settings};
 use crate::planning::changes::ChangeSet;
-use crate::planning::plan::{plan, rolled_chart_input, Plan};
+use crate::planning::cluster_edits::ClusterEdit;
+use crate::planning::pin_edits::PinEdits;
+use crate::planning::plan::{plan_with_pins, rolled_chart_input, Plan};
 
 /// What one changed path does.
 #[derive(Debug, Clone)]
@@ -28,6 +31,56 @@ pub struct Explanation {
     pub plan: Plan,
     /// Set for a file in a cluster's folder that no `cluster.yaml` lists and that upgrades nothing.
     pub unlisted: Option<Unlisted>,
+    /// For the rollout state file: each later wave's pin per rolled chart, and the hubs (`cluster/hub`) an
+    /// edit moving that pin upgrades.
+    pub state_file_pins: Vec<PinScope>,
+}
+
+/// What moving one pin of the rollout state file upgrades.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinScope {
+    pub chart: String,
+    pub wave: String,
+    /// The pin's short sha, when the state file was read.
+    pub short_commit: Option<String>,
+    /// `cluster/hub`, in plan order (staging hubs of the wave included).
+    pub hubs: Vec<String>,
+}
+
+/// For the rollout state file: per rolled chart and later wave, the hubs an edit moving its pin upgrades
+/// (the plan of that one pin moved).
+fn pin_scopes(estate: &Estate, charts: &ChartInputs, settings: &Settings, pins: Option<&Pins>) -> Vec<PinScope> {
+    let Some(rollout) = &settings.rollout else { return Vec::new() };
+    let nothing = ChangeSet::new(Vec::<String>::new(), Vec::<String>::new());
+    let edits: std::collections::BTreeMap<String, ClusterEdit> = std::collections::BTreeMap::new();
+    let mut scopes = Vec::new();
+    for chart in &rollout.charts {
+        for wave in rollout.waves.iter().skip(1) {
+            let Some(pin) = pins.and_then(|pins| pins.get(chart, &wave.name)) else {
+                scopes.push(PinScope {
+                    chart: chart.clone(),
+                    wave: wave.name.clone(),
+                    short_commit: None,
+                    hubs: Vec::new(),
+                });
+                continue;
+            };
+            let moved = PinEdits::Moved([(chart.clone(), wave.name.clone())].into_iter().collect());
+            let plan = plan_with_pins(estate, charts, settings, &nothing, &edits, pins, &moved);
+            let mut hubs: Vec<String> = Vec::new();
+            for job in plan.support_and_staging.iter().filter(|job| job.upgrade_staging) {
+                hubs.extend(job.staging_hubs.iter().map(|hub| format!("{}/{hub}", job.cluster_name)));
+            }
+            hubs.extend(plan.prod_hubs.iter().map(|job| format!("{}/{}", job.cluster_name, job.hub_name)));
+            scopes.push(PinScope {
+                chart: chart.clone(),
+                wave: wave.name.clone(),
+                short_commit: Some(pin.short().to_owned()),
+                hubs,
+            });
+        }
+    }
+    scopes
 }
 
 /// A file in a cluster's folder that no cluster lists: likely a typo on one side.
@@ -72,8 +125,17 @@ fn listed_files(cluster: &crate::config::Cluster) -> impl Iterator<Item = &str> 
     support.chain(hubs).map(|v| v.path.as_str())
 }
 
-/// Explains each path on its own (labels are not considered).
-pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths: &[String]) -> Vec<Explanation> {
+/// Explains each path on its own (labels are not considered), with the rollout state file's pins when
+/// `rollout` is configured.
+pub fn explain(
+    estate: &Estate,
+    charts: &ChartInputs,
+    settings: &Settings,
+    pins: Option<&Pins>,
+    paths: &[String],
+) -> Vec<Explanation> {
+    let edits: std::collections::BTreeMap<String, ClusterEdit> = std::collections::BTreeMap::new();
+    let state_file = settings.rollout.as_ref().map(|rollout| crate::base::repo_path::normalize(&rollout.state_file));
     ChangeSet::new(paths, Vec::<String>::new())
         .paths
         .into_iter()
@@ -110,8 +172,13 @@ pub fn explain(estate: &Estate, charts: &ChartInputs, settings: &Settings, paths
                     .into_iter()
                     .map(|(chart, input)| (chart.to_owned(), input.chain_text()))
                     .collect(),
-                plan: plan(estate, charts, settings, &alone),
+                plan: plan_with_pins(estate, charts, settings, &alone, &edits, pins, &PinEdits::Unchanged),
                 unlisted: None,
+                state_file_pins: if state_file.as_deref() == Some(path.as_str()) {
+                    pin_scopes(estate, charts, settings, pins)
+                } else {
+                    Vec::new()
+                },
                 path,
             }
         })
@@ -161,7 +228,20 @@ pub fn render(explanations: &[Explanation]) -> String {
             }
         }
         let plan = &explanation.plan;
-        if plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty() {
+        if !explanation.state_file_pins.is_empty() {
+            out.push_str(
+                "  rollout state file: an edit upgrades the hubs of each wave whose pin it moves (generate compares \
+                 it with the previous version; without one, every later wave)\n",
+            );
+            for scope in &explanation.state_file_pins {
+                let pin = scope.short_commit.as_deref().unwrap_or("no pin");
+                let hubs = if scope.hubs.is_empty() { "no hub".to_owned() } else { scope.hubs.join(", ") };
+                out.push_str(&format!(
+                    "  pin of {} for the wave {} ({pin}): moving it upgrades {hubs}\n",
+                    scope.chart, scope.wave
+                ));
+            }
+        } else if plan.support_and_staging.is_empty() && plan.prod_hubs.is_empty() {
             out.push_str("  upgrades nothing\n");
         }
         if let Some(unlisted) = &explanation.unlisted {
@@ -196,10 +276,17 @@ pub fn render(explanations: &[Explanation]) -> String {
                     job.staging_hubs.join(","),
                     job.reason_for_staging_redeploy
                 ));
+                for (hub, rollout) in &job.staging_rollout {
+                    out.push_str(&format!("    {}/{hub}: {}\n", job.cluster_name, rollout.describe()));
+                }
             }
         }
         for job in &plan.prod_hubs {
-            out.push_str(&format!("  prod hub {}/{}: {}\n", job.cluster_name, job.hub_name, job.reason_for_redeploy));
+            out.push_str(&format!("  prod hub {}/{}: {}", job.cluster_name, job.hub_name, job.reason_for_redeploy));
+            if let Some(rollout) = &job.rollout {
+                out.push_str(&format!(" ({})", rollout.describe()));
+            }
+            out.push('\n');
         }
         // Health checks (the `health_checks` rules), one line per cluster: its hubs, staging first.
         let mut checks: Vec<(&str, Vec<&str>, &str)> = Vec::new();
