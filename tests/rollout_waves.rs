@@ -78,6 +78,34 @@ fn a_chart_change_plans_the_first_wave_only_with_the_staging_canaries() {
         .all(|job| job["upgrade_support"] == false));
 }
 
+/// The chart's own `values.jsonnet` and its `charts.<chart>.values_files` are values of every release of
+/// the chart, but a later wave renders them at its pin: their change goes to the first wave only, like the
+/// chart's.
+#[test]
+fn a_chart_level_values_change_plans_the_first_wave_only() {
+    let dir = tempfile::tempdir().expect("temp");
+    copy_tree(&repo(), dir.path());
+    fs::write(dir.path().join("helm-charts/basehub/values.jsonnet"), "{ greeting: 'hi' }\n").expect("jsonnet");
+    fs::write(dir.path().join("config/basehub-common.values.yaml"), "greeting: hello\n").expect("values");
+    let settings = fs::read_to_string(dir.path().join("deployer.yaml")).expect("deployer.yaml");
+    fs::write(
+        dir.path().join("deployer.yaml"),
+        format!("{settings}charts:\n  basehub:\n    values_files: [config/basehub-common.values.yaml]\n"),
+    )
+    .expect("deployer.yaml");
+    for changed in ["helm-charts/basehub/values.jsonnet", "config/basehub-common.values.yaml"] {
+        let (plan, _) = generate(dir.path(), changed, None);
+        assert_eq!(
+            planned_hubs(&plan),
+            ["alpha/prod1", "alpha/staging", "beta/staging", "gamma/staging"],
+            "{changed}: {plan}"
+        );
+    }
+    // With the label, every wave.
+    let (plan, _) = generate(dir.path(), "config/basehub-common.values.yaml", Some(r#"["deployer:rollout-all"]"#));
+    assert!(planned_hubs(&plan).contains(&"gamma/prod1".to_owned()), "{plan}");
+}
+
 #[test]
 fn the_rollout_all_label_plans_every_wave_and_says_so() {
     let (plan, stderr) = generate(&repo(), "helm-charts/basehub/values.yaml", Some(r#"["deployer:rollout-all"]"#));

@@ -497,6 +497,14 @@ pub fn rolled_chart_input(settings: &Settings, charts: &ChartInputs, path: &str)
     })
 }
 
+/// The values files every release of `chart` gets first: `charts.<chart>.values_files`, then the chart's
+/// own `values.jsonnet` (see `config::load`).
+fn chart_level_values(settings: &Settings, chart: &str) -> Vec<String> {
+    let mut files = settings.chart_values(chart).to_vec();
+    files.push(crate::config::jsonnet::chart_values_file(&crate::config::charts::chart_folder(chart)));
+    files
+}
+
 /// The notes of a plan with `rollout`: per rolled chart whose inputs changed, the waves that keep their pin;
 /// or, with the `rollout-all` label, one loud warning naming every wave it skips past.
 fn rollout_notes(
@@ -569,9 +577,18 @@ fn plan_cluster(
             }
             let is_staging = settings.is_staging_hub(&hub.name);
             let chart_key = hub.chart_key();
-            let chart = (!decide.holds_chart_change(hub, is_staging)).then_some(chart_key.as_str());
+            let holds_chart_change = decide.holds_chart_change(hub, is_staging);
+            let chart = (!holds_chart_change).then_some(chart_key.as_str());
+            // A later wave renders its chart-level values files (`charts.<chart>.values_files`, the chart's
+            // `values.jsonnet`) at its pin, like the chart: their change at the head is not its change.
+            let values_files: Vec<ValuesFile> = if holds_chart_change {
+                let chart_level = chart_level_values(settings, &hub.helm_chart);
+                hub.values_files.iter().filter(|file| !chart_level.contains(&file.path)).cloned().collect()
+            } else {
+                hub.values_files.clone()
+            };
             let reason = decide
-                .reason(all_hubs, Part::Hub(&hub.name), &hub.values_files, &own_files, chart)
+                .reason(all_hubs, Part::Hub(&hub.name), &values_files, &own_files, chart)
                 .or_else(|| decide.waves.and_then(|waves| waves.pin_reason(cluster, hub, is_staging)));
             if is_staging {
                 staging.push((&hub.name, reason));
