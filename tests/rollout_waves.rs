@@ -106,6 +106,52 @@ fn a_chart_level_values_change_plans_the_first_wave_only() {
     assert!(planned_hubs(&plan).contains(&"gamma/prod1".to_owned()), "{plan}");
 }
 
+/// daskhub depending on a rolled basehub without rolling itself would take basehub's change to every
+/// daskhub hub at once: an error at basehub's entry of `rollout.charts`, naming both.
+#[test]
+fn a_chart_depending_on_a_rolled_chart_must_roll_too() {
+    let dir = tempfile::tempdir().expect("temp");
+    copy_tree(&repo(), dir.path());
+    let chart = dir.path().join("helm-charts/daskhub/Chart.yaml");
+    let text = fs::read_to_string(&chart).expect("Chart.yaml");
+    let text = if text.contains("dependencies:") {
+        text
+    } else {
+        format!("{text}dependencies:\n  - name: basehub\n    version: 0.1.0\n    repository: file://../basehub\n")
+    };
+    fs::write(&chart, text).expect("Chart.yaml");
+    let repo_arg = dir.path().to_str().expect("utf-8 path");
+    for args in [
+        vec!["generate", "--repo", repo_arg, "--changed-files", "helm-charts/basehub/values.yaml", "--output", "json"],
+        vec!["validate", "--repo", repo_arg],
+        vec!["explain", "--repo", repo_arg, "helm-charts/basehub/values.yaml"],
+    ] {
+        let output = deployer(&args);
+        let (stdout, stderr) = texts(&output);
+        assert!(!output.status.success(), "{args:?}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("deployer.yaml:3")
+                && stderr.contains("the chart daskhub depends on basehub (`file://`), which rolls out in waves"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Rolling both is accepted.
+    let settings = fs::read_to_string(dir.path().join("deployer.yaml")).expect("deployer.yaml");
+    fs::write(dir.path().join("deployer.yaml"), settings.replace("charts: [basehub]", "charts: [basehub, daskhub]"))
+        .expect("deployer.yaml");
+    let pins = fs::read_to_string(dir.path().join("config/rollout.yaml")).expect("pins");
+    fs::write(
+        dir.path().join("config/rollout.yaml"),
+        format!(
+            "{pins}  daskhub:\n    early: {{commit: 1111111111111111111111111111111111111111, since: \"2026-12-01T10:00:00Z\"}}\n    rest: {{commit: 2222222222222222222222222222222222222222, since: \"2026-11-20T10:00:00Z\"}}\n"
+        ),
+    )
+    .expect("pins");
+    let output = deployer(&["validate", "--repo", repo_arg]);
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+}
+
 #[test]
 fn the_rollout_all_label_plans_every_wave_and_says_so() {
     let (plan, stderr) = generate(&repo(), "helm-charts/basehub/values.yaml", Some(r#"["deployer:rollout-all"]"#));

@@ -26,6 +26,7 @@ pub(super) fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         return Err(deployer::base::error::Error::Config(blocked_clusters::problems(&loaded.blocked)).into());
     }
     let charts = load_chart_inputs(&repo.repo, &loaded.estate)?;
+    deployer::config::load::check_rollout_dependents(&settings, &loaded.estate, &charts)?;
     let pins = loaded.rollout_pins.as_ref();
     runner::print(&explain::render(&explain::explain(&loaded.estate, &charts, &settings, pins, &paths)));
     Ok(ExitCode::SUCCESS)

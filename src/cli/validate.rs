@@ -34,7 +34,8 @@ pub(super) fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     if !loaded.blocked.is_empty() {
         return Err(deployer::Error::Config(deployer::config::blocked_clusters::problems(&loaded.blocked)).into());
     }
-    load_chart_inputs(&repo.repo, &loaded.estate)?;
+    let charts = load_chart_inputs(&repo.repo, &loaded.estate)?;
+    deployer::config::load::check_rollout_dependents(&settings, &loaded.estate, &charts)?;
     runner::report_diagnostics(runner::Level::Warning, &loaded.warnings, runner::Audience::Terminal);
     runner::report_diagnostics(runner::Level::Notice, &loaded.notices, runner::Audience::Terminal);
     let estate = loaded.estate;

@@ -381,6 +381,18 @@ pub fn load_chart_inputs(repo: &Path, estate: &Estate) -> Result<ChartInputs, Er
     Ok(inputs)
 }
 
+/// With `rollout`: no used chart may reach a rolled chart through `file://` dependencies without
+/// rolling itself ([`super::rollout::Rollout::check_dependents`]).
+pub fn check_rollout_dependents(settings: &Settings, estate: &Estate, charts: &ChartInputs) -> Result<(), Error> {
+    let Some(rollout) = &settings.rollout else { return Ok(()) };
+    let problems = rollout.check_dependents(charts, &used_charts(estate));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(problems))
+    }
+}
+
 /// The text of one repository-relative `Chart.yaml`, `None` when there is none. Read through
 /// [`RepoRoot`]: inside the checkout after symlinks, a regular file of at most 1 MiB, UTF-8.
 fn read_chart_file(root: &RepoRoot, relative: &str) -> Result<Option<String>, Error> {

@@ -232,6 +232,27 @@ impl Rollout {
         Some(JobRollout { wave: wave.name.clone(), chart_commit })
     }
 
+    /// A used hub chart that does not roll out but reaches a rolled chart through `file://` dependencies
+    /// (daskhub on basehub): the rolled chart's change would reach every hub of it at once, past the waves.
+    /// One problem per such chart, at the rolled chart's entry of `rollout.charts`.
+    pub fn check_dependents(&self, charts: &super::charts::ChartInputs, used: &BTreeSet<String>) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        for chart in used.iter().filter(|chart| !self.rolls(chart) && chart.as_str() != super::SUPPORT_RELEASE) {
+            let reached = charts.inputs(chart).iter().skip(1).find_map(|input| {
+                self.charts.iter().position(|rolled| super::charts::chart_folder(rolled) == input.folder)
+            });
+            let Some(index) = reached else { continue };
+            let rolled = &self.charts[index];
+            let mut diagnostic = self.chart_keys[index].clone().hint(ROLLOUT_HINT);
+            diagnostic.message = format!(
+                "the chart {chart} depends on {rolled} (`file://`), which rolls out in waves, but {chart} does not: \
+                 a change of {rolled} would reach every hub of {chart} at once; list {chart} in `rollout.charts` too"
+            );
+            problems.push(diagnostic);
+        }
+        problems
+    }
+
     /// The problems of the waves against the clusters: a hub two waves select (at the second wave, naming
     /// the first), a wave before the last that selects no hub, a rolled chart no hub uses.
     /// `is_staging` says whether a hub name is a staging hub's. With `some_blocked` (clusters left out of

@@ -81,6 +81,7 @@ pub fn generate_with(request: &GenerateRequest, previous: Option<&dyn PreviousSo
     let loaded = load(&request.repo, &settings, LoadOptions::default())?;
     let estate = loaded.estate;
     let charts = load_chart_inputs(&request.repo, &estate)?;
+    crate::config::load::check_rollout_dependents(&settings, &estate, &charts)?;
     let edits = match previous {
         Some(source) => previous::cluster_edits(&request.repo, &estate, &request.changes, source),
         None => ClusterEdits::new(),
