@@ -15,7 +15,8 @@ use std::process::{Command, Output};
 use support::{apiserver, bin, copy_tree, fixture, tool, tools_dir};
 
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-basehub\ndata:\n  \
-     image: {{ .Values.image | quote }}\n  chart: {{ .Chart.Version | quote }}\n";
+     image: {{ .Values.image | quote }}\n  chart: {{ .Chart.Version | quote }}\n  \
+     jsonnet: {{ .Values.fromJsonnet | default \"none\" | quote }}\n";
 
 fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -54,10 +55,13 @@ fn repo_with(temp: &Path, edit: &dyn Fn(&Path)) -> (PathBuf, String) {
     git(&repo, &["init", "-q", "-b", "main"]);
     write(&repo, "helm-charts/basehub/Chart.yaml", "apiVersion: v2\nname: basehub\nversion: 1.0.0\n");
     write(&repo, "helm-charts/basehub/templates/configmap.yaml", TEMPLATE);
+    // The chart's own values.jsonnet, a chart-level values file: read at the pin too.
+    write(&repo, "helm-charts/basehub/values.jsonnet", "{ fromJsonnet: 'at-A' }\n");
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "A: basehub 1.0.0"]);
     let first = git(&repo, &["rev-parse", "HEAD"]);
     write(&repo, "helm-charts/basehub/Chart.yaml", "apiVersion: v2\nname: basehub\nversion: 2.0.0\n");
+    write(&repo, "helm-charts/basehub/values.jsonnet", "{ fromJsonnet: 'at-B' }\n");
     git(&repo, &["commit", "-q", "-am", "B: basehub 2.0.0"]);
     write(&repo, "config/rollout.yaml", &state_file(&first));
     git(&repo, &["commit", "-q", "-am", "C: early and rest pinned at A"]);
@@ -95,6 +99,8 @@ fn a_dry_run_of_a_third_wave_hub_names_its_pin_and_the_copy() {
         "{said}"
     );
     assert!(said.contains("helm upgrade --install prod1 '<copy 1>/helm-charts/basehub'"), "{said}");
+    // The chart's values.jsonnet is rendered from the copy: the pin's.
+    assert!(said.contains("# prod1: helm-charts/basehub/values.jsonnet rendered (jsonnet)"), "{said}");
     // The staging hub is a canary: the head's chart, from the checkout.
     assert!(said.contains("helm upgrade --install staging helm-charts/basehub"), "{said}");
 }
@@ -146,6 +152,7 @@ fn a_third_wave_hub_renders_its_pin_on_both_sides_of_a_diff() {
     assert!(said.contains("image: changed"), "{said}");
     assert!(said.contains("chart: \"1.0.0\"") || said.contains("chart: 1.0.0"), "{said}");
     assert!(!said.contains("2.0.0"), "{said}");
+    assert!(said.contains("jsonnet: at-A") && !said.contains("at-B"), "{said}");
     assert!(said.contains(&format!("chart at {} (wave rest)", &first[..7])), "{said}");
 }
 
@@ -157,6 +164,7 @@ fn a_first_wave_hub_renders_the_head_in_a_diff() {
     assert!(said.contains("image: changed"), "{said}");
     assert!(said.contains("2.0.0"), "{said}");
     assert!(!said.contains("1.0.0"), "{said}");
+    assert!(said.contains("jsonnet: at-B") && !said.contains("at-A"), "{said}");
 }
 
 #[test]
@@ -205,8 +213,11 @@ fn a_third_wave_hub_installs_its_pinned_chart_version() {
     let chart = |name: &str| releases.iter().find(|r| r.name == name).map(|r| r.chart.clone());
     assert_eq!(chart("prod1").as_deref(), Some("basehub-1.0.0"), "{releases:?}");
     assert_eq!(chart("staging").as_deref(), Some("basehub-2.0.0"), "{releases:?}");
-    let version =
-        server.kubectl_ok(&["get", "configmap", "prod1-basehub", "-n", "prod1", "-o", "jsonpath={.data.chart}"]);
-    assert_eq!(version, "1.0.0");
+    let data = |name: &str, key: &str| {
+        let path = format!("jsonpath={{.data.{key}}}");
+        server.kubectl_ok(&["get", "configmap", &format!("{name}-basehub"), "-n", name, "-o", &path])
+    };
+    assert_eq!((data("prod1", "chart"), data("prod1", "jsonnet")), ("1.0.0".to_owned(), "at-A".to_owned()));
+    assert_eq!((data("staging", "chart"), data("staging", "jsonnet")), ("2.0.0".to_owned(), "at-B".to_owned()));
     server.clean();
 }
