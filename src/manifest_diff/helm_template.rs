@@ -44,6 +44,7 @@ use crate::config::SUPPORT_RELEASE;
 use crate::config::{Estate, Settings, ValuesFile};
 use crate::manifest_diff::normalise::{normalise, Manifests, NormaliseRules};
 use crate::tools::chart_deps;
+use crate::tools::git_tree::{read_chart_at, PinnedAt};
 
 /// The largest values file read (sops-encrypted files are about twice their plaintext).
 pub const MAX_VALUES_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -249,6 +250,10 @@ struct SideConfig {
     blocked: Vec<String>,
     /// `jsonnet.ext_vars` of this side's `deployer.yaml`.
     jsonnet_ext_vars: crate::config::jsonnet::ExtVarTemplates,
+    /// This side's settings: `rollout`, chart-level values files, staging hubs.
+    settings: Settings,
+    /// With `rollout`: this side's state file's pins.
+    pins: Option<crate::config::rollout::Pins>,
 }
 
 /// A chart's folders as read: its own and its `file://` dependencies'.
@@ -260,9 +265,14 @@ struct ChartTree {
     builds: Vec<FolderBuild>,
     unpinned_remote_dependency: bool,
     written: bool,
-    /// Where its folders are written, under the side's folder: `` (the chart's own), or
-    /// `overrides/<digest>` for a hub's `chart_override` copy.
+    /// Where its folders are written, under the side's folder: `` (the chart's own),
+    /// `overrides/<digest>` for a hub's `chart_override` copy, `pins/<commit>` for a rollout pin's.
     prefix: String,
+    /// A rollout pin's chart-level values files (repository path, bytes at the pin), written with the
+    /// folders; empty for the others.
+    pinned_values: Vec<(String, Vec<u8>)>,
+    /// The chart repositories a pin's chart names (empty for the others: the side's inputs say).
+    remote_repositories: BTreeSet<String>,
 }
 
 impl ChartTree {
@@ -301,6 +311,8 @@ struct RenderInput {
     key: String,
     /// (repository path, digest of the file's bytes as committed, bytes helm gets)
     values: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// `chart at 1234567 (wave rest)` for a chart rendered at a rollout pin.
+    note: Option<String>,
 }
 
 impl Side {
@@ -362,7 +374,7 @@ impl Side {
             return Input::Absent;
         };
         type Picked<'a> = (String, String, Option<ChartOverride>, Vec<ValuesFile>, Option<&'a crate::config::Hub>);
-        let (chart, helm_chart, chart_override, files, hub): Picked<'_> = match &release.hub_name {
+        let (chart, helm_chart, chart_override, mut files, hub): Picked<'_> = match &release.hub_name {
             None => match &cluster.support {
                 Some(support) => {
                     (SUPPORT_RELEASE.to_owned(), SUPPORT_RELEASE.to_owned(), None, support.values_files.clone(), None)
@@ -380,11 +392,65 @@ impl Side {
                 None => return Input::Absent,
             },
         };
+        // A later rollout wave's hub: its chart (and chart-level values files) at this side's pin.
+        let pin = match hub.map(|hub| pinned_at(config, cluster, hub)).transpose() {
+            Ok(pin) => pin.flatten(),
+            Err(why) => return Input::Failed(format!("{}: {why}", self.name.as_str())),
+        };
+        let chart = match &pin {
+            Some(at) => format!("{chart}@{}", at.commit),
+            None => chart,
+        };
+        let mut pinned_values: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut pinned_root = None;
+        if let Some(at) = &pin {
+            if !self.charts.contains_key(&chart) {
+                let tree = read_pinned_chart(&self.root, &config.settings, &self.workdir, at, &helm_chart);
+                self.charts.insert(chart.clone(), tree);
+            }
+            match self.charts.get(&chart) {
+                Some(Ok(tree)) => {
+                    if let Some(allowed) = &self.allowed_repositories {
+                        if let Some(new) = tree.remote_repositories.iter().find(|r| !allowed.contains(*r)) {
+                            return Input::Failed(format!(
+                                "{}: the chart {} at {} (wave {}) names the chart repository `{}`, which no chart \
+                                 of the base branch names: it is not contacted",
+                                self.name.as_str(),
+                                at.chart,
+                                at.short(),
+                                at.wave,
+                                crate::config::chart_schema::shown(new, 200)
+                            ));
+                        }
+                    }
+                    pinned_values = tree.pinned_values.clone();
+                    pinned_root = RepoRoot::new(&self.workdir.join(&tree.prefix)).ok();
+                }
+                Some(Err(why)) => return Input::Failed(format!("{}: {why}", self.name.as_str())),
+                None => return Input::Failed(format!("{}: chart {helm_chart} was not read", self.name.as_str())),
+            }
+            // The head's chart-level files lead the list (the named ones, then the chart's values.jsonnet):
+            // the pin's take their place.
+            let named = config.settings.chart_values(&helm_chart).len().min(files.len());
+            let own_jsonnet = crate::config::jsonnet::chart_values_file(&chart_folder(&helm_chart));
+            let head_level = named + usize::from(files.get(named).is_some_and(|f| f.path == own_jsonnet));
+            let own: Vec<ValuesFile> = files.drain(head_level..).collect();
+            files = pinned_values.iter().map(|(path, _)| ValuesFile { path: path.clone() }).chain(own).collect();
+        }
+        let note = pin.as_ref().map(|at| format!("chart at {} (wave {})", at.short(), at.wave));
         let mut values = Vec::with_capacity(files.len() + 1);
         // `.jsonnet` values are rendered (the chart's own `values.jsonnet` is in the list); the JSON is
         // what helm gets, what the cache key holds and what "values changed" compares.
         let ext_vars = config.jsonnet_ext_vars.values(&crate::config::jsonnet::Placeholders::of(cluster, hub));
-        let render = |file: &str| match crate::config::jsonnet::render(&self.root, file, &ext_vars) {
+        let pinned_file = |file: &str| pinned_values.iter().find(|(path, _)| path == file).map(|(_, bytes)| bytes);
+        let render = |file: &str| match crate::config::jsonnet::render(
+            match (&pinned_root, pinned_file(file)) {
+                (Some(pinned), Some(_)) => pinned,
+                _ => &self.root,
+            },
+            file,
+            &ext_vars,
+        ) {
             Ok(rendered) => {
                 let json = rendered.json.into_bytes();
                 Ok((file.to_owned(), sha256(&[&json]), json))
@@ -399,7 +465,11 @@ impl Side {
                 }
                 continue;
             }
-            let bytes = match self.root.read_file_capped(&file.path, MAX_VALUES_FILE_BYTES) {
+            let read = match pinned_file(&file.path) {
+                Some(bytes) => Ok(bytes.clone()),
+                None => self.root.read_file_capped(&file.path, MAX_VALUES_FILE_BYTES),
+            };
+            let bytes = match read {
                 Ok(bytes) => bytes,
                 Err(refused) => return Input::Failed(format!("{}: {refused}", self.name.as_str())),
             };
@@ -447,7 +517,7 @@ impl Side {
             parts.push(given);
         }
         let key = hex(&sha256(&parts));
-        Input::Ready(RenderInput { chart, chart_dir, key, values })
+        Input::Ready(RenderInput { chart, chart_dir, key, values, note })
     }
 }
 
@@ -456,7 +526,14 @@ fn load_side(checkout: &Path, config: Option<&Path>) -> Result<SideConfig, Strin
     let loaded = load(checkout, &settings, LoadOptions::default()).map_err(|e| first_problem(&e))?;
     let inputs = load_chart_inputs(checkout, &loaded.estate).map_err(|e| first_problem(&e))?;
     let blocked = loaded.blocked.iter().filter_map(|b| b.name.clone()).collect();
-    Ok(SideConfig { estate: loaded.estate, inputs, blocked, jsonnet_ext_vars: settings.jsonnet_ext_vars })
+    Ok(SideConfig {
+        estate: loaded.estate,
+        inputs,
+        blocked,
+        jsonnet_ext_vars: settings.jsonnet_ext_vars.clone(),
+        settings,
+        pins: loaded.rollout_pins,
+    })
 }
 
 /// Why a side's configuration does not load: its first problem, at its file and line.
@@ -566,6 +643,97 @@ fn read_chart(
         unpinned_remote_dependency: unpinned,
         written: false,
         prefix,
+        pinned_values: Vec::new(),
+        remote_repositories: BTreeSet::new(),
+    })
+}
+
+/// The wave and commit a hub's chart renders at on a side whose chart rolls out in waves and whose
+/// wave runs a pin (by that side's state file); `None` for the head. A hub with a `chart_override` and
+/// a rolled chart is refused, as deploy refuses it.
+fn pinned_at(
+    config: &SideConfig,
+    cluster: &crate::config::Cluster,
+    hub: &crate::config::Hub,
+) -> Result<Option<PinnedAt>, String> {
+    let Some(rollout) = &config.settings.rollout else { return Ok(None) };
+    let staging = config.settings.is_staging_hub(&hub.name);
+    let Some(job) = rollout.release_rollout(config.pins.as_ref(), cluster, hub, staging, false) else {
+        return Ok(None);
+    };
+    if hub.chart_override.is_some() {
+        return Err(format!(
+            "hub {} has a `chart_override`, and its chart {} rolls out in waves (`rollout.charts`): a wave's pin \
+             cannot follow an override",
+            hub.name, hub.helm_chart
+        ));
+    }
+    if job.chart_commit.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(PinnedAt { commit: job.chart_commit, chart: chart_folder(&hub.helm_chart), wave: job.wave }))
+}
+
+/// A chart read at a rollout pin from the side's git ([`read_chart_at`]), as a [`ChartTree`] written
+/// under `pins/<commit>` of the side's folder with its chart-level values files (written at once, so a
+/// pinned `values.jsonnet` renders there).
+fn read_pinned_chart(
+    root: &RepoRoot,
+    settings: &Settings,
+    workdir: &Path,
+    at: &PinnedAt,
+    chart: &str,
+) -> Result<ChartTree, String> {
+    let shown = |error: Error| first_problem_text(&error);
+    let pin = read_chart_at(root.path(), at.clone(), chart, settings.chart_values(chart)).map_err(shown)?;
+    let prefix = format!("pins/{}", at.commit);
+    let mut digest = Digest::new(&SHA256);
+    digest.update(at.commit.as_bytes());
+    let mut builds = Vec::new();
+    let mut unpinned = false;
+    for (folder, tree) in &pin.folders {
+        for (path, bytes) in tree {
+            for part in [folder.as_bytes(), path.as_bytes(), bytes] {
+                digest.update(&(part.len() as u64).to_le_bytes());
+                digest.update(part);
+            }
+            write_new(&workdir.join(&prefix).join(folder).join(path), bytes).map_err(shown)?;
+        }
+        let dependencies = pin.dependencies(folder);
+        if dependencies.iter().any(|d| matches!(d.source, DependencySource::File(_) | DependencySource::Remote(_))) {
+            builds.push(FolderBuild {
+                folder: format!("{prefix}/{folder}"),
+                remotes: chart_deps::Remote::of(dependencies),
+                has_lock: chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str())),
+            });
+        }
+        unpinned |= dependencies.iter().any(|dependency| {
+            matches!(dependency.source, DependencySource::Remote(_) | DependencySource::Unspecified)
+                && !is_exact_version(dependency.version.as_deref())
+        });
+    }
+    for (path, bytes) in &pin.values {
+        write_new(&workdir.join(&prefix).join(path), bytes).map_err(shown)?;
+    }
+    let remote_repositories = pin
+        .folders
+        .iter()
+        .flat_map(|(folder, _)| pin.dependencies(folder))
+        .filter_map(|dependency| match &dependency.source {
+            DependencySource::Remote(repository) => Some(repository_key(repository)),
+            _ => None,
+        })
+        .collect();
+    builds.reverse();
+    Ok(ChartTree {
+        folders: pin.folders,
+        digest: digest.finish().as_ref().to_vec(),
+        builds,
+        unpinned_remote_dependency: unpinned,
+        written: true,
+        prefix,
+        pinned_values: pin.values,
+        remote_repositories,
     })
 }
 
@@ -666,7 +834,10 @@ pub fn render_and_compare(
                 side,
                 chart: input.chart.clone(),
                 args,
-                label: format!("{} ({})", release.label(), side.as_str()),
+                label: match &input.note {
+                    Some(note) => format!("{} ({}, {note})", release.label(), side.as_str()),
+                    None => format!("{} ({})", release.label(), side.as_str()),
+                },
             });
         }
     }

@@ -114,6 +114,28 @@ pub fn work_of(item: &MatrixItem) -> Vec<ClusterWork> {
     }
 }
 
+/// The `rollout` of each hub of an item, by cluster (a health-check item's are empty).
+pub fn rollouts_of(item: &MatrixItem) -> BTreeMap<String, BTreeMap<String, crate::config::rollout::JobRollout>> {
+    let mut rollouts: BTreeMap<String, BTreeMap<String, crate::config::rollout::JobRollout>> = BTreeMap::new();
+    match item {
+        MatrixItem::Canary(leg) => {
+            for job in leg.clusters() {
+                rollouts.entry(job.cluster_name.clone()).or_default().extend(job.staging_rollout.clone());
+            }
+        }
+        MatrixItem::Prod(leg) => {
+            for job in leg.hubs() {
+                let hubs = rollouts.entry(job.cluster_name.clone()).or_default();
+                if let Some(rollout) = job.rollout {
+                    hubs.insert(job.hub_name, rollout);
+                }
+            }
+        }
+        MatrixItem::HealthCheck(_) => {}
+    }
+    rollouts
+}
+
 /// `(cluster, hub)` pairs in order, each run of one cluster's hubs as one cluster's work.
 fn hubs_by_cluster(hubs: impl Iterator<Item = (String, String)>) -> Vec<ClusterWork> {
     let mut work: Vec<ClusterWork> = Vec::new();
@@ -157,6 +179,8 @@ pub struct LegRequest {
     pub max_parallel: usize,
     /// Where the results file goes.
     pub results_dir: PathBuf,
+    /// The item's `rollout` of each hub, by cluster: which hubs run their chart at a pin.
+    pub rollouts: BTreeMap<String, BTreeMap<String, crate::config::rollout::JobRollout>>,
 }
 
 impl LegRequest {
@@ -218,6 +242,7 @@ impl LegRequest {
         }
         Ok(LegRequest {
             work: work_of(&item),
+            rollouts: rollouts_of(&item),
             mode,
             access: SetupInputs::from_env_for_leg(env)?,
             results_dir: how.repo.join(relative),
@@ -436,6 +461,7 @@ fn run_cluster(
 ) -> Result<Vec<ReleaseResult>, ClusterFailure> {
     let mut how = request.how.clone();
     how.cluster = work.cluster_name.clone();
+    how.options.rollouts = Some(request.rollouts.get(&work.cluster_name).cloned().unwrap_or_default());
     // Dropped when this function returns, whatever the outcome: the files go with it.
     let mut credentials = CredentialFiles::default();
     if !how.dry_run {

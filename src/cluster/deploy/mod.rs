@@ -20,6 +20,7 @@
 pub mod before;
 pub mod leg;
 pub mod pending;
+pub mod pinned;
 pub mod rollout;
 pub mod run;
 pub mod target_cluster;
@@ -260,6 +261,10 @@ pub struct DeployOptions {
     pub pending: PendingRelease,
     /// Which helm's flags to pass; found with `helm version` before a deploy.
     pub helm: HelmMajor,
+    /// When deploying a matrix item: the item's `rollout` of each hub of the cluster (its wave and
+    /// chart commit), which says which hubs run their chart at a pin ([`pinned`]). `None` without an
+    /// item: the checkout's state file says.
+    pub rollouts: Option<std::collections::BTreeMap<String, crate::config::rollout::JobRollout>>,
 }
 
 impl Default for DeployOptions {
@@ -271,6 +276,7 @@ impl Default for DeployOptions {
             atomic: false,
             pending: PendingRelease::default(),
             helm: HelmMajor::V4,
+            rollouts: None,
         }
     }
 }

@@ -35,6 +35,7 @@ use crate::config::charts::{chart_folder, chart_inputs_at, chart_inputs_overridd
 use crate::config::load::{load_estate, load_settings};
 use crate::config::Settings;
 use crate::config::{Cluster, ValuesFile, CHARTS_DIR};
+use crate::tools::git_tree::{read_chart_at, PinnedAt};
 
 /// Lines of a command's output kept for the error message.
 const TAIL_LINES: usize = 40;
@@ -201,12 +202,14 @@ fn resolve_before(
 /// Every `.jsonnet` file the targets render, rendered: (release, file, JSON), in helm's order.
 /// `domain_of` gives what `{domain}` stands for for a hub (its `domain_override_file`'s `domain`
 /// when it has one).
+/// `root_of` gives another root to read a target's file from (a pinned chart's copy), if any.
 fn render_jsonnet(
     root: &RepoRoot,
     cluster: &Cluster,
     targets: &[Target],
     settings: &Settings,
     domain_of: &mut dyn FnMut(&crate::config::Hub) -> Result<Option<String>, Error>,
+    root_of: &dyn Fn(&Target, &str) -> Option<RepoRoot>,
 ) -> Result<Vec<(String, String, String)>, Error> {
     let mut rendered = Vec::new();
     for target in targets {
@@ -227,7 +230,10 @@ fn render_jsonnet(
         }
         let ext_vars = settings.jsonnet_ext_vars.values(&placeholders);
         for file in files {
-            let out = crate::config::jsonnet::render(root, &file.path, &ext_vars)?;
+            let out = match root_of(target, &file.path) {
+                Some(pinned) => crate::config::jsonnet::render(&pinned, &file.path, &ext_vars)?,
+                None => crate::config::jsonnet::render(root, &file.path, &ext_vars)?,
+            };
             rendered.push((target.release().to_owned(), file.path.clone(), out.json));
         }
     }
@@ -239,7 +245,7 @@ fn render_jsonnet(
 /// (copies written, values rendered and decrypted into a private folder, then each step).
 pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome, Error> {
     let repo = &request.repo;
-    let (cluster, settings) = find_cluster_and_settings(repo, request.config.as_deref(), &request.cluster)?;
+    let (mut cluster, settings) = find_cluster_and_settings(repo, request.config.as_deref(), &request.cluster)?;
     let targets = resolve_targets(&cluster, request.support, &request.hubs)?;
     let mut outcome = DeployOutcome {
         cluster: cluster.name.clone(),
@@ -256,11 +262,22 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         return Ok(outcome);
     }
     let root = RepoRoot::new(repo)?;
+    let pinned =
+        super::pinned::pinned_targets(&root, &settings, &cluster, &targets, request.options.rollouts.as_ref())?;
     let mut chart_deps = check_charts(&root, &cluster, &targets, &request.options)?;
-    let copies = override_copies(&root, &cluster, &targets, &request.options)?;
-    // Each chart override's copy goes to a private folder, removed when this function returns.
+    let mut copies = override_copies(&root, &cluster, &targets, &request.options)?;
+    copies.extend(pin_copies(&root, &settings, &mut cluster, &pinned, &request.options)?);
+    // Each copy (a chart override's, a pin's) goes to a private folder, removed when this function returns.
     let (copy_dirs, copy_paths) = place_chart_copies(&copies, request.dry_run, &mut chart_deps)?;
     let copy_of = |target: &Target| copies.iter().position(|c| &c.target == target).map(|i| copy_paths[i].clone());
+    // A pinned chart's chart-level values files are read at the pin: helm gets the copy's.
+    let copy_values = |target: &Target, file: &ValuesFile| {
+        let index = copies.iter().position(|c| &c.target == target && c.values.iter().any(|(p, _)| p == &file.path))?;
+        Some(match copy_dirs.get(index) {
+            Some(dir) => dir.path().join(&file.path),
+            None => Path::new(&copy_label(index, &copies)).join(&file.path),
+        })
+    };
     let dependency_folders = |chart: &str| chart_deps.folders.get(chart).cloned().unwrap_or_default();
     let only_before = request.before == BeforeMode::Only;
     let encrypted = if only_before { Vec::new() } else { encrypted_files(&cluster, &targets) };
@@ -268,7 +285,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     let (jsonnet, domain_notes) = if only_before {
         (Vec::new(), Vec::new())
     } else {
-        render_jsonnet_values(&root, &cluster, &targets, &settings, request)?
+        render_jsonnet_values(&root, &cluster, &targets, &settings, request, &copies)?
     };
 
     let mut options = request.options.clone();
@@ -314,8 +331,9 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
                 .position(|(release, path, _)| release == target.release() && path == file)
                 .map(|index| Path::new("<rendered>").join(jsonnet_name(index, file)))
         };
-        let given = |target: &Target, file: &ValuesFile| {
-            super::given_path(file, || placeholder(file), || rendered_placeholder(target, &file.path))
+        let given = |target: &Target, file: &ValuesFile| match copy_values(target, file) {
+            Some(copied) if !crate::config::jsonnet::is_jsonnet(&file.path) => copied,
+            _ => super::given_path(file, || placeholder(file), || rendered_placeholder(target, &file.path)),
         };
         let steps = commands(&options, &given);
         let text = dry_run_text(&DryRun {
@@ -365,8 +383,9 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     // Every encrypted file of the targets was decrypted above; never fall
     // back to handing helm the encrypted file.
     let decrypted_path = |file: &ValuesFile| decrypted.get(file.path.as_str()).cloned().unwrap_or_default();
-    let given = |target: &Target, file: &ValuesFile| {
-        super::given_path(file, || decrypted_path(file), || rendered_path(target, &file.path))
+    let given = |target: &Target, file: &ValuesFile| match copy_values(target, file) {
+        Some(copied) if !crate::config::jsonnet::is_jsonnet(&file.path) => copied,
+        _ => super::given_path(file, || decrypted_path(file), || rendered_path(target, &file.path)),
     };
     let steps = commands(&options, &given);
     let release_line = ReleaseLines::new(&root, &cluster);
@@ -388,9 +407,13 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
     Ok(outcome)
 }
 
-/// How a dry run names the private copy of the `index`th chart override.
-fn copy_label(index: usize) -> String {
-    format!("<chart-override-copy-{}>", index + 1)
+/// How a dry run names the `index`th private copy of a chart: `<chart-override-copy-1>` for a
+/// chart override's, `<copy 1>` for a pin's.
+fn copy_label(index: usize, copies: &[ChartCopy]) -> String {
+    match copies.get(index).map(|copy| &copy.source) {
+        Some(CopySource::Pin(_)) => format!("<copy {}>", index + 1),
+        _ => format!("<chart-override-copy-{}>", index + 1),
+    }
 }
 
 /// The file a rendered jsonnet values file is written to in the private folder.
@@ -402,7 +425,7 @@ fn jsonnet_name(index: usize, file: &str) -> String {
 /// a dry run). A copy fetches its dependencies in place (the copy holds the folders it needs), with a private
 /// helm home as the repository's charts do: its dependency folders are added to `chart_deps`.
 fn place_chart_copies(
-    copies: &[OverrideCopy],
+    copies: &[ChartCopy],
     dry_run: bool,
     chart_deps: &mut ChartDeps,
 ) -> Result<(Vec<PrivateDir>, Vec<String>), Error> {
@@ -416,12 +439,12 @@ fn place_chart_copies(
         .enumerate()
         .map(|(index, copy)| match copy_dirs.get(index) {
             Some(dir) => dir.path().join(&copy.chart).to_string_lossy().into_owned(),
-            None => format!("{}/{}", copy_label(index), copy.chart),
+            None => format!("{}/{}", copy_label(index, copies), copy.chart),
         })
         .collect();
     let copy_root = |index: usize| match copy_dirs.get(index) {
         Some(dir) => dir.path().to_string_lossy().into_owned(),
-        None => copy_label(index),
+        None => copy_label(index, copies),
     };
     for (index, copy) in copies.iter().enumerate() {
         let root_path = copy_root(index);
@@ -451,7 +474,25 @@ fn render_jsonnet_values(
     targets: &[Target],
     settings: &Settings,
     request: &DeployRequest,
+    copies: &[ChartCopy],
 ) -> Result<(Vec<RenderedJsonnet>, Vec<String>), Error> {
+    // A pinned chart's `values.jsonnet` is rendered in a private folder holding the copy (the chart's
+    // folders and values files at the pin, at their repository paths): it imports from there.
+    let mut pinned_roots: Vec<(Target, RepoRoot, PrivateDir)> = Vec::new();
+    for copy in copies {
+        if !matches!(copy.source, CopySource::Pin(_))
+            || !copy.values.iter().any(|(path, _)| crate::config::jsonnet::is_jsonnet(path))
+        {
+            continue;
+        }
+        let dir = PrivateDir::create_named("deployer-pin")?;
+        write_copy(copy, dir.path())?;
+        pinned_roots.push((copy.target.clone(), RepoRoot::new(dir.path())?, dir));
+    }
+    let root_of = |target: &Target, file: &str| {
+        let copy = copies.iter().find(|c| &c.target == target && c.values.iter().any(|(p, _)| p == file))?;
+        pinned_roots.iter().find(|(t, _, _)| *t == copy.target).map(|(_, root, _)| root.clone())
+    };
     let mut domain_notes: Vec<String> = Vec::new();
     let uses_domain = settings.jsonnet_ext_vars.uses("domain");
     let mut domain_of = |hub: &crate::config::Hub| -> Result<Option<String>, Error> {
@@ -471,7 +512,7 @@ fn render_jsonnet_values(
             _ => Ok(hub.domain.clone()),
         }
     };
-    let jsonnet = render_jsonnet(root, cluster, targets, settings, &mut domain_of)?;
+    let jsonnet = render_jsonnet(root, cluster, targets, settings, &mut domain_of, &root_of)?;
     Ok((jsonnet, domain_notes))
 }
 
@@ -485,7 +526,7 @@ struct DryRun<'a> {
     encrypted: &'a [&'a ValuesFile],
     /// Where the real run would decrypt an encrypted file to.
     placeholder: &'a dyn Fn(&ValuesFile) -> PathBuf,
-    copies: &'a [OverrideCopy],
+    copies: &'a [ChartCopy],
     jsonnet: &'a [RenderedJsonnet],
     domain_notes: &'a [String],
     steps: &'a [Step],
@@ -514,14 +555,32 @@ fn dry_run_text(dry: &DryRun<'_>) -> String {
         text.push_str("# <decrypted>: a private temporary folder, removed afterwards\n");
     }
     for (index, copy) in dry.copies.iter().enumerate() {
-        text.push_str(&format!(
-            "# {}: a private copy of {} with {}/Chart.yaml replaced by {} (chart_override of {})\n",
-            copy_label(index),
-            copy.folders.iter().map(|(folder, _)| folder.as_str()).collect::<Vec<_>>().join(", "),
-            chart_folder(&copy.replaces),
-            copy.file,
-            copy.target.release()
-        ));
+        let folders = copy.folders.iter().map(|(folder, _)| folder.as_str()).collect::<Vec<_>>().join(", ");
+        match &copy.source {
+            CopySource::Override { replaces, file } => text.push_str(&format!(
+                "# {}: a private copy of {folders} with {}/Chart.yaml replaced by {file} (chart_override of {})\n",
+                copy_label(index, dry.copies),
+                chart_folder(replaces),
+                copy.target.release()
+            )),
+            CopySource::Pin(at) => text.push_str(&format!(
+                "# {}: {} at {} (the pin of wave {}) for {}: a private copy of {folders}{} read from git at {}\n",
+                copy_label(index, dry.copies),
+                copy.chart,
+                at.short(),
+                at.wave,
+                copy.target.release(),
+                if copy.values.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " and of the chart's values files {}",
+                        copy.values.iter().map(|(path, _)| path.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                },
+                at.commit
+            )),
+        }
     }
     if !dry.jsonnet.is_empty() {
         text.push_str("# <rendered>: JSON rendered from jsonnet in-process, in the same private folder\n");
@@ -566,24 +625,41 @@ fn dry_run_text(dry: &DryRun<'_>) -> String {
 }
 
 /// Writes each chart override's copy into its private folder, and says so.
-fn write_chart_copies(copies: &[OverrideCopy], copy_dirs: &[PrivateDir]) -> Result<(), Error> {
+fn write_chart_copies(copies: &[ChartCopy], copy_dirs: &[PrivateDir]) -> Result<(), Error> {
     for (copy, dir) in copies.iter().zip(copy_dirs) {
-        for (folder, files) in &copy.folders {
-            for (path, bytes) in files {
-                let to = dir.path().join(folder).join(path);
-                if let Some(parent) = to.parent() {
-                    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                fs::write(&to, bytes).map_err(|e| Error::io(&to, e))?;
-            }
+        write_copy(copy, dir.path())?;
+        match &copy.source {
+            CopySource::Override { replaces, file } => runner::print(&format!(
+                "Hub {}: chart {} with {}/Chart.yaml replaced by {file} (chart_override), from a private copy\n",
+                copy.target.release(),
+                copy.chart,
+                chart_folder(replaces),
+            )),
+            CopySource::Pin(at) => runner::print(&format!(
+                "Hub {}: chart {} at {}, the pin of wave {}, from a private copy\n",
+                copy.target.release(),
+                copy.chart,
+                at.short(),
+                at.wave
+            )),
         }
-        runner::print(&format!(
-            "Hub {}: chart {} with {}/Chart.yaml replaced by {} (chart_override), from a private copy\n",
-            copy.target.release(),
-            copy.chart,
-            chart_folder(&copy.replaces),
-            copy.file
-        ));
+    }
+    Ok(())
+}
+
+/// Writes a copy's folders and values files under `to`, at their repository paths.
+fn write_copy(copy: &ChartCopy, to: &Path) -> Result<(), Error> {
+    let files = copy
+        .folders
+        .iter()
+        .flat_map(|(folder, files)| files.iter().map(move |(path, bytes)| (format!("{folder}/{path}"), bytes)))
+        .chain(copy.values.iter().map(|(path, bytes)| (path.clone(), bytes)));
+    for (path, bytes) in files {
+        let to = to.join(path);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        fs::write(&to, bytes).map_err(|e| Error::io(&to, e))?;
     }
     Ok(())
 }
@@ -1082,19 +1158,107 @@ impl ReleaseLines {
     }
 }
 
-/// A hub's chart with its `chart_override`: the folders it is built from, read whole, with the
-/// override's text as the `Chart.yaml` it replaces; written to a private folder before helm runs.
-struct OverrideCopy {
+/// A hub's chart deployed from a private copy, written to a private folder before helm runs: with
+/// its `chart_override` (the folders it is built from, read whole, with the override's text as the
+/// `Chart.yaml` it replaces), or at its rollout wave's pin (the folders read at that commit).
+struct ChartCopy {
     target: Target,
     /// Repository-relative chart folder of the hub (`helm-charts/basehub`), also its path in the copy.
     chart: String,
-    replaces: String,
-    file: String,
+    source: CopySource,
     folders: Vec<(String, crate::base::repo_fs::Tree)>,
+    /// Chart-level values files read at a pin (repository path, bytes), written into the copy at
+    /// their paths: helm gets these, not the head's.
+    values: Vec<(String, Vec<u8>)>,
     /// Folders of the copy to fetch dependencies of, deepest first: (folder, remotes, has a lock).
     dependency_folders: Vec<(String, Vec<crate::tools::chart_deps::Remote>, bool)>,
     /// Of everything helm reads in the copy: fetched once per job.
     digest: Vec<u8>,
+}
+
+/// Where a private copy of a chart comes from.
+enum CopySource {
+    /// A hub's `chart_override`: the override file replaces the `Chart.yaml` of `replaces`'s folder.
+    Override { replaces: String, file: String },
+    /// A rollout wave's pin: the chart as it was at that commit, read from git.
+    Pin(PinnedAt),
+}
+
+/// The copies the hubs that run a rollout pin (`pinned`: hub, commit) deploy from: the chart read
+/// at the pin from the checkout's git ([`read_chart_at`]), its folders checked as the checkout's
+/// are. The hub's chart-level values files (`charts.<chart>.values_files`, the chart's
+/// `values.jsonnet`) become the pin's in `cluster`: helm gets the copy's files.
+fn pin_copies(
+    root: &RepoRoot,
+    settings: &Settings,
+    cluster: &mut Cluster,
+    pinned: &[(String, PinnedAt)],
+    options: &super::DeployOptions,
+) -> Result<Vec<ChartCopy>, Error> {
+    let mut copies = Vec::new();
+    for (name, at) in pinned {
+        let Some(hub) = cluster.hubs.iter_mut().find(|h| &h.name == name) else { continue };
+        if options.charts_dir.trim_end_matches('/') != CHARTS_DIR {
+            return Err(Error::input(
+                super::inputs::HUBS,
+                format!(
+                    "hub `{name}` runs its chart at the pin of wave {}, read from {CHARTS_DIR}/ at that commit, \
+                     but the charts are taken from `{}`",
+                    at.wave, options.charts_dir
+                ),
+            ));
+        }
+        let chart_values = settings.chart_values(&hub.helm_chart);
+        if let Some(secret) = chart_values.iter().find(|path| crate::tools::sops::is_encrypted(path)) {
+            return Err(Error::input(
+                super::inputs::HUBS,
+                format!(
+                    "hub `{name}` runs its chart at the pin of wave {}, and the chart's values file {secret} is \
+                     encrypted: a pinned chart's encrypted chart-level values are not supported",
+                    at.wave
+                ),
+            ));
+        }
+        let pin = read_chart_at(root.path(), at.clone(), &hub.helm_chart, chart_values)?;
+        // The head's chart-level files lead the hub's list: the named ones, then the chart's values.jsonnet.
+        let own_jsonnet = crate::config::jsonnet::chart_values_file(&chart_folder(&hub.helm_chart));
+        let mut head_level = chart_values.len().min(hub.values_files.len());
+        if hub.values_files.get(head_level).is_some_and(|file| file.path == own_jsonnet) {
+            head_level += 1;
+        }
+        let own: Vec<ValuesFile> = hub.values_files.drain(head_level..).collect();
+        hub.values_files = pin.values.iter().map(|(path, _)| ValuesFile { path: path.clone() }).chain(own).collect();
+        let chart = chart_folder(&hub.helm_chart);
+        let mut dependency_folders = Vec::new();
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        digest.update(at.commit.as_bytes());
+        for (folder, tree) in &pin.folders {
+            digest_folder(&mut digest, folder, tree);
+            let listed = pin.dependencies(folder);
+            let fetches = listed.iter().any(|d| {
+                matches!(
+                    d.source,
+                    crate::config::charts::DependencySource::File(_)
+                        | crate::config::charts::DependencySource::Remote(_)
+                )
+            });
+            if fetches {
+                let has_lock = crate::tools::chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str()));
+                dependency_folders.push((folder.clone(), crate::tools::chart_deps::Remote::of(listed), has_lock));
+            }
+        }
+        dependency_folders.reverse();
+        copies.push(ChartCopy {
+            target: Target::Hub(name.clone()),
+            chart,
+            source: CopySource::Pin(pin.at),
+            folders: pin.folders,
+            values: pin.values,
+            dependency_folders,
+            digest: digest.finish().as_ref().to_vec(),
+        });
+    }
+    Ok(copies)
 }
 
 /// The copies the targets with a `chart_override` deploy from. The override's entries are checked
@@ -1105,7 +1269,7 @@ fn override_copies(
     cluster: &Cluster,
     targets: &[Target],
     options: &super::DeployOptions,
-) -> Result<Vec<OverrideCopy>, Error> {
+) -> Result<Vec<ChartCopy>, Error> {
     let mut copies = Vec::new();
     for target in targets {
         let Target::Hub(name) = target else { continue };
@@ -1170,12 +1334,15 @@ fn override_copies(
             }
         }
         dependency_folders.reverse();
-        copies.push(OverrideCopy {
+        copies.push(ChartCopy {
             target: target.clone(),
             chart,
-            replaces: chart_override.replaces.clone(),
-            file: chart_override.file.clone(),
+            source: CopySource::Override {
+                replaces: chart_override.replaces.clone(),
+                file: chart_override.file.clone(),
+            },
             folders,
+            values: Vec::new(),
             dependency_folders,
             digest: digest.finish().as_ref().to_vec(),
         });
