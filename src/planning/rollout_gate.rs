@@ -91,7 +91,10 @@ pub struct WaveGate {
 pub enum Soak {
     Passed,
     /// `left_minutes` (rounded up) until `until`.
-    Left { left_minutes: u64, until: String },
+    Left {
+        left_minutes: u64,
+        until: String,
+    },
     /// The first wave's releases do not all run the head with success yet (or no records).
     Unknown,
 }
@@ -145,12 +148,19 @@ pub struct Promotion {
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Ready,
-    Waiting { wait: Wait },
+    Waiting {
+        wait: Wait,
+    },
     /// Releases of the wave failed at its commit.
-    Halted { failing: Vec<String> },
+    Halted {
+        failing: Vec<String>,
+    },
     /// Health cannot be told: releases without a record (none listed: no records at all, or a first wave
     /// with no release of the chart).
-    Unknown { missing: Vec<String>, reason: String },
+    Unknown {
+        missing: Vec<String>,
+        reason: String,
+    },
     /// The next wave already runs this wave's commit.
     Done,
 }
@@ -160,8 +170,13 @@ pub enum Verdict {
 #[serde(tag = "for", rename_all = "snake_case")]
 pub enum Wait {
     /// Releases still getting the commit (behind, or deploying).
-    Releases { pending: Vec<String> },
-    Soak { left_minutes: u64, until: String },
+    Releases {
+        pending: Vec<String>,
+    },
+    Soak {
+        left_minutes: u64,
+        until: String,
+    },
 }
 
 impl Verdict {
@@ -214,7 +229,7 @@ fn chart_gate(input: &GateInput<'_>, chart: &str) -> ChartGate {
         let commit = &commits[index];
         let releases: Vec<ReleaseGate> = members[index]
             .iter()
-            .map(|release| release_gate(release, commit, input.records.and_then(|records| records.get(release))))
+            .map(|release| release_gate(release, chart, commit, input.records.and_then(|records| records.get(release))))
             .collect();
         let healthy = input
             .records
@@ -244,9 +259,11 @@ fn chart_gate(input: &GateInput<'_>, chart: &str) -> ChartGate {
     ChartGate { chart: chart.to_owned(), waves }
 }
 
-fn release_gate(release: &str, commit: &str, record: Option<&DeploymentRecord>) -> ReleaseGate {
+fn release_gate(release: &str, chart: &str, commit: &str, record: Option<&DeploymentRecord>) -> ReleaseGate {
     match record {
-        None => ReleaseGate { release: release.to_owned(), commit: None, runs_commit: false, state: ReleaseState::NoRecord },
+        None => {
+            ReleaseGate { release: release.to_owned(), commit: None, runs_commit: false, state: ReleaseState::NoRecord }
+        }
         Some(record) => {
             let state = match record.state.as_str() {
                 "success" => ReleaseState::Success,
@@ -256,7 +273,7 @@ fn release_gate(release: &str, commit: &str, record: Option<&DeploymentRecord>) 
             ReleaseGate {
                 release: release.to_owned(),
                 commit: Some(record.chart_commit().to_owned()),
-                runs_commit: !commit.is_empty() && record.chart_commit() == commit,
+                runs_commit: !commit.is_empty() && record.chart == chart && record.chart_commit() == commit,
                 state,
             }
         }
@@ -575,6 +592,7 @@ mod tests {
 
     fn record(commit: &str, state: &str, at: &str) -> DeploymentRecord {
         DeploymentRecord {
+            chart: "basehub".into(),
             chart_commit: commit.into(),
             sha: HEAD.into(),
             state: state.into(),
@@ -626,7 +644,10 @@ mod tests {
         assert_eq!(waiting[0].describe(), "waiting: soak 1h left (until 2026-12-05T12:00:00Z)");
         // early's soak counts from its pin's `since`.
         let early = verdicts("2026-12-02T10:00:00Z", Some(&records));
-        assert_eq!(early[1], Verdict::Waiting { wait: Wait::Soak { left_minutes: 1440, until: "2026-12-03T10:00:00Z".into() } });
+        assert_eq!(
+            early[1],
+            Verdict::Waiting { wait: Wait::Soak { left_minutes: 1440, until: "2026-12-03T10:00:00Z".into() } }
+        );
     }
 
     #[test]
@@ -737,7 +758,10 @@ mod tests {
             format!("pins:\n  basehub:\n    early: {{commit: {EARLY}, since: \"{since}\"}}\n    rest: {{commit: {REST}, since: 2026-11-20T10:00:00Z}}\n")
         );
         let edited = set_pin("# nothing yet\n", "basehub", "early", EARLY, since).expect("adds");
-        assert_eq!(edited, format!("# nothing yet\npins:\n  basehub:\n    early: {{commit: {EARLY}, since: \"{since}\"}}\n"));
+        assert_eq!(
+            edited,
+            format!("# nothing yet\npins:\n  basehub:\n    early: {{commit: {EARLY}, since: \"{since}\"}}\n")
+        );
         let edited = set_pin("pins:\n  other:\n    x: 1\n", "basehub", "early", EARLY, since).expect("adds");
         assert_eq!(
             edited,
