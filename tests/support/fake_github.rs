@@ -2,7 +2,8 @@
 //! 127.0.0.1: run artifacts (with the zip behind a redirect to a second,
 //! "storage" server), pull requests, issue comments (paginated, created and
 //! edited for real), GraphQL `minimizeComment`, and deployments with their
-//! statuses (created, listed newest first with filters and pages). Tests
+//! statuses (created, listed newest first with filters and pages), and
+//! branches, file contents and pull requests made through the API. Tests
 //! inspect its state and can script failures.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -60,6 +61,8 @@ pub struct State {
     pub minimized: Vec<String>,
     /// Deployments, in the order they were made (listings answer newest first).
     pub deployments: Vec<FakeDeployment>,
+    /// Branches, files and pull requests opened through the API (`deployer rollout next`).
+    pub git: FakeGit,
 }
 
 /// A deployment (`POST /repos/{repo}/deployments`; `sha` is the `ref` it was made for).
@@ -413,6 +416,7 @@ impl FakeGitHub {
             .await;
 
         self.mount_deployments().await;
+        self.mount_git().await;
 
         let state = self.state.clone();
         Mock::given(method("POST"))
@@ -549,6 +553,279 @@ impl FakeGitHub {
                     .map(|(index, status)| status_json(deployment, index, status))
                     .collect();
                 paged(request, newest_first)
+            })
+            .mount(&self.api)
+            .await;
+    }
+}
+
+// ---- Branches, contents and pull requests (`deployer rollout next`) ----
+
+/// The repository's branches and files, and the pull requests opened through the API.
+#[derive(Debug, Default)]
+pub struct FakeGit {
+    /// `main` unless set.
+    pub default_branch: String,
+    /// Branch name to its head commit.
+    pub refs: BTreeMap<String, String>,
+    /// (branch, path) to the file's text.
+    pub files: BTreeMap<(String, String), String>,
+    /// Pull requests opened with `POST /pulls` (or seeded), oldest first.
+    pub opened: Vec<FakePull>,
+    /// Commits made by `PUT /contents`: (branch, message).
+    pub commits: Vec<(String, String)>,
+}
+
+/// A pull request of the list endpoint.
+#[derive(Debug, Clone)]
+pub struct FakePull {
+    pub number: u64,
+    /// The head branch (in the repository itself).
+    pub head: String,
+    pub base: String,
+    pub title: String,
+    pub body: String,
+    /// `open` or `closed`.
+    pub state: String,
+}
+
+/// The blob sha GitHub would give `text` (here: any stable 40-hex digest).
+pub fn blob_sha(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:016x}", hasher.finish()).repeat(3)[..40].to_owned()
+}
+
+fn pull_list_json(pull: &FakePull) -> Value {
+    json!({"number": pull.number, "state": pull.state, "title": pull.title, "body": pull.body,
+           "head": {"ref": pull.head, "label": format!("octo-org:{}", pull.head)}, "base": {"ref": pull.base}})
+}
+
+impl FakeGitHub {
+    /// Seeds the default branch `main` at `head` with `files` (path, text).
+    pub fn repository_files(&self, head: &str, files: &[(&str, &str)]) {
+        let mut state = self.state();
+        state.git.default_branch = "main".to_owned();
+        state.git.refs.insert("main".to_owned(), head.to_owned());
+        for (path, text) in files {
+            state.git.files.insert(("main".to_owned(), (*path).to_owned()), (*text).to_owned());
+        }
+    }
+
+    /// The text of `path` on `branch`, if any.
+    pub fn file(&self, branch: &str, path: &str) -> Option<String> {
+        self.state().git.files.get(&(branch.to_owned(), path.to_owned())).cloned()
+    }
+
+    /// The pull requests opened, oldest first.
+    pub fn opened_pulls(&self) -> Vec<FakePull> {
+        self.state().git.opened.clone()
+    }
+
+    /// The repository, branch refs (get, create, force-update), contents (get, put with the old blob's
+    /// sha) and pull requests (list with `state`/`head` filters, create).
+    async fn mount_git(&self) {
+        let state = self.state.clone();
+        Mock::given(method("GET"))
+            .and(path(REPO))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let state = state.lock().expect("state");
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"full_name": OWNER_REPO, "default_branch": state.git.default_branch}))
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/repos/octo-org/infra/git/ref/heads/.+$"))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let branch = request.url.path().trim_start_matches(&format!("{REPO}/git/ref/heads/")).to_owned();
+                let state = state.lock().expect("state");
+                match state.git.refs.get(&branch) {
+                    Some(sha) => ResponseTemplate::new(200)
+                        .set_body_json(json!({"ref": format!("refs/heads/{branch}"), "object": {"sha": sha}})),
+                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+                }
+            })
+            .mount(&self.api)
+            .await;
+
+        /// Points `branch` at `sha`, with the files of the branch whose head `sha` is.
+        fn point(git: &mut FakeGit, branch: &str, sha: &str) {
+            let from = git.refs.iter().find(|(_, head)| head.as_str() == sha).map(|(name, _)| name.clone());
+            git.refs.insert(branch.to_owned(), sha.to_owned());
+            git.files.retain(|(on, _), _| on != branch);
+            if let Some(from) = from.filter(|from| from != branch) {
+                let copied: Vec<((String, String), String)> = git
+                    .files
+                    .iter()
+                    .filter(|((on, _), _)| *on == from)
+                    .map(|((_, path), text)| ((branch.to_owned(), path.clone()), text.clone()))
+                    .collect();
+                git.files.extend(copied);
+            }
+        }
+
+        let state = self.state.clone();
+        Mock::given(method("POST"))
+            .and(path(format!("{REPO}/git/refs")))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let mut state = state.lock().expect("state");
+                let (Some(reference), Some(sha)) = (body["ref"].as_str(), body["sha"].as_str()) else {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Invalid request"}));
+                };
+                let Some(branch) = reference.strip_prefix("refs/heads/") else {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Reference name invalid"}));
+                };
+                if state.git.refs.contains_key(branch) {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Reference already exists"}));
+                }
+                point(&mut state.git, branch, sha);
+                ResponseTemplate::new(201).set_body_json(json!({"ref": reference, "object": {"sha": sha}}))
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("PATCH"))
+            .and(path_regex(r"^/repos/octo-org/infra/git/refs/heads/.+$"))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let branch = request.url.path().trim_start_matches(&format!("{REPO}/git/refs/heads/")).to_owned();
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let mut state = state.lock().expect("state");
+                let Some(sha) = body["sha"].as_str() else {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Invalid request"}));
+                };
+                if !state.git.refs.contains_key(&branch) {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Reference does not exist"}));
+                }
+                point(&mut state.git, &branch, sha);
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ref": format!("refs/heads/{branch}"), "object": {"sha": sha}}))
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/repos/octo-org/infra/contents/.+$"))
+            .respond_with(move |request: &Request| {
+                use base64::Engine as _;
+                Self::log(&state, request);
+                let file = request.url.path().trim_start_matches(&format!("{REPO}/contents/")).to_owned();
+                let state = state.lock().expect("state");
+                let branch = query(request, "ref").unwrap_or_else(|| state.git.default_branch.clone());
+                match state.git.files.get(&(branch, file.clone())) {
+                    Some(text) => {
+                        // GitHub wraps the base64 at 60 characters.
+                        let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                        let wrapped: Vec<String> = encoded
+                            .as_bytes()
+                            .chunks(60)
+                            .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+                            .collect();
+                        ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": file,
+                            "encoding": "base64", "content": wrapped.join("\n") + "\n", "sha": blob_sha(text)}))
+                    }
+                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+                }
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("PUT"))
+            .and(path_regex(r"^/repos/octo-org/infra/contents/.+$"))
+            .respond_with(move |request: &Request| {
+                use base64::Engine as _;
+                Self::log(&state, request);
+                let file = request.url.path().trim_start_matches(&format!("{REPO}/contents/")).to_owned();
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let mut state = state.lock().expect("state");
+                let branch = body["branch"].as_str().map_or_else(|| state.git.default_branch.clone(), str::to_owned);
+                if !state.git.refs.contains_key(&branch) {
+                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Branch not found"}));
+                }
+                let current = state.git.files.get(&(branch.clone(), file.clone())).map(|text| blob_sha(text));
+                if current.as_deref() != body["sha"].as_str() {
+                    return ResponseTemplate::new(409).set_body_json(json!({"message": "sha does not match"}));
+                }
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(body["content"].as_str().unwrap_or_default())
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok());
+                let Some(text) = decoded else {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "content is not Base64"}));
+                };
+                let message = body["message"].as_str().unwrap_or_default().to_owned();
+                let commit = blob_sha(&format!("{branch}\n{message}\n{text}"));
+                state.git.files.insert((branch.clone(), file.clone()), text.clone());
+                state.git.refs.insert(branch.clone(), commit.clone());
+                state.git.commits.push((branch, message));
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"content": {"path": file, "sha": blob_sha(&text)}, "commit": {"sha": commit}}),
+                )
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/pulls")))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let wanted_state = query(request, "state").unwrap_or_else(|| "open".to_owned());
+                let head = query(request, "head");
+                let state = state.lock().expect("state");
+                let pulls: Vec<Value> = state
+                    .git
+                    .opened
+                    .iter()
+                    .rev()
+                    .filter(|pull| wanted_state == "all" || pull.state == wanted_state)
+                    .filter(|pull| head.as_ref().is_none_or(|head| *head == format!("octo-org:{}", pull.head)))
+                    .map(pull_list_json)
+                    .collect();
+                paged(request, pulls)
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("POST"))
+            .and(path(format!("{REPO}/pulls")))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let mut state = state.lock().expect("state");
+                let text = |key: &str| body[key].as_str().unwrap_or_default().to_owned();
+                let (head, base) = (text("head"), text("base"));
+                if !state.git.refs.contains_key(&head) || !state.git.refs.contains_key(&base) {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Validation Failed"}));
+                }
+                if state.git.opened.iter().any(|pull| pull.head == head && pull.state == "open") {
+                    return ResponseTemplate::new(422)
+                        .set_body_json(json!({"message": "A pull request already exists"}));
+                }
+                state.next_id += 1;
+                let pull = FakePull {
+                    number: state.next_id,
+                    head,
+                    base,
+                    title: text("title"),
+                    body: text("body"),
+                    state: "open".to_owned(),
+                };
+                let answer = pull_list_json(&pull);
+                state.git.opened.push(pull);
+                ResponseTemplate::new(201).set_body_json(answer)
             })
             .mount(&self.api)
             .await;
