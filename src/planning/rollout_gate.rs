@@ -441,7 +441,7 @@ pub fn set_pin(text: &str, chart: &str, wave: &str, commit: &str, since: &str) -
                 edits.push((position, value));
             }
             // The later edit first, so the earlier position still holds.
-            edits.sort_by(|a, b| b.0.cmp(&a.0));
+            edits.sort_by_key(|edit| std::cmp::Reverse(edit.0));
             let mut edited = text.to_owned();
             for ((line, column), value) in edits {
                 edited = replace_scalar(&edited, line, column, value)?;
