@@ -8,6 +8,7 @@ mod explain;
 mod filter;
 mod generate;
 mod health_check;
+mod rollout;
 mod schema;
 mod validate;
 
@@ -68,6 +69,9 @@ enum Commands {
     Diff(diff::DiffArgs),
     /// Print the JSON Schema of a configuration file, or of a JSON output.
     Schema(schema::SchemaArgs),
+    /// Progressive rollouts: where each wave stands (`status`), moving a wave's pin (`promote`), and the
+    /// next promotion's pull request for a scheduled workflow (`next`).
+    Rollout(rollout::RolloutArgs),
 }
 
 /// How releases are rendered (`deployer diff`, `deployer generate --skip-unchanged`).
@@ -129,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Commands::HealthCheck(args) => health_check::run(args),
         Commands::Diff(args) => diff::run(args),
         Commands::Schema(args) => schema::run(args),
+        Commands::Rollout(args) => rollout::run(args),
     }
 }
 
@@ -140,18 +145,7 @@ fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<S
     if base.starts_with('-') {
         bail!("--base `{base}` is not a Git revision");
     }
-    let git = |args: &[&str]| -> anyhow::Result<String> {
-        let output =
-            Command::new("git").arg("-C").arg(repo).args(args).output().context("running git (is it installed?)")?;
-        if !output.status.success() {
-            return Err(deployer::Error::Git {
-                args: args.join(" "),
-                message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            }
-            .into());
-        }
-        String::from_utf8(output.stdout).context("git printed a path that is not UTF-8")
-    };
+    let git = |args: &[&str]| git(repo, args);
     let split =
         |text: String| -> Vec<String> { text.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect() };
     let merge_base = git(&["merge-base", base, "HEAD"])?.trim().to_owned();
@@ -169,4 +163,18 @@ fn git_changed_files(repo: &std::path::Path, base: &str) -> anyhow::Result<Vec<S
         ));
     }
     Ok(paths)
+}
+
+/// `git -C repo args...`: its stdout, or the error with git's message.
+fn git(repo: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let output =
+        Command::new("git").arg("-C").arg(repo).args(args).output().context("running git (is it installed?)")?;
+    if !output.status.success() {
+        return Err(deployer::Error::Git {
+            args: args.join(" "),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        }
+        .into());
+    }
+    String::from_utf8(output.stdout).context("git printed a path that is not UTF-8")
 }

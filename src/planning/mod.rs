@@ -1,6 +1,6 @@
 //! The pure decision core: values in, values out. What changed, what a
 //! `cluster.yaml` edit touched, which clusters are blocked, the plan's rules,
-//! which rollout pins a state file edit moved,
+//! which rollout pins a state file edit moved, the rollout gate (may the next wave be promoted),
 //! packing into legs, the three-stage shape, `explain`, and the filter that
 //! drops the prod jobs of failed canaries.
 
@@ -12,4 +12,5 @@ pub mod filter;
 pub mod legs;
 pub mod pin_edits;
 pub mod plan;
+pub mod rollout_gate;
 pub mod three_stage;
