@@ -60,6 +60,10 @@ pub const DEFAULT_RENDER_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Release {
     pub cluster_name: String,
     pub hub_name: Option<String>,
+    /// The chart commit the plan's job gives a hub of a rolled chart (empty: the head, as for the first
+    /// wave or under the `rollout-all` label); the head side renders it. `None`: the head side's state file
+    /// decides.
+    pub planned_chart_commit: Option<String>,
 }
 
 impl Release {
@@ -393,7 +397,11 @@ impl Side {
             },
         };
         // A later rollout wave's hub: its chart (and chart-level values files) at this side's pin.
-        let pin = match hub.map(|hub| pinned_at(config, cluster, hub)).transpose() {
+        let planned = match self.name {
+            SideName::Head => release.planned_chart_commit.as_deref(),
+            SideName::Base => None,
+        };
+        let pin = match hub.map(|hub| pinned_at(config, cluster, hub, planned)).transpose() {
             Ok(pin) => pin.flatten(),
             Err(why) => return Input::Failed(format!("{}: {why}", self.name.as_str())),
         };
@@ -655,6 +663,7 @@ fn pinned_at(
     config: &SideConfig,
     cluster: &crate::config::Cluster,
     hub: &crate::config::Hub,
+    planned: Option<&str>,
 ) -> Result<Option<PinnedAt>, String> {
     let Some(rollout) = &config.settings.rollout else { return Ok(None) };
     let staging = config.settings.is_staging_hub(&hub.name);
@@ -668,10 +677,25 @@ fn pinned_at(
             hub.name, hub.helm_chart
         ));
     }
-    if job.chart_commit.is_empty() {
+    // The plan's job decides on the head side: an empty commit is the head (the `rollout-all` label);
+    // a pin must be this side's.
+    let commit = match planned {
+        Some("") => return Ok(None),
+        Some(planned) if planned != job.chart_commit => {
+            return Err(format!(
+                "the plan runs hub {} at {planned}, but this checkout's state file pins its wave {} at {}: the \
+                 plan was made from another state file",
+                hub.name,
+                job.wave,
+                if job.chart_commit.is_empty() { "the head" } else { job.chart_commit.as_str() }
+            ))
+        }
+        _ => job.chart_commit,
+    };
+    if commit.is_empty() {
         return Ok(None);
     }
-    Ok(Some(PinnedAt { commit: job.chart_commit, chart: chart_folder(&hub.helm_chart), wave: job.wave }))
+    Ok(Some(PinnedAt { commit, chart: chart_folder(&hub.helm_chart), wave: job.wave }))
 }
 
 /// A chart read at a rollout pin from the side's git ([`read_chart_at`]), as a [`ChartTree`] written

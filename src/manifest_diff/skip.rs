@@ -18,19 +18,25 @@ pub fn releases_of(legs: &[SupportAndStagingJob], prod: &[ProdHubJob]) -> Vec<Re
     let mut releases = Vec::new();
     for leg in legs {
         if leg.upgrade_support {
-            releases.push(Release { cluster_name: leg.cluster_name.clone(), hub_name: None });
+            releases.push(Release {
+                cluster_name: leg.cluster_name.clone(),
+                hub_name: None,
+                planned_chart_commit: None,
+            });
         }
         if leg.upgrade_staging {
-            releases.extend(
-                leg.staging_hubs
-                    .iter()
-                    .map(|hub| Release { cluster_name: leg.cluster_name.clone(), hub_name: Some(hub.clone()) }),
-            );
+            releases.extend(leg.staging_hubs.iter().map(|hub| Release {
+                cluster_name: leg.cluster_name.clone(),
+                hub_name: Some(hub.clone()),
+                planned_chart_commit: leg.staging_rollout.get(hub).map(|rollout| rollout.chart_commit.clone()),
+            }));
         }
     }
-    releases.extend(
-        prod.iter().map(|job| Release { cluster_name: job.cluster_name.clone(), hub_name: Some(job.hub_name.clone()) }),
-    );
+    releases.extend(prod.iter().map(|job| Release {
+        cluster_name: job.cluster_name.clone(),
+        hub_name: Some(job.hub_name.clone()),
+        planned_chart_commit: job.rollout.as_ref().map(|rollout| rollout.chart_commit.clone()),
+    }));
     releases
 }
 

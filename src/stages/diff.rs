@@ -272,11 +272,15 @@ pub fn render_problems(
     let mut entries: Vec<(String, Vec<Segment<'static>>, Option<usize>)> = Vec::new();
     for cluster in &estate.clusters {
         if cluster.support.is_some() {
-            releases.push(Release { cluster_name: cluster.name.clone(), hub_name: None });
+            releases.push(Release { cluster_name: cluster.name.clone(), hub_name: None, planned_chart_commit: None });
             entries.push((cluster.file.clone(), vec![Segment::Key("support")], None));
         }
         for (index, hub) in cluster.hubs.iter().enumerate() {
-            releases.push(Release { cluster_name: cluster.name.clone(), hub_name: Some(hub.name.clone()) });
+            releases.push(Release {
+                cluster_name: cluster.name.clone(),
+                hub_name: Some(hub.name.clone()),
+                planned_chart_commit: None,
+            });
             entries.push((cluster.file.clone(), vec![Segment::Key("hubs")], Some(index)));
         }
     }
