@@ -1,8 +1,9 @@
 //! A stateful fake of the GitHub API parts the comment action uses, on
 //! 127.0.0.1: run artifacts (with the zip behind a redirect to a second,
 //! "storage" server), pull requests, issue comments (paginated, created and
-//! edited for real), and GraphQL `minimizeComment`. Tests inspect its state
-//! and can script failures.
+//! edited for real), GraphQL `minimizeComment`, and deployments with their
+//! statuses (created, listed newest first with filters and pages). Tests
+//! inspect its state and can script failures.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,6 +58,30 @@ pub struct State {
     /// Statuses (and a retry-after) to answer, in order, before handling writes normally.
     pub write_failures: VecDeque<(u16, Option<u64>)>,
     pub minimized: Vec<String>,
+    /// Deployments, in the order they were made (listings answer newest first).
+    pub deployments: Vec<FakeDeployment>,
+}
+
+/// A deployment (`POST /repos/{repo}/deployments`; `sha` is the `ref` it was made for).
+#[derive(Debug, Clone)]
+pub struct FakeDeployment {
+    pub id: u64,
+    pub environment: String,
+    pub sha: String,
+    pub payload: Value,
+    pub created_at: String,
+    /// Oldest first (listings answer newest first).
+    pub statuses: Vec<FakeStatus>,
+}
+
+/// One status of a deployment.
+#[derive(Debug, Clone)]
+pub struct FakeStatus {
+    pub state: String,
+    pub environment_url: Option<String>,
+    pub log_url: Option<String>,
+    pub description: Option<String>,
+    pub created_at: String,
 }
 
 pub struct FakeGitHub {
@@ -73,6 +98,72 @@ fn comment_json(pr: u64, comment: &Comment) -> Value {
         "html_url": format!("https://github.com/{OWNER_REPO}/pull/{pr}#issuecomment-{}", comment.id),
         "user": {"login": comment.login, "type": "Bot"},
     })
+}
+
+fn deployment_json(deployment: &FakeDeployment) -> Value {
+    json!({
+        "id": deployment.id,
+        "sha": deployment.sha,
+        "ref": deployment.sha,
+        "task": "deploy",
+        "environment": deployment.environment,
+        "payload": deployment.payload,
+        "created_at": deployment.created_at,
+        "updated_at": deployment.created_at,
+        "statuses_url": format!("https://api.example{REPO}/deployments/{}/statuses", deployment.id),
+    })
+}
+
+fn status_json(deployment: &FakeDeployment, index: usize, status: &FakeStatus) -> Value {
+    json!({
+        "id": deployment.id * 1000 + index as u64,
+        "state": status.state,
+        "environment": deployment.environment,
+        "environment_url": status.environment_url.clone().unwrap_or_default(),
+        "log_url": status.log_url.clone().unwrap_or_default(),
+        "description": status.description.clone().unwrap_or_default(),
+        "created_at": status.created_at,
+    })
+}
+
+/// Now as `YYYY-MM-DDTHH:MM:SSZ` (what GitHub writes in `created_at`).
+pub fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = ((seconds / 86_400) as i64, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
+}
+
+/// One page of `items` (`per_page`, default 30, at most 100; `page` from 1) and
+/// the `Link` header to the next page, if any.
+fn paged(request: &Request, items: Vec<Value>) -> ResponseTemplate {
+    let per_page: usize = query(request, "per_page").and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 100);
+    let page: usize = query(request, "page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let total = items.len();
+    let page_items: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let mut response = ResponseTemplate::new(200).set_body_json(Value::Array(page_items));
+    if page * per_page < total {
+        let mut next = request.url.clone();
+        let pairs: Vec<(String, String)> = request
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        next.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", &(page + 1).to_string());
+        let link = format!("<{next}>; rel=\"next\"");
+        response = response.insert_header("link", link.as_str());
+    }
+    response
 }
 
 fn query(request: &Request, name: &str) -> Option<String> {
@@ -123,6 +214,34 @@ impl FakeGitHub {
             let id = state.next_id;
             state.comments.entry(pr).or_default().push(Comment { id, body, login, minimized: false });
         }
+    }
+
+    /// Adds a deployment with its statuses (oldest first); returns its id.
+    pub fn deployment(
+        &self,
+        environment: &str,
+        sha: &str,
+        payload: Value,
+        created_at: &str,
+        statuses: Vec<FakeStatus>,
+    ) -> u64 {
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.deployments.push(FakeDeployment {
+            id,
+            environment: environment.to_owned(),
+            sha: sha.to_owned(),
+            payload,
+            created_at: created_at.to_owned(),
+            statuses,
+        });
+        id
+    }
+
+    /// The deployments made or seeded, oldest first.
+    pub fn deployments(&self) -> Vec<FakeDeployment> {
+        self.state().deployments.clone()
     }
 
     /// API requests made (storage downloads not included).
@@ -293,6 +412,8 @@ impl FakeGitHub {
             .mount(&self.api)
             .await;
 
+        self.mount_deployments().await;
+
         let state = self.state.clone();
         Mock::given(method("POST"))
             .and(path("/graphql"))
@@ -322,4 +443,114 @@ fn failure(status: u16, retry_after: Option<u64>) -> ResponseTemplate {
         response = response.insert_header("retry-after", seconds.to_string().as_str());
     }
     response
+}
+
+impl FakeGitHub {
+    /// Deployments: create, list (filters `environment` and `sha`, newest
+    /// first, paginated), and their statuses (create, list newest first).
+    /// Writes answer `write_failures` first.
+    async fn mount_deployments(&self) {
+        let state = self.state.clone();
+        Mock::given(method("POST"))
+            .and(path(format!("{REPO}/deployments")))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let mut state = state.lock().expect("state");
+                if let Some((status, retry_after)) = state.write_failures.pop_front() {
+                    return failure(status, retry_after);
+                }
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let (Some(reference), Some(environment)) = (body["ref"].as_str(), body["environment"].as_str()) else {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Invalid request"}));
+                };
+                state.next_id += 1;
+                let deployment = FakeDeployment {
+                    id: state.next_id,
+                    environment: environment.to_owned(),
+                    sha: reference.to_owned(),
+                    payload: body.get("payload").cloned().unwrap_or_else(|| json!({})),
+                    created_at: now_rfc3339(),
+                    statuses: Vec::new(),
+                };
+                let answer = deployment_json(&deployment);
+                state.deployments.push(deployment);
+                ResponseTemplate::new(201).set_body_json(answer)
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("GET"))
+            .and(path(format!("{REPO}/deployments")))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let environment = query(request, "environment");
+                let sha = query(request, "sha");
+                let state = state.lock().expect("state");
+                let mut matching: Vec<&FakeDeployment> = state
+                    .deployments
+                    .iter()
+                    .filter(|d| environment.as_ref().is_none_or(|e| &d.environment == e))
+                    .filter(|d| sha.as_ref().is_none_or(|s| &d.sha == s))
+                    .collect();
+                matching.sort_by(|a, b| (&b.created_at, b.id).cmp(&(&a.created_at, a.id)));
+                paged(request, matching.into_iter().map(deployment_json).collect())
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/repos/octo-org/infra/deployments/\d+/statuses$"))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let mut state = state.lock().expect("state");
+                if let Some((status, retry_after)) = state.write_failures.pop_front() {
+                    return failure(status, retry_after);
+                }
+                let id: u64 = request.url.path().split('/').nth(5).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let text = |key: &str| body[key].as_str().map(str::to_owned);
+                let Some(state_name) = text("state") else {
+                    return ResponseTemplate::new(422).set_body_json(json!({"message": "Invalid request"}));
+                };
+                let Some(deployment) = state.deployments.iter_mut().find(|d| d.id == id) else {
+                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                };
+                let status = FakeStatus {
+                    state: state_name,
+                    environment_url: text("environment_url"),
+                    log_url: text("log_url"),
+                    description: text("description"),
+                    created_at: now_rfc3339(),
+                };
+                deployment.statuses.push(status);
+                let index = deployment.statuses.len() - 1;
+                ResponseTemplate::new(201).set_body_json(status_json(deployment, index, &deployment.statuses[index]))
+            })
+            .mount(&self.api)
+            .await;
+
+        let state = self.state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/repos/octo-org/infra/deployments/\d+/statuses$"))
+            .respond_with(move |request: &Request| {
+                Self::log(&state, request);
+                let id: u64 = request.url.path().split('/').nth(5).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let state = state.lock().expect("state");
+                let Some(deployment) = state.deployments.iter().find(|d| d.id == id) else {
+                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                };
+                let newest_first: Vec<Value> = deployment
+                    .statuses
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(index, status)| status_json(deployment, index, status))
+                    .collect();
+                paged(request, newest_first)
+            })
+            .mount(&self.api)
+            .await;
+    }
 }
