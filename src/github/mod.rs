@@ -5,6 +5,7 @@
 //! status, and a count of requests made.
 
 pub mod artifact;
+pub mod deployments;
 pub mod detect;
 pub mod link;
 pub mod previous;

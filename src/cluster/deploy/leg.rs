@@ -31,6 +31,7 @@ use crate::base::error::Error;
 use crate::base::runner::{self, Level, RunnerEnv};
 use crate::base::stop;
 use crate::cluster::access::stage::{self as access, SetupInputs};
+use crate::config::rollout::JobRollout;
 use crate::planning::legs::{HealthCheckLeg, ProdLeg, SupportAndStagingLeg};
 
 /// Input names `actions/deploy` reads for a leg, besides setup-cluster's credential inputs.
@@ -114,6 +115,29 @@ pub fn work_of(item: &MatrixItem) -> Vec<ClusterWork> {
     }
 }
 
+/// The wave and chart commit the item gives each hub whose chart rolls out: cluster → hub → rollout
+/// (`staging_rollout` of a support-and-staging item, `rollout` of a prod hub; none in a health-check item).
+pub fn rollouts_of(item: &MatrixItem) -> BTreeMap<String, BTreeMap<String, JobRollout>> {
+    let mut rollouts: BTreeMap<String, BTreeMap<String, JobRollout>> = BTreeMap::new();
+    match item {
+        MatrixItem::Canary(leg) => {
+            for job in leg.clusters() {
+                rollouts.entry(job.cluster_name.clone()).or_default().extend(job.staging_rollout.clone());
+            }
+        }
+        MatrixItem::Prod(leg) => {
+            for job in leg.hubs() {
+                let hubs = rollouts.entry(job.cluster_name).or_default();
+                if let Some(rollout) = job.rollout {
+                    hubs.insert(job.hub_name, rollout);
+                }
+            }
+        }
+        MatrixItem::HealthCheck(_) => {}
+    }
+    rollouts
+}
+
 /// `(cluster, hub)` pairs in order, each run of one cluster's hubs as one cluster's work.
 fn hubs_by_cluster(hubs: impl Iterator<Item = (String, String)>) -> Vec<ClusterWork> {
     let mut work: Vec<ClusterWork> = Vec::new();
@@ -157,6 +181,8 @@ pub struct LegRequest {
     pub max_parallel: usize,
     /// Where the results file goes.
     pub results_dir: PathBuf,
+    /// The item's wave and chart commit of each hub whose chart rolls out: cluster → hub → rollout.
+    pub item_rollouts: BTreeMap<String, BTreeMap<String, JobRollout>>,
 }
 
 impl LegRequest {
@@ -218,6 +244,7 @@ impl LegRequest {
         }
         Ok(LegRequest {
             work: work_of(&item),
+            item_rollouts: rollouts_of(&item),
             mode,
             access: SetupInputs::from_env_for_leg(env)?,
             results_dir: how.repo.join(relative),
@@ -436,6 +463,8 @@ fn run_cluster(
 ) -> Result<Vec<ReleaseResult>, ClusterFailure> {
     let mut how = request.how.clone();
     how.cluster = work.cluster_name.clone();
+    // A matrix item decides its hubs' waves and chart commits (none given: the hub's chart does not roll out).
+    how.records.item_rollouts = Some(request.item_rollouts.get(&work.cluster_name).cloned().unwrap_or_default());
     // Dropped when this function returns, whatever the outcome: the files go with it.
     let mut credentials = CredentialFiles::default();
     if !how.dry_run {
