@@ -421,3 +421,35 @@ async fn the_fake_lists_deployments_newest_first_with_filters_and_pages() {
         gh.get(&format!("/repos/octo-org/infra/deployments?sha={EARLY_PIN}")).await.expect("by sha");
     assert_eq!(days(by_sha), [4, 2]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_health_check_is_a_failure_and_a_health_check_run_records_nothing() {
+    let world = World::new();
+    let fake = FakeGitHub::start().await;
+    let run = world
+        .deploy(Some(&fake))
+        .input("deployment-records", "true")
+        .input("cluster", "beta")
+        .input("hubs", "prod2")
+        .input("health-check", "exit 3")
+        .input("health-check-retries", "0")
+        .input("health-check-delay", "0")
+        .run_async()
+        .await;
+    assert!(!run.success(), "{}", run.stdout);
+    let prod2 = by_environment(&fake, "beta/prod2");
+    assert_eq!(states(&prod2), ["in_progress", "failure"]);
+    assert_eq!(prod2.statuses[1].description.as_deref(), Some("health check failed"));
+
+    let checks = world
+        .deploy(Some(&fake))
+        .input("deployment-records", "true")
+        .input("mode", "health-check")
+        .input("cluster", "beta")
+        .input("hubs", "prod1")
+        .input("health-check", "true")
+        .run_async()
+        .await;
+    assert!(checks.success(), "{}", checks.stdout);
+    assert_eq!(fake.deployments().len(), 1, "health checks write no record: {:?}", fake.deployments());
+}

@@ -193,11 +193,12 @@ pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
     }
     let mode = deploy::Mode::from_env(env)?;
     let mut request = deploy::DeployRequest::from_env(env)?;
+    // Checked before anything runs (as for a leg); only upgrades write records, reported after the deploy.
+    let settings = deployment_records::RecordSettings::from_env(env)?;
     if mode == Some(deploy::Mode::HealthCheck) {
         return health_check(env, &request);
     }
-    // Checked before anything runs; reported after the deploy, whatever its result.
-    let recorder = deployment_records::RecordSettings::from_env(env)?.map(deployment_records::DeploymentRecorder::new);
+    let recorder = settings.map(deployment_records::DeploymentRecorder::new);
     request.records.recorder = recorder.clone().map(|r| r as std::sync::Arc<dyn deploy::records::Recorder>);
     let deployed = deploy::run::deploy(&request, deploy::run::LogStyle::Actions);
     if let Some(recorder) = &recorder {
