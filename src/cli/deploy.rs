@@ -112,6 +112,8 @@ pub(super) fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         dry_run,
         env: Vec::new(),
         before: deploy::BeforeMode::Run,
+        // No deployment records from the command line: they need the workflow run's token and run to link.
+        records: deploy::records::ReleaseRecords::default(),
     };
     // Inside a GitHub Actions `run:` step, group and fence the output as the action does.
     let style = match std::env::var("GITHUB_ACTIONS").as_deref() {

@@ -60,6 +60,7 @@ pub(super) fn run(args: HealthCheckArgs) -> anyhow::Result<ExitCode> {
         dry_run,
         env: Vec::new(),
         before: deploy::BeforeMode::Run,
+        records: deploy::records::ReleaseRecords::default(),
     };
     let style = match std::env::var("GITHUB_ACTIONS").as_deref() {
         Ok("true") => LogStyle::Actions,

@@ -200,69 +200,41 @@ fn github_client(
 }
 
 /// The most characters kept of a record's text field.
-const MAX_FIELD: usize = 200;
 
-/// The latest deployer record (payload `"deployer": 1`) of each rolled release, with its latest status.
-/// Everything read is attacker-writable: shapes checked, sizes capped.
+/// The latest deployer record of each rolled release, with its latest status, read by
+/// [`deployer::github::deployments::latest`] (which trusts only records of the expected shape).
 async fn read_records(
     client: &GitHub,
     repo: &RepoRef,
     rollout: &Rollout,
     estate: &deployer::config::Estate,
 ) -> anyhow::Result<BTreeMap<String, DeploymentRecord>> {
-    let text = |value: &Value| -> String { value.as_str().unwrap_or_default().chars().take(MAX_FIELD).collect() };
+    use deployer::github::deployments;
     let mut records = BTreeMap::new();
     for cluster in &estate.clusters {
         for hub in cluster.hubs.iter().filter(|hub| rollout.rolls(&hub.helm_chart)) {
-            let environment = format!("{}/{}", cluster.name, hub.name);
-            let endpoint = format!("{}/deployments?environment={}", repo.api_path(), percent_encode(&environment));
-            let deployment: Option<Value> = client
-                .find_first(&endpoint, None, |deployment: &Value| {
-                    deployment["payload"]["deployer"] == json!(1)
-                        && deployment["payload"]["cluster"] == json!(cluster.name)
-                        && deployment["payload"]["release"] == json!(hub.name)
-                })
-                .await?;
-            let Some(deployment) = deployment else { continue };
-            let Some(id) = deployment["id"].as_u64() else { continue };
-            let statuses = format!("{}/deployments/{id}/statuses", repo.api_path());
-            let status: Option<Value> = client.find_first(&statuses, None, |_: &Value| true).await?;
-            let status = status.unwrap_or_default();
-            let payload = &deployment["payload"];
-            let commit = |value: &Value| -> String {
-                let written = text(value);
-                if is_commit(&written) {
-                    written
-                } else {
-                    String::new()
-                }
+            let environment = deployments::environment(&cluster.name, &hub.name);
+            let Some(found) = deployments::latest(client, &repo.api_path(), &environment).await? else { continue };
+            let (state, state_at) = match &found.status {
+                Some(status) => (status.state.as_str().to_owned(), status.created_at.clone()),
+                None => (String::new(), String::new()),
             };
             let record = DeploymentRecord {
-                cluster: cluster.name.clone(),
-                release: hub.name.clone(),
-                chart: text(&payload["chart"]),
-                chart_commit: commit(&payload["chart_commit"]),
-                chart_digest: text(&payload["chart_digest"]),
-                wave: text(&payload["wave"]),
-                sha: commit(&deployment["sha"]),
-                created_at: text(&deployment["created_at"]),
-                state: text(&status["state"]),
-                state_at: text(&status["created_at"]),
+                cluster: found.cluster,
+                release: found.release,
+                chart: found.chart,
+                chart_commit: found.chart_commit,
+                chart_digest: found.chart_digest,
+                wave: found.wave.unwrap_or_default(),
+                sha: found.sha,
+                created_at: found.created_at,
+                state,
+                state_at,
             };
             records.insert(environment, record);
         }
     }
     Ok(records)
-}
-
-/// `text` for a URL query value: unreserved characters kept, the rest `%XX`.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -591,7 +563,10 @@ async fn open_promotion(
     let branch = branch_name(&gate.chart, &wave.wave);
     let open: Vec<Value> = client
         .get_all(
-            &format!("{api}/pulls?state=open&head={}", percent_encode(&format!("{}:{branch}", repo.owner))),
+            &format!(
+                "{api}/pulls?state=open&head={}",
+                deployer::github::percent_encode(&format!("{}:{branch}", repo.owner))
+            ),
             None,
             Some(1),
         )
@@ -609,7 +584,8 @@ async fn open_promotion(
     let head_sha =
         head["object"]["sha"].as_str().filter(|sha| is_commit(sha)).context("the default branch's head")?.to_owned();
     let contents_endpoint = format!("{api}/contents/{}", percent_path(&context.state_file));
-    let file: Value = client.get(&format!("{contents_endpoint}?ref={}", percent_encode(&default_branch))).await?;
+    let file: Value =
+        client.get(&format!("{contents_endpoint}?ref={}", deployer::github::percent_encode(&default_branch))).await?;
     let blob_sha = file["sha"].as_str().context("the state file's blob sha")?.to_owned();
     let encoded: String = file["content"].as_str().unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
     let old_text = String::from_utf8(
@@ -658,7 +634,7 @@ async fn open_promotion(
 
 /// A path for a URL: each segment percent-encoded, `/` kept.
 fn percent_path(path: &str) -> String {
-    path.split('/').map(percent_encode).collect::<Vec<_>>().join("/")
+    path.split('/').map(deployer::github::percent_encode).collect::<Vec<_>>().join("/")
 }
 
 /// The pull request's body: the pin move, the evidence (soak, health), the releases it upgrades. Built from

@@ -5,6 +5,7 @@
 //! status, and a count of requests made.
 
 pub mod artifact;
+pub mod deployments;
 pub mod detect;
 pub mod link;
 pub mod previous;
@@ -543,6 +544,17 @@ pub fn rate_limit_wait(response: &Response, now: SystemTime) -> Option<Duration>
         return Some(Duration::from_secs(60));
     }
     None
+}
+
+/// A query value or path segment percent-encoded (everything but unreserved characters).
+pub fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::config::blocked_clusters as config_blocked;
 use crate::github::previous;
 use crate::planning::{blocked_verdict, legs, plan, three_stage};
 use crate::presentation::{self as render, plan_folder};
-use crate::stages::{comment, filter, generate};
+use crate::stages::{comment, deployment_records, filter, generate};
 use crate::{Diagnostic, Error};
 
 /// An action's entrypoint.
@@ -192,11 +192,19 @@ pub fn deploy(env: &RunnerEnv) -> Result<(), Error> {
         return deploy_leg(env, leg);
     }
     let mode = deploy::Mode::from_env(env)?;
-    let request = deploy::DeployRequest::from_env(env)?;
+    let mut request = deploy::DeployRequest::from_env(env)?;
+    // Checked before anything runs (as for a leg); only upgrades write records, reported after the deploy.
+    let settings = deployment_records::RecordSettings::from_env(env)?;
     if mode == Some(deploy::Mode::HealthCheck) {
         return health_check(env, &request);
     }
-    let outcome = match deploy::run::deploy(&request, deploy::run::LogStyle::Actions) {
+    let recorder = settings.map(deployment_records::DeploymentRecorder::new);
+    request.records.recorder = recorder.clone().map(|r| r as std::sync::Arc<dyn deploy::records::Recorder>);
+    let deployed = deploy::run::deploy(&request, deploy::run::LogStyle::Actions);
+    if let Some(recorder) = &recorder {
+        recorder.report();
+    }
+    let outcome = match deployed {
         Ok(outcome) => outcome,
         Err(error) => {
             // A failed release still leaves its table of releases in the step summary.
@@ -233,7 +241,12 @@ fn deploy_leg(env: &RunnerEnv, leg: &str) -> Result<(), Error> {
     use deploy::leg::{clear_stale_results, run_leg, LegRequest, RESULTS_FILE};
     // Before anything else, so that a leg that fails on its inputs leaves no report to upload.
     clear_stale_results(env)?;
-    let request = LegRequest::from_env(env, leg)?;
+    let mut request = LegRequest::from_env(env, leg)?;
+    // Checked before anything runs; records are written by upgrades only, not by health checks.
+    let recorder = deployment_records::RecordSettings::from_env(env)?
+        .filter(|_| request.mode == deploy::Mode::Upgrade)
+        .map(deployment_records::DeploymentRecorder::new);
+    request.how.records.recorder = recorder.clone().map(|r| r as std::sync::Arc<dyn deploy::records::Recorder>);
     let clusters: Vec<&str> = request.work.iter().map(|w| w.cluster_name.as_str()).collect();
     let plural = if clusters.len() == 1 { "" } else { "s" };
     match request.mode {
@@ -250,7 +263,11 @@ fn deploy_leg(env: &RunnerEnv, leg: &str) -> Result<(), Error> {
             clusters.join(", "),
         )),
     }
-    let outcome = run_leg(env, &request)?;
+    let ran = run_leg(env, &request);
+    if let Some(recorder) = &recorder {
+        recorder.report();
+    }
+    let outcome = ran?;
     runner::append_summary(env, &outcome.summary())?;
     let relative = request
         .results_dir

@@ -3,6 +3,7 @@
 //! container actions (setup-cluster and deploy are stages of the cluster edge).
 
 pub mod comment;
+pub mod deployment_records;
 pub mod diff;
 pub mod entrypoints;
 pub mod filter;

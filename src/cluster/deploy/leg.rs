@@ -31,6 +31,7 @@ use crate::base::error::Error;
 use crate::base::runner::{self, Level, RunnerEnv};
 use crate::base::stop;
 use crate::cluster::access::stage::{self as access, SetupInputs};
+use crate::config::rollout::JobRollout;
 use crate::planning::legs::{HealthCheckLeg, ProdLeg, SupportAndStagingLeg};
 
 /// Input names `actions/deploy` reads for a leg, besides setup-cluster's credential inputs.
@@ -114,9 +115,10 @@ pub fn work_of(item: &MatrixItem) -> Vec<ClusterWork> {
     }
 }
 
-/// The `rollout` of each hub of an item, by cluster (a health-check item's are empty).
-pub fn rollouts_of(item: &MatrixItem) -> BTreeMap<String, BTreeMap<String, crate::config::rollout::JobRollout>> {
-    let mut rollouts: BTreeMap<String, BTreeMap<String, crate::config::rollout::JobRollout>> = BTreeMap::new();
+/// The wave and chart commit the item gives each hub whose chart rolls out: cluster → hub → rollout
+/// (`staging_rollout` of a support-and-staging item, `rollout` of a prod hub; none in a health-check item).
+pub fn rollouts_of(item: &MatrixItem) -> BTreeMap<String, BTreeMap<String, JobRollout>> {
+    let mut rollouts: BTreeMap<String, BTreeMap<String, JobRollout>> = BTreeMap::new();
     match item {
         MatrixItem::Canary(leg) => {
             for job in leg.clusters() {
@@ -125,7 +127,7 @@ pub fn rollouts_of(item: &MatrixItem) -> BTreeMap<String, BTreeMap<String, crate
         }
         MatrixItem::Prod(leg) => {
             for job in leg.hubs() {
-                let hubs = rollouts.entry(job.cluster_name.clone()).or_default();
+                let hubs = rollouts.entry(job.cluster_name).or_default();
                 if let Some(rollout) = job.rollout {
                     hubs.insert(job.hub_name, rollout);
                 }
@@ -179,8 +181,8 @@ pub struct LegRequest {
     pub max_parallel: usize,
     /// Where the results file goes.
     pub results_dir: PathBuf,
-    /// The item's `rollout` of each hub, by cluster: which hubs run their chart at a pin.
-    pub rollouts: BTreeMap<String, BTreeMap<String, crate::config::rollout::JobRollout>>,
+    /// The item's wave and chart commit of each hub whose chart rolls out: cluster → hub → rollout.
+    pub item_rollouts: BTreeMap<String, BTreeMap<String, JobRollout>>,
 }
 
 impl LegRequest {
@@ -242,7 +244,7 @@ impl LegRequest {
         }
         Ok(LegRequest {
             work: work_of(&item),
-            rollouts: rollouts_of(&item),
+            item_rollouts: rollouts_of(&item),
             mode,
             access: SetupInputs::from_env_for_leg(env)?,
             results_dir: how.repo.join(relative),
@@ -461,7 +463,11 @@ fn run_cluster(
 ) -> Result<Vec<ReleaseResult>, ClusterFailure> {
     let mut how = request.how.clone();
     how.cluster = work.cluster_name.clone();
-    how.options.rollouts = Some(request.rollouts.get(&work.cluster_name).cloned().unwrap_or_default());
+    // A matrix item decides its hubs' waves and chart commits (none given: the hub's chart does not roll out):
+    // deploy renders those at their pin, and records name them.
+    let item_rollouts = request.item_rollouts.get(&work.cluster_name).cloned().unwrap_or_default();
+    how.options.rollouts = Some(item_rollouts.clone());
+    how.records.item_rollouts = Some(item_rollouts);
     // Dropped when this function returns, whatever the outcome: the files go with it.
     let mut credentials = CredentialFiles::default();
     if !how.dry_run {

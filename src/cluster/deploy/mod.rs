@@ -21,6 +21,7 @@ pub mod before;
 pub mod leg;
 pub mod pending;
 pub mod pinned;
+pub mod records;
 pub mod rollout;
 pub mod run;
 pub mod target_cluster;
@@ -51,6 +52,8 @@ pub mod inputs {
     pub const LEG: &str = "leg";
     pub const MAX_PARALLEL_RELEASES: &str = "max-parallel-releases";
     pub const RESULTS_DIR: &str = "results-dir";
+    pub const DEPLOYMENT_RECORDS: &str = "deployment-records";
+    pub const GITHUB_TOKEN: &str = "github-token";
     /// The inputs of one cluster's deployment.
     pub const OWN: &[&str] = &[
         MODE,
@@ -67,6 +70,8 @@ pub mod inputs {
         HEALTH_CHECK_DELAY,
         DRY_RUN,
         CONFIG,
+        DEPLOYMENT_RECORDS,
+        GITHUB_TOKEN,
     ];
     /// The inputs only a leg reads.
     pub const LEG_ONLY: &[&str] = &[LEG, MAX_PARALLEL_RELEASES, RESULTS_DIR];
@@ -88,6 +93,7 @@ pub mod inputs {
             (HEALTH_CHECK_TIMEOUT, super::DEFAULT_HEALTH_CHECK_TIMEOUT_SECS.to_string()),
             (HEALTH_CHECK_DELAY, super::DEFAULT_HEALTH_CHECK_DELAY_SECS.to_string()),
             (DRY_RUN, false.to_string()),
+            (DEPLOYMENT_RECORDS, false.to_string()),
             (MAX_PARALLEL_RELEASES, super::DEFAULT_PARALLEL_RELEASES.to_string()),
             (RESULTS_DIR, super::DEFAULT_RESULTS_DIR.to_owned()),
         ];
@@ -620,6 +626,8 @@ pub struct DeployRequest {
     pub env: Vec<(String, String)>,
     /// Whether the `before` steps of `deployer.yaml` run with the releases, alone, or not at all.
     pub before: BeforeMode,
+    /// Who is told of each release upgraded (GitHub Deployments with `deployment-records`); none by default.
+    pub records: records::ReleaseRecords,
 }
 
 /// What a deploy does about the `charts.<chart>.before` steps of its targets' charts.
@@ -699,6 +707,7 @@ impl DeployRequest {
             dry_run: env.bool_input(inputs::DRY_RUN, false)?,
             env: Vec::new(),
             before: BeforeMode::Run,
+            records: records::ReleaseRecords::default(),
         })
     }
 }
@@ -1049,6 +1058,7 @@ mod tests {
                 dry_run: false,
                 env: Vec::new(),
                 before: BeforeMode::Run,
+                records: records::ReleaseRecords::default(),
             }
         );
         let minimal = DeployRequest::from_env(&RunnerEnv::from_vars([("INPUT_CLUSTER", "c1")])).unwrap();

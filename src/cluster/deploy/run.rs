@@ -20,6 +20,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::before::{before_steps, chart_dependencies, counts_for_values_key, key_is_true, merge_values, Facts};
+use super::records::{Ended as RecordEnded, ReleaseRecord};
 use super::{
     command_line, encrypted_files, inputs, outputs, plan_commands, resolve_targets, shell_quote, BeforeMode,
     DeployRequest, HealthCheck, Step, StepKind, Target,
@@ -33,6 +34,7 @@ use crate::base::stop;
 use crate::config::chart_files::check_chart_files;
 use crate::config::charts::{chart_folder, chart_inputs_at, chart_inputs_overridden};
 use crate::config::load::{load_estate, load_settings};
+use crate::config::rollout::JobRollout;
 use crate::config::Settings;
 use crate::config::{Cluster, ValuesFile, CHARTS_DIR};
 use crate::tools::git_tree::{read_chart_at, PinnedAt};
@@ -288,6 +290,8 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         render_jsonnet_values(&root, &cluster, &targets, &settings, request, &copies)?
     };
 
+    let records = release_records(&root, request, &settings, &cluster, &targets, &chart_deps, &copy_of, &pinned);
+
     let mut options = request.options.clone();
     let helm_found = detect_helm();
     // Flags of the helm found (or of helm 4 when none answers, on a dry run).
@@ -349,6 +353,7 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
             domain_notes: &domain_notes,
             steps: &steps,
             health_check: request.health_check.as_ref(),
+            records: &records,
         });
         runner::print_untrusted(&text)?;
         return Ok(outcome);
@@ -399,12 +404,51 @@ pub fn deploy(request: &DeployRequest, style: LogStyle) -> Result<DeployOutcome,
         decrypted: private.is_some(),
         only_before,
         release_line: &release_line,
+        records: &records,
     };
 
     run.upgrade_in_order(&steps, &chart_deps, &mut outcome)?;
     drop(private);
     runner::print(&format!("Upgraded on cluster {}: {}\n", cluster.name, outcome.deployed.join(", ")));
     Ok(outcome)
+}
+
+/// With deployment records (and upgrades, not `before` steps alone): each target's record, its chart's digest
+/// that of the folder (or copy) helm deploys; its wave and chart commit the pin it is deployed at
+/// (`pinned`), else the item's or the state file's (the head of its wave).
+#[allow(clippy::too_many_arguments)]
+fn release_records(
+    root: &RepoRoot,
+    request: &DeployRequest,
+    settings: &Settings,
+    cluster: &Cluster,
+    targets: &[Target],
+    chart_deps: &ChartDeps,
+    copy_of: &dyn Fn(&Target) -> Option<String>,
+    pinned: &[(String, crate::tools::git_tree::PinnedAt)],
+) -> Vec<(Target, ReleaseRecord)> {
+    if !request.records.enabled() || request.before == BeforeMode::Only {
+        return Vec::new();
+    }
+    let mut pins = None;
+    let mut read_pins = || pins.get_or_insert_with(|| super::records::read_pins(root, settings)).clone();
+    targets
+        .iter()
+        .map(|target| {
+            let chart = copy_of(target).unwrap_or_else(|| super::chart_path(cluster, target, &request.options));
+            let digest = chart_deps
+                .digests
+                .get(&chart)
+                .cloned()
+                .unwrap_or_else(|| ring::digest::digest(&ring::digest::SHA256, b"").as_ref().to_vec());
+            let release = target.release();
+            let rollout = match pinned.iter().find(|(hub, _)| hub == release) {
+                Some((_, at)) => Some(JobRollout { wave: at.wave.clone(), chart_commit: at.commit.clone() }),
+                None => super::records::release_rollout(&request.records, settings, cluster, release, &mut read_pins),
+            };
+            (target.clone(), super::records::record_of(settings, cluster, release, &digest, rollout))
+        })
+        .collect()
 }
 
 /// How a dry run names the `index`th private copy of a chart: `<chart-override-copy-1>` for a
@@ -459,6 +503,7 @@ fn place_chart_copies(
             listed.push(path);
         }
         chart_deps.folders.insert(copy_paths[index].clone(), listed);
+        chart_deps.digests.insert(copy_paths[index].clone(), copy.digest.clone());
     }
     Ok((copy_dirs, copy_paths))
 }
@@ -531,6 +576,8 @@ struct DryRun<'a> {
     domain_notes: &'a [String],
     steps: &'a [Step],
     health_check: Option<&'a HealthCheck>,
+    /// With deployment records: each release's record.
+    records: &'a [(Target, ReleaseRecord)],
 }
 
 /// The dry run's text: what would be prepared (copies, rendered and decrypted files), then every command.
@@ -610,6 +657,11 @@ fn dry_run_text(dry: &DryRun<'_>) -> String {
                 options.timeout,
                 if options.atomic { "; atomic: then helm rollback to the previous revision" } else { "" }
             ));
+        }
+        if let Some((_, record)) =
+            dry.records.iter().find(|(target, _)| step.kind == StepKind::Upgrade && *target == step.target)
+        {
+            text.push_str(&super::records::dry_run_line(record));
         }
         if let (StepKind::Upgrade, Target::Hub(_), Some(check)) = (&step.kind, &step.target, dry.health_check) {
             text.push_str(&format!(
@@ -718,6 +770,8 @@ struct StepRun<'a> {
     decrypted: bool,
     only_before: bool,
     release_line: &'a ReleaseLines,
+    /// With deployment records: each release's record.
+    records: &'a [(Target, ReleaseRecord)],
 }
 
 impl StepRun<'_> {
@@ -733,48 +787,85 @@ impl StepRun<'_> {
             if let Some(signal) = stop::received() {
                 return Err(self.interrupted(signal, &format!("before `{}`", step.title()), step, false));
             }
-            let started = Instant::now();
-            // The revision a failed upgrade goes back to with `atomic` and `wait: rollout`.
-            let mut good_revision = None;
-            if step.kind == StepKind::Upgrade {
-                good_revision = self.prepare_upgrade(step)?;
-            }
-            let fetch = match &step.kind {
-                StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
-                _ => None,
-            };
-            let ran = match fetch {
-                Some(fetch) => match fetch_dependencies(step, fetch, self.request, self.style)? {
-                    Some(ran) => ran,
-                    None => continue,
-                },
-                None => self.run_command(step)?,
-            };
-            let seconds = started.elapsed().as_secs_f64();
-            if step.kind == StepKind::Upgrade {
-                let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
-                runner::print(&format!("helm upgrade {}: {how}, after {seconds:.1} s\n", step.target.release()));
-            }
-            if let Ended::Stopped(signal) = ran.ended {
-                return Err(self.interrupted(signal, &format!("`{}` was stopped", step.title()), step, false));
-            }
-            if !ran.succeeded() {
-                return Err(self.failed(step, &ran, fetch, good_revision, started, outcome));
-            }
-            if step.kind != StepKind::Upgrade {
-                continue;
-            }
-            if self.options.wait == super::Wait::Rollout {
-                self.watch_rollout(step, good_revision, started, outcome)?;
-            }
-            self.check_health(step)?;
-            outcome.deployed.push(step.target.release().to_owned());
-            outcome.releases.push(ReleaseResult {
-                release: step.target.release().to_owned(),
-                result: "upgraded",
-                millis: Some(started.elapsed().as_millis()),
-            });
+            let recorded = self.record_started(step);
+            let result = self.run_step(step, chart_deps, outcome);
+            self.record_finished(recorded, &result);
+            result?;
         }
+        Ok(())
+    }
+
+    /// The release's record started (deployment and `in_progress`) before an upgrade step, when recorded.
+    fn record_started(&self, step: &Step) -> Option<(u64, &ReleaseRecord)> {
+        if step.kind != StepKind::Upgrade {
+            return None;
+        }
+        let recorder = self.request.records.recorder.as_ref()?;
+        let (_, record) = self.records.iter().find(|(target, _)| *target == step.target)?;
+        recorder.started(record).map(|handle| (handle, record))
+    }
+
+    /// The release's record finished: success, or failure with a short reason.
+    fn record_finished(&self, recorded: Option<(u64, &ReleaseRecord)>, result: &Result<(), Error>) {
+        let (Some((handle, record)), Some(recorder)) = (recorded, self.request.records.recorder.as_ref()) else {
+            return;
+        };
+        let ended = match result {
+            Ok(()) => RecordEnded::Success,
+            Err(Error::Interrupted { .. }) => RecordEnded::Failure("stopped by a signal"),
+            Err(Error::ReleaseFailed { program, .. }) if program == "rollout" => RecordEnded::Failure("rollout failed"),
+            Err(Error::ReleaseFailed { .. }) => RecordEnded::Failure("helm upgrade failed"),
+            Err(Error::Command { program, .. }) if program == "health check" => {
+                RecordEnded::Failure("health check failed")
+            }
+            Err(_) => RecordEnded::Failure("deploy failed"),
+        };
+        recorder.finished(handle, record, ended);
+    }
+
+    /// One step (a dependency build, a `before` step, or an upgrade with its rollout watch and health check).
+    fn run_step(&self, step: &Step, chart_deps: &ChartDeps, outcome: &mut DeployOutcome) -> Result<(), Error> {
+        let started = Instant::now();
+        // The revision a failed upgrade goes back to with `atomic` and `wait: rollout`.
+        let mut good_revision = None;
+        if step.kind == StepKind::Upgrade {
+            good_revision = self.prepare_upgrade(step)?;
+        }
+        let fetch = match &step.kind {
+            StepKind::DependencyBuild { chart } => chart_deps.fetch.get(chart),
+            _ => None,
+        };
+        let ran = match fetch {
+            Some(fetch) => match fetch_dependencies(step, fetch, self.request, self.style)? {
+                Some(ran) => ran,
+                None => return Ok(()),
+            },
+            None => self.run_command(step)?,
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        if step.kind == StepKind::Upgrade {
+            let how = if ran.succeeded() { "done, helm exited 0".to_owned() } else { ran.ended_text() };
+            runner::print(&format!("helm upgrade {}: {how}, after {seconds:.1} s\n", step.target.release()));
+        }
+        if let Ended::Stopped(signal) = ran.ended {
+            return Err(self.interrupted(signal, &format!("`{}` was stopped", step.title()), step, false));
+        }
+        if !ran.succeeded() {
+            return Err(self.failed(step, &ran, fetch, good_revision, started, outcome));
+        }
+        if step.kind != StepKind::Upgrade {
+            return Ok(());
+        }
+        if self.options.wait == super::Wait::Rollout {
+            self.watch_rollout(step, good_revision, started, outcome)?;
+        }
+        self.check_health(step)?;
+        outcome.deployed.push(step.target.release().to_owned());
+        outcome.releases.push(ReleaseResult {
+            release: step.target.release().to_owned(),
+            result: "upgraded",
+            millis: Some(started.elapsed().as_millis()),
+        });
         Ok(())
     }
 
@@ -1230,8 +1321,9 @@ fn pin_copies(
         hub.values_files = pin.values.iter().map(|(path, _)| ValuesFile { path: path.clone() }).chain(own).collect();
         let chart = chart_folder(&hub.helm_chart);
         let mut dependency_folders = Vec::new();
+        // Of the files alone, as for the checkout's charts: the same chart at a pin and at the head has
+        // one digest (deployment records compare them).
         let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-        digest.update(at.commit.as_bytes());
         for (folder, tree) in &pin.folders {
             digest_folder(&mut digest, folder, tree);
             let listed = pin.dependencies(folder);
@@ -1430,6 +1522,7 @@ fn check_charts(
             }
         }
         let digest = digest.finish().as_ref().to_vec();
+        deps.digests.insert(chart.clone(), digest.clone());
         folders.reverse();
         let mut order = Vec::new();
         for (folder, remotes) in folders {
@@ -1454,6 +1547,8 @@ struct ChartDeps {
     /// Chart folder → the folders to fetch dependencies of first, deepest first.
     folders: HashMap<String, Vec<String>>,
     fetch: HashMap<String, FolderFetch>,
+    /// Chart folder (or override copy) → the digest of everything helm reads for it.
+    digests: HashMap<String, Vec<u8>>,
 }
 
 /// Adds a chart folder's files to `digest`, each part length-prefixed (what helm reads of it:
