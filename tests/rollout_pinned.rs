@@ -156,6 +156,24 @@ fn a_third_wave_hub_renders_its_pin_on_both_sides_of_a_diff() {
     assert!(said.contains(&format!("chart at {} (wave rest)", &first[..7])), "{said}");
 }
 
+/// Under the `deployer:rollout-all` label the plan runs every wave at the head: the head side of the
+/// diff follows the plan's job (the head's chart), the base side keeps its pin.
+#[test]
+fn under_rollout_all_the_head_side_renders_the_head_chart() {
+    let temp = tempfile::tempdir().expect("temp");
+    let (repo, _) = repo(temp.path());
+    let values = "config/clusters/gamma/prod1.values.yaml";
+    write(&repo, values, "image: changed\n");
+    git(&repo, &["commit", "-q", "-am", "D: a values change"]);
+    let (out, said) = deployer(
+        &repo,
+        &["diff", "--base", "HEAD~1", "--changed-files", values, "--labels", r#"["deployer:rollout-all"]"#],
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("2.0.0") && said.contains("1.0.0"), "the pin at base, the head at head: {said}");
+    assert!(said.contains("jsonnet: at-B"), "{said}");
+}
+
 #[test]
 fn a_first_wave_hub_renders_the_head_in_a_diff() {
     let temp = tempfile::tempdir().expect("temp");
