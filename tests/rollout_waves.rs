@@ -152,6 +152,30 @@ fn a_chart_depending_on_a_rolled_chart_must_roll_too() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
 }
 
+/// A hub pinning a rolled chart with `chart_override` is refused where the configuration is read: a wave's
+/// pin cannot follow an override.
+#[test]
+fn a_chart_override_of_a_rolled_chart_is_refused() {
+    let dir = tempfile::tempdir().expect("temp");
+    copy_tree(&repo(), dir.path());
+    let file = dir.path().join("config/clusters/gamma/cluster.yaml");
+    let text = fs::read_to_string(&file).expect("cluster.yaml");
+    let text = text.replacen("helm_chart: basehub\n", "helm_chart: basehub\n    chart_override: prod1.chart.yaml\n", 2);
+    fs::write(&file, &text).expect("cluster.yaml");
+    fs::write(
+        dir.path().join("config/clusters/gamma/prod1.chart.yaml"),
+        "apiVersion: v2\nname: basehub\nversion: 9.9.9\n",
+    )
+    .expect("override");
+    let output = deployer(&["validate", "--repo", dir.path().to_str().expect("utf-8 path")]);
+    let (stdout, stderr) = texts(&output);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("deployer.yaml:3") && stderr.contains("pins it with a `chart_override`"),
+        "{text}\n{stderr}"
+    );
+}
+
 #[test]
 fn the_rollout_all_label_plans_every_wave_and_says_so() {
     let (plan, stderr) = generate(&repo(), "helm-charts/basehub/values.yaml", Some(r#"["deployer:rollout-all"]"#));

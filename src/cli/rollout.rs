@@ -199,8 +199,6 @@ fn github_client(
     Ok(Some((client, repo)))
 }
 
-/// The most characters kept of a record's text field.
-
 /// The latest deployer record of each rolled release, with its latest status, read by
 /// [`deployer::github::deployments::latest`] (which trusts only records of the expected shape).
 async fn read_records(

@@ -264,6 +264,19 @@ impl Rollout {
         some_blocked: bool,
     ) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
+        // A pin is a commit of the chart itself: a hub's `chart_override` cannot follow it.
+        for cluster in &estate.clusters {
+            for hub in cluster.hubs.iter().filter(|hub| hub.chart_override.is_some()) {
+                let Some(index) = self.charts.iter().position(|chart| chart == &hub.helm_chart) else { continue };
+                let mut diagnostic = self.chart_keys[index].clone().hint(ROLLOUT_HINT);
+                diagnostic.message = format!(
+                    "the chart {} rolls out in waves, but the hub {}/{} ({}) pins it with a `chart_override`, which \
+                     a wave's pin cannot follow: remove the override, or take {} out of `rollout.charts`",
+                    hub.helm_chart, cluster.name, hub.name, cluster.file, hub.helm_chart
+                );
+                problems.push(diagnostic);
+            }
+        }
         let mut selected = vec![0usize; self.waves.len()];
         // Per (later wave, earlier wave): the hubs both select.
         let mut overlaps: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
