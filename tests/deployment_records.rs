@@ -9,12 +9,12 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use support::fake_github::{FakeDeployment, FakeGitHub, FakeStatus};
 use support::stubs::Stubs;
-use support::{copy_tree, deployer, fixture, ActionRun};
+use support::{copy_tree, deployer, fixture, git, ActionRun};
 
 /// The commit the runner checked out (`GITHUB_SHA`).
 const HEAD: &str = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
@@ -106,20 +106,6 @@ impl World {
             .map(|args| args[2].clone())
             .collect()
     }
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", repo)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", "-C"])
-        .arg(repo)
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn by_environment(fake: &FakeGitHub, environment: &str) -> FakeDeployment {

@@ -12,25 +12,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{apiserver, bin, copy_tree, fixture, tool, tools_dir};
+use support::{apiserver, bin, copy_tree, fixture, git, tool, tools_dir};
 
 const TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-basehub\ndata:\n  \
      image: {{ .Values.image | quote }}\n  chart: {{ .Chart.Version | quote }}\n  \
      jsonnet: {{ .Values.fromJsonnet | default \"none\" | quote }}\n";
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", repo)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", "-C"])
-        .arg(repo)
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn write(repo: &Path, path: &str, text: &str) {
     let path = repo.join(path);

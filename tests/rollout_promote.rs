@@ -25,17 +25,7 @@ const NOW: &str = "2026-12-05T12:00:00Z";
 fn checkout() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp");
     copy_tree(&fixture("rollout/repo"), dir.path());
-    let git = |args: &[&str]| {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(dir.path())
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"])
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    };
+    let git = |args: &[&str]| support::git(dir.path(), args);
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "fixture"]);
@@ -58,7 +48,7 @@ const RELEASES: [(&str, &str); 7] = [
 fn record(fake: &FakeGitHub, environment: &str, wave: &str, chart_commit: &str, state: &str, at: &str) {
     let (cluster, release) = environment.split_once('/').expect("cluster/hub");
     let payload = json!({"deployer": 1, "cluster": cluster, "release": release, "chart": "basehub",
-        "chart_commit": chart_commit, "chart_digest": "sha256:00", "wave": wave});
+        "chart_commit": chart_commit, "chart_digest": format!("sha256:{}", "0".repeat(64)), "wave": wave});
     let status = |state: &str| FakeStatus {
         state: state.to_owned(),
         environment_url: None,

@@ -622,21 +622,13 @@ pub fn is_rfc3339(text: &str) -> bool {
     }
 }
 
+/// A cluster of `basehub` hubs, for the unit tests of the modules that decide on waves.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod fixture {
+    use crate::config::raw::Provider;
+    use crate::config::{Cluster, Hub};
 
-    fn rollout(text: &str) -> Result<Rollout, Vec<Diagnostic>> {
-        let raw: crate::config::raw::RawSettings = crate::config::yaml::parse("deployer.yaml", text)?;
-        Rollout::from_raw(raw.rollout.unwrap_or_default(), "deployer.yaml", text)
-    }
-
-    fn first_problem(text: &str) -> String {
-        let problems = rollout(text).expect_err("a problem");
-        problems[0].to_string().lines().next().unwrap_or_default().to_owned()
-    }
-
-    fn cluster(name: &str, provider: Provider, hubs: &[&str]) -> Cluster {
+    pub fn cluster(name: &str, provider: Provider, hubs: &[&str]) -> Cluster {
         Cluster {
             name: name.into(),
             provider,
@@ -657,6 +649,22 @@ mod tests {
             access: Default::default(),
             infrastructure_provider: provider.as_str(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::cluster;
+    use super::*;
+
+    fn rollout(text: &str) -> Result<Rollout, Vec<Diagnostic>> {
+        let raw: crate::config::raw::RawSettings = crate::config::yaml::parse("deployer.yaml", text)?;
+        Rollout::from_raw(raw.rollout.unwrap_or_default(), "deployer.yaml", text)
+    }
+
+    fn first_problem(text: &str) -> String {
+        let problems = rollout(text).expect_err("a problem");
+        problems[0].to_string().lines().next().unwrap_or_default().to_owned()
     }
 
     /// A wave takes a hub meeting every criterion it gives; the first wave that takes a hub is its wave, the

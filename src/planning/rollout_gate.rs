@@ -540,7 +540,7 @@ fn replace_scalar(text: &str, line: usize, column: usize, value: &str) -> Result
 mod tests {
     use super::*;
     use crate::config::raw::Provider;
-    use crate::config::{Cluster, Hub};
+    use crate::config::rollout::fixture::cluster;
 
     const HEAD: &str = "cccccccccccccccccccccccccccccccccccccccc";
     const EARLY: &str = "1111111111111111111111111111111111111111";
@@ -551,29 +551,6 @@ mod tests {
         let text = "rollout:\n  charts: [basehub]\n  waves:\n    - name: canary\n      hubs: ['*/staging', 'alpha/*']\n      soak: 12h\n    - name: early\n      providers: [aws]\n      staging: false\n      soak: 2d\n    - name: rest\n";
         let raw: crate::config::raw::RawSettings = crate::config::yaml::parse("deployer.yaml", text).expect("parses");
         Rollout::from_raw(raw.rollout.unwrap_or_default(), "deployer.yaml", text).expect("valid")
-    }
-
-    fn cluster(name: &str, provider: Provider, hubs: &[&str]) -> Cluster {
-        Cluster {
-            name: name.into(),
-            provider,
-            file: format!("c/{name}/cluster.yaml"),
-            dir: format!("c/{name}"),
-            support: None,
-            hubs: hubs
-                .iter()
-                .map(|hub| Hub {
-                    name: (*hub).into(),
-                    helm_chart: "basehub".into(),
-                    values_files: Vec::new(),
-                    chart_override: None,
-                    domain_override_file: None,
-                    domain: None,
-                })
-                .collect(),
-            access: Default::default(),
-            infrastructure_provider: provider.as_str(),
-        }
     }
 
     fn estate() -> Estate {

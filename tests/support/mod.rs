@@ -379,3 +379,19 @@ pub fn diff_releases(plan: &Path) -> Vec<(String, String, String)> {
         })
         .collect()
 }
+
+/// Runs `git` in `repo` with a clean environment and a fixed identity, and returns its trimmed stdout;
+/// a failure fails the test.
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", repo)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", "-C"])
+        .arg(repo)
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

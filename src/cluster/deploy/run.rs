@@ -1320,26 +1320,7 @@ fn pin_copies(
         let own: Vec<ValuesFile> = hub.values_files.drain(head_level..).collect();
         hub.values_files = pin.values.iter().map(|(path, _)| ValuesFile { path: path.clone() }).chain(own).collect();
         let chart = chart_folder(&hub.helm_chart);
-        let mut dependency_folders = Vec::new();
-        // Of the files alone, as for the checkout's charts: the same chart at a pin and at the head has
-        // one digest (deployment records compare them).
-        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-        for (folder, tree) in &pin.folders {
-            digest_folder(&mut digest, folder, tree);
-            let listed = pin.dependencies(folder);
-            let fetches = listed.iter().any(|d| {
-                matches!(
-                    d.source,
-                    crate::config::charts::DependencySource::File(_)
-                        | crate::config::charts::DependencySource::Remote(_)
-                )
-            });
-            if fetches {
-                let has_lock = crate::tools::chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str()));
-                dependency_folders.push((folder.clone(), crate::tools::chart_deps::Remote::of(listed), has_lock));
-            }
-        }
-        dependency_folders.reverse();
+        let (dependency_folders, digest) = copy_fetches(&pin.folders, &|folder| pin.dependencies(folder));
         copies.push(ChartCopy {
             target: Target::Hub(name.clone()),
             chart,
@@ -1347,7 +1328,7 @@ fn pin_copies(
             folders: pin.folders,
             values: pin.values,
             dependency_folders,
-            digest: digest.finish().as_ref().to_vec(),
+            digest,
         });
     }
     Ok(copies)
@@ -1406,26 +1387,7 @@ fn override_copies(
             return Err(Error::Config(problems));
         }
         let chart = chart_folder(&hub.helm_chart);
-        // The folders of the copy whose dependencies (`file://` or remote) helm fetches, deepest
-        // first, each with its remote repositories and whether it has a lock file.
-        let mut dependency_folders = Vec::new();
-        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-        for (folder, tree) in &folders {
-            digest_folder(&mut digest, folder, tree);
-            let listed = inputs.dependencies_of(&key, folder);
-            let fetches = listed.iter().any(|d| {
-                matches!(
-                    d.source,
-                    crate::config::charts::DependencySource::File(_)
-                        | crate::config::charts::DependencySource::Remote(_)
-                )
-            });
-            if fetches {
-                let has_lock = crate::tools::chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str()));
-                dependency_folders.push((folder.clone(), crate::tools::chart_deps::Remote::of(listed), has_lock));
-            }
-        }
-        dependency_folders.reverse();
+        let (dependency_folders, digest) = copy_fetches(&folders, &|folder| inputs.dependencies_of(&key, folder));
         copies.push(ChartCopy {
             target: target.clone(),
             chart,
@@ -1436,7 +1398,7 @@ fn override_copies(
             folders,
             values: Vec::new(),
             dependency_folders,
-            digest: digest.finish().as_ref().to_vec(),
+            digest,
         });
     }
     Ok(copies)
@@ -1549,6 +1511,34 @@ struct ChartDeps {
     fetch: HashMap<String, FolderFetch>,
     /// Chart folder (or override copy) → the digest of everything helm reads for it.
     digests: HashMap<String, Vec<u8>>,
+}
+
+/// Of a copy's folders: those whose dependencies (`file://` or remote) helm fetches, deepest first, each
+/// with its remote repositories and whether it has a lock file; and the digest of the files alone (the
+/// same chart copied from a pin and read from the checkout has one digest).
+#[allow(clippy::type_complexity)]
+fn copy_fetches<'a>(
+    folders: &[(String, crate::base::repo_fs::Tree)],
+    dependencies: &dyn Fn(&str) -> &'a [crate::config::charts::FoundDependency],
+) -> (Vec<(String, Vec<crate::tools::chart_deps::Remote>, bool)>, Vec<u8>) {
+    let mut dependency_folders = Vec::new();
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    for (folder, tree) in folders {
+        digest_folder(&mut digest, folder, tree);
+        let listed = dependencies(folder);
+        let fetches = listed.iter().any(|d| {
+            matches!(
+                d.source,
+                crate::config::charts::DependencySource::File(_) | crate::config::charts::DependencySource::Remote(_)
+            )
+        });
+        if fetches {
+            let has_lock = crate::tools::chart_deps::has_lock(tree.iter().map(|(path, _)| path.as_str()));
+            dependency_folders.push((folder.clone(), crate::tools::chart_deps::Remote::of(listed), has_lock));
+        }
+    }
+    dependency_folders.reverse();
+    (dependency_folders, digest.finish().as_ref().to_vec())
 }
 
 /// Adds a chart folder's files to `digest`, each part length-prefixed (what helm reads of it:
