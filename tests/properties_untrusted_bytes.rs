@@ -822,7 +822,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: MANY_ENTRIES_CASES, ..ProptestConfig::default() })]
 
     #[test]
-    fn many_entries_are_refused_past_the_cap(count in 0usize..100, max_entries in 0usize..100) {
+    fn many_entries_are_refused_past_the_cap(count in 0usize..100, offset in -3isize..=3) {
+        // The cap close to the count, so that both sides of it are tried.
+        let max_entries = count.saturating_add_signed(offset);
         let entries: Vec<Entry> = (0..count).map(|i| Entry::file(&format!("f{i}"), vec![b'x'; 3])).collect();
         let zip = zip_builder::build(&entries);
         let limits = ArtifactLimits { max_entries, ..ArtifactLimits::default() };
