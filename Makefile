@@ -5,7 +5,7 @@
 # When their output is not a terminal (a CI log), each long step runs under
 # scripts/heartbeat.sh, which prints "… still running <what> (<N>s)" every 30 s
 # (DEPLOYER_HEARTBEAT_SECS) while the step prints nothing.
-.PHONY: example test lint docs bench bench-deploy
+.PHONY: example test lint docs bench bench-deploy mutants
 
 CARGO ?= cargo
 HEARTBEAT = bash scripts/heartbeat.sh
@@ -43,3 +43,8 @@ bench:
 bench-deploy:
 	$(HEARTBEAT) "make bench-deploy: scripts/install-tools.sh (helm, sops, age)" bash -c 'bash scripts/install-tools.sh >/dev/null'
 	DEPLOYER_TEST_CLUSTERS=1 $(HEARTBEAT) "make bench-deploy" bash scripts/with-apiservers.sh $(CARGO) bench --bench deploy_apiserver
+
+# The decision core's mutation score (cargo-mutants, pinned and cached by scripts/install-cargo-mutants.sh):
+# every group of scripts/mutants.sh, results under target/mutants-out/. Hours on 2 cores, not a CI step.
+mutants:
+	$(HEARTBEAT) "make mutants" bash scripts/mutants.sh

@@ -1,41 +1,67 @@
 #!/usr/bin/env bash
-# The mutation score of the decision core (issue 27): cargo-mutants injects small bugs into the
-# code that decides what deploys, and each must make a test fail.
+# The mutation score of the decision core: cargo-mutants injects small bugs (mutants) into the code
+# that decides what deploys, and each must make a test fail.
 #
-#   bash scripts/mutants.sh                 every group below (`make mutants`; about an hour on 2 cores)
-#   bash scripts/mutants.sh legs            one group
-#   bash scripts/mutants.sh --in-diff FILE  only the mutants on lines a diff touches (CI, a change's files)
+#   make mutants                             every group below (bash scripts/mutants.sh)
+#   bash scripts/mutants.sh legs manifests   some groups
+#   bash scripts/mutants.sh --in-diff FILE   only the mutants on lines a diff touches
+#   bash scripts/mutants.sh --ci             .ci/run: the mutants on the decision-core lines the last
+#                                            commit touched, when there are at most
+#                                            $DEPLOYER_MUTANTS_CI_MAX (30) of them
+#   --resume                                 keep the last run's results: skip the mutants it caught
+#   --profile NAME                           the cargo profile (default `mutants`; --ci uses `dev`,
+#                                            whose build `make test` has just made)
 #
-# Each group is some source files and the tests that speak for them: the library's unit tests, and
-# the integration tests that run the real binaries on those decisions. The tests run the binaries,
-# so every mutant rebuilds them (scripts/mutants-cargo.sh) in the `mutants` profile (no debug
-# info, incremental). cargo-mutants works in place, in this checkout: run it on a clean tree (it
-# restores each file after its mutant, and refuses nothing; do not edit while it runs).
-# Results go to target/mutants-out/<group>/mutants.out (caught.txt, missed.txt, unviable.txt,
-# timeout.txt); the score is caught / (caught + missed + timeout).
+# A group is some source files and the tests that speak for them: the properties, the integration
+# tests that run the real binaries on those decisions, and the library's unit tests. Each mutant
+# rebuilds the library and the binaries (scripts/mutants-cargo.sh). Two passes per group: a few
+# strong tests first; then, for the mutants they missed only (cargo-mutants --iterate), every test
+# of the group and the library's unit tests (a second build of the library). cargo-mutants works in place, in this checkout: src/ must
+# be clean (it restores each file after its mutant; do not edit while it runs).
+# Results: target/mutants-out/<group>/mutants.out (previously_caught.txt and caught.txt: caught in
+# the first and second pass; missed.txt, timeout.txt, unviable.txt). The score is
+# caught / (caught + missed + timeout); an unviable mutant (one that does not build) does not count.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# group: files (space-separated) | tests (space-separated integration test targets)
-declare -A FILES TESTS
-FILES[planning]="src/planning/plan.rs src/planning/changes.rs src/planning/three_stage.rs src/planning/pin_edits.rs src/planning/blocked_verdict.rs src/planning/cluster_edits.rs"
-TESTS[planning]="properties_planning conformance action_generate reasons_exact cluster_edits blocked_clusters health_checks chart_inputs dropin_precision rollout_waves"
-FILES[matching]="src/config/labels.rs src/config/globs.rs src/config/path_pattern.rs src/config/blocked_clusters.rs"
-TESTS[matching]="properties_planning conformance action_generate blocked_clusters health_checks trust_patterns chart_inputs dropin_precision"
+# The groups: FILES[group] are mutated. FIRST_TESTS[group] run on every mutant (a few strong ones:
+# each test target costs a link per mutant); MORE_TESTS[group] and the unit tests run on the mutants
+# the first ones missed. tests/mutants_groups.rs checks that every file and test named here exists.
+declare -A FILES FIRST_TESTS MORE_TESTS
 FILES[legs]="src/planning/legs.rs src/planning/filter.rs"
-TESTS[legs]="properties_packing properties_filter properties_filter_input action_filter trust_canary matrix_legs batched_legs"
+FIRST_TESTS[legs]="properties_packing properties_filter action_filter"
+MORE_TESTS[legs]="properties_filter_input trust_canary matrix_legs batched_legs"
 FILES[manifests]="src/manifest_diff/normalise.rs src/manifest_diff/skip.rs"
-TESTS[manifests]="properties_normalise manifests_real_helm trust_diff diff"
+FIRST_TESTS[manifests]="properties_normalise trust_diff"
+MORE_TESTS[manifests]="manifests_real_helm diff"
+FILES[matching]="src/config/labels.rs src/config/globs.rs src/config/path_pattern.rs src/config/blocked_clusters.rs"
+FIRST_TESTS[matching]="conformance properties_planning blocked_clusters"
+MORE_TESTS[matching]="action_generate health_checks trust_patterns chart_inputs dropin_precision"
+FILES[planning]="src/planning/plan.rs src/planning/changes.rs src/planning/three_stage.rs src/planning/pin_edits.rs src/planning/blocked_verdict.rs src/planning/cluster_edits.rs"
+FIRST_TESTS[planning]="conformance properties_planning cluster_edits"
+MORE_TESTS[planning]="action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration"
 GROUPS_IN_ORDER=(legs manifests matching planning)
+
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 in_diff=()
 selected=()
+profile=mutants
+ci=false
+ci_args=()
+resume=()
 while (($#)); do
     case "$1" in
-        --in-diff) in_diff=(--in-diff "$2"); shift 2 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --in-diff) in_diff=(--in-diff "${2:?--in-diff needs a diff file}"); shift 2 ;;
+        --profile) profile=${2:?--profile needs a name}; shift 2 ;;
+        --ci) ci=true; profile=dev; shift ;;
+        --resume) resume=(--iterate); shift ;;
+        -h | --help) usage; exit 0 ;;
         *)
-            [[ -n "${FILES[$1]:-}" ]] || { echo "unknown group '$1' (groups: ${GROUPS_IN_ORDER[*]})" >&2; exit 2; }
+            if [[ -z "${FILES[$1]:-}" ]]; then
+                echo "scripts/mutants.sh: unknown group '$1' (groups: ${GROUPS_IN_ORDER[*]})" >&2
+                exit 2
+            fi
             selected+=("$1"); shift ;;
     esac
 done
@@ -46,42 +72,89 @@ if [[ -n "$(git status --porcelain -- src)" ]]; then
     exit 2
 fi
 
+all_files=()
+for group in "${GROUPS_IN_ORDER[@]}"; do
+    read -r -a group_files <<<"${FILES[$group]}"
+    all_files+=("${group_files[@]}")
+done
+if $ci; then
+    if ! git rev-parse -q --verify HEAD~1 >/dev/null; then
+        echo "== mutants: no parent commit (a shallow clone?): nothing to compare, skipped"
+        exit 0
+    fi
+    if git diff --quiet HEAD~1 HEAD -- "${all_files[@]}"; then
+        echo "== mutants: the last commit touches no file of the decision core"
+        exit 0
+    fi
+fi
+
 mutants=$(bash scripts/install-cargo-mutants.sh)
 bash scripts/install-tools.sh >/dev/null
 export DEPLOYER_REAL_CARGO=${CARGO:-$(command -v cargo)}
 export CARGO="$PWD/scripts/mutants-cargo.sh"
 export CARGO_INCREMENTAL=1
 
-run_pass() { # group, output folder, extra cargo-mutants args...
-    local group=$1 out=$2
-    shift 2
-    "$mutants" mutants --in-place --profile mutants --no-shuffle --output "$out" \
-        "${files[@]}" "${in_diff[@]}" "$@"
+if $ci; then
+    diff_file=$(mktemp)
+    trap 'rm -f "$diff_file"' EXIT
+    git diff HEAD~1 HEAD -- "${all_files[@]}" >"$diff_file"
+    in_diff=(--in-diff "$diff_file")
+    files=()
+    for f in "${all_files[@]}"; do files+=(--file "$f"); done
+    count=$("$mutants" mutants --list "${files[@]}" "${in_diff[@]}" | grep -c . || true)
+    max=${DEPLOYER_MUTANTS_CI_MAX:-30}
+    if ((count == 0)); then
+        echo "== mutants: the last commit touches no mutable line of the decision core"
+        exit 0
+    elif ((count > max)); then
+        echo "== mutants: the last commit touches the lines of $count mutants of the decision core, more than CI's $max: run \`make mutants\`"
+        exit 0
+    fi
+    echo "== mutants: the $count mutants on the decision-core lines the last commit touched"
+    # make test has just passed on this tree: no baseline run, so a fixed timeout.
+    ci_args=(--baseline skip --timeout 600)
+fi
+
+run_pass() { # output folder, extra cargo-mutants args...
+    local out=$1
+    shift
+    "$mutants" mutants --in-place --profile "$profile" --no-shuffle --output "$out" \
+        "${files[@]}" "${in_diff[@]}" "${ci_args[@]}" "$@"
+}
+count() { # mutants.out folder, outcome
+    if [[ -f "$1/$2.txt" ]]; then grep -c . "$1/$2.txt" || true; else echo 0; fi
 }
 
 status=0
 for group in "${selected[@]}"; do
-    files=() tests=()
+    files=() first=() all=()
     for f in ${FILES[$group]}; do files+=(--file "$f"); done
-    for t in ${TESTS[$group]}; do [[ -f "tests/$t.rs" ]] && tests+=(--test "$t"); done
+    for t in ${FIRST_TESTS[$group]}; do first+=(--test "$t"); done
+    all=("${first[@]}")
+    for t in ${MORE_TESTS[$group]}; do all+=(--test "$t"); done
+    for t in ${FIRST_TESTS[$group]} ${MORE_TESTS[$group]}; do
+        [[ -f "tests/$t.rs" ]] || { echo "scripts/mutants.sh: tests/$t.rs (group $group) does not exist" >&2; exit 2; }
+    done
     out="target/mutants-out/$group"
-    rm -rf "$out"
+    ((${#resume[@]})) || rm -rf "$out"
     mkdir -p "$out"
     echo "== mutants: $group (${FILES[$group]})"
-    # Two passes: the properties and integration tests first (one library build per mutant); then,
-    # for the mutants they missed only (--iterate), the library's unit tests as well (a second
-    # build, of the library with its tests).
-    export DEPLOYER_MUTANTS_TESTS="${tests[*]}"
+    export DEPLOYER_MUTANTS_TESTS="${first[*]}"
     pass=0
-    run_pass "$group" "$out" || pass=$?
+    run_pass "$out" "${resume[@]}" || pass=$?
+    # cargo-mutants exits 0 when every mutant was caught, 2 when some were missed, 3 when some
+    # timed out, 4 when the unmutated tree's tests fail.
     if ((pass == 2 || pass == 3)); then
-        export DEPLOYER_MUTANTS_TESTS="--lib ${tests[*]}"
+        export DEPLOYER_MUTANTS_TESTS="--lib ${all[*]}"
         pass=0
-        run_pass "$group" "$out" --iterate || pass=$?
+        run_pass "$out" --iterate || pass=$?
     fi
-    # 0: every mutant caught; 2: some missed; 3: some timed out; 4: the tree's own tests failed.
     ((pass == 0)) || status=$pass
-    count() { if [[ -f "$out/mutants.out/$1.txt" ]]; then wc -l <"$out/mutants.out/$1.txt"; else echo 0; fi; }
-    echo "== $group: missed $(count missed), timeout $(count timeout), unviable $(count unviable) (of $(count caught) caught in the last pass; the first pass's catches are in previously_caught.txt)"
+    result="$out/mutants.out"
+    caught=$(($(count "$result" previously_caught) + $(count "$result" caught)))
+    missed=$(count "$result" missed)
+    timeout=$(count "$result" timeout)
+    echo "== $group: caught $caught, missed $missed, timed out $timeout, unviable $(count "$result" unviable)"
+    if ((missed > 0)); then sed 's/^/   missed: /' "$result/missed.txt"; fi
 done
 exit "$status"

@@ -743,4 +743,51 @@ mod tests {
         assert!(compare(&normalise(&base, &rules).expect("base"), &normalise(&head, &rules).expect("head")).is_empty());
         assert_eq!(changes(&base, &head).changed.len(), 1, "without the rule the replicas differ");
     }
+
+    #[test]
+    fn the_digest_key_and_digests_print_no_bytes_and_a_key_equals_only_itself() {
+        let key = SecretDigestKey::random().expect("randomness");
+        assert_eq!(format!("{key:?}"), "SecretDigestKey(..)");
+        assert_eq!(format!("{:?}", key.digest(&Value::String("s3cr3t".into()))), "SecretDigest(..)");
+        assert_eq!(key, key.clone(), "a clone shares the key");
+        assert_ne!(key, SecretDigestKey::random().expect("randomness"), "another key is another key");
+    }
+
+    #[test]
+    fn an_error_names_the_document_it_is_in_counting_from_one() {
+        let rules = NormaliseRules::default();
+        assert_eq!(normalise("- not an object\n", &rules), Err(ManifestError::NotAnObject { document: 1 }));
+        let second = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n- not an object\n";
+        assert_eq!(normalise(second, &rules), Err(ManifestError::NotAnObject { document: 2 }));
+    }
+
+    #[test]
+    fn lists_are_flattened_64_levels_deep_and_no_deeper() {
+        let object: Value = yaml_serde::from_str("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").expect("yaml");
+        let nested = |levels: usize| {
+            (0..levels).fold(object.clone(), |inner, _| {
+                let mut list = yaml_serde::Mapping::new();
+                list.insert(Value::String("kind".into()), Value::String("List".into()));
+                list.insert(Value::String("items".into()), Value::Sequence(vec![inner]));
+                Value::Mapping(list)
+            })
+        };
+        let mut out = Vec::new();
+        flatten(nested(65), &mut out, 0);
+        assert_eq!(out, vec![object.clone()], "65 lists (depths 0 to 64) are all flattened");
+        let mut out = Vec::new();
+        flatten(nested(66), &mut out, 0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(list_items(&out[0]).map(Vec::len), Some(1), "the list at depth 65 is kept whole");
+    }
+
+    #[test]
+    fn a_typed_lists_items_take_its_kind_and_a_plain_lists_do_not() {
+        let rules = NormaliseRules::default();
+        let typed = "apiVersion: v1\nkind: ConfigMapList\nitems:\n- metadata:\n    name: a\n";
+        let keys: Vec<String> = normalise(typed, &rules).expect("typed").objects.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["v1 ConfigMap a"]);
+        let plain = "apiVersion: v1\nkind: List\nitems:\n- metadata:\n    name: a\n";
+        assert_eq!(normalise(plain, &rules), Err(ManifestError::NotAnObject { document: 1 }));
+    }
 }
