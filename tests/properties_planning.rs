@@ -35,7 +35,7 @@ use deployer::planning::cluster_edits::{edit, ClusterEdit, FileDiff, HubChange, 
 use deployer::planning::pin_edits::PinEdits;
 use deployer::planning::plan::{plan_with_pins, ClusterEdits, Plan};
 use proptest::prelude::*;
-use proptest::sample::select;
+use proptest::sample::Index;
 
 /// Cases per property: every fixture, many path and label mixes; the binary runs in about 10 s debug.
 const CASES: u32 = 1000;
@@ -261,76 +261,85 @@ fn plan_edited(
     )
 }
 
-/// A changed path: mostly one the repository has or a plan reads, some with odd spellings, some anywhere.
-fn path(fixture: &'static Fixture) -> BoxedStrategy<String> {
-    let known = select(fixture.paths.clone());
-    let decorated = (
-        select(fixture.paths.clone()),
-        select(vec!["./", " ", "/", "a/../", "././", "x/"]),
-        select(vec!["", "/", " ", "\n", "~", ".bak"]),
-    )
-        .prop_map(|(path, before, after)| format!("{before}{path}{after}"));
-    let in_cluster =
-        (select(fixture.estate.clusters.iter().map(|c| c.dir.clone()).collect::<Vec<_>>()), "[a-z.-]{1,12}")
-            .prop_map(|(dir, name)| format!("{dir}/{name}"));
-    let in_chart = (select(vec!["basehub", "daskhub", "support", "images", "plainhub"]), "[a-zA-Z0-9_./-]{0,20}")
-        .prop_map(|(chart, rest)| format!("helm-charts/{chart}/{rest}"));
+// The strategies draw indices and texts, not values of one fixture: `Draw::resolve` turns them into
+// paths, labels and edits of the drawn fixture. (Strategies built from the fixture with `prop_flat_map`
+// shrink very slowly: every step recomputes the nested values, YAML comparisons among them.)
+
+/// A changed path, resolved against a fixture.
+#[derive(Debug, Clone)]
+enum PathDraw {
+    /// A file of the repository or a path a plan reads.
+    Known(Index),
+    /// The same, spelled oddly: a prefix and a suffix around it.
+    Decorated(Index, Index, Index),
+    /// Any name in a cluster's folder.
+    InCluster(Index, String),
+    /// Any path in a chart's folder.
+    InChart(Index, String),
+    /// Any path.
+    Any(String),
+}
+
+const PREFIXES: &[&str] = &["./", " ", "/", "a/../", "././", "x/"];
+const SUFFIXES: &[&str] = &["", "/", " ", "\n", "~", ".bak"];
+const CHARTS: &[&str] = &["basehub", "daskhub", "support", "images", "plainhub"];
+
+fn path() -> impl Strategy<Value = PathDraw> {
     prop_oneof![
-        6 => known,
-        2 => decorated,
-        2 => in_cluster,
-        2 => in_chart,
-        1 => "[a-zA-Z0-9_./ -]{0,30}",
-        1 => "\\PC{0,16}",
+        6 => any::<Index>().prop_map(PathDraw::Known),
+        2 => (any::<Index>(), any::<Index>(), any::<Index>()).prop_map(|(p, b, a)| PathDraw::Decorated(p, b, a)),
+        2 => (any::<Index>(), "[a-z.-]{1,12}").prop_map(|(c, name)| PathDraw::InCluster(c, name)),
+        2 => (any::<Index>(), "[a-zA-Z0-9_./-]{0,20}").prop_map(|(c, rest)| PathDraw::InChart(c, rest)),
+        1 => "[a-zA-Z0-9_./ -]{0,30}".prop_map(PathDraw::Any),
+        1 => "\\PC{0,16}".prop_map(PathDraw::Any),
     ]
-    .boxed()
 }
 
 /// A label: the deployer's (by the fixture's names), their default names and lookalikes, or any text.
-fn label(fixture: &'static Fixture) -> BoxedStrategy<String> {
-    prop_oneof![4 => select(fixture.labels.clone()), 1 => "deployer:[a-z-]{0,16}", 1 => "\\PC{0,12}"].boxed()
+#[derive(Debug, Clone)]
+enum LabelDraw {
+    Known(Index),
+    Any(String),
+}
+
+fn label() -> impl Strategy<Value = LabelDraw> {
+    prop_oneof![
+        4 => any::<Index>().prop_map(LabelDraw::Known),
+        1 => "deployer:[a-z-]{0,16}".prop_map(LabelDraw::Any),
+        1 => "\\PC{0,12}".prop_map(LabelDraw::Any),
+    ]
 }
 
 /// Changed paths and labels.
 type Change = (Vec<String>, Vec<String>);
 
-fn change(fixture: &'static Fixture) -> impl Strategy<Value = Change> {
-    (proptest::collection::vec(path(fixture), 0..10), proptest::collection::vec(label(fixture), 0..4))
+fn change() -> impl Strategy<Value = (Vec<PathDraw>, Vec<LabelDraw>)> {
+    (proptest::collection::vec(path(), 0..10), proptest::collection::vec(label(), 0..4))
 }
 
 /// An edit of one cluster file: unknown, any comparison, or the real comparison with a mutated text.
-fn cluster_edit(fixture: &'static Fixture, cluster: usize) -> BoxedStrategy<ClusterEdit> {
-    let hubs: Vec<String> =
-        fixture.estate.clusters[cluster].hubs.iter().map(|h| h.name.clone()).chain(["gone".to_owned()]).collect();
-    let current = fixture.cluster_texts[cluster].clone();
-    let lines = current.lines().count().max(1);
-    prop_oneof![
-        1 => "[a-z ]{0,12}".prop_map(ClusterEdit::Unknown),
-        2 => file_diff(hubs).prop_map(ClusterEdit::Known),
-        2 => (0..lines, 0usize..5, "[a-z0-9: -]{0,12}").prop_map(move |(line, how, text)| {
-            edit(&mutated(&current, line, how, &text), &current)
-        }),
-    ]
-    .boxed()
+#[derive(Debug, Clone)]
+enum EditDraw {
+    Unknown(String),
+    /// Whole cluster, support, (hub, added), removed hubs; `gone` among the hubs.
+    Diff(bool, bool, Vec<(Index, bool)>, Vec<Index>),
+    /// A previous version: a line of the current text dropped, changed, doubled, or a line added, or none.
+    Mutated(Index, usize, String),
 }
 
-fn file_diff(hubs: Vec<String>) -> impl Strategy<Value = FileDiff> {
-    (
-        any::<bool>(),
-        any::<bool>(),
-        proptest::collection::vec((select(hubs.clone()), any::<bool>()), 0..3),
-        proptest::collection::vec(select(hubs), 0..2),
-    )
-        .prop_map(|(whole_cluster, support, hubs, removed_hubs)| FileDiff {
-            whole_cluster,
-            support,
-            hubs: hubs
-                .into_iter()
-                .map(|(hub, added)| (hub, if added { HubChange::Added } else { HubChange::Modified }))
-                .collect(),
-            removed_hubs,
-            unread: Vec::new(),
-        })
+fn cluster_edit() -> impl Strategy<Value = (Index, EditDraw)> {
+    let edit = prop_oneof![
+        1 => "[a-z ]{0,12}".prop_map(EditDraw::Unknown),
+        2 => (
+            any::<bool>(),
+            any::<bool>(),
+            proptest::collection::vec((any::<Index>(), any::<bool>()), 0..3),
+            proptest::collection::vec(any::<Index>(), 0..2),
+        )
+            .prop_map(|(whole, support, hubs, removed)| EditDraw::Diff(whole, support, hubs, removed)),
+        2 => (any::<Index>(), 0usize..5, "[a-z0-9: -]{0,12}").prop_map(|(l, how, text)| EditDraw::Mutated(l, how, text)),
+    ];
+    (any::<Index>(), edit)
 }
 
 /// A previous version of `current`: one line dropped, changed, doubled or added, or none at all.
@@ -355,39 +364,121 @@ fn mutated(current: &str, line: usize, how: usize, text: &str) -> PreviousVersio
     PreviousVersion::Text(lines.join("\n"))
 }
 
-fn edits(fixture: &'static Fixture) -> BoxedStrategy<ClusterEdits> {
-    let clusters = fixture.estate.clusters.len();
-    proptest::collection::vec(
-        (0..clusters).prop_flat_map(move |c| cluster_edit(fixture, c).prop_map(move |e| (c, e))),
-        0..3,
-    )
-    .prop_map(move |edits| edits.into_iter().map(|(c, e)| (fixture.estate.clusters[c].file.clone(), e)).collect())
-    .boxed()
+/// An edit of the rollout state file.
+#[derive(Debug, Clone)]
+enum PinDraw {
+    Unchanged,
+    Moved(Vec<Index>),
+    Unknown(String),
 }
 
-fn pin_edits(fixture: &'static Fixture) -> BoxedStrategy<PinEdits> {
+fn pin_edit() -> impl Strategy<Value = PinDraw> {
     prop_oneof![
-        3 => Just(PinEdits::Unchanged),
-        2 => proptest::collection::btree_set(select(fixture.pin_pairs.clone()), 0..4).prop_map(PinEdits::Moved),
-        1 => "[a-z ]{0,12}".prop_map(PinEdits::Unknown),
+        3 => Just(PinDraw::Unchanged),
+        2 => proptest::collection::vec(any::<Index>(), 0..4).prop_map(PinDraw::Moved),
+        1 => "[a-z ]{0,12}".prop_map(PinDraw::Unknown),
     ]
-    .boxed()
 }
 
-fn context() -> impl Strategy<Value = Context> {
-    (0..fixtures().len()).prop_flat_map(|index| {
-        let fixture = &fixtures()[index];
-        (edits(fixture), pin_edits(fixture), proptest::option::weighted(0.15, "[a-z ]{1,10}"))
-            .prop_map(move |(edits, pin_edits, force_all)| Context { fixture: index, edits, pin_edits, force_all })
-    })
+/// A fixture, its cluster edits, its pin edit, a forced plan's reason, a base change and more.
+#[derive(Debug, Clone)]
+struct Draw {
+    fixture: usize,
+    edits: Vec<(Index, EditDraw)>,
+    pin_edit: PinDraw,
+    force_all: Option<String>,
+    base: (Vec<PathDraw>, Vec<LabelDraw>),
+    more: (Vec<PathDraw>, Vec<LabelDraw>),
 }
 
-/// A context, a base change, and more paths and labels to add to it.
-fn context_and_changes() -> impl Strategy<Value = (Context, Change, Change)> {
-    context().prop_flat_map(|context| {
-        let fixture = &fixtures()[context.fixture];
-        (Just(context), change(fixture), change(fixture))
-    })
+fn draw() -> impl Strategy<Value = Draw> {
+    (
+        0..FIXTURES.len(),
+        proptest::collection::vec(cluster_edit(), 0..3),
+        pin_edit(),
+        proptest::option::weighted(0.15, "[a-z ]{1,10}"),
+        change(),
+        change(),
+    )
+        .prop_map(|(fixture, edits, pin_edit, force_all, base, more)| Draw {
+            fixture,
+            edits,
+            pin_edit,
+            force_all,
+            base,
+            more,
+        })
+}
+
+impl Draw {
+    /// The context, the base change and the change to add, of the drawn fixture.
+    fn resolve(&self) -> (Context, Change, Change) {
+        let fixture = &fixtures()[self.fixture];
+        let clusters = &fixture.estate.clusters;
+        let mut edits = ClusterEdits::new();
+        for (cluster, drawn) in &self.edits {
+            let index = cluster.index(clusters.len());
+            let cluster = &clusters[index];
+            let hubs: Vec<String> = cluster.hubs.iter().map(|h| h.name.clone()).chain(["gone".to_owned()]).collect();
+            let hub = |i: &Index| hubs[i.index(hubs.len())].clone();
+            let resolved = match drawn {
+                EditDraw::Unknown(why) => ClusterEdit::Unknown(why.clone()),
+                EditDraw::Diff(whole_cluster, support, changed, removed) => ClusterEdit::Known(FileDiff {
+                    whole_cluster: *whole_cluster,
+                    support: *support,
+                    hubs: changed
+                        .iter()
+                        .map(|(h, added)| (hub(h), if *added { HubChange::Added } else { HubChange::Modified }))
+                        .collect(),
+                    removed_hubs: removed.iter().map(hub).collect(),
+                    unread: Vec::new(),
+                }),
+                EditDraw::Mutated(line, how, text) => {
+                    let current = &fixture.cluster_texts[index];
+                    let line = line.index(current.lines().count().max(1));
+                    edit(&mutated(current, line, *how, text), current)
+                }
+            };
+            edits.insert(cluster.file.clone(), resolved);
+        }
+        let pin_edits = match &self.pin_edit {
+            PinDraw::Unchanged => PinEdits::Unchanged,
+            PinDraw::Moved(pairs) => PinEdits::Moved(
+                pairs.iter().map(|i| fixture.pin_pairs[i.index(fixture.pin_pairs.len())].clone()).collect(),
+            ),
+            PinDraw::Unknown(why) => PinEdits::Unknown(why.clone()),
+        };
+        let context = Context { fixture: self.fixture, edits, pin_edits, force_all: self.force_all.clone() };
+        (context, resolve_change(fixture, &self.base), resolve_change(fixture, &self.more))
+    }
+}
+
+fn resolve_change(fixture: &Fixture, (paths, labels): &(Vec<PathDraw>, Vec<LabelDraw>)) -> Change {
+    let pick = |list: &[String], i: &Index| list[i.index(list.len())].clone();
+    let dirs: Vec<String> = fixture.estate.clusters.iter().map(|c| c.dir.clone()).collect();
+    let paths = paths
+        .iter()
+        .map(|draw| match draw {
+            PathDraw::Known(i) => pick(&fixture.paths, i),
+            PathDraw::Decorated(p, before, after) => format!(
+                "{}{}{}",
+                PREFIXES[before.index(PREFIXES.len())],
+                pick(&fixture.paths, p),
+                SUFFIXES[after.index(SUFFIXES.len())]
+            ),
+            PathDraw::InCluster(c, name) => format!("{}/{name}", pick(&dirs, c)),
+            PathDraw::InChart(c, rest) => format!("helm-charts/{}/{rest}", CHARTS[c.index(CHARTS.len())]),
+            PathDraw::Any(path) => path.clone(),
+        })
+        .collect();
+    let labels = labels
+        .iter()
+        .map(|draw| match draw {
+            LabelDraw::Known(i) => pick(&fixture.labels, i),
+            LabelDraw::Any(label) => label.clone(),
+        })
+        .collect();
+    (paths, labels)
 }
 
 /// The plan with its warnings in a fixed order (they are notes, not jobs), and the health checks' reasons
@@ -409,8 +500,9 @@ proptest! {
 
     #[test]
     fn more_changes_never_plan_less(
-        (context, (paths, labels), (more_paths, more_labels)) in context_and_changes(),
+        draw in draw(),
     ) {
+        let (context, (paths, labels), (more_paths, more_labels)) = draw.resolve();
         let fixture = &fixtures()[context.fixture];
         let more_labels: Vec<String> =
             more_labels.into_iter().filter(|label| !fixture.skip_labels.contains(label)).collect();
@@ -428,8 +520,10 @@ proptest! {
 
     #[test]
     fn planning_is_deterministic_and_blind_to_order(
-        ((context, (paths, labels), _), shuffle) in (context_and_changes(), any::<proptest::sample::Index>()),
+        draw in draw(),
+        shuffle in any::<Index>(),
     ) {
+        let (context, (paths, labels), _) = draw.resolve();
         let fixture = &fixtures()[context.fixture];
         let first = plan_of(&context, &paths, &labels);
         prop_assert_eq!(&plan_of(&context, &paths, &labels), &first, "{}: planned twice", &fixture.name);
@@ -454,9 +548,10 @@ proptest! {
 
     #[test]
     fn an_unsure_cluster_edit_never_plans_less(
-        (context, (paths, labels), _) in context_and_changes(),
-        widen in proptest::collection::vec((any::<bool>(), any::<bool>(), any::<proptest::sample::Index>()), 0..3),
+        draw in draw(),
+        widen in proptest::collection::vec((any::<bool>(), any::<bool>(), any::<Index>()), 0..3),
     ) {
+        let (context, (paths, labels), _) = draw.resolve();
         let fixture = &fixtures()[context.fixture];
         // Every edited cluster file is among the changed paths, so that each edit counts.
         let paths: Vec<String> = paths.into_iter().chain(context.edits.keys().cloned()).collect();
@@ -496,9 +591,10 @@ proptest! {
 
     #[test]
     fn an_unsure_pin_edit_never_plans_less(
-        (context, (paths, labels), _) in context_and_changes(),
-        more_moved in proptest::collection::vec(any::<proptest::sample::Index>(), 0..3),
+        draw in draw(),
+        more_moved in proptest::collection::vec(any::<Index>(), 0..3),
     ) {
+        let (context, (paths, labels), _) = draw.resolve();
         let fixture = &fixtures()[context.fixture];
         let edits = &context.edits;
         let jobs = |pin_edits: &PinEdits| Jobs::of(&plan_edited(&context, edits, pin_edits, &paths, &labels));
@@ -519,9 +615,10 @@ proptest! {
 
     #[test]
     fn a_forced_plan_never_plans_less(
-        (context, (paths, labels), _) in context_and_changes(),
+        draw in draw(),
         reason in "[a-z ]{1,10}",
     ) {
+        let (context, (paths, labels), _) = draw.resolve();
         let fixture = &fixtures()[context.fixture];
         let given = Jobs::of(&plan_of(&context, &paths, &labels));
         let forced = Context { force_all: Some(reason), ..context.clone() };
