@@ -254,8 +254,11 @@ fn results_text() -> impl Strategy<Value = String> {
     prop_oneof![
         12 => object_text(),
         1 => (object_text(), any::<prop::sample::Index>()).prop_map(|(text, at)| {
-            let cut = at.index(text.len() + 1);
-            text.char_indices().map(|(i, _)| i).filter(|i| *i <= cut).last().map_or(text.clone(), |i| text[..i].to_owned())
+            let mut cut = at.index(text.len() + 1);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text[..cut].to_owned()
         }),
         1 => proptest::sample::select(vec![
             "[]".to_owned(), "null".into(), "\"success\"".into(), "1".into(), "[{\"a\": \"success\"}]".into(),
@@ -336,7 +339,8 @@ proptest! {
             Err(error) => {
                 prop_assert!(error.to_string().starts_with("invalid input `results`"), "{}", error);
                 // Only a document at fault is refused.
-                prop_assert!(entries.as_ref().is_none_or(|e| !must_be_read(e, MATRIX)), "{} refused: {}", shown(&text), error);
+                let at_fault = entries.as_ref().is_none_or(|e| !must_be_read(e, MATRIX));
+                prop_assert!(at_fault, "{} refused: {}", shown(&text), error);
             }
             Ok(results) => {
                 let entries = entries.expect("read as a JSON object");
@@ -396,7 +400,8 @@ fn canary_legs() -> impl Strategy<Value = Vec<SupportAndStagingLeg>> {
 
 fn job_label() -> impl Strategy<Value = String> {
     prop_oneof![
-        8 => proptest::sample::select(vec!["a", "a.b", "a-b", "c", "d.e", "1 of 2", "2 of 2", "x", "A", "a "]).prop_map(str::to_owned),
+        8 => proptest::sample::select(vec!["a", "a.b", "a-b", "c", "d.e", "1 of 2", "2 of 2", "x", "A", "a "])
+            .prop_map(str::to_owned),
         1 => "\\PC{0,6}",
     ]
 }
@@ -460,7 +465,12 @@ fn report_bytes() -> impl Strategy<Value = Vec<u8>> {
         ],
     );
     prop_oneof![
-        8 => (proptest::collection::vec(entry, 0..5), prop_oneof![3 => Just(RESULTS_VERSION), 1 => 0u32..4], 0u32..3, any::<bool>())
+        8 => (
+            proptest::collection::vec(entry, 0..5),
+            prop_oneof![3 => Just(RESULTS_VERSION), 1 => 0u32..4],
+            0u32..3,
+            any::<bool>(),
+        )
             .prop_map(|(entries, version, attempt, twice)| {
                 let clusters: Vec<String> = entries
                     .iter()
@@ -545,7 +555,8 @@ proptest! {
                 .map(|(index, _)| index)
                 .collect();
             let success = !holding.is_empty() && holding.iter().all(|index| leg_says_success(*index, cluster));
-            prop_assert_eq!(results.get(*cluster) == Some(&LegResult::Success), success, "{} in {:?}", cluster, reports);
+            let read_success = results.get(*cluster) == Some(&LegResult::Success);
+            prop_assert_eq!(read_success, success, "{} in {:?}", cluster, reports);
         }
     }
 }
@@ -592,7 +603,10 @@ proptest! {
             .as_array()
             .expect("array")
             .iter()
-            .map(|d| (d["cluster_name"].as_str().unwrap_or_default().to_owned(), d["reason"].as_str().unwrap_or_default().to_owned()))
+            .map(|d| {
+                let field = |name: &str| d[name].as_str().unwrap_or_default().to_owned();
+                (field("cluster_name"), field("reason"))
+            })
             .collect();
         check_decision(&kept, &dropped, |cluster| unambiguous_success(&entries, cluster, MATRIX))
             .map_err(|e| TestCaseError::fail(format!("{e}\n{logs}")))?;
