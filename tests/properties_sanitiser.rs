@@ -523,9 +523,33 @@ fn long() -> impl Strategy<Value = String> {
     (fragments(), 20usize..200).prop_map(|(piece, times)| piece.repeat(times))
 }
 
+/// Lines shaped like commands: .NET whitespace (or none) before `::name props::data` or
+/// `##[name props]data`, a registered name in any case, after any text and a line break.
+fn command_lines() -> impl Strategy<Value = String> {
+    let line = (
+        proptest::sample::select(vec!["", "x", "a b ", "\u{200b}"]),
+        proptest::sample::select(vec!["\n", "\r", "\r\n", ""]),
+        proptest::sample::select(vec!["", " ", "\t", "  \t", "\u{a0}", "\u{85}", "\u{3000}", "\u{2028}", "\u{b}"]),
+        any::<bool>(),
+        proptest::sample::select(REGISTERED),
+        any::<bool>(),
+        proptest::sample::select(vec!["", " file=a,line=1", " name=x"]),
+        fragments(),
+    )
+        .prop_map(|(before, newline, space, new_form, name, upper, properties, data)| {
+            let name = if upper { name.to_uppercase() } else { name.to_owned() };
+            if new_form {
+                format!("{before}{newline}{space}::{name}{properties}::{data}")
+            } else {
+                format!("{before}{space}##[{name}{properties}]{data}")
+            }
+        });
+    proptest::collection::vec(line, 1..4).prop_map(|lines| lines.concat())
+}
+
 /// Untrusted text of any of the kinds above.
 fn untrusted() -> impl Strategy<Value = String> {
-    prop_oneof![5 => fragments(), 4 => arbitrary(), 1 => long()]
+    prop_oneof![4 => fragments(), 4 => command_lines(), 3 => arbitrary(), 1 => long()]
 }
 
 fn level() -> impl Strategy<Value = (Level, &'static str)> {
@@ -661,8 +685,13 @@ proptest! {
 
 /// Hostile text an environment variable can carry (no NUL), not blank (a blank input is absent).
 fn env_text() -> impl Strategy<Value = String> {
-    prop_oneof![3 => fragments(), 2 => arbitrary(), 1 => (fragments(), 5usize..20).prop_map(|(p, n)| p.repeat(n))]
-        .prop_map(|text| format!("x{}", text.replace('\0', "")))
+    prop_oneof![
+        3 => fragments(),
+        2 => command_lines(),
+        2 => arbitrary(),
+        1 => (fragments(), 5usize..20).prop_map(|(p, n)| p.repeat(n)),
+    ]
+    .prop_map(|text| format!("x{}", text.replace('\0', "")))
 }
 
 /// Hostile text that can be a file name: no `/`, no NUL, short enough for the file system.
