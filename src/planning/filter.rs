@@ -137,6 +137,10 @@ pub fn parse_results(
 ) -> Result<BTreeMap<String, LegResult>, Error> {
     let object: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
         .map_err(|e| Error::input(input, format!("expected a JSON object of cluster name to result: {e}")))?;
+    // A map keeps the last of two equal keys: `{"c": "failure", "c": "success"}` would read as a success.
+    if let Some(key) = repeated_key(text) {
+        return Err(Error::input(input, format!("`{key}` is given twice: give each cluster's result once")));
+    }
     // Cluster names never contain `_`, so a `failure_` key can only be the legacy form.
     if object.keys().any(|k| k.starts_with("failure_")) {
         return parse_legacy_results(input, &object, support_and_staging);
@@ -167,9 +171,25 @@ fn parse_legacy_results(
     object: &BTreeMap<String, serde_json::Value>,
     support_and_staging: &[SupportAndStagingJob],
 ) -> Result<BTreeMap<String, LegResult>, Error> {
+    let legacy_key = |cluster: &str| format!("failure_{}", cluster.replace('.', "-"));
     let mut results = BTreeMap::new();
     for job in support_and_staging {
-        let key = format!("failure_{}", job.cluster_name.replace('.', "-"));
+        let key = legacy_key(&job.cluster_name);
+        // `a.b` and `a-b` share `failure_a-b`: whichever leg wrote it last, it says nothing sure of either.
+        if let Some(other) = support_and_staging
+            .iter()
+            .find(|other| other.cluster_name != job.cluster_name && legacy_key(&other.cluster_name) == key)
+            .filter(|_| object.contains_key(&key))
+        {
+            return Err(Error::input(
+                input,
+                format!(
+                    "`{key}` stands for both `{}` and `{}`: give the results as \
+                     {{\"<cluster>\": \"success\"|\"failure\"|\"cancelled\"|\"skipped\"}}",
+                    job.cluster_name, other.cluster_name
+                ),
+            ));
+        }
         let failed = match object.get(&key) {
             None => continue,
             Some(serde_json::Value::Bool(b)) => *b,
@@ -180,6 +200,69 @@ fn parse_legacy_results(
         results.insert(job.cluster_name.clone(), if failed { LegResult::Failure } else { LegResult::Success });
     }
     Ok(results)
+}
+
+/// The first key that a JSON object in `text`, at any depth, holds twice (shown cut short), if any.
+/// Text that is not JSON has none.
+pub fn repeated_key(text: &str) -> Option<String> {
+    use serde::de::{Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+
+    /// Any JSON value, refused when one of its objects repeats a key.
+    struct UniqueKeys;
+    impl<'de> Deserialize<'de> for UniqueKeys {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(UniqueKeys)
+        }
+    }
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = UniqueKeys;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_unit<E>(self) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+            while seq.next_element::<UniqueKeys>()?.is_some() {}
+            Ok(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+            let mut seen = BTreeSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(A::Error::custom(REPEATED.to_owned() + &key));
+                }
+                map.next_value::<UniqueKeys>()?;
+            }
+            Ok(self)
+        }
+    }
+    const REPEATED: &str = "repeated key: ";
+    let error = serde_json::from_str::<UniqueKeys>(text).err()?;
+    let message = error.to_string();
+    let key = message.strip_prefix(REPEATED)?;
+    // serde_json adds ` at line L column C` to the message.
+    let key = key.rsplit_once(" at line ").map_or(key, |(key, _)| key);
+    let mut shown: String = key.chars().take(120).collect();
+    if shown.len() < key.len() {
+        shown.push('…');
+    }
+    Some(shown)
 }
 
 /// A job of a workflow run, as the jobs API lists it.
@@ -204,13 +287,15 @@ pub fn check_job_name(input: &str, template: &str) -> Result<(), Error> {
 /// The result of each cluster's leg among a run's jobs, matched by the exact
 /// expanded job name (a batched leg's name has its `leg` label for the
 /// cluster, and its job's conclusion stands for every cluster in it). When a
-/// name appears more than once, any non-success wins.
+/// name appears more than once, any non-success wins. A cluster in several
+/// legs succeeds only when each of them did: any non-success wins, and a leg
+/// without a job leaves the cluster without a result.
 pub fn results_from_jobs(
     jobs: &[RunJob],
     template: &str,
     support_and_staging: &[SupportAndStagingLeg],
 ) -> BTreeMap<String, LegResult> {
-    let mut results = BTreeMap::new();
+    let mut results: BTreeMap<String, Option<LegResult>> = BTreeMap::new();
     for leg in support_and_staging {
         let label = match leg {
             SupportAndStagingLeg::Cluster(job) => job.cluster_name.as_str(),
@@ -225,13 +310,20 @@ pub fn results_from_jobs(
                 worse => worse,
             };
         }
-        if let Some(result) = found {
-            for cluster in leg.clusters() {
-                results.insert(cluster.cluster_name.clone(), result.clone());
-            }
+        for cluster in leg.clusters() {
+            let failed = |result: &Option<LegResult>| result.as_ref().is_some_and(|r| *r != LegResult::Success);
+            let merged = match results.get(&cluster.cluster_name) {
+                // The first leg of this cluster.
+                None => found.clone(),
+                Some(earlier) if failed(earlier) => earlier.clone(),
+                Some(_) if failed(&found) => found.clone(),
+                Some(None) => None,
+                Some(Some(_)) => found.clone(),
+            };
+            results.insert(cluster.cluster_name.clone(), merged);
         }
     }
-    results
+    results.into_iter().filter_map(|(cluster, result)| Some((cluster, result?))).collect()
 }
 
 /// The (cluster, hub) pairs `outcome` kept.
@@ -389,5 +481,60 @@ mod tests {
         assert!(!results.contains_key("missing"));
         assert!(check_job_name("job-name", "Deploy").is_err());
         assert!(check_job_name("job-name", DEFAULT_JOB_NAME).is_ok());
+    }
+
+    /// Regression (issue 27, found by `tests/properties_filter_input.rs`): a cluster in two legs took
+    /// the result of the last leg holding it, so a failed or missing leg was hidden by a later success.
+    #[test]
+    fn a_cluster_in_several_legs_succeeds_only_when_each_leg_did() {
+        let job = |name: &str, conclusion: &str| RunJob {
+            name: DEFAULT_JOB_NAME.replace(CLUSTER_PLACEHOLDER, name),
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+        };
+        let batch = |label: &str, clusters: &[&str]| {
+            SupportAndStagingLeg::Batch(crate::planning::legs::SupportAndStagingBatch {
+                leg: label.into(),
+                releases: clusters.len(),
+                clusters: clusters.iter().map(|c| leg(c)).collect(),
+            })
+        };
+        let legs =
+            [batch("1 of 3", &["a", "b"]), batch("2 of 3", &["a", "c"]), SupportAndStagingLeg::Cluster(leg("b"))];
+        let results = results_from_jobs(
+            &[job("1 of 3", "failure"), job("2 of 3", "success"), job("b", "success")],
+            DEFAULT_JOB_NAME,
+            &legs,
+        );
+        assert_eq!(results["a"], LegResult::Failure);
+        assert_eq!(results["b"], LegResult::Failure);
+        assert_eq!(results["c"], LegResult::Success);
+        // A leg without a job leaves its clusters without a result, whatever the other legs say.
+        let results = results_from_jobs(&[job("2 of 3", "success"), job("b", "success")], DEFAULT_JOB_NAME, &legs);
+        assert_eq!(results.get("a"), None);
+        assert_eq!(results.get("b"), None);
+        assert_eq!(results["c"], LegResult::Success);
+    }
+
+    /// Regression (issue 27, found by `tests/properties_filter_input.rs`): a map keeps the last of two
+    /// equal keys, so `{"a": "failure", "a": "success"}` read as a success; and `failure_a-b` stood for
+    /// both `a.b` and `a-b`.
+    #[test]
+    fn ambiguous_results_are_refused() {
+        let legs = [leg("a"), leg("a.b"), leg("a-b")];
+        let cases = [
+            (r#"{"a": "failure", "a": "success"}"#, "invalid input `results`: `a` is given twice"),
+            (r#"{"failure_a": "true", "failure_a": "false"}"#, "invalid input `results`: `failure_a` is given twice"),
+            (r#"{"failure_a-b": "false"}"#, "invalid input `results`: `failure_a-b` stands for both `a.b` and `a-b`"),
+        ];
+        for (text, want) in cases {
+            let error = parse_results("results", text, &legs).unwrap_err().to_string();
+            assert!(error.starts_with(want), "{text}: {error}");
+        }
+        assert_eq!(repeated_key(r#"{"x": [{"k": 1, "k": 2}]}"#).as_deref(), Some("k"));
+        assert_eq!(repeated_key(r#"{"a": 1, "b": {"a": 1}}"#), None);
+        assert_eq!(repeated_key("not json"), None);
+        let long = "k".repeat(500);
+        assert_eq!(repeated_key(&format!(r#"{{"{long}": 1, "{long}": 2}}"#)).map(|k| k.chars().count()), Some(121));
     }
 }

@@ -9,8 +9,9 @@ use crate::cluster::deploy::leg::{ClusterResult, LegResults, RESULTS_FILE, RESUL
 use crate::github::artifact::{read_files, ArtifactLimits};
 use crate::github::{ClientConfig, GitHub, RunArtifact};
 use crate::planning::filter::{
-    check_job_name, filter_canaries, kept_check_legs, kept_legs, parse_results, results_from_jobs, FilterOutcome,
-    LegResult, RunJob, DEFAULT_HEALTH_CHECK_JOB_NAME, DEFAULT_JOB_NAME, HEALTH_CHECK_CANARY, UPGRADE_CANARY,
+    check_job_name, filter_canaries, kept_check_legs, kept_legs, parse_results, repeated_key, results_from_jobs,
+    FilterOutcome, LegResult, RunJob, DEFAULT_HEALTH_CHECK_JOB_NAME, DEFAULT_JOB_NAME, HEALTH_CHECK_CANARY,
+    UPGRADE_CANARY,
 };
 use crate::planning::legs::{
     canary_jobs, prod_jobs, HealthCheckLeg, ProdLeg, SupportAndStagingBatch, SupportAndStagingLeg,
@@ -490,6 +491,10 @@ async fn results_from_artifacts(
 fn parse_leg_results(bytes: &[u8]) -> Result<LegResults, String> {
     let results: LegResults =
         serde_json::from_slice(bytes).map_err(|e| format!("{RESULTS_FILE} is not a leg's results: {e}"))?;
+    // A map keeps the last of two equal keys: a cluster named twice, failed then succeeded, would read as a success.
+    if let Some(key) = std::str::from_utf8(bytes).ok().and_then(repeated_key) {
+        return Err(format!("{RESULTS_FILE} names `{key}` twice"));
+    }
     if results.version != RESULTS_VERSION {
         return Err(format!("{RESULTS_FILE} has version {}, this filter reads {RESULTS_VERSION}", results.version));
     }
@@ -629,6 +634,20 @@ mod matrix_tests {
         for (bytes, want) in cases {
             let error = check_report(bytes, &leg, 1, 2).expect_err(want);
             assert!(error.contains(want), "{error}");
+        }
+    }
+
+    /// Regression (issue 27, found by `tests/properties_filter_input.rs`): a map keeps the last of two
+    /// equal keys, so a cluster named failed then succeeded read as a success.
+    #[test]
+    fn a_report_naming_a_cluster_twice_is_refused() {
+        let leg = batch(&["a", "b"]);
+        for bytes in [
+            br#"{"version": 1, "attempt": 2, "clusters": {"a": "failure", "a": "success"}}"#.as_slice(),
+            br#"{"version": 1, "attempt": 2, "clusters": {"a": "success", "b": "success", "a": "success"}}"#,
+        ] {
+            let error = check_report(bytes, &leg, 1, 2).expect_err("a cluster named twice");
+            assert_eq!(error, "results.json names `a` twice");
         }
     }
 
