@@ -30,7 +30,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 declare -A FILES FIRST_TESTS MORE_TESTS
 FILES[legs]="src/planning/legs.rs src/planning/filter.rs"
 FIRST_TESTS[legs]="properties_packing properties_filter action_filter"
-MORE_TESTS[legs]="properties_filter_input trust_canary matrix_legs batched_legs"
+MORE_TESTS[legs]="properties_filter_input trust_canary health_checks matrix_legs batched_legs"
 FILES[manifests]="src/manifest_diff/normalise.rs src/manifest_diff/skip.rs"
 FIRST_TESTS[manifests]="properties_normalise trust_diff"
 MORE_TESTS[manifests]="manifests_real_helm diff"

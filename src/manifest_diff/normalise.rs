@@ -763,7 +763,8 @@ mod tests {
 
     #[test]
     fn lists_are_flattened_64_levels_deep_and_no_deeper() {
-        let object: Value = yaml_serde::from_str("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").expect("yaml");
+        let object: Value =
+            yaml_serde::from_str("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").expect("yaml");
         let nested = |levels: usize| {
             (0..levels).fold(object.clone(), |inner, _| {
                 let mut list = yaml_serde::Mapping::new();
@@ -785,7 +786,8 @@ mod tests {
     fn a_typed_lists_items_take_its_kind_and_a_plain_lists_do_not() {
         let rules = NormaliseRules::default();
         let typed = "apiVersion: v1\nkind: ConfigMapList\nitems:\n- metadata:\n    name: a\n";
-        let keys: Vec<String> = normalise(typed, &rules).expect("typed").objects.keys().map(ToString::to_string).collect();
+        let keys: Vec<String> =
+            normalise(typed, &rules).expect("typed").objects.keys().map(ToString::to_string).collect();
         assert_eq!(keys, ["v1 ConfigMap a"]);
         let plain = "apiVersion: v1\nkind: List\nitems:\n- metadata:\n    name: a\n";
         assert_eq!(normalise(plain, &rules), Err(ManifestError::NotAnObject { document: 1 }));
