@@ -8,7 +8,6 @@
 #   bash scripts/mutants.sh --ci             .ci/run: the mutants on the decision-core lines the last
 #                                            commit touched, when there are at most
 #                                            $DEPLOYER_MUTANTS_CI_MAX (30) of them
-#   --resume                                 keep the last run's results: skip the mutants it caught
 #   --profile NAME                           the cargo profile (default `mutants`; --ci uses `dev`,
 #                                            whose build `make test` has just made)
 #
@@ -16,10 +15,11 @@
 # tests that run the real binaries on those decisions, and the library's unit tests. Each mutant
 # rebuilds the library and the binaries (scripts/mutants-cargo.sh). Two passes per group: a few
 # strong tests first; then, for the mutants they missed only (cargo-mutants --iterate), every test
-# of the group and the library's unit tests (a second build of the library). cargo-mutants works in place, in this checkout: src/ must
-# be clean (it restores each file after its mutant; do not edit while it runs).
-# Results: target/mutants-out/<group>/mutants.out (previously_caught.txt and caught.txt: caught in
-# the first and second pass; missed.txt, timeout.txt, unviable.txt). The score is
+# of the group and the library's unit tests (a second build of the library). cargo-mutants works in
+# place, in this checkout: src/ must be clean (it restores each file after its mutant; do not edit
+# while it runs).
+# Results: target/mutants-out/<group>/first-pass/ and mutants.out/ (the second pass): caught.txt,
+# missed.txt, timeout.txt, unviable.txt; the last line per group sums them. The score is
 # caught / (caught + missed + timeout); an unviable mutant (one that does not build) does not count.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,20 +42,18 @@ FIRST_TESTS[planning]="conformance properties_planning cluster_edits"
 MORE_TESTS[planning]="action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration"
 GROUPS_IN_ORDER=(legs manifests matching planning)
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 in_diff=()
 selected=()
 profile=mutants
 ci=false
 ci_args=()
-resume=()
 while (($#)); do
     case "$1" in
         --in-diff) in_diff=(--in-diff "${2:?--in-diff needs a diff file}"); shift 2 ;;
         --profile) profile=${2:?--profile needs a name}; shift 2 ;;
         --ci) ci=true; profile=dev; shift ;;
-        --resume) resume=(--iterate); shift ;;
         -h | --help) usage; exit 0 ;;
         *)
             if [[ -z "${FILES[$1]:-}" ]]; then
@@ -136,12 +134,16 @@ for group in "${selected[@]}"; do
         [[ -f "tests/$t.rs" ]] || { echo "scripts/mutants.sh: tests/$t.rs (group $group) does not exist" >&2; exit 2; }
     done
     out="target/mutants-out/$group"
-    ((${#resume[@]})) || rm -rf "$out"
+    rm -rf "$out"
     mkdir -p "$out"
     echo "== mutants: $group (${FILES[$group]})"
     export DEPLOYER_MUTANTS_TESTS="${first[*]}"
     pass=0
-    run_pass "$out" "${resume[@]}" || pass=$?
+    run_pass "$out" || pass=$?
+    # The first pass's outcomes, kept apart: the second pass's own files then hold only its mutants
+    # (its previously_caught.txt mixes the first pass's caught and unviable ones).
+    mkdir -p "$out/first-pass"
+    cp "$out"/mutants.out/*.txt "$out/first-pass/" 2>/dev/null || true
     # cargo-mutants exits 0 when every mutant was caught, 2 when some were missed, 3 when some
     # timed out, 4 when the unmutated tree's tests fail.
     if ((pass == 2 || pass == 3)); then
@@ -151,10 +153,16 @@ for group in "${selected[@]}"; do
     fi
     ((pass == 0)) || status=$pass
     result="$out/mutants.out"
-    caught=$(($(count "$result" previously_caught) + $(count "$result" caught)))
+    if [[ -f "$result/previously_caught.txt" ]]; then # a second pass ran
+        caught=$(($(count "$out/first-pass" caught) + $(count "$result" caught)))
+        unviable=$(($(count "$out/first-pass" unviable) + $(count "$result" unviable)))
+    else
+        caught=$(count "$result" caught)
+        unviable=$(count "$result" unviable)
+    fi
     missed=$(count "$result" missed)
     timeout=$(count "$result" timeout)
-    echo "== $group: caught $caught, missed $missed, timed out $timeout, unviable $(count "$result" unviable)"
+    echo "== $group: caught $caught, missed $missed, timed out $timeout, unviable $unviable"
     if ((missed > 0)); then sed 's/^/   missed: /' "$result/missed.txt"; fi
 done
 exit "$status"
