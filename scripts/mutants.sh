@@ -91,6 +91,8 @@ bash scripts/install-tools.sh >/dev/null
 export DEPLOYER_REAL_CARGO=${CARGO:-$(command -v cargo)}
 export CARGO="$PWD/scripts/mutants-cargo.sh"
 export CARGO_INCREMENTAL=1
+# A property that catches a mutant needs not shrink its case, and must not record it in tests/.
+export PROPTEST_MAX_SHRINK_ITERS=0 PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 
 if $ci; then
     diff_file=$(mktemp)
