@@ -792,4 +792,76 @@ mod tests {
         let plain = "apiVersion: v1\nkind: List\nitems:\n- metadata:\n    name: a\n";
         assert_eq!(normalise(plain, &rules), Err(ManifestError::NotAnObject { document: 1 }));
     }
+
+    /// `levels` sequences around `inner`.
+    fn in_sequences(inner: Value, levels: usize) -> Value {
+        (0..levels).fold(inner, |value, _| Value::Sequence(vec![value]))
+    }
+
+    #[test]
+    fn a_last_applied_configuration_holds_a_secret_when_any_part_of_it_is_one() {
+        let yaml = |text: &str| -> Value { yaml_serde::from_str(text).expect("yaml") };
+        assert!(holds_secret_text(&Value::String(r#"{"kind":"Secret","data":{"a":"b"}}"#.into())));
+        assert!(!holds_secret_text(&Value::String(r#"{"kind":"ConfigMap","data":{"a":"b"}}"#.into())));
+        let bomb =
+            "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b]\n";
+        assert!(!yaml_guard::is_bounded(bomb), "the guard refuses the bomb");
+        assert!(holds_secret_text(&Value::String(bomb.into())), "text that is not parsed is kept out of sight");
+        assert!(holds_secret_text(&yaml("kind: SecretList\nitems: []\n")));
+        assert!(holds_secret_text(&yaml("spec:\n  items:\n  - kind: Secret\n")), "in a list in a mapping");
+        assert!(holds_secret_text(&yaml("- a: 1\n- kind: Secret\n")), "in a list");
+        assert!(holds_secret_text(&yaml("spec: !custom {kind: Secret}\n")), "under a tag");
+        assert!(!holds_secret_text(&yaml("kind: ConfigMap\nitems:\n- kind: Pod\n- !custom {kind: Service}\n")));
+        assert!(!holds_secret_text(&Value::Bool(true)));
+    }
+
+    #[test]
+    fn holds_secret_walks_64_levels_and_past_them_assumes_a_secret() {
+        let plain = Value::String("plain".into());
+        assert!(!holds_secret(&in_sequences(plain.clone(), 64), 0));
+        assert!(holds_secret(&in_sequences(plain, 65), 0), "deeper than the walk goes: kept out of sight");
+    }
+
+    #[test]
+    fn ignored_annotations_are_dropped_in_any_metadata_64_levels_deep_and_no_deeper() {
+        let object: Value =
+            yaml_serde::from_str("metadata:\n  annotations:\n    checksum/config: abc\n    team: data\n")
+                .expect("yaml");
+        let rules = NormaliseRules::default();
+        let annotations = |value: &Value, levels: usize| {
+            let mut inner = value;
+            for _ in 0..levels {
+                inner = &inner.as_sequence().expect("a list")[0];
+            }
+            inner["metadata"]["annotations"].as_mapping().expect("annotations").len()
+        };
+        let mut at_64 = in_sequences(object.clone(), 64);
+        drop_ignored_annotations(&mut at_64, &rules, 0);
+        assert_eq!(annotations(&at_64, 64), 1, "checksum/config dropped, team kept");
+        let mut at_65 = in_sequences(object, 65);
+        drop_ignored_annotations(&mut at_65, &rules, 0);
+        assert_eq!(annotations(&at_65, 65), 2, "deeper than the walk goes: left alone");
+    }
+
+    #[test]
+    fn an_ignored_path_removes_list_items_by_index_or_all_and_reaches_under_tags() {
+        let normalised = |ignore: &str, object: &str| -> String {
+            let settings = crate::config::Settings::parse(
+                "deployer.yaml",
+                &format!("render:\n  ignore:\n    Deployment: {ignore}\n"),
+            )
+            .expect("settings");
+            let rules = NormaliseRules { ignore: settings.render_ignore, ..NormaliseRules::default() };
+            let manifests = normalise(object, &rules).expect("normalise");
+            manifests.objects.values().next().expect("one object").clone()
+        };
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hub\nspec:\n  args: [a, b, c]\n  containers:\n  - {name: x, image: one}\n  - {name: y, image: two}\n";
+        let one = normalised("[/spec/args/1]", deployment);
+        assert!(one.contains("- a\n") && !one.contains("- b\n") && one.contains("- c\n"), "{one}");
+        let images = normalised("[/spec/containers/*/image]", deployment);
+        assert!(!images.contains("image:") && images.contains("name: x") && images.contains("name: y"), "{images}");
+        let tagged = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hub\nspec: !custom\n  replicas: 3\n  paused: true\n";
+        let untagged = normalised("[/spec/replicas]", tagged);
+        assert!(!untagged.contains("replicas") && untagged.contains("paused"), "{untagged}");
+    }
 }
