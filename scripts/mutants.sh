@@ -118,7 +118,9 @@ fi
 run_pass() { # output folder, extra cargo-mutants args...
     local out=$1
     shift
-    "$mutants" mutants --in-place --profile "$profile" --no-shuffle --output "$out" \
+    # The timeout cargo-mutants sets from the baseline can be a few seconds; on shared cores a test run
+    # can take minutes without hanging, and a timeout counts against the score.
+    "$mutants" mutants --in-place --profile "$profile" --no-shuffle --output "$out" --minimum-test-timeout 180 \
         "${files[@]}" "${in_diff[@]}" "${ci_args[@]}" "$@"
 }
 count() { # mutants.out folder, outcome
