@@ -27,7 +27,8 @@ use deployer::base::runner::{
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use support::{copy_tree, example_repo, ActionResult, ActionRun};
+use support::runner_log::runner_lines;
+use support::{copy_tree, example_repo, yaml_quoted, ActionResult, ActionRun};
 
 /// Cases per in-process property: a thousand strings (or sets of strings) each, a few seconds in a
 /// debug build (strings run to some ten thousand characters).
@@ -86,22 +87,6 @@ impl RunnerCommand {
     fn property(&self, key: &str) -> Option<&str> {
         self.properties.iter().find(|(k, _)| same_name(k, key)).map(|(_, v)| v.as_str())
     }
-}
-
-/// Lines as `StreamReader.ReadLine` returns them: broken at `\n`, `\r\n` and a lone `\r`; a
-/// final line break ends the last line without starting an empty one.
-fn runner_lines(output: &str) -> Vec<&str> {
-    let mut lines = Vec::new();
-    let mut rest = output;
-    while let Some(at) = rest.find(['\r', '\n']) {
-        lines.push(&rest[..at]);
-        let skip = if rest[at..].starts_with("\r\n") { 2 } else { 1 };
-        rest = &rest[at + skip..];
-    }
-    if !rest.is_empty() {
-        lines.push(rest);
-    }
-    lines
 }
 
 /// `OrdinalIgnoreCase`: each UTF-16 unit upper-cased by its simple mapping (so `ſ` matches `s`).
@@ -731,21 +716,6 @@ fn canary_leg(cluster: &str) -> Value {
 
 fn prod_job(cluster: &str, hub: &str, reason: &str) -> Value {
     json!({"cluster_name": cluster, "provider": "gcp", "hub_name": hub, "reason_for_redeploy": reason})
-}
-
-/// A YAML double-quoted scalar holding exactly `text`.
-fn yaml_quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => out.extend(['\\', c]),
-            ' '..='~' => out.push(c),
-            c if u32::from(c) <= 0xFFFF => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
-        }
-    }
-    out.push('"');
-    out
 }
 
 proptest! {

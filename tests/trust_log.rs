@@ -14,7 +14,7 @@ use support::fake_github::{FakeGitHub, HEAD_REPO, OWNER_REPO};
 use support::runner_log::{command_names, commands, runner_lines};
 use support::stubs::Stubs;
 use support::zip_builder::{build, Entry};
-use support::{copy_tree, example_repo, sha, ActionResult, ActionRun};
+use support::{copy_tree, example_repo, sha, yaml_quoted, ActionResult, ActionRun};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -87,22 +87,6 @@ fn generate(repo: &Path, changed: &[String]) -> ActionRun {
     ActionRun::new("action-generate", repo)
         .input("changed-files", serde_json::to_string(changed).expect("json"))
         .temp_input("plan-dir", "plan")
-}
-
-/// A YAML double-quoted scalar holding exactly `text` (YAML folds some raw
-/// characters, such as U+0085, so everything outside printable ASCII is escaped).
-fn yaml_quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => out.extend(['\\', c]),
-            ' '..='~' => out.push(c),
-            c if u32::from(c) <= 0xFFFF => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `cluster1/cluster.yaml` with its first hub renamed and its values file replaced.
