@@ -514,6 +514,11 @@ mod tests {
         assert_eq!(results.get("a"), None);
         assert_eq!(results.get("b"), None);
         assert_eq!(results["c"], LegResult::Success);
+        // A failed leg after one without a job: the failure is the cluster's result, not a missing one.
+        let results = results_from_jobs(&[job("2 of 3", "failure")], DEFAULT_JOB_NAME, &legs);
+        assert_eq!(results["a"], LegResult::Failure);
+        assert_eq!(results["c"], LegResult::Failure);
+        assert_eq!(results.get("b"), None);
     }
 
     /// Regression (issue 27, found by `tests/properties_filter_input.rs`): a map keeps the last of two

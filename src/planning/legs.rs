@@ -652,6 +652,34 @@ mod tests {
         assert_eq!((first.leg.as_str(), first.releases), ("1 of 2", 8));
     }
 
+    /// The log line names the largest legs when either matrix alone is batched.
+    #[test]
+    fn describe_counts_legs_and_the_largest() {
+        // Canaries batched, prod not: releases are support (1) plus staging hubs.
+        let legs = pack(&[canary("a", 3), canary("b", 1), canary("c", 0)], &prod(&[("a", 2)]), 2);
+        assert!(legs.batched());
+        assert_eq!(legs.largest(), (4, 1));
+        assert_eq!(
+            legs.describe(2),
+            "Matrices packed into legs to fit max-jobs 2: 2 support-and-staging legs (largest: 4 releases), \
+             2 prod legs (largest: 1 hubs)"
+        );
+        // Prod batched, canaries not.
+        let legs = pack(&[canary("a", 0)], &prod(&[("a", 5)]), 2);
+        assert!(legs.batched());
+        assert_eq!(legs.largest(), (1, 3));
+        // Neither.
+        let legs = pack(&[canary("a", 2)], &prod(&[("a", 2)]), 2);
+        assert!(!legs.batched());
+        assert_eq!(
+            legs.describe(2),
+            "Matrices within max-jobs 2: 1 support-and-staging legs, 2 prod legs (one hub each)"
+        );
+        assert_eq!(releases_of(&canary("a", 2)), 3);
+        assert_eq!(releases_of(&SupportAndStagingJob { upgrade_support: false, ..canary("a", 2) }), 2);
+        assert_eq!(releases_of(&SupportAndStagingJob { upgrade_staging: false, ..canary("a", 2) }), 1);
+    }
+
     #[test]
     fn packing_is_deterministic_and_round_trips() {
         let jobs = prod(&[("a", 9), ("b", 4), ("c", 4)]);
