@@ -25,8 +25,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The groups: FILES[group] are mutated. FIRST_TESTS[group] run on every mutant (a few strong ones:
-# each test target costs a link per mutant); MORE_TESTS[group] and the unit tests run on the mutants
-# the first ones missed. tests/mutants_groups.rs checks that every file and test named here exists.
+# each test target costs a link per mutant; `lib` is the library's unit tests, which build no
+# binary); MORE_TESTS[group] and the unit tests run on the mutants the first ones missed.
+# tests/mutants_groups.rs checks that every file and test named here exists.
 declare -A FILES FIRST_TESTS MORE_TESTS
 FILES[legs]="src/planning/legs.rs src/planning/filter.rs"
 FIRST_TESTS[legs]="properties_packing properties_filter action_filter"
@@ -35,11 +36,11 @@ FILES[manifests]="src/manifest_diff/normalise.rs src/manifest_diff/skip.rs"
 FIRST_TESTS[manifests]="properties_normalise trust_diff"
 MORE_TESTS[manifests]="manifests_real_helm diff"
 FILES[matching]="src/config/labels.rs src/config/globs.rs src/config/path_pattern.rs src/config/blocked_clusters.rs"
-FIRST_TESTS[matching]="conformance properties_planning blocked_clusters"
-MORE_TESTS[matching]="action_generate health_checks trust_patterns chart_inputs dropin_precision"
+FIRST_TESTS[matching]="lib"
+MORE_TESTS[matching]="conformance properties_planning blocked_clusters action_generate health_checks trust_patterns chart_inputs dropin_precision"
 FILES[planning]="src/planning/plan.rs src/planning/changes.rs src/planning/three_stage.rs src/planning/pin_edits.rs src/planning/blocked_verdict.rs src/planning/cluster_edits.rs"
-FIRST_TESTS[planning]="conformance properties_planning cluster_edits"
-MORE_TESTS[planning]="action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration"
+FIRST_TESTS[planning]="lib"
+MORE_TESTS[planning]="conformance properties_planning cluster_edits action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration"
 GROUPS_IN_ORDER=(legs manifests matching planning)
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -131,11 +132,14 @@ status=0
 for group in "${selected[@]}"; do
     files=() first=() all=()
     for f in ${FILES[$group]}; do files+=(--file "$f"); done
-    for t in ${FIRST_TESTS[$group]}; do first+=(--test "$t"); done
-    all=("${first[@]}")
-    for t in ${MORE_TESTS[$group]}; do all+=(--test "$t"); done
+    for t in ${FIRST_TESTS[$group]}; do
+        if [[ "$t" == lib ]]; then first+=(--lib); else first+=(--test "$t"); fi
+    done
+    all=(--lib)
     for t in ${FIRST_TESTS[$group]} ${MORE_TESTS[$group]}; do
+        [[ "$t" == lib ]] && continue
         [[ -f "tests/$t.rs" ]] || { echo "scripts/mutants.sh: tests/$t.rs (group $group) does not exist" >&2; exit 2; }
+        all+=(--test "$t")
     done
     out="target/mutants-out/$group"
     rm -rf "$out"
@@ -151,7 +155,7 @@ for group in "${selected[@]}"; do
     # cargo-mutants exits 0 when every mutant was caught, 2 when some were missed, 3 when some
     # timed out, 4 when the unmutated tree's tests fail.
     if ((pass == 2 || pass == 3)); then
-        export DEPLOYER_MUTANTS_TESTS="--lib ${all[*]}"
+        export DEPLOYER_MUTANTS_TESTS="${all[*]}"
         pass=0
         run_pass "$out" --iterate || pass=$?
     fi

@@ -215,7 +215,12 @@ mod tests {
     fn duplicate_names_block_every_file_using_them() {
         let source = |file: &str, text: &str| ClusterSource { file: file.into(), text: text.into() };
         let sources = [
-            source("config/clusters/a/cluster.yaml", "name: same\nprovider: gcp\n"),
+            source(
+                "config/clusters/a/cluster.yaml",
+                "name: same\nprovider: gcp\nsupport:\n  helm_chart_values_files: [support.values.yaml, ../common.values.yaml]\n\
+                 hubs:\n  - name: staging\n    domain: s.example.org\n    helm_chart: basehub\n\
+                 \x20   helm_chart_values_files: [../common.values.yaml, staging.values.yaml]\n",
+            ),
             source("config/clusters/b/cluster.yaml", "# second\nname: same\nprovider: aws\n"),
             source("config/clusters/c/cluster.yaml", "name: c\nprovider: aws\n"),
             source("config/clusters/d/cluster.yaml", "name: same\nprovider: aws\n"),
@@ -235,5 +240,16 @@ mod tests {
             ]
         );
         assert_eq!(labels(&blocked), ["same"]);
+        // Each keeps its file and every values file it lists, once: a change to any of them is its.
+        assert_eq!(
+            blocked[0].files,
+            [
+                "config/clusters/a/cluster.yaml",
+                "config/clusters/a/support.values.yaml",
+                "config/clusters/common.values.yaml",
+                "config/clusters/a/staging.values.yaml",
+            ]
+        );
+        assert_eq!(blocked[1].files, ["config/clusters/b/cluster.yaml"]);
     }
 }

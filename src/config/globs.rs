@@ -86,10 +86,6 @@ impl Patterns {
         }
     }
 
-    /// The source patterns.
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
-    }
 }
 
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.
@@ -114,4 +110,24 @@ pub fn leading_exclude(pattern: &str) -> String {
 /// True for a message of [`leading_exclude`].
 pub fn is_leading_exclude(message: &str) -> bool {
     message.ends_with("so it excludes nothing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_names_the_patterns_that_include_a_path() {
+        let patterns = Patterns::new(&["a/**", "!a/b/**", "a/b/c"]).expect("valid");
+        assert_eq!(patterns.matching("a/x"), ["a/**"]);
+        assert!(patterns.matching("a/b/y").is_empty(), "excluded");
+        assert_eq!(patterns.matching("a/b/c"), ["a/b/c"], "included again after the exclude");
+        assert!(patterns.matching("z").is_empty(), "unmatched");
+    }
+
+    #[test]
+    fn leading_exclude_messages_are_recognised() {
+        assert!(is_leading_exclude(&leading_exclude("!a/**")));
+        assert!(!is_leading_exclude("`a/[` is not a valid glob"));
+    }
 }
