@@ -85,7 +85,6 @@ impl Patterns {
             _ => Vec::new(),
         }
     }
-
 }
 
 /// Glob semantics of every pattern: `*` stays within one path segment, `**` crosses them.

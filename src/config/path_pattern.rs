@@ -340,6 +340,10 @@ mod tests {
             "{a/,b}c",
             "a/{b,{c,d}}/e",
             "[.]/x",
+            // A `]` first in a class (after `!` or `^` too) is a member: each is one segment.
+            "[]//]",
+            "[!]//]",
+            "[^]//]",
             // An empty alternative is dropped, as globset does: these are `x/y` and `a/x`.
             "x/{y,}",
             "{,a}/x",
@@ -364,6 +368,12 @@ mod tests {
             ("a/../b", Never::DotDotSegment),
             ("a/..", Never::DotDotSegment),
             ("a/", Never::TrailingSlash),
+            // A segment with dots inside still ends before the `/`.
+            ("a.b/", Never::TrailingSlash),
+            ("[ab]/", Never::TrailingSlash),
+            // Outside a group, `,` is a literal.
+            ("a,b/", Never::TrailingSlash),
+            ("x/....y/", Never::TrailingSlash),
             ("", Never::Empty),
             ("{/a,/b}", Never::Absolute),
             ("{a,b}//c", Never::EmptySegment),
