@@ -206,6 +206,9 @@ mod tests {
             (&["helm-upgrade-jobs", "a/x.yaml,b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
             (&["a/x.yaml b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
             (&["a/x.yaml", "b/y.yaml"], &["a/x.yaml", "b/y.yaml"], None),
+            // The first argument is paths whatever they look like; a later one needs a `/` or a `.` in each.
+            (&["Makefile,a/x.yaml"], &["Makefile", "a/x.yaml"], None),
+            (&["a/x.yaml", "b/Makefile,pyproject.toml"], &["a/x.yaml", "b/Makefile", "pyproject.toml"], None),
             (
                 &["a/x.yaml,pyproject.toml", "[\"deployer:deploy-hubs\"]"],
                 &["a/x.yaml", "pyproject.toml"],
