@@ -798,6 +798,25 @@ mod tests {
         (0..levels).fold(inner, |value, _| Value::Sequence(vec![value]))
     }
 
+    /// `levels` mappings (`x: ...`) around `inner`.
+    fn in_mappings(inner: Value, levels: usize) -> Value {
+        (0..levels).fold(inner, |value, _| {
+            let mut mapping = yaml_serde::Mapping::new();
+            mapping.insert(Value::String("x".into()), value);
+            Value::Mapping(mapping)
+        })
+    }
+
+    /// `levels` tags (`!custom ...`) around `inner`.
+    fn in_tags(inner: Value, levels: usize) -> Value {
+        (0..levels).fold(inner, |value, _| {
+            Value::Tagged(Box::new(yaml_serde::value::TaggedValue {
+                tag: yaml_serde::value::Tag::new("custom"),
+                value,
+            }))
+        })
+    }
+
     #[test]
     fn a_last_applied_configuration_holds_a_secret_when_any_part_of_it_is_one() {
         let yaml = |text: &str| -> Value { yaml_serde::from_str(text).expect("yaml") };
@@ -819,7 +838,11 @@ mod tests {
     fn holds_secret_walks_64_levels_and_past_them_assumes_a_secret() {
         let plain = Value::String("plain".into());
         assert!(!holds_secret(&in_sequences(plain.clone(), 64), 0));
-        assert!(holds_secret(&in_sequences(plain, 65), 0), "deeper than the walk goes: kept out of sight");
+        assert!(holds_secret(&in_sequences(plain.clone(), 65), 0), "deeper than the walk goes: kept out of sight");
+        assert!(!holds_secret(&in_mappings(plain.clone(), 64), 0));
+        assert!(holds_secret(&in_mappings(plain.clone(), 65), 0), "mappings count as levels");
+        assert!(!holds_secret(&in_tags(plain.clone(), 64), 0));
+        assert!(holds_secret(&in_tags(plain, 65), 0), "tags count as levels");
     }
 
     #[test]
@@ -838,9 +861,23 @@ mod tests {
         let mut at_64 = in_sequences(object.clone(), 64);
         drop_ignored_annotations(&mut at_64, &rules, 0);
         assert_eq!(annotations(&at_64, 64), 1, "checksum/config dropped, team kept");
-        let mut at_65 = in_sequences(object, 65);
+        let mut at_65 = in_sequences(object.clone(), 65);
         drop_ignored_annotations(&mut at_65, &rules, 0);
         assert_eq!(annotations(&at_65, 65), 2, "deeper than the walk goes: left alone");
+        // Mappings count as levels too.
+        let under_mappings = |value: &Value, levels: usize| {
+            let mut inner = value;
+            for _ in 0..levels {
+                inner = &inner["x"];
+            }
+            inner["metadata"]["annotations"].as_mapping().expect("annotations").len()
+        };
+        let mut at_64 = in_mappings(object.clone(), 64);
+        drop_ignored_annotations(&mut at_64, &rules, 0);
+        assert_eq!(under_mappings(&at_64, 64), 1);
+        let mut at_65 = in_mappings(object, 65);
+        drop_ignored_annotations(&mut at_65, &rules, 0);
+        assert_eq!(under_mappings(&at_65, 65), 2);
     }
 
     #[test]
@@ -863,5 +900,38 @@ mod tests {
         let tagged = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hub\nspec: !custom\n  replicas: 3\n  paused: true\n";
         let untagged = normalised("[/spec/replicas]", tagged);
         assert!(!untagged.contains("replicas") && untagged.contains("paused"), "{untagged}");
+        // A list the ignored path empties goes with its key; one that was empty already stays.
+        let no_args = normalised("[/spec/args/*]", deployment);
+        assert!(!no_args.contains("args") && no_args.contains("containers"), "{no_args}");
+        let no_names = normalised("[/spec/containers/*/name, /spec/containers/*/image]", deployment);
+        assert!(!no_names.contains("containers") && no_names.contains("args"), "{no_names}");
+        let empty = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hub\nspec:\n  list: []\n  keep: 1\n";
+        let kept = normalised("[/spec/list/*/name]", empty);
+        assert!(kept.contains("list: []") && kept.contains("keep: 1"), "{kept}");
+    }
+
+    #[test]
+    fn a_yaml_error_says_what_without_quoting_where() {
+        let Err(ManifestError::NotYaml { document, message }) = normalise("a: [\n", &NormaliseRules::default()) else {
+            panic!("not YAML")
+        };
+        assert_eq!(document, 1);
+        let full = yaml_serde::from_str::<Value>("a: [\n").expect_err("not YAML").to_string();
+        let (what, _where) = full.split_once(" at line ").expect("serde's message has a position");
+        assert_eq!(message, what);
+    }
+
+    #[test]
+    fn object_changes_are_empty_only_without_any_change() {
+        let key = || ObjectKey {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: String::new(),
+            name: "a".into(),
+        };
+        assert!(ObjectChanges::default().is_empty());
+        assert!(!ObjectChanges { added: vec![key()], ..ObjectChanges::default() }.is_empty());
+        assert!(!ObjectChanges { removed: vec![key()], ..ObjectChanges::default() }.is_empty());
+        assert!(!ObjectChanges { changed: vec![key()], ..ObjectChanges::default() }.is_empty());
     }
 }

@@ -371,6 +371,8 @@ hubs:
             ("project: p", "project: q"),
             ("cluster: c", "cluster: d"),
             ("  zone: z\n", "  zone: z\n  billing: 1\n  account: a\n"),
+            // `clusterType` goes unread in an `aws` block only.
+            ("  zone: z\n", "  zone: z\n  clusterType: x\n"),
         ] {
             let edit = diff(BASE, &changed(from, to));
             assert_eq!(edit.only_unread_keys(), None, "{to}");
@@ -379,6 +381,8 @@ hubs:
         // A provider block holding only unread keys, added: still nothing read changed.
         let edit = diff(BASE, &format!("{BASE}aws:\n  billing: x\n"));
         assert_eq!(edit.only_unread_keys().map(<[String]>::to_vec), Some(vec!["aws.billing".to_owned()]));
+        let edit = diff(BASE, &format!("{BASE}aws:\n  clusterType: eks\n"));
+        assert_eq!(edit.only_unread_keys().map(<[String]>::to_vec), Some(vec!["aws.clusterType".to_owned()]));
         // An unread key and a read one: the read one plans, and the edit is not unread-only.
         let edit = diff(BASE, &format!("metadata: 1\n{}", changed("zone: z", "zone: y")));
         assert_eq!(edit.only_unread_keys(), None);
