@@ -40,7 +40,7 @@ FIRST_TESTS[matching]="lib"
 MORE_TESTS[matching]="conformance properties_planning blocked_clusters action_generate health_checks trust_patterns chart_inputs dropin_precision"
 FILES[planning]="src/planning/plan.rs src/planning/changes.rs src/planning/three_stage.rs src/planning/pin_edits.rs src/planning/blocked_verdict.rs src/planning/cluster_edits.rs"
 FIRST_TESTS[planning]="lib"
-MORE_TESTS[planning]="conformance properties_planning cluster_edits action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration before_steps"
+MORE_TESTS[planning]="conformance properties_planning cluster_edits action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration before_steps dropin_jsonnet"
 GROUPS_IN_ORDER=(legs manifests matching planning)
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }

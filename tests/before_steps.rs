@@ -316,6 +316,14 @@ fn the_plan_notes_each_cluster_whose_planned_charts_have_steps() {
     let comment = fs::read_to_string(world.repo.join("deployment-plan/comment.md")).expect("comment.md");
     assert!(comment.contains("### Before steps") && comment.contains("| kube1 | basehub |"), "{comment}");
 
+    // One cluster's support values: only that cluster's support chart, so only its note.
+    let result = world.action_generate("config/clusters/gcp1/support.values.yaml");
+    assert!(result.success(), "{}", logs(&result));
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(world.repo.join("deployment-plan/plan.json")).expect("plan.json"))
+            .expect("JSON");
+    assert_eq!(plan["before_steps"], json!([{"cluster_name": "gcp1", "charts": ["support"]}]), "{plan:#}");
+
     // A plan with no chart that has steps keeps plan.json as it was: no `before_steps` key.
     let settings = world.repo.join("deployer.yaml");
     fs::write(&settings, "charts:\n  daskhub:\n    before:\n      - manifests: https://example.org/crds.yaml\n")
