@@ -191,6 +191,11 @@ fn the_rollout_all_label_plans_every_wave_and_says_so() {
         ),
         "{stderr}"
     );
+    // With no rolled chart changed, the label skips nothing and says nothing.
+    let (plan, stderr) =
+        generate(&repo(), "config/clusters/gamma/prod1.values.yaml", Some(r#"["deployer:rollout-all"]"#));
+    assert_eq!(planned_hubs(&plan), ["gamma/prod1", "gamma/staging"], "{plan}");
+    assert!(!stderr.contains("ROLLOUT SKIPPED"), "{stderr}");
 }
 
 #[test]

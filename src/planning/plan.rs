@@ -828,6 +828,25 @@ mod tests {
         }
     }
 
+    /// A planned hub's note names its own chart's steps, not another hub's of the cluster.
+    #[test]
+    fn before_step_notes_name_the_charts_of_the_planned_hubs() {
+        let mut estate = estate();
+        estate.clusters[0].hubs[2].helm_chart = "daskhub".into();
+        let settings = Settings::parse(
+            "deployer.yaml",
+            "charts:\n  daskhub:\n    before:\n      - manifests: https://example.org/crds.yaml\n",
+        )
+        .expect("settings");
+        let notes = |path: &str| -> Vec<(String, Vec<String>)> {
+            let changes = ChangeSet::new([path].into_iter(), std::iter::empty::<&str>());
+            let result = plan(&estate, &ChartInputs::default(), &settings, &changes);
+            result.before_steps.into_iter().map(|note| (note.cluster_name, note.charts)).collect()
+        };
+        assert_eq!(notes("c/a/prod2.yaml"), [("a".to_owned(), vec!["daskhub".to_owned()])]);
+        assert_eq!(notes("c/a/prod1.yaml"), []);
+    }
+
     #[test]
     fn each_values_file_is_named_once_in_listed_order() {
         let estate = Estate {
