@@ -828,6 +828,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_health_check_reason_names_three_paths_and_counts_the_rest() {
+        assert_eq!(named_paths(&["a", "b"]), "a, b");
+        assert_eq!(named_paths(&["a", "b", "c"]), "a, b, c");
+        assert_eq!(named_paths(&["a", "b", "c", "d", "e"]), "a, b, c and 2 more");
+    }
+
     /// A planned hub's note names its own chart's steps, not another hub's of the cluster.
     #[test]
     fn before_step_notes_name_the_charts_of_the_planned_hubs() {
