@@ -846,7 +846,7 @@ mod tests {
         )
         .expect("settings");
         let notes = |path: &str| -> Vec<(String, Vec<String>)> {
-            let changes = ChangeSet::new([path].into_iter(), std::iter::empty::<&str>());
+            let changes = ChangeSet::new([path], std::iter::empty::<&str>());
             let result = plan(&estate, &ChartInputs::default(), &settings, &changes);
             result.before_steps.into_iter().map(|note| (note.cluster_name, note.charts)).collect()
         };
