@@ -20,7 +20,8 @@
 # while it runs).
 # Results: target/mutants-out/<group>/first-pass/ and mutants.out/ (the second pass): caught.txt,
 # missed.txt, timeout.txt, unviable.txt; the last line per group sums them. The score is
-# caught / (caught + missed + timeout); an unviable mutant (one that does not build) does not count.
+# (caught + timeout) / (caught + missed + timeout): a mutant that hangs a test fails CI too, and an
+# unviable mutant (one that does not build) does not count (docs/src/development.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -43,7 +44,7 @@ FIRST_TESTS[planning]="lib"
 MORE_TESTS[planning]="conformance properties_planning cluster_edits action_generate reasons_exact blocked_clusters health_checks chart_inputs dropin_precision rollout_waves migration before_steps dropin_jsonnet"
 GROUPS_IN_ORDER=(legs manifests matching planning)
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 
 in_diff=()
 selected=()

@@ -296,11 +296,13 @@ fn mistakes_in_the_steps_point_at_their_line() {
 fn the_plan_notes_each_cluster_whose_planned_charts_have_steps() {
     let world = World::new();
     let changed = "helm-charts/support/values.yaml\nconfig/clusters/kube1/prod.values.yaml";
+    let plan_json = || -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(world.repo.join("deployment-plan/plan.json")).expect("plan.json"))
+            .expect("JSON")
+    };
     let result = world.action_generate(changed);
     assert!(result.success(), "{}", logs(&result));
-    let plan: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(world.repo.join("deployment-plan/plan.json")).expect("plan.json"))
-            .expect("JSON");
+    let plan = plan_json();
     // The support chart changed: every cluster with a support chart has its steps (cert-manager runs on any
     // provider); kube1's prod hub and its staging canary are basehub releases. Sorted by cluster.
     assert_eq!(
@@ -319,9 +321,7 @@ fn the_plan_notes_each_cluster_whose_planned_charts_have_steps() {
     // One cluster's support values: only that cluster's support chart, so only its note.
     let result = world.action_generate("config/clusters/gcp1/support.values.yaml");
     assert!(result.success(), "{}", logs(&result));
-    let plan: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(world.repo.join("deployment-plan/plan.json")).expect("plan.json"))
-            .expect("JSON");
+    let plan = plan_json();
     assert_eq!(plan["before_steps"], json!([{"cluster_name": "gcp1", "charts": ["support"]}]), "{plan:#}");
 
     // A plan with no chart that has steps keeps plan.json as it was: no `before_steps` key.

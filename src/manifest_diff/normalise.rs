@@ -851,33 +851,24 @@ mod tests {
             yaml_serde::from_str("metadata:\n  annotations:\n    checksum/config: abc\n    team: data\n")
                 .expect("yaml");
         let rules = NormaliseRules::default();
-        let annotations = |value: &Value, levels: usize| {
-            let mut inner = value;
+        // The annotations left on `object` wrapped `levels` deep by `wrap`, after the walk;
+        // `inner` takes one wrapper off.
+        let annotations_left = |wrap: fn(Value, usize) -> Value, inner: fn(&Value) -> &Value, levels: usize| {
+            let mut value = wrap(object.clone(), levels);
+            drop_ignored_annotations(&mut value, &rules, 0);
+            let mut at = &value;
             for _ in 0..levels {
-                inner = &inner.as_sequence().expect("a list")[0];
+                at = inner(at);
             }
-            inner["metadata"]["annotations"].as_mapping().expect("annotations").len()
+            at["metadata"]["annotations"].as_mapping().expect("annotations").len()
         };
-        let mut at_64 = in_sequences(object.clone(), 64);
-        drop_ignored_annotations(&mut at_64, &rules, 0);
-        assert_eq!(annotations(&at_64, 64), 1, "checksum/config dropped, team kept");
-        let mut at_65 = in_sequences(object.clone(), 65);
-        drop_ignored_annotations(&mut at_65, &rules, 0);
-        assert_eq!(annotations(&at_65, 65), 2, "deeper than the walk goes: left alone");
+        let in_list: fn(&Value) -> &Value = |value| &value.as_sequence().expect("a list")[0];
+        let in_key: fn(&Value) -> &Value = |value| &value["x"];
+        assert_eq!(annotations_left(in_sequences, in_list, 64), 1, "checksum/config dropped, team kept");
+        assert_eq!(annotations_left(in_sequences, in_list, 65), 2, "deeper than the walk goes: left alone");
         // Mappings count as levels too.
-        let under_mappings = |value: &Value, levels: usize| {
-            let mut inner = value;
-            for _ in 0..levels {
-                inner = &inner["x"];
-            }
-            inner["metadata"]["annotations"].as_mapping().expect("annotations").len()
-        };
-        let mut at_64 = in_mappings(object.clone(), 64);
-        drop_ignored_annotations(&mut at_64, &rules, 0);
-        assert_eq!(under_mappings(&at_64, 64), 1);
-        let mut at_65 = in_mappings(object, 65);
-        drop_ignored_annotations(&mut at_65, &rules, 0);
-        assert_eq!(under_mappings(&at_65, 65), 2);
+        assert_eq!(annotations_left(in_mappings, in_key, 64), 1);
+        assert_eq!(annotations_left(in_mappings, in_key, 65), 2);
     }
 
     #[test]
